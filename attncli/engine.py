@@ -1,0 +1,285 @@
+"""The attention engine: pure NumPy in, every stage out.
+
+    scores  = Q · Kᵀ                      (..., T, S)
+    scaled  = scores × scale              scale defaults to 1/√d_k
+    masked  = scaled + additive mask, −∞ where a boolean mask or the causal rule forbids a cell
+    weights = softmax(masked) along S     computed stably: subtract the row max, exp, divide by the row sum
+    output  = weights · V                 (..., T, d_v)
+
+Shape letters: T = number of queries, S = number of keys/values, d_k = query/key width,
+d_v = value width; leading "..." dimensions (batch, heads) broadcast as in NumPy's matmul.
+
+Mask rule (as PyTorch's scaled_dot_product_attention and JAX): a boolean mask means True = attend;
+a numeric mask is added to the scaled scores (−∞ allowed). A mask and `causal` combine: a cell takes
+part only if both allow it. A row whose every cell is masked gets weights by `empty_row`:
+"zero" (weights and output 0, as PyTorch SDPA), "uniform" (1/S each), or "nan".
+
+Nothing here prints or reads files; bad shapes or values raise attncli.errors exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from attncli.errors import NumericError, ShapeError
+
+CausalAlign = Literal["top-left", "bottom-right"]
+EmptyRow = Literal["zero", "uniform", "nan"]
+DType = Literal["float64", "float32"]
+
+CAUSAL_ALIGNS: tuple[str, ...] = ("top-left", "bottom-right")
+EMPTY_ROW_POLICIES: tuple[str, ...] = ("zero", "uniform", "nan")
+DTYPES: tuple[str, ...] = ("float64", "float32")
+
+Array = NDArray[np.floating]
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Every stage of one attention computation. Arrays are read-only.
+
+    Shapes: q (..., T, d_k), k (..., S, d_k), v (..., S, d_v); score-like stages (..., T, S);
+    row_max and row_sum (..., T, 1); output (..., T, d_v).
+    """
+
+    q: Array
+    k: Array
+    v: Array
+    mask: NDArray[np.generic] | None  # the mask as given (bool or numeric), before broadcasting
+    allowed: NDArray[np.bool_] | None  # (..., T, S) True where a cell may be attended; None if nothing masks
+    scale: float
+    scale_is_default: bool  # True when scale = 1/√d_k was chosen for the user
+    causal: bool
+    causal_align: CausalAlign
+    empty_row: EmptyRow
+    scores: Array
+    scaled: Array
+    masked: Array | None  # None when there is neither a mask nor causal
+    row_max: Array
+    shifted: Array
+    exp: Array
+    row_sum: Array
+    weights: Array
+    output: Array
+    empty_rows: tuple[tuple[int, ...], ...]  # index (..., t) of every fully masked query row
+
+    @property
+    def d_k(self) -> int:
+        return int(self.q.shape[-1])
+
+    @property
+    def dtype(self) -> str:
+        return str(self.q.dtype)
+
+    @property
+    def logits(self) -> Array:
+        """What the softmax is applied to: `masked` if something masks, else `scaled`."""
+        return self.scaled if self.masked is None else self.masked
+
+
+def causal_allowed(t: int, s: int, align: CausalAlign = "top-left") -> NDArray[np.bool_]:
+    """(T, S) boolean matrix, True where query i may see key j.
+
+    top-left (PyTorch `is_causal`): j ≤ i.  bottom-right (KV cache, the last query sees every key):
+    j ≤ i + (S − T).
+    """
+    offset = 0 if align == "top-left" else s - t
+    rows = np.arange(t)[:, None]
+    cols = np.arange(s)[None, :]
+    allowed: NDArray[np.bool_] = cols <= rows + offset
+    return allowed
+
+
+def _first_bad(a: NDArray[np.generic]) -> str:
+    """Human position ('row 2, column 1', 1-based) of the first non-finite value in `a`."""
+    idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+    value = a[idx]
+    where = f"row {idx[-2] + 1}, column {idx[-1] + 1}" if len(idx) >= 2 else f"position {idx[-1] + 1}"
+    if len(idx) > 2:
+        where = f"[{', '.join(str(i) for i in idx[:-2])}] " + where
+    return f"{where} is {value}"
+
+
+def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
+    a = np.asarray(x)
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.number)):
+        raise ShapeError(f"must be numeric, got {a.dtype}", argument=name)
+    if np.iscomplexobj(a):
+        raise ShapeError("must be real, got complex values", argument=name)
+    if a.ndim == 1:
+        a = a[None, :]  # a flat list is one row
+    if a.ndim < 2:
+        raise ShapeError("must be a matrix (rows of numbers), got a scalar", argument=name)
+    if 0 in a.shape:
+        raise ShapeError(f"is empty (shape {a.shape})", argument=name)
+    out = np.array(a, dtype=dtype)  # a private copy: the result is frozen, the caller's array is not
+    if not np.isfinite(out).all():
+        if not np.isfinite(a).all():
+            raise NumericError(f"must be finite: {_first_bad(a)}", argument=name)
+        raise NumericError(f"overflows {np.dtype(dtype).name}: {_first_bad(out)}", argument=name)
+    return out
+
+
+def _readonly(*arrays: NDArray[np.generic] | None) -> None:
+    for a in arrays:
+        if a is not None:
+            a.flags.writeable = False
+
+
+def attention(
+    q: ArrayLike,
+    k: ArrayLike,
+    v: ArrayLike,
+    *,
+    mask: ArrayLike | None = None,
+    causal: bool = False,
+    causal_align: CausalAlign = "top-left",
+    scale: float | None = None,
+    empty_row: EmptyRow = "zero",
+    dtype: DType = "float64",
+) -> Attention:
+    """Scaled dot-product attention with every intermediate stage kept.
+
+    q: (..., T, d_k), k: (..., S, d_k), v: (..., S, d_v); a 1-D input is one row. Leading
+    dimensions broadcast. `mask` broadcasts to (..., T, S): bool (True = attend) or numeric (added to
+    the scaled scores, −∞ allowed). `causal` masks future keys (`causal_align` "top-left" as PyTorch's
+    `is_causal`, or "bottom-right"). `scale` defaults to 1/√d_k. `empty_row` decides fully masked
+    rows. Computes in `dtype` ("float64" or "float32").
+
+    >>> r = attention([[1, 0]], [[0.5, 0.5], [0.3, 0.7]], [[1, 0], [0.5, 0.5]], scale=1.0)
+    >>> r.scores.tolist()
+    [[0.5, 0.3]]
+    """
+    if dtype not in DTYPES:
+        raise ShapeError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", argument="dtype")
+    if causal_align not in CAUSAL_ALIGNS:
+        raise ShapeError(f"must be one of {', '.join(CAUSAL_ALIGNS)}, got {causal_align!r}", argument="causal_align")
+    if empty_row not in EMPTY_ROW_POLICIES:
+        raise ShapeError(f"must be one of {', '.join(EMPTY_ROW_POLICIES)}, got {empty_row!r}", argument="empty_row")
+    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
+    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+
+    t, d_k = qa.shape[-2:]
+    s = ka.shape[-2]
+    if ka.shape[-1] != d_k:
+        raise ShapeError(f"q has d_k = {d_k} columns but k has {ka.shape[-1]}; Q·Kᵀ needs them equal", argument="k")
+    if va.shape[-2] != s:
+        raise ShapeError(f"k has {s} rows (keys) but v has {va.shape[-2]}; every key needs one value row", argument="v")
+    try:
+        lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2], va.shape[:-2])
+    except ValueError:
+        raise ShapeError(
+            f"leading dimensions do not broadcast: q {qa.shape[:-2]}, k {ka.shape[:-2]}, v {va.shape[:-2]}",
+            argument="q/k/v",
+        ) from None
+    score_shape = (*lead, t, s)
+
+    if scale is None:
+        scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
+    else:
+        scale_value, scale_is_default = float(scale), False
+        if not np.isfinite(scale_value) or scale_value <= 0:
+            raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
+
+    # (..., T, d_k) x (..., d_k, S) -> (..., T, S)
+    scores = np.matmul(qa, np.swapaxes(ka, -1, -2))
+    scaled = scores * ftype(scale_value)
+    if not np.isfinite(scaled).all():
+        raise NumericError(
+            f"the scaled scores overflow {dtype} ({_first_bad(scaled)}); the inputs are too large",
+            argument="q/k",
+        )
+
+    allowed, additive, mask_arr = _mask_parts(mask, score_shape, ftype)
+    if causal:
+        rule = causal_allowed(t, s, causal_align)
+        allowed = rule if allowed is None else allowed & rule
+    if allowed is not None:
+        allowed = np.broadcast_to(allowed, score_shape)
+
+    masked: Array | None = None
+    if allowed is not None or additive is not None:
+        masked = scaled + additive if additive is not None else scaled.copy()
+        if allowed is not None:
+            masked[~allowed] = -np.inf
+            if additive is not None:
+                allowed = allowed & np.isfinite(masked)
+        else:
+            allowed = np.isfinite(masked)  # additive −∞ cells are masked cells too
+        if np.isposinf(masked).any():
+            raise NumericError("adding the mask overflowed to +∞", argument="mask")
+    logits = scaled if masked is None else masked
+
+    # Stable softmax along S. A fully masked row has max −∞; shift it by 0 so it stays −∞ (exp 0)
+    # instead of producing −∞ − (−∞) = NaN.
+    row_max = logits.max(axis=-1, keepdims=True)
+    empty = np.isneginf(row_max)
+    shifted = logits - np.where(empty, ftype(0), row_max)
+    exp = np.exp(shifted)
+    row_sum = exp.sum(axis=-1, keepdims=True)
+    weights = exp / np.where(empty, ftype(1), row_sum)
+    if empty.any():
+        if empty_row == "uniform":
+            weights = np.where(empty, ftype(1.0 / s), weights)
+        elif empty_row == "nan":
+            weights = np.where(empty, ftype(np.nan), weights)
+    # (..., T, S) x (..., S, d_v) -> (..., T, d_v)
+    output = np.matmul(weights, va)
+
+    empty_rows = tuple(tuple(int(i) for i in idx) for idx in np.argwhere(empty[..., 0]))
+    _readonly(qa, ka, va, mask_arr, scores, scaled, masked, row_max, shifted, exp, row_sum, weights, output)
+    if allowed is not None:
+        allowed = np.array(allowed)  # own, contiguous copy (broadcast views are shared)
+        _readonly(allowed)
+    return Attention(
+        q=qa,
+        k=ka,
+        v=va,
+        mask=mask_arr,
+        allowed=allowed,
+        scale=scale_value,
+        scale_is_default=scale_is_default,
+        causal=causal,
+        causal_align=causal_align,
+        empty_row=empty_row,
+        scores=scores,
+        scaled=scaled,
+        masked=masked,
+        row_max=row_max,
+        shifted=shifted,
+        exp=exp,
+        row_sum=row_sum,
+        weights=weights,
+        output=output,
+        empty_rows=empty_rows,
+    )
+
+
+def _mask_parts(
+    mask: ArrayLike | None, score_shape: tuple[int, ...], ftype: type[np.floating]
+) -> tuple[NDArray[np.bool_] | None, Array | None, NDArray[np.generic] | None]:
+    """Split a mask into (allowed, additive, the mask as an array), checking it broadcasts."""
+    if mask is None:
+        return None, None, None
+    m = np.array(mask)
+    if m.ndim == 1:
+        m = m[None, :]
+    try:
+        np.broadcast_to(m, score_shape)
+    except ValueError:
+        raise ShapeError(
+            f"shape {m.shape} does not broadcast to the scores' shape {score_shape} (…, T, S)",
+            argument="mask",
+        ) from None
+    if m.dtype == np.bool_:
+        return m, None, m
+    if not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
+        raise ShapeError(f"must be boolean or real numbers, got {m.dtype}", argument="mask")
+    additive = np.array(m, dtype=ftype)
+    if np.isnan(additive).any() or np.isposinf(additive).any():
+        raise NumericError(f"may hold finite numbers or −∞ only: {_first_bad(additive)}", argument="mask")
+    return None, additive, m

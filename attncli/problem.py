@@ -1,0 +1,210 @@
+"""A whole attention problem: the matrices and settings, from a JSON document and/or flags.
+
+A problem document looks like
+    {"q": [[1, 0]], "k": [[0.5, 0.5], [0.3, 0.7]], "v": [[1, 0], [0.5, 0.5]],
+     "mask": null, "causal": false, "scale": null, "expected": {"weights": [[0.54, 0.46]]}}
+The JSON that `attn compute --json` prints is a problem document too: its "inputs" and "config"
+are read back, so results pipe from one command into the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from numpy.typing import NDArray
+
+from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
+from attncli.errors import InputError
+from attncli.parsing import Kind, from_json_value, loads_json, parse_matrix
+
+MATRIX_KEYS = ("q", "k", "v")
+STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")
+SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
+DOCUMENT_KEYS = frozenset(
+    {*MATRIX_KEYS, "mask", *SETTING_KEYS, "labels", "expected", "title", "description", "$schema"}
+)
+# Keys of attncli's own JSON output, which is a valid input document.
+RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output"})
+RESULT_CONFIG_KEYS = frozenset({*SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything needed to compute one attention, plus optional labels and expected values."""
+
+    q: NDArray[Any]
+    k: NDArray[Any]
+    v: NDArray[Any]
+    mask: NDArray[Any] | None = None
+    causal: bool = False
+    causal_align: str = "top-left"
+    scale: float | None = None
+    empty_row: str = "zero"
+    dtype: str = "float64"
+    labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
+    title: str | None = None
+    description: str | None = None
+
+    def solve(self) -> Attention:
+        """Run the engine on this problem."""
+        return attention(
+            self.q,
+            self.k,
+            self.v,
+            mask=self.mask,
+            causal=self.causal,
+            causal_align=cast(Any, self.causal_align),
+            scale=self.scale,
+            empty_row=cast(Any, self.empty_row),
+            dtype=cast(Any, self.dtype),
+        )
+
+
+def read_document(text: str, source: str) -> dict[str, Any]:
+    """Parse a problem document (a JSON object)."""
+    if not text.strip():
+        raise InputError("is empty: expected a JSON problem document", argument=source)
+    doc = loads_json(text, source)
+    if not isinstance(doc, dict):
+        raise InputError(f"expected a JSON object with q, k and v, got a {type(doc).__name__}", argument=source)
+    return doc
+
+
+def _unknown(keys: Any, known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        listed = ", ".join(repr(k) for k in unknown)
+        raise InputError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {listed} (known: {', '.join(sorted(known))})",
+            argument=where,
+        )
+
+
+def _matrix(value: Any, argument: str, kind: Kind, base_dir: Path | None) -> NDArray[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # compact rows or @file inside a document
+        return parse_matrix(value, argument, kind, base_dir)
+    return from_json_value(value, argument, kind)
+
+
+def _choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise InputError(f"must be one of {', '.join(choices)}, got {value!r}", argument=argument)
+    return str(value)
+
+
+def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None = None) -> dict[str, Any]:
+    """The problem fields a document gives (only those present), validated and parsed."""
+    src = f"{source}: "
+    keys = set(doc)
+    if keys & RESULT_KEYS:
+        _unknown(keys, DOCUMENT_KEYS | RESULT_KEYS, source)
+        inputs = doc.get("inputs") or {}
+        config = doc.get("config") or {}
+        if not isinstance(inputs, dict) or not isinstance(config, dict):
+            raise InputError("'inputs' and 'config' must be JSON objects", argument=source)
+        _unknown(inputs, frozenset({*MATRIX_KEYS, "mask"}), src + "inputs")
+        _unknown(config, RESULT_CONFIG_KEYS, src + "config")
+        merged = {k: v for k, v in doc.items() if k in DOCUMENT_KEYS}
+        merged.update({k: v for k, v in inputs.items()})
+        merged.update({k: v for k, v in config.items() if k in SETTING_KEYS})
+        if config.get("scale_rule") == "1/sqrt(d_k)":
+            merged["scale"] = None  # the default was used; let it follow d_k again
+        doc = merged
+    else:
+        _unknown(keys, DOCUMENT_KEYS, source)
+
+    fields: dict[str, Any] = {}
+    for key in MATRIX_KEYS:
+        if key in doc:
+            if doc[key] is None:
+                raise InputError("is null; expected a matrix", argument=src + key)
+            fields[key] = _matrix(doc[key], src + key, "matrix", base_dir)
+    if "mask" in doc:
+        fields["mask"] = _matrix(doc["mask"], src + "mask", "mask", base_dir)
+    if "causal" in doc:
+        if not isinstance(doc["causal"], bool):
+            raise InputError(f"must be true or false, got {doc['causal']!r}", argument=src + "causal")
+        fields["causal"] = doc["causal"]
+    if "scale" in doc and doc["scale"] is not None:
+        s = doc["scale"]
+        if isinstance(s, bool) or not isinstance(s, int | float):
+            raise InputError(f"must be a number or null, got {s!r}", argument=src + "scale")
+        fields["scale"] = float(s)
+    elif "scale" in doc:
+        fields["scale"] = None
+    for key, choices in (
+        ("causal_align", CAUSAL_ALIGNS),
+        ("empty_row", EMPTY_ROW_POLICIES),
+        ("dtype", DTYPES),
+    ):
+        if key in doc:
+            fields[key] = _choice(doc[key], src + key, choices)
+    if "labels" in doc:
+        fields["labels"] = _labels(doc["labels"], src + "labels")
+    if "expected" in doc:
+        fields["expected"] = _expected(doc["expected"], src + "expected", base_dir)
+    for key in ("title", "description"):
+        if key in doc:
+            if not isinstance(doc[key], str):
+                raise InputError("must be a string", argument=src + key)
+            fields[key] = doc[key]
+    return fields
+
+
+def _labels(value: Any, argument: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise InputError('must be an object like {"q": ["the", "cat"], "k": ["the", "cat"]}', argument=argument)
+    _unknown(value, frozenset({"q", "k"}), argument)
+    out: dict[str, tuple[str, ...]] = {}
+    for key, names in value.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InputError("must be a list of strings", argument=f"{argument}.{key}")
+        out[key] = tuple(names)
+    return out
+
+
+def _expected(value: Any, argument: str, base_dir: Path | None) -> dict[str, NDArray[Any]]:
+    if not isinstance(value, dict):
+        raise InputError(f"must be an object with any of {', '.join(STAGE_NAMES)}", argument=argument)
+    _unknown(value, frozenset(STAGE_NAMES), argument)
+    out: dict[str, NDArray[Any]] = {}
+    for key, matrix in value.items():
+        parsed = _matrix(matrix, f"{argument}.{key}", "mask" if key == "masked" else "matrix", base_dir)
+        if parsed is not None:
+            out[key] = parsed
+    return out
+
+
+def build_problem(fields: Mapping[str, Any], source: str = "problem") -> Problem:
+    """A Problem from parsed fields (document fields with flags already laid over them)."""
+    missing = [k for k in MATRIX_KEYS if fields.get(k) is None]
+    if missing:
+        names = ", ".join(f"--{k}" for k in missing)
+        raise InputError(
+            f"no {'/'.join(missing)} given: pass {names}, or a problem document with --input FILE or on stdin",
+            argument=source,
+        )
+    known = {f for f in Problem.__dataclass_fields__}
+    problem = Problem(**{k: v for k, v in fields.items() if k in known and v is not None})
+    _check_labels(problem)
+    return problem
+
+
+def _check_labels(problem: Problem) -> None:
+    for key, n, what in (("q", problem.q.shape[-2], "queries"), ("k", problem.k.shape[-2], "keys")):
+        names = problem.labels.get(key)
+        if names is not None and len(names) != n:
+            raise InputError(f"has {len(names)} labels for {n} {what}", argument=f"labels.{key}")
+
+
+def load_problem(text: str, source: str, base_dir: Path | None = None, **overrides: Any) -> Problem:
+    """Read a problem document; keyword overrides (already parsed) win over the document's fields."""
+    fields = document_fields(read_document(text, source), source, base_dir)
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return build_problem(fields, source)

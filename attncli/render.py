@@ -1,0 +1,345 @@
+"""Rich renderables for the stages of an attention result. Nothing here prints.
+
+`render_attention(result)` returns a `rich.console.Group`: one table per stage, each with a title,
+row/column labels and a caption that states what happened with the real numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from rich import box
+from rich.columns import Columns
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.engine import Attention
+from attncli.errors import InputError
+
+STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
+MAX_ROWS = 20  # taller matrices show their first and last rows around a ⋮ row
+MAX_SLICES = 4  # leading (batch/head) slices shown before a note
+EXPAND_TERMS = 8  # a dot product with more terms is abbreviated in captions
+
+
+def fmt(x: float, precision: int) -> str:
+    """A table cell: fixed decimals, −∞ for masked cells, no '-0.0000'."""
+    if np.isneginf(x):
+        return "−∞"
+    if np.isposinf(x):
+        return "+∞"
+    if np.isnan(x):
+        return "NaN"
+    text = f"{x:.{precision}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]
+    return text
+
+
+def num(x: float, precision: int) -> str:
+    """A number inside a sentence: as short as it can be at `precision` decimals (1.0, 0.3, 0.7071)."""
+    if not np.isfinite(x):
+        return fmt(x, precision)
+    text = np.format_float_positional(float(x), precision=precision, unique=True, trim="0")
+    return "0.0" if text in ("-0.0", "-0") else text
+
+
+def vec(xs: Iterable[float], precision: int) -> str:
+    return "[" + ", ".join(num(x, precision) for x in xs) + "]"
+
+
+@dataclass(frozen=True)
+class View:
+    """How to show a result: decimals, width, labels and which cell to expand."""
+
+    precision: int = 4
+    width: int = 80
+    labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    explain_cell: tuple[int, int] | None = None  # 1-based (query, key)
+
+
+def _labels(view: View, key: str, n: int, prefix: str) -> list[str]:
+    given = view.labels.get(key)
+    if given is not None and len(given) == n:
+        return list(given)
+    return [f"{prefix}{i + 1}" for i in range(n)]
+
+
+def _window(n: int, limit: int) -> list[int | None]:
+    """Indices to show out of n, with None where a '…' goes."""
+    if n <= limit:
+        return list(range(n))
+    head = limit - 2
+    return [*range(head), None, n - 1]
+
+
+def matrix_table(
+    a: NDArray[np.floating],
+    *,
+    title: str,
+    caption: str | None,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    view: View,
+    extra: Sequence[tuple[str, NDArray[np.floating]]] = (),
+    bold_row_max: bool = False,
+) -> Group:
+    """A titled, labelled 2-D table with its caption below; big matrices are cut with '…' and a note."""
+    p = view.precision
+    n_rows, n_cols = a.shape
+    sample = a[: min(n_rows, 50), : min(n_cols, 50)]
+    cell_w = max((len(fmt(float(x), p)) for x in sample.ravel()), default=1)
+    for _, values in extra:
+        cell_w = max(cell_w, *(len(fmt(x, p)) for x in values[:50]))
+    label_w = max(len(s) for s in row_labels[:50])
+    col_w = max(cell_w, *(len(s) for s in col_labels[:50])) + 3
+    room = view.width - label_w - 4 - len(extra) * col_w
+    max_cols = max(3, room // col_w)
+    cols = _window(n_cols, max_cols)
+    rows = _window(n_rows, MAX_ROWS)
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("", style="bold", no_wrap=True)
+    for j in cols:
+        table.add_column("…" if j is None else col_labels[j], justify="right", no_wrap=True)
+    for name, _ in extra:
+        table.add_column(name, justify="right", no_wrap=True, style="italic")
+    row_max = a.max(axis=1) if bold_row_max else None
+    for i in rows:
+        if i is None:
+            table.add_row("⋮", *["⋮" for _ in cols], *["⋮" for _ in extra])
+            continue
+        cells: list[str | Text] = []
+        for j in cols:
+            if j is None:
+                cells.append("…")
+                continue
+            text = fmt(a[i, j], p)
+            if row_max is not None and a[i, j] == row_max[i] and np.isfinite(a[i, j]) and a[i, j] > 0:
+                cells.append(Text(text, style="bold"))
+            else:
+                cells.append(text)
+        cells.extend(fmt(values[i], p) for _, values in extra)
+        table.add_row(row_labels[i], *cells)
+
+    notes = []
+    if None in cols:
+        notes.append(f"showing {max_cols - 1} of {n_cols} columns")
+    if None in rows:
+        notes.append(f"{MAX_ROWS - 1} of {n_rows} rows")
+    text = caption or ""
+    if notes:
+        text += ("\n" if text else "") + "(" + ", ".join(notes) + "; --json prints every value)"
+    parts: list[RenderableType] = [Text(title, style="bold"), table]
+    if text:
+        parts.append(Text(text, style="dim"))
+    return Group(*parts)
+
+
+def _dims(n: int) -> list[str]:
+    return [f"d{j + 1}" for j in range(n)]
+
+
+def _dot_expansion(q: NDArray[np.floating], k: NDArray[np.floating], i: int, j: int, qi: str, kj: str, p: int) -> str:
+    terms = [f"{num(a, p)}×{num(b, p)}" for a, b in zip(q[i], k[j], strict=True)]
+    if len(terms) > EXPAND_TERMS:
+        terms = [*terms[:3], f"… ({len(terms)} terms)"]
+    return f"{qi}·{kj} = {' + '.join(terms)} = {num(float(q[i] @ k[j]), p)}"
+
+
+def _scale_text(result: Attention, p: int) -> str:
+    d = result.d_k
+    if not result.scale_is_default:
+        return f"scale = {num(result.scale, p)} (given)"
+    root = round(float(np.sqrt(d)))
+    exact = f" = ÷ {root}" if root * root == d else ""
+    return f"scale = 1/√d_k with d_k = {d}: ÷ √{d}{exact} = × {num(result.scale, p)}"
+
+
+def _mask_text(result: Attention) -> str:
+    parts = []
+    if result.mask is not None:
+        if result.mask.dtype == np.bool_:
+            parts.append("the boolean mask hides its False cells")
+        else:
+            parts.append("the additive mask is added to the scaled scores")
+    if result.causal:
+        if result.causal_align == "top-left":
+            parts.append("the causal rule hides later keys (query i sees keys 1…i, top-left)")
+        else:
+            parts.append("the causal rule hides later keys (query i sees keys 1…i+S−T, bottom-right)")
+    return "; ".join(parts)
+
+
+class _SliceRenderer:
+    """Renders the stages of one (T, S) slice of a result."""
+
+    def __init__(self, result: Attention, index: tuple[int, ...], view: View) -> None:
+        self.r = result
+        self.idx = index
+        self.view = view
+        self.p = view.precision
+        t, s = result.scores.shape[-2:]
+        self.q_labels = _labels(view, "q", t, "q")
+        self.k_labels = _labels(view, "k", s, "k")
+        self.suffix = f"  [slice {', '.join(str(i) for i in index)}]" if index else ""
+
+    def part(self, a: NDArray[np.floating]) -> NDArray[np.floating]:
+        """The slice `index` of an array, broadcasting leading dimensions it lacks or has as 1."""
+        lead = a.shape[:-2]
+        idx = tuple(0 if n == 1 else i for i, n in zip(self.idx[len(self.idx) - len(lead) :], lead, strict=True))
+        part: NDArray[np.floating] = a[idx]
+        return part
+
+    def table(self, a: NDArray[np.floating], title: str, caption: str | None, **kw: object) -> Group:
+        kw.setdefault("row_labels", self.q_labels)
+        kw.setdefault("col_labels", self.k_labels)
+        return matrix_table(self.part(a), title=title + self.suffix, caption=caption, view=self.view, **kw)  # type: ignore[arg-type]
+
+    def inputs(self) -> RenderableType:
+        r = self.r
+        tables = [
+            matrix_table(
+                self.part(m),
+                title=name,
+                caption=None,
+                row_labels=rows,
+                col_labels=_dims(m.shape[-1]),
+                view=View(self.p, self.view.width // 2 if m.shape[-1] <= 4 else self.view.width, self.view.labels),
+            )
+            for m, name, rows in (
+                (r.q, "Q (queries)", self.q_labels),
+                (r.k, "K (keys)", self.k_labels),
+                (r.v, "V (values)", self.k_labels),
+            )
+        ]
+        return Group(Text(f"0 · inputs{self.suffix}", style="bold"), Columns(tables, padding=(0, 3)))
+
+    def scores(self) -> RenderableType:
+        q, k = self.part(self.r.q), self.part(self.r.k)
+        t, s = self.r.scores.shape[-2:]
+        i, j = self.view.explain_cell or (1, min(2, s))
+        example = _dot_expansion(q, k, i - 1, j - 1, self.q_labels[i - 1], self.k_labels[j - 1], self.p)
+        caption = (
+            f"Each cell is the dot product of a query row with a key row "
+            f"({t} {'query' if t == 1 else 'queries'} × {s} {'key' if s == 1 else 'keys'}, d_k = {self.r.d_k}).\n"
+            f"{example}"
+        )
+        return self.table(self.r.scores, "1 · scores = Q·Kᵀ", caption)
+
+    def scaled(self) -> RenderableType:
+        scores = self.part(self.r.scores)
+        i, j = self.view.explain_cell or (1, 1)
+        a, b = scores[i - 1, j - 1], self.part(self.r.scaled)[i - 1, j - 1]
+        qi, kj = self.q_labels[i - 1], self.k_labels[j - 1]
+        caption = (
+            f"{_scale_text(self.r, self.p)}, so that the scores do not grow with d_k.\n"
+            f"{qi}·{kj}: {num(a, self.p)} × {num(self.r.scale, self.p)} = {num(b, self.p)}"
+        )
+        return self.table(self.r.scaled, "2 · scaled = scores × scale", caption)
+
+    def masked(self) -> RenderableType:
+        assert self.r.masked is not None
+        masked = self.part(self.r.masked)
+        hidden = int(np.isneginf(masked).sum())
+        caption = f"{_mask_text(self.r).capitalize()}: {hidden} of {masked.size} cells are −∞ and will get weight 0."
+        return self.table(self.r.masked, "3 · masked", caption)
+
+    def softmax(self) -> RenderableType:
+        r = self.r
+        row_max, row_sum = self.part(r.row_max)[:, 0], self.part(r.row_sum)[:, 0]
+        shifted = self.table(
+            r.shifted,
+            "4a · softmax, step 1: shifted = scores − row max",
+            "Subtracting each row's max makes the largest value 0, so exp cannot overflow;\n"
+            "the weights come out the same.",
+            extra=[("row max", row_max)],
+        )
+        exp = self.table(
+            r.exp,
+            "4b · softmax, step 2: exp(shifted)",
+            "exp of every shifted score (a masked −∞ gives exp = 0); the row sum is at the right.",
+            extra=[("row sum", row_sum)],
+        )
+        return Group(shifted, Text(""), exp, Text(""), self.weights(step=True))
+
+    def weights(self, step: bool = False) -> RenderableType:
+        w = self.part(self.r.weights)
+        s = w.shape[1]
+        i = 0
+        top = int(np.nanargmax(w[i])) if np.isfinite(w[i]).any() and w[i].max() > 0 else None
+        lines = ["Every row sums to 1 (Σ at the right)."]
+        if step:
+            lines = ["weights = exp ÷ row sum: every row sums to 1 (Σ at the right)."]
+        if top is not None:
+            lines.append(f"{self.q_labels[i]} gives most weight to {self.k_labels[top]} ({num(w[i, top], self.p)}).")
+        empty = [e for e in self.r.empty_rows if tuple(e[:-1])[-len(self.idx) :] == self.idx or not self.idx]
+        for e in empty[:4]:
+            policy = {
+                "zero": "its weights and output are 0",
+                "uniform": f"its weights are uniform (1/{s})",
+                "nan": "its weights and output are NaN",
+            }[self.r.empty_row]
+            lines.append(f"{self.q_labels[e[-1]]} is fully masked: {policy} (--empty-row {self.r.empty_row}).")
+        title = "4c · softmax, step 3: weights" if step else "4 · weights = softmax(scores)"
+        return self.table(
+            self.r.weights, title, "\n".join(lines), extra=[("Σ", np.nansum(w, axis=1))], bold_row_max=True
+        )
+
+    def output(self) -> RenderableType:
+        w, v = self.part(self.r.weights), self.part(self.r.v)
+        out = self.part(self.r.output)
+        t, s = w.shape
+        lines = ["Each output row mixes the value rows, weighted by that query's weights."]
+        if s <= 4 and v.shape[1] <= 4:
+            for i in range(min(t, 4)):
+                terms = " + ".join(f"{num(w[i, j], self.p)}×{vec(v[j], self.p)}" for j in range(s))
+                lines.append(f"{self.q_labels[i]}: {terms} = {vec(out[i], self.p)}")
+            if t > 4:
+                lines.append(f"(and {t - 4} more rows)")
+        return self.table(self.r.output, "5 · output = weights · V", "\n".join(lines), col_labels=_dims(v.shape[1]))
+
+
+def render_attention(result: Attention, stages: Iterable[str] | None = None, view: View | None = None) -> Group:
+    """A Group of tables, one per requested stage (default: all that apply), for each leading slice."""
+    view = view or View()
+    wanted = list(STAGES if stages is None else stages)
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        raise InputError(f"unknown stage {unknown[0]!r} (choose from {', '.join(STAGES)})", argument="--stage")
+    t, s = result.scores.shape[-2:]
+    if view.explain_cell is not None:
+        i, j = view.explain_cell
+        if not (1 <= i <= t and 1 <= j <= s):
+            raise InputError(
+                f"{i},{j} is outside the {t}×{s} scores matrix (rows 1…{t}, columns 1…{s})",
+                argument="--explain-cell",
+            )
+    lead = result.scores.shape[:-2]
+    parts: list[RenderableType] = []
+    indices = list(np.ndindex(*lead)) if lead else [()]
+    for idx in indices[:MAX_SLICES]:
+        sr = _SliceRenderer(result, tuple(int(i) for i in idx), view)
+        for stage in STAGES:
+            if stage not in wanted:
+                continue
+            if stage == "masked" and result.masked is None:
+                if stages is not None:
+                    parts.append(Text("3 · masked: no mask and no --causal given, so nothing is masked.", style="dim"))
+                continue
+            if stage == "weights" and "softmax" in wanted:
+                continue  # the softmax steps end with the weights
+            parts.append(getattr(sr, stage)())
+            parts.append(Text(""))
+    if len(indices) > MAX_SLICES:
+        parts.append(
+            Text(
+                f"(showing {MAX_SLICES} of {len(indices)} slices of the leading dimensions {lead}; --json prints all)",
+                style="dim",
+            )
+        )
+    return Group(*parts)

@@ -1,0 +1,111 @@
+"""Results as strict JSON (RFC 8259: −∞ and NaN become null), schema version 1.
+
+The schema is shipped as attncli/schema/result.schema.json and documented in the README.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from attncli.engine import Attention
+from attncli.problem import Problem
+
+SCHEMA_VERSION = 1
+ALL_STAGES = ("scores", "scaled", "masked", "softmax", "weights", "output")
+
+
+def jsonable(a: NDArray[Any] | None) -> Any:
+    """Nested lists with non-finite numbers replaced by None (JSON null)."""
+    if a is None:
+        return None
+    if a.dtype == np.bool_:
+        return a.tolist()
+    a = np.asarray(a, dtype=np.float64)
+    if np.isfinite(a).all():
+        return a.tolist()
+    cells = a.astype(object)
+    cells[~np.isfinite(a)] = None
+    return cells.tolist()
+
+
+def mask_kind(result: Attention) -> str | None:
+    if result.mask is None:
+        return None
+    return "boolean" if result.mask.dtype == np.bool_ else "additive"
+
+
+def result_dict(
+    result: Attention, problem: Problem | None = None, stages: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """The JSON document for a result. `stages` limits which stages are included (default all)."""
+    wanted = set(ALL_STAGES if stages is None else stages)
+    if "softmax" in wanted:
+        wanted.add("weights")
+    stage_values: dict[str, Any] = {}
+    if "scores" in wanted:
+        stage_values["scores"] = jsonable(result.scores)
+    if "scaled" in wanted:
+        stage_values["scaled"] = jsonable(result.scaled)
+    if "masked" in wanted:
+        stage_values["masked"] = jsonable(result.masked)
+    if "softmax" in wanted:
+        stage_values["softmax"] = {
+            "row_max": jsonable(result.row_max[..., 0]),
+            "shifted": jsonable(result.shifted),
+            "exp": jsonable(result.exp),
+            "row_sum": jsonable(result.row_sum[..., 0]),
+        }
+    if "weights" in wanted:
+        stage_values["weights"] = jsonable(result.weights)
+    if "output" in wanted:
+        stage_values["output"] = jsonable(result.output)
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": {
+            "scale": result.scale,
+            "scale_rule": "1/sqrt(d_k)" if result.scale_is_default else "given",
+            "causal": result.causal,
+            "causal_align": result.causal_align,
+            "mask": mask_kind(result),
+            "dtype": result.dtype,
+            "empty_row": result.empty_row,
+            "empty_rows": [list(i) for i in result.empty_rows],
+            "shapes": {
+                "q": list(result.q.shape),
+                "k": list(result.k.shape),
+                "v": list(result.v.shape),
+                "scores": list(result.scores.shape),
+                "output": list(result.output.shape),
+            },
+        },
+        "inputs": {
+            "q": jsonable(result.q),
+            "k": jsonable(result.k),
+            "v": jsonable(result.v),
+            "mask": jsonable(result.mask),
+        },
+        "stages": stage_values,
+        "output": jsonable(result.output),
+    }
+    if problem is not None:
+        for key in ("title", "description"):
+            if getattr(problem, key):
+                doc[key] = getattr(problem, key)
+        if problem.labels:
+            doc["labels"] = {k: list(v) for k, v in problem.labels.items()}
+    return doc
+
+
+def to_json(
+    result: Attention,
+    problem: Problem | None = None,
+    stages: Iterable[str] | None = None,
+    indent: int | None = 2,
+) -> str:
+    """Strict JSON text of `result_dict` (raises if anything non-finite slipped through)."""
+    return json.dumps(result_dict(result, problem, stages), indent=indent, allow_nan=False, ensure_ascii=False)
