@@ -101,6 +101,21 @@ def result_dict(
     return doc
 
 
+def dumps(value: Any, indent: int = 2, _level: int = 0) -> str:
+    """Strict JSON with one matrix row per line (innermost lists stay on one line)."""
+    if isinstance(value, list) and value and any(isinstance(x, list | dict) for x in value):
+        pad = " " * (indent * (_level + 1))
+        items = ",\n".join(pad + dumps(x, indent, _level + 1) for x in value)
+        return "[\n" + items + "\n" + " " * (indent * _level) + "]"
+    if isinstance(value, dict) and value:
+        pad = " " * (indent * (_level + 1))
+        items = ",\n".join(
+            f"{pad}{json.dumps(k, ensure_ascii=False)}: {dumps(x, indent, _level + 1)}" for k, x in value.items()
+        )
+        return "{\n" + items + "\n" + " " * (indent * _level) + "}"
+    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "))
+
+
 def to_json(
     result: Attention,
     problem: Problem | None = None,
@@ -108,4 +123,7 @@ def to_json(
     indent: int | None = 2,
 ) -> str:
     """Strict JSON text of `result_dict` (raises if anything non-finite slipped through)."""
-    return json.dumps(result_dict(result, problem, stages), indent=indent, allow_nan=False, ensure_ascii=False)
+    doc = result_dict(result, problem, stages)
+    if indent is None:
+        return json.dumps(doc, allow_nan=False, ensure_ascii=False)
+    return dumps(doc, indent)

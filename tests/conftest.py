@@ -1,0 +1,67 @@
+"""Shared fixtures: run the real `attn` entry point in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from attncli.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+RunAttn = Callable[..., Run]
+
+
+@pytest.fixture
+def attn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunAttn:
+    """Call `attn ARGS…` in-process through attncli.cli.main, as the console script does.
+
+    stdin is empty (not a TTY) unless given; the terminal is 80 columns wide, without colour.
+    """
+
+    def run(*args: str, stdin: str = "", columns: int = 80) -> Run:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        monkeypatch.setenv("COLUMNS", str(columns))
+        monkeypatch.setenv("NO_COLOR", "1")
+        monkeypatch.setenv("TERM", "dumb")
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def attn_process(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Run:
+    """Run `python -m attncli ARGS…` as a real process."""
+    full_env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "attncli", *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
