@@ -127,7 +127,7 @@ def load_cli_problem(
     from attncli.problem import build_problem, document_fields, read_document
 
     fields: dict[str, Any] = {}
-    source = "input"
+    source: str | None = None
     flags_complete = q is not None and k is not None and v is not None
     text: str | None = None
     base: Path | None = None
@@ -139,7 +139,7 @@ def load_cli_problem(
         data = sys.stdin.read()
         if data.strip():
             text, source = data, "stdin"
-    if text is not None:
+    if text is not None and source is not None:
         fields = document_fields(read_document(text, source), source, base)
     for name, value in (("q", q), ("k", k), ("v", v), ("mask", mask)):
         if value is not None:

@@ -168,7 +168,10 @@ def attention(
     if ka.shape[-1] != d_k:
         raise ShapeError(f"q has d_k = {d_k} columns but k has {ka.shape[-1]}; Q·Kᵀ needs them equal", argument="k")
     if va.shape[-2] != s:
-        raise ShapeError(f"k has {s} rows (keys) but v has {va.shape[-2]}; every key needs one value row", argument="v")
+        raise ShapeError(
+            f"k has {s} row{'s' if s != 1 else ''} (keys) but v has {va.shape[-2]}; every key needs one value row",
+            argument="v",
+        )
     try:
         lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2], va.shape[:-2])
     except ValueError:
@@ -186,8 +189,9 @@ def attention(
             raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
 
     # (..., T, d_k) x (..., d_k, S) -> (..., T, S)
-    scores = np.matmul(qa, np.swapaxes(ka, -1, -2))
-    scaled = scores * ftype(scale_value)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and reported just below
+        scores = np.matmul(qa, np.swapaxes(ka, -1, -2))
+        scaled = scores * ftype(scale_value)
     if not np.isfinite(scaled).all():
         raise NumericError(
             f"the scaled scores overflow {dtype} ({_first_bad(scaled)}); the inputs are too large",

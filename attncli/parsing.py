@@ -78,7 +78,7 @@ def _shape_of(value: Any, path: tuple[int, ...], argument: str) -> tuple[int, ..
             here = "[" + "][".join(str(j) for j in (*path, i)) + "]"
             there = "[" + "][".join(str(j) for j in (*path, 0)) + "]"
             raise InputError(
-                f"{here} has shape {_fmt_shape(shape)} but {there} has {_fmt_shape(first)} (ragged)",
+                f"{here} is {_describe(shape)} but {there} is {_describe(first)} (ragged)",
                 argument=argument,
             )
     return (len(value), *first)
@@ -88,8 +88,12 @@ def _values(n: int) -> str:
     return f"{n} value" if n == 1 else f"{n} values"
 
 
-def _fmt_shape(shape: tuple[int, ...]) -> str:
-    return "a single number" if not shape else "×".join(str(n) for n in shape)
+def _describe(shape: tuple[int, ...]) -> str:
+    if not shape:
+        return "a single number"
+    if len(shape) == 1:
+        return f"a list of {_values(shape[0])}"
+    return f"a {'×'.join(str(n) for n in shape)} array"
 
 
 def _flatten(value: Any, out: list[Any]) -> None:

@@ -181,7 +181,7 @@ def _expected(value: Any, argument: str, base_dir: Path | None) -> dict[str, NDA
     return out
 
 
-def build_problem(fields: Mapping[str, Any], source: str = "problem") -> Problem:
+def build_problem(fields: Mapping[str, Any], source: str | None = None) -> Problem:
     """A Problem from parsed fields (document fields with flags already laid over them)."""
     missing = [k for k in MATRIX_KEYS if fields.get(k) is None]
     if missing:

@@ -157,7 +157,7 @@ def _scale_text(result: Attention, p: int) -> str:
         return f"scale = {num(result.scale, p)} (given)"
     root = round(float(np.sqrt(d)))
     exact = f" = ÷ {root}" if root * root == d else ""
-    return f"scale = 1/√d_k with d_k = {d}: ÷ √{d}{exact} = × {num(result.scale, p)}"
+    return f"scale = 1/√d_k: ÷ √{d}{exact} = × {num(result.scale, p)}"
 
 
 def _mask_text(result: Attention) -> str:
@@ -186,6 +186,9 @@ class _SliceRenderer:
         t, s = result.scores.shape[-2:]
         self.q_labels = _labels(view, "q", t, "q")
         self.k_labels = _labels(view, "k", s, "k")
+        self.logits = "scaled" if result.masked is None else "masked"
+        i, j = view.explain_cell or (1, min(2, s))
+        self.cell = (i, j)  # the 1-based score cell that captions work through
         self.suffix = f"  [slice {', '.join(str(i) for i in index)}]" if index else ""
 
     def part(self, a: NDArray[np.floating]) -> NDArray[np.floating]:
@@ -222,22 +225,19 @@ class _SliceRenderer:
     def scores(self) -> RenderableType:
         q, k = self.part(self.r.q), self.part(self.r.k)
         t, s = self.r.scores.shape[-2:]
-        i, j = self.view.explain_cell or (1, min(2, s))
+        i, j = self.cell
         example = _dot_expansion(q, k, i - 1, j - 1, self.q_labels[i - 1], self.k_labels[j - 1], self.p)
-        caption = (
-            f"Each cell is the dot product of a query row with a key row "
-            f"({t} {'query' if t == 1 else 'queries'} × {s} {'key' if s == 1 else 'keys'}, d_k = {self.r.d_k}).\n"
-            f"{example}"
-        )
+        shape = f"{t} {'query' if t == 1 else 'queries'} × {s} {'key' if s == 1 else 'keys'}, d_k = {self.r.d_k}"
+        caption = f"Each cell: a query row · a key row ({shape}).\n{example}"
         return self.table(self.r.scores, "1 · scores = Q·Kᵀ", caption)
 
     def scaled(self) -> RenderableType:
         scores = self.part(self.r.scores)
-        i, j = self.view.explain_cell or (1, 1)
+        i, j = self.cell
         a, b = scores[i - 1, j - 1], self.part(self.r.scaled)[i - 1, j - 1]
         qi, kj = self.q_labels[i - 1], self.k_labels[j - 1]
         caption = (
-            f"{_scale_text(self.r, self.p)}, so that the scores do not grow with d_k.\n"
+            f"{_scale_text(self.r, self.p)} (keeps scores from growing with d_k).\n"
             f"{qi}·{kj}: {num(a, self.p)} × {num(self.r.scale, self.p)} = {num(b, self.p)}"
         )
         return self.table(self.r.scaled, "2 · scaled = scores × scale", caption)
@@ -246,7 +246,8 @@ class _SliceRenderer:
         assert self.r.masked is not None
         masked = self.part(self.r.masked)
         hidden = int(np.isneginf(masked).sum())
-        caption = f"{_mask_text(self.r).capitalize()}: {hidden} of {masked.size} cells are −∞ and will get weight 0."
+        rule = _mask_text(self.r)
+        caption = f"{rule[0].upper()}{rule[1:]}.\n{hidden} of {masked.size} cells are −∞: they get weight 0."
         return self.table(self.r.masked, "3 · masked", caption)
 
     def softmax(self) -> RenderableType:
@@ -254,15 +255,15 @@ class _SliceRenderer:
         row_max, row_sum = self.part(r.row_max)[:, 0], self.part(r.row_sum)[:, 0]
         shifted = self.table(
             r.shifted,
-            "4a · softmax, step 1: shifted = scores − row max",
-            "Subtracting each row's max makes the largest value 0, so exp cannot overflow;\n"
+            f"4a · softmax, step 1: shifted = {self.logits} − row max",
+            "Subtracting each row's max makes its largest value 0, so exp cannot overflow;\n"
             "the weights come out the same.",
             extra=[("row max", row_max)],
         )
         exp = self.table(
             r.exp,
             "4b · softmax, step 2: exp(shifted)",
-            "exp of every shifted score (a masked −∞ gives exp = 0); the row sum is at the right.",
+            "exp of every shifted value (a masked −∞ gives 0); the row sum is at the right.",
             extra=[("row sum", row_sum)],
         )
         return Group(shifted, Text(""), exp, Text(""), self.weights(step=True))
@@ -276,8 +277,8 @@ class _SliceRenderer:
         if step:
             lines = ["weights = exp ÷ row sum: every row sums to 1 (Σ at the right)."]
         if top is not None:
-            lines.append(f"{self.q_labels[i]} gives most weight to {self.k_labels[top]} ({num(w[i, top], self.p)}).")
-        empty = [e for e in self.r.empty_rows if tuple(e[:-1])[-len(self.idx) :] == self.idx or not self.idx]
+            lines.append(f"{self.q_labels[i]} gives most weight to {self.k_labels[top]} ({fmt(w[i, top], self.p)}).")
+        empty = [e for e in self.r.empty_rows if e[:-1] == self.idx]
         for e in empty[:4]:
             policy = {
                 "zero": "its weights and output are 0",
@@ -285,7 +286,7 @@ class _SliceRenderer:
                 "nan": "its weights and output are NaN",
             }[self.r.empty_row]
             lines.append(f"{self.q_labels[e[-1]]} is fully masked: {policy} (--empty-row {self.r.empty_row}).")
-        title = "4c · softmax, step 3: weights" if step else "4 · weights = softmax(scores)"
+        title = "4c · softmax, step 3: weights" if step else f"4 · weights = softmax({self.logits})"
         return self.table(
             self.r.weights, title, "\n".join(lines), extra=[("Σ", np.nansum(w, axis=1))], bold_row_max=True
         )
@@ -297,8 +298,9 @@ class _SliceRenderer:
         lines = ["Each output row mixes the value rows, weighted by that query's weights."]
         if s <= 4 and v.shape[1] <= 4:
             for i in range(min(t, 4)):
-                terms = " + ".join(f"{num(w[i, j], self.p)}×{vec(v[j], self.p)}" for j in range(s))
-                lines.append(f"{self.q_labels[i]}: {terms} = {vec(out[i], self.p)}")
+                # Keys with weight 0 (masked) add nothing; leaving them out keeps the sum readable.
+                terms = " + ".join(f"{num(w[i, j], self.p)}×{vec(v[j], self.p)}" for j in range(s) if w[i, j] != 0)
+                lines.append(f"{self.q_labels[i]} = {terms or '0'} = {vec(out[i], self.p)}")
             if t > 4:
                 lines.append(f"(and {t - 4} more rows)")
         return self.table(self.r.output, "5 · output = weights · V", "\n".join(lines), col_labels=_dims(v.shape[1]))

@@ -1,0 +1,47 @@
+"""Golden renders: the whole table output at a fixed width, compared character for character.
+
+Regenerate after an intended change with  ATTN_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES, RunAttn
+
+GOLDEN = Path(__file__).parent / "golden"
+
+CASES = [
+    ("one-query-two-keys-80", ["--input", str(SAMPLES / "one-query-two-keys.json")], 80),
+    ("causal-4x4-80", ["--input", str(SAMPLES / "causal-4x4.json")], 80),
+    ("padding-mask-120", ["--input", str(SAMPLES / "padding-mask.json")], 120),
+    (
+        "cross-attention-weights-80",
+        [
+            "--input",
+            str(SAMPLES / "cross-attention.json"),
+            "--stage",
+            "weights",
+            "--stage",
+            "output",
+            "--precision",
+            "3",
+        ],
+        80,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "columns"), CASES, ids=[c[0] for c in CASES])
+def test_golden_render(attn: RunAttn, name: str, args: list[str], columns: int) -> None:
+    r = attn("compute", *args, columns=columns)
+    assert r.code == 0, r.err
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("ATTN_UPDATE_GOLDEN"):
+        path.write_text(r.out, encoding="utf-8")
+    assert r.out == path.read_text(encoding="utf-8")
+    assert max(len(line) for line in r.out.splitlines()) <= columns
