@@ -109,7 +109,7 @@ def test_result_is_frozen_and_does_not_alias_inputs() -> None:
     ("kwargs", "error", "message"),
     [
         ({"k": [[1.0, 2.0, 3.0]]}, ShapeError, "k: q has d_k = 2 columns but k has 3"),
-        ({"v": [[1.0], [2.0]]}, ShapeError, "v: k has 1 rows"),
+        ({"v": [[1.0], [2.0]]}, ShapeError, "v: k has 1 row (keys) but v has 2"),
         ({"q": [[math.nan, 0.0]]}, NumericError, "q: must be finite: row 1, column 1 is nan"),
         ({"q": [[]]}, ShapeError, "q: is empty"),
         ({"mask": [[True, False, True]]}, ShapeError, "mask: shape (1, 3) does not broadcast"),
