@@ -23,8 +23,8 @@ run: $(VENV)/.installed-run
 	$(BIN)/attn compute --input samples/one-query-two-keys.json
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check attncli tests benchmarks
-	$(BIN)/ruff format --check attncli tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy attncli
 
 test: lint

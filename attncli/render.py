@@ -247,7 +247,8 @@ class _SliceRenderer:
         masked = self.part(self.r.masked)
         hidden = int(np.isneginf(masked).sum())
         rule = _mask_text(self.r)
-        caption = f"{rule[0].upper()}{rule[1:]}.\n{hidden} of {masked.size} cells are −∞: they get weight 0."
+        verb = "is −∞: it gets" if hidden == 1 else "are −∞: they get"
+        caption = f"{rule[0].upper()}{rule[1:]}.\n{hidden} of {masked.size} cells {verb} weight 0."
         return self.table(self.r.masked, "3 · masked", caption)
 
     def softmax(self) -> RenderableType:
