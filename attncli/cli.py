@@ -19,7 +19,7 @@ from attncli.errors import AttnError, InputError
 
 if TYPE_CHECKING:
     from attncli.engine import Attention
-    from attncli.problem import Problem
+    from attncli.problem import MultiHeadProblem, Problem
 
 app = typer.Typer(
     name="attn",
@@ -45,6 +45,16 @@ class EmptyRowChoice(StrEnum):
 class DTypeChoice(StrEnum):
     float64 = "float64"
     float32 = "float32"
+
+
+class PositionalChoice(StrEnum):
+    none = "none"
+    sinusoidal = "sinusoidal"
+
+
+class RopeStyleChoice(StrEnum):
+    half = "half"
+    interleaved = "interleaved"
 
 
 def warn(message: str) -> None:
@@ -109,6 +119,46 @@ InputOpt = Annotated[str | None, typer.Option("--input", "-i", help="A JSON prob
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print strict JSON instead of tables.")]
 DebugOpt = Annotated[bool, typer.Option(help="Show a traceback on errors.")]
 
+MHA = "Multi-head attention"  # the help panel of the multi-head options
+
+
+def _matrix_option(help: str) -> Any:
+    return typer.Option(help=help, rich_help_panel=MHA)
+
+
+def load_cli_fields(
+    *, matrices: dict[str, str | None], input: str | None, settings: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The problem fields the flags describe: a document (--input, or piped stdin) with flags laid over it.
+
+    `matrices` maps field names (q, k, v, mask, x, wq, …) to flag text. Stdin is read when --input is
+    '-', or when the flags alone are incomplete and stdin is not a TTY.
+    """
+    from attncli.parsing import parse_matrix, read_text
+    from attncli.problem import document_fields, read_document
+
+    given = {name for name, text in matrices.items() if text is not None}
+    complete = {"q", "k", "v"} <= given or "x" in given or {"q_input", "kv_input"} <= given
+    fields: dict[str, Any] = {}
+    source: str | None = None
+    text: str | None = None
+    base: Path | None = None
+    if input == "-":
+        text, source = _read_stdin("--input -"), "stdin"
+    elif input is not None:
+        text, base, source = read_text(Path(input), "--input"), Path(input).parent, input
+    elif not complete and not sys.stdin.isatty():
+        data = sys.stdin.read()
+        if data.strip():
+            text, source = data, "stdin"
+    if text is not None and source is not None:
+        fields = document_fields(read_document(text, source), source, base)
+    for name, value in matrices.items():
+        if value is not None:
+            fields[name] = parse_matrix(value, _flag(name), "mask" if name == "mask" else "matrix")
+    fields.update({key: val for key, val in settings.items() if val is not None})
+    return fields, source
+
 
 def load_cli_problem(
     *,
@@ -119,58 +169,52 @@ def load_cli_problem(
     input: str | None,
     settings: dict[str, Any],
 ) -> Problem:
-    """The problem the flags describe: a document (--input, or piped stdin) with flags laid over it.
+    """The single-head problem the flags describe (see load_cli_fields)."""
+    from attncli.problem import build_problem
 
-    Stdin is read when --input is '-', or when the flags alone are incomplete and stdin is not a TTY.
-    """
-    from attncli.parsing import parse_matrix, read_text
-    from attncli.problem import build_problem, document_fields, read_document
-
-    fields: dict[str, Any] = {}
-    source: str | None = None
-    flags_complete = q is not None and k is not None and v is not None
-    text: str | None = None
-    base: Path | None = None
-    if input == "-":
-        text, source = _read_stdin("--input -"), "stdin"
-    elif input is not None:
-        text, base, source = read_text(Path(input), "--input"), Path(input).parent, input
-    elif not flags_complete and not sys.stdin.isatty():
-        data = sys.stdin.read()
-        if data.strip():
-            text, source = data, "stdin"
-    if text is not None and source is not None:
-        fields = document_fields(read_document(text, source), source, base)
-    for name, value in (("q", q), ("k", k), ("v", v), ("mask", mask)):
-        if value is not None:
-            fields[name] = parse_matrix(value, f"--{name}", "mask" if name == "mask" else "matrix")
-    fields.update({key: val for key, val in settings.items() if val is not None})
+    fields, source = load_cli_fields(matrices={"q": q, "k": k, "v": v, "mask": mask}, input=input, settings=settings)
     return build_problem(fields, source)
 
 
-def solve_cli(problem: Problem, flags: dict[str, Any]) -> Attention:
-    """Solve, naming the flag (--q) rather than the field (q) in errors when a flag gave the value."""
-    try:
-        result = problem.solve()
-    except AttnError as e:
-        given = e.argument is not None and flags.get(e.argument) is not None
-        raise e.with_argument(f"--{e.argument}" if given else e.argument or "input") from None
-    if problem.mask is not None and problem.mask.dtype != bool:
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _named(e: AttnError, flags: dict[str, Any]) -> AttnError:
+    """The engine names fields (q, kv_heads); say the flag (--q, --kv-heads) when a flag gave the value."""
+    if e.argument is not None and flags.get(e.argument) is not None and flags.get(e.argument) is not False:
+        return e.with_argument(_flag(e.argument))
+    return e.with_argument(e.argument or "input")
+
+
+def _warn_mask(mask: Any) -> None:
+    if mask is not None and mask.dtype != bool:
         import numpy as np
 
-        if set(np.unique(problem.mask).tolist()) <= {0.0, 1.0}:
+        if set(np.unique(mask).tolist()) <= {0.0, 1.0}:
             warn(
                 "the mask holds only 0 and 1, so it is additive (added to the scores); "
                 "write true/false for a boolean mask (True = attend)"
             )
-    policy = {
-        "zero": "weights and output set to 0",
-        "uniform": "weights set to uniform",
-        "nan": "weights set to NaN",
-    }
+
+
+def _warn_empty_rows(result: Attention, slice_name: str = "slice") -> None:
+    policy = {"zero": "weights and output set to 0", "uniform": "weights set to uniform", "nan": "weights set to NaN"}
     for idx in result.empty_rows:
-        where = f"q{idx[-1] + 1}" + (f" of slice {list(idx[:-1])}" if len(idx) > 1 else "")
+        where = f"q{idx[-1] + 1}"
+        if len(idx) > 1:
+            where += f" of head {idx[0] + 1}" if slice_name == "head" else f" of slice {list(idx[:-1])}"
         warn(f"row {where} is fully masked: {policy[result.empty_row]} (--empty-row {result.empty_row})")
+
+
+def solve_cli(problem: Problem, flags: dict[str, Any]) -> Attention:
+    """Solve, naming the flag (--q) rather than the field (q) in errors; warn about odd masks and empty rows."""
+    try:
+        result = problem.solve()
+    except AttnError as e:
+        raise _named(e, flags) from None
+    _warn_mask(problem.mask)
+    _warn_empty_rows(result)
     return result
 
 
@@ -178,7 +222,9 @@ def solve_cli(problem: Problem, flags: dict[str, Any]) -> Attention:
     epilog="Examples:\n\n"
     "  attn compute --q '[[1,0]]' --k '[[0.5,0.5],[0.3,0.7]]' --v '[[1,0],[0.5,0.5]]'\n\n"
     "  attn compute --q '1 0; 0 1' --k '1 0; 0 1' --v '1 0; 0 1' --causal\n\n"
-    "  attn compute --input samples/cat-sits.json --json | jq '.stages.weights'",
+    "  attn compute --input samples/cat-sits.json --json | jq '.stages.weights'\n\n"
+    "  attn compute --input samples/mha-2heads.json --head 1\n\n"
+    "  attn compute --x '[[1,0,1,0],[0,2,0,2]]' --heads 8 --kv-heads 2 --random-weights --seed 7",
 )
 def compute(
     q: QOpt = None,
@@ -195,33 +241,105 @@ def compute(
     stage: Annotated[
         list[str] | None,
         typer.Option(
-            help="Show only this stage (repeatable): inputs, scores, scaled, masked, softmax, weights, output."
+            help="Show only this stage (repeatable): inputs, scores, scaled, masked, softmax, weights, output; "
+            "with heads also positional, projected, heads, rope, alibi, concat, projection."
         ),
     ] = None,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown in tables.")] = 4,
     explain_cell: Annotated[
         str | None, typer.Option(help="Expand one score cell term by term, e.g. 1,2 (query 1, key 2).")
     ] = None,
+    x: Annotated[
+        str | None, _matrix_option("Inputs X (T×d_model) for self-attention; projected by --wq/--wk/--wv.")
+    ] = None,
+    q_input: Annotated[str | None, _matrix_option("Query-side inputs (T×d_model) for cross-attention.")] = None,
+    kv_input: Annotated[str | None, _matrix_option("Key/value-side inputs (S×d_model) for cross-attention.")] = None,
+    wq: Annotated[str | None, _matrix_option("W_q (d_model × heads·d_head): Q = X·W_q (nn.Linear's weight.T).")] = None,
+    wk: Annotated[str | None, _matrix_option("W_k (d_model × kv_heads·d_head).")] = None,
+    wv: Annotated[str | None, _matrix_option("W_v (d_model × kv_heads·d_v).")] = None,
+    wo: Annotated[str | None, _matrix_option("W_o (heads·d_v × d_out): output = concat·W_o.")] = None,
+    bq: Annotated[str | None, _matrix_option("Bias added to Q.")] = None,
+    bk: Annotated[str | None, _matrix_option("Bias added to K.")] = None,
+    bv: Annotated[str | None, _matrix_option("Bias added to V.")] = None,
+    bo: Annotated[str | None, _matrix_option("Bias added to the output.")] = None,
+    heads: Annotated[int | None, typer.Option(min=1, help="Number of heads H.", rich_help_panel=MHA)] = None,
+    kv_heads: Annotated[
+        int | None, typer.Option(min=1, help="K/V heads G (grouped-query; H divisible by G).", rich_help_panel=MHA)
+    ] = None,
+    head: Annotated[int | None, typer.Option(min=1, help="Show only head N (1-based).", rich_help_panel=MHA)] = None,
+    average_heads: Annotated[
+        bool,
+        typer.Option(
+            help="Also show the head-averaged weights (nn.MultiheadAttention's default).", rich_help_panel=MHA
+        ),
+    ] = False,
+    random_weights: Annotated[
+        bool | None,
+        typer.Option("--random-weights", help="Reproducible demo weights (see --seed).", rich_help_panel=MHA),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Seed of --random-weights (default 0).", rich_help_panel=MHA)
+    ] = None,
+    positional: Annotated[
+        PositionalChoice | None,
+        typer.Option(help="Add sinusoidal position encodings to the inputs.", rich_help_panel=MHA),
+    ] = None,
+    rope: Annotated[
+        bool | None, typer.Option("--rope", help="Rotary position embedding on q and k.", rich_help_panel=MHA)
+    ] = None,
+    rope_style: Annotated[
+        RopeStyleChoice | None,
+        typer.Option(help="half (GPT-NeoX, Llama; default) or interleaved (RoFormer, GPT-J).", rich_help_panel=MHA),
+    ] = None,
+    rope_base: Annotated[float | None, typer.Option(help="RoPE base (default 10000).", rich_help_panel=MHA)] = None,
+    alibi: Annotated[
+        bool | None, typer.Option("--alibi", help="ALiBi distance penalties per head.", rich_help_panel=MHA)
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum."""
-    from attncli.render import STAGES
+    """Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum.
 
-    stages = list(stage) if stage else None
-    for name in stages or ():
-        if name not in STAGES:
-            raise InputError(f"unknown stage {name!r} (choose from {', '.join(STAGES)})", argument="--stage")
+    With --x (or --q-input and --kv-input) and projection weights, or --heads, it runs multi-head
+    attention: projections, heads, positions (sinusoidal, RoPE, ALiBi), concatenation, output projection.
+    """
+    from attncli.problem import build_multihead, build_problem, is_multihead
+
     cell = _parse_cell(explain_cell) if explain_cell else None
+    matrices = {
+        "q": q, "k": k, "v": v, "mask": mask, "x": x, "q_input": q_input, "kv_input": kv_input,
+        "wq": wq, "wk": wk, "wv": wv, "wo": wo, "bq": bq, "bk": bk, "bv": bv, "bo": bo,
+    }  # fmt: skip
     settings = {
         "causal": causal,
         "causal_align": causal_align.value if causal_align else None,
         "scale": scale,
         "empty_row": empty_row.value if empty_row else None,
         "dtype": dtype.value if dtype else None,
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "random_weights": random_weights,
+        "seed": seed,
+        "positional": positional.value if positional else None,
+        "rope": rope,
+        "rope_style": rope_style.value if rope_style else None,
+        "rope_base": rope_base,
+        "alibi": alibi,
     }
-    problem = load_cli_problem(q=q, k=k, v=v, mask=mask, input=input, settings=settings)
-    result = solve_cli(problem, {"q": q, "k": k, "v": v, "mask": mask, "scale": scale})
+    fields, source = load_cli_fields(matrices=matrices, input=input, settings=settings)
+    flags = {**matrices, **settings}
+    stages = list(stage) if stage else None
+    if is_multihead(fields) or head is not None or average_heads:
+        _compute_multihead(
+            build_multihead(fields, source), flags, stages, json_out, precision, cell, head, average_heads
+        )
+        return
+    from attncli.render import STAGES
 
+    for name in stages or ():
+        if name not in STAGES:
+            raise InputError(f"unknown stage {name!r} (choose from {', '.join(STAGES)})", argument="--stage")
+    problem = build_problem(fields, source)
+    result = solve_cli(problem, flags)
     if json_out:
         from attncli.serialize import to_json
 
@@ -234,6 +352,43 @@ def compute(
     if problem.title:
         console.print(f"[bold]{problem.title}[/bold]")
     console.print(render_attention(result, stages, view))
+
+
+def _compute_multihead(
+    problem: MultiHeadProblem,
+    flags: dict[str, Any],
+    stages: list[str] | None,
+    json_out: bool,
+    precision: int,
+    cell: tuple[int, int] | None,
+    head: int | None,
+    average_heads: bool,
+) -> None:
+    from attncli.render_multihead import MULTIHEAD_STAGES, render_multihead
+
+    for name in stages or ():
+        if name not in MULTIHEAD_STAGES:
+            raise InputError(f"unknown stage {name!r} (choose from {', '.join(MULTIHEAD_STAGES)})", argument="--stage")
+    try:
+        result = problem.solve()
+    except AttnError as e:
+        raise _named(e, flags) from None
+    if head is not None and head > result.heads:
+        raise InputError(f"there are {result.heads} heads; choose 1…{result.heads}", argument="--head")
+    _warn_mask(problem.mask)
+    _warn_empty_rows(result.attention, "head")
+    if json_out:
+        from attncli.serialize import dumps, multihead_dict
+
+        sys.stdout.write(dumps(multihead_dict(result, problem, stages, average_heads)) + "\n")
+        return
+    from attncli.render import View
+
+    console = _console()
+    view = View(precision=precision, width=console.width, labels=problem.labels, explain_cell=cell)
+    if problem.title:
+        console.print(f"[bold]{problem.title}[/bold]")
+    console.print(render_multihead(result, stages, view, head=head, average=average_heads))
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

@@ -18,17 +18,25 @@ from numpy.typing import NDArray
 
 from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
 from attncli.errors import InputError
+from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
 from attncli.parsing import Kind, from_json_value, loads_json, parse_matrix
 
 MATRIX_KEYS = ("q", "k", "v")
 STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
+# Multi-head attention (attncli.multihead): inputs, projection weights and biases, and settings.
+MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
+MULTIHEAD_SETTING_KEYS = ("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi")
+MULTIHEAD_KEYS = frozenset({*MULTIHEAD_MATRIX_KEYS, *MULTIHEAD_SETTING_KEYS, "random_weights", "seed"})
 DOCUMENT_KEYS = frozenset(
-    {*MATRIX_KEYS, "mask", *SETTING_KEYS, "labels", "expected", "title", "description", "$schema"}
+    {*MATRIX_KEYS, "mask", *SETTING_KEYS, *MULTIHEAD_KEYS, "labels", "expected", "title", "description", "$schema"}
 )
 # Keys of attncli's own JSON output, which is a valid input document.
 RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output"})
-RESULT_CONFIG_KEYS = frozenset({*SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"})
+RESULT_CONFIG_KEYS = frozenset(
+    {*SETTING_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"}
+    | {"d_head", "d_v", "projection", "seed", "head_map"}
+)
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,14 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
         config = doc.get("config") or {}
         if not isinstance(inputs, dict) or not isinstance(config, dict):
             raise InputError("'inputs' and 'config' must be JSON objects", argument=source)
-        _unknown(inputs, frozenset({*MATRIX_KEYS, "mask"}), src + "inputs")
+        _unknown(inputs, frozenset({*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS, "mask"}), src + "inputs")
         _unknown(config, RESULT_CONFIG_KEYS, src + "config")
         merged = {k: v for k, v in doc.items() if k in DOCUMENT_KEYS}
         merged.update({k: v for k, v in inputs.items()})
-        merged.update({k: v for k, v in config.items() if k in SETTING_KEYS})
+        # null settings in a result (rope_style without RoPE) mean "not used": leave the defaults
+        merged.update(
+            {k: v for k, v in config.items() if (k in SETTING_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None}
+        )
         if config.get("scale_rule") == "1/sqrt(d_k)":
             merged["scale"] = None  # the default was used; let it follow d_k again
         doc = merged
@@ -125,8 +136,33 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
             if doc[key] is None:
                 raise InputError("is null; expected a matrix", argument=src + key)
             fields[key] = _matrix(doc[key], src + key, "matrix", base_dir)
+    for key in MULTIHEAD_MATRIX_KEYS:
+        if key in doc and doc[key] is not None:
+            fields[key] = _matrix(doc[key], src + key, "matrix", base_dir)
     if "mask" in doc:
         fields["mask"] = _matrix(doc["mask"], src + "mask", "mask", base_dir)
+    for key in ("rope", "alibi", "random_weights"):
+        if key in doc:
+            if not isinstance(doc[key], bool):
+                raise InputError(f"must be true or false, got {doc[key]!r}", argument=src + key)
+            fields[key] = doc[key]
+    for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0)):
+        if key in doc and doc[key] is not None:
+            if isinstance(doc[key], bool) or not isinstance(doc[key], int) or doc[key] < low:
+                raise InputError(f"must be a whole number ≥ {low}, got {doc[key]!r}", argument=src + key)
+            fields[key] = doc[key]
+    if "rope_base" in doc and doc["rope_base"] is not None:
+        base = doc["rope_base"]
+        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0:
+            raise InputError(f"must be a positive number, got {base!r}", argument=src + "rope_base")
+        fields["rope_base"] = float(base)
+    named_choices: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("rope_style", ROPE_STYLES),
+        ("positional", POSITIONALS),
+    )
+    for key, choices in named_choices:
+        if key in doc:
+            fields[key] = _choice(doc[key], src + key, choices)
     if "causal" in doc:
         if not isinstance(doc["causal"], bool):
             raise InputError(f"must be true or false, got {doc['causal']!r}", argument=src + "causal")
@@ -181,8 +217,22 @@ def _expected(value: Any, argument: str, base_dir: Path | None) -> dict[str, NDA
     return out
 
 
+def is_multihead(fields: Mapping[str, Any]) -> bool:
+    """True when the fields ask for the multi-head pipeline (inputs x, weights, heads, positions…)."""
+    return bool(_multihead_keys(fields))
+
+
+def _multihead_keys(fields: Mapping[str, Any]) -> list[str]:
+    # Settings that only refine others (rope_style, rope_base, seed) do not by themselves ask for heads.
+    refining = {"rope_style", "rope_base", "seed"}
+    return sorted(k for k in MULTIHEAD_KEYS - refining if fields.get(k) is not None and fields.get(k) is not False)
+
+
 def build_problem(fields: Mapping[str, Any], source: str | None = None) -> Problem:
     """A Problem from parsed fields (document fields with flags already laid over them)."""
+    if is_multihead(fields):
+        keys = ", ".join(_multihead_keys(fields))
+        raise InputError(f"this is a multi-head problem ({keys}); only attn compute takes those", argument=source)
     missing = [k for k in MATRIX_KEYS if fields.get(k) is None]
     if missing:
         names = ", ".join(f"--{k}" for k in missing)
@@ -208,3 +258,64 @@ def load_problem(text: str, source: str, base_dir: Path | None = None, **overrid
     fields = document_fields(read_document(text, source), source, base_dir)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return build_problem(fields, source)
+
+
+@dataclass(frozen=True)
+class MultiHeadProblem:
+    """A multi-head / cross / grouped-query attention problem (see attncli.multihead)."""
+
+    matrices: Mapping[str, NDArray[Any]]  # any of x, q_input, kv_input, q, k, v, wq…wo, bq…bo
+    mask: NDArray[Any] | None = None
+    heads: int = 1
+    kv_heads: int | None = None
+    random_weights: bool = False
+    seed: int = 0
+    causal: bool = False
+    causal_align: str = "top-left"
+    scale: float | None = None
+    empty_row: str = "zero"
+    dtype: str = "float64"
+    positional: str = "none"
+    rope: bool = False
+    rope_style: str = "half"
+    rope_base: float = 10000.0
+    alibi: bool = False
+    labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
+    title: str | None = None
+    description: str | None = None
+
+    def solve(self) -> MultiHead:
+        """Run the multi-head pipeline on this problem."""
+        return multi_head_attention(
+            **cast(dict[str, Any], dict(self.matrices)),
+            heads=self.heads,
+            kv_heads=self.kv_heads,
+            random_weights_seed=self.seed if self.random_weights else None,
+            mask=self.mask,
+            causal=self.causal,
+            causal_align=cast(Any, self.causal_align),
+            scale=self.scale,
+            empty_row=cast(Any, self.empty_row),
+            dtype=cast(Any, self.dtype),
+            positional=self.positional,
+            rope=self.rope,
+            rope_style=cast(Any, self.rope_style),
+            rope_base=self.rope_base,
+            alibi=self.alibi,
+        )
+
+
+def build_multihead(fields: Mapping[str, Any], source: str | None = None) -> MultiHeadProblem:
+    """A MultiHeadProblem from parsed fields; missing inputs are named."""
+    matrix_keys = (*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS)
+    matrices = {k: fields[k] for k in matrix_keys if fields.get(k) is not None}
+    if not any(k in matrices for k in ("x", "q_input", "kv_input", "q", "k", "v")):
+        raise InputError(
+            "no inputs given: pass --x (self-attention), --q-input and --kv-input (cross-attention), "
+            "or --q, --k and --v",
+            argument=source,
+        )
+    known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices"}
+    settings = {k: v for k, v in fields.items() if k in known and v is not None}
+    return MultiHeadProblem(matrices=matrices, **settings)

@@ -6,7 +6,7 @@ row/column labels and a caption that states what happened with the real numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +60,9 @@ class View:
     width: int = 80
     labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
     explain_cell: tuple[int, int] | None = None  # 1-based (query, key)
+    slice_name: Callable[[tuple[int, ...]], str] | None = None  # e.g. "head 2" for index (1,)
+    only_slices: tuple[tuple[int, ...], ...] | None = None  # show just these leading indices
+    max_slices: int = MAX_SLICES
 
 
 def _labels(view: View, key: str, n: int, prefix: str) -> list[str]:
@@ -189,7 +192,8 @@ class _SliceRenderer:
         self.logits = "scaled" if result.masked is None else "masked"
         i, j = view.explain_cell or (1, min(2, s))
         self.cell = (i, j)  # the 1-based score cell that captions work through
-        self.suffix = f"  [slice {', '.join(str(i) for i in index)}]" if index else ""
+        name = view.slice_name(index) if view.slice_name else f"slice {', '.join(str(i) for i in index)}"
+        self.suffix = f"  [{name}]" if index else ""
 
     def part(self, a: NDArray[np.floating]) -> NDArray[np.floating]:
         """The slice `index` of an array, broadcasting leading dimensions it lacks or has as 1."""
@@ -324,8 +328,10 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
             )
     lead = result.scores.shape[:-2]
     parts: list[RenderableType] = []
-    indices = list(np.ndindex(*lead)) if lead else [()]
-    for idx in indices[:MAX_SLICES]:
+    indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
+    if view.only_slices is not None:
+        indices = [idx for idx in indices if idx in view.only_slices]
+    for idx in indices[: view.max_slices]:
         sr = _SliceRenderer(result, tuple(int(i) for i in idx), view)
         for stage in STAGES:
             if stage not in wanted:
@@ -338,10 +344,11 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
                 continue  # the softmax steps end with the weights
             parts.append(getattr(sr, stage)())
             parts.append(Text(""))
-    if len(indices) > MAX_SLICES:
+    if len(indices) > view.max_slices:
         parts.append(
             Text(
-                f"(showing {MAX_SLICES} of {len(indices)} slices of the leading dimensions {lead}; --json prints all)",
+                f"(showing {view.max_slices} of {len(indices)} slices of the leading dimensions {lead}; "
+                "--json prints all)",
                 style="dim",
             )
         )

@@ -13,7 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attncli.engine import Attention
-from attncli.problem import Problem
+from attncli.multihead import MultiHead
+from attncli.problem import MultiHeadProblem, Problem
 
 SCHEMA_VERSION = 1
 ALL_STAGES = ("scores", "scaled", "masked", "softmax", "weights", "output")
@@ -92,12 +93,7 @@ def result_dict(
         "stages": stage_values,
         "output": jsonable(result.output),
     }
-    if problem is not None:
-        for key in ("title", "description"):
-            if getattr(problem, key):
-                doc[key] = getattr(problem, key)
-        if problem.labels:
-            doc["labels"] = {k: list(v) for k, v in problem.labels.items()}
+    doc.update(_problem_extras(problem))
     return doc
 
 
@@ -116,6 +112,16 @@ def dumps(value: Any, indent: int = 2, _level: int = 0) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "))
 
 
+def _problem_extras(problem: Problem | MultiHeadProblem | None) -> dict[str, Any]:
+    """title, description and labels of the problem document, copied into the result."""
+    if problem is None:
+        return {}
+    extras: dict[str, Any] = {key: getattr(problem, key) for key in ("title", "description") if getattr(problem, key)}
+    if problem.labels:
+        extras["labels"] = {k: list(v) for k, v in problem.labels.items()}
+    return extras
+
+
 def to_json(
     result: Attention,
     problem: Problem | None = None,
@@ -127,3 +133,80 @@ def to_json(
     if indent is None:
         return json.dumps(doc, allow_nan=False, ensure_ascii=False)
     return dumps(doc, indent)
+
+
+MULTIHEAD_ONLY_STAGES = ("positional", "projected", "heads", "rope", "alibi", "concat", "projection")
+
+
+def multihead_dict(
+    result: MultiHead,
+    problem: MultiHeadProblem | None = None,
+    stages: Iterable[str] | None = None,
+    average_heads: bool = False,
+) -> dict[str, Any]:
+    """The JSON document of a multi-head result: the single-head schema, with a leading head axis H on
+    the per-head stages, plus `positional`, `projected`, `rope`, `alibi`, `concat`; `output` is final."""
+    wanted = set(ALL_STAGES + MULTIHEAD_ONLY_STAGES if stages is None else stages)
+    base = result_dict(result.attention, None, [s for s in wanted if s in ALL_STAGES])
+    config = base["config"]
+    config["mask"] = (
+        None
+        if problem is None or problem.mask is None
+        else ("boolean" if problem.mask.dtype == np.bool_ else "additive")
+    )
+    config.update(
+        heads=result.heads,
+        kv_heads=result.kv_heads,
+        d_head=result.d_head,
+        d_v=result.d_v,
+        head_map=list(result.head_map),
+        projection=result.projection,
+        positional="sinusoidal" if result.positional is not None else "none",
+        rope=result.rope is not None,
+        rope_style=result.rope.style if result.rope is not None else None,
+        rope_base=result.rope.base if result.rope is not None else None,
+        alibi=result.alibi_slopes is not None,
+    )
+    if result.projection == "random" and problem is not None:
+        config["seed"] = problem.seed
+    inputs: dict[str, Any] = {}
+    if result.x_q is not None and result.x_kv is not None:
+        if result.x_q is result.x_kv:
+            inputs["x"] = jsonable(result.x_q)
+        else:
+            inputs["q_input"], inputs["kv_input"] = jsonable(result.x_q), jsonable(result.x_kv)
+    else:
+        inputs.update(zip(("q", "k", "v"), (jsonable(a) for a in result.projected), strict=True))
+    inputs.update({name: jsonable(w) for name, w in result.weights.items()})
+    inputs["mask"] = None if problem is None else jsonable(problem.mask)
+
+    stage_values: dict[str, Any] = {}
+    if "positional" in wanted and result.positional is not None:
+        p = result.positional
+        stage_values["positional"] = {"encoding": jsonable(p.q_encoding), "q_input": jsonable(p.q_after)}
+        if result.x_q is not result.x_kv:
+            stage_values["positional"].update(kv_encoding=jsonable(p.kv_encoding), kv_input=jsonable(p.kv_after))
+    if "projected" in wanted:
+        stage_values["projected"] = dict(zip(("q", "k", "v"), (jsonable(a) for a in result.projected), strict=True))
+    if "rope" in wanted and result.rope is not None:
+        r = result.rope
+        stage_values["rope"] = {
+            "q_before": jsonable(r.q_before), "k_before": jsonable(r.k_before),
+            "q": jsonable(r.q_after), "k": jsonable(r.k_after),
+        }  # fmt: skip
+    if "alibi" in wanted and result.alibi_slopes is not None:
+        stage_values["alibi"] = {"slopes": jsonable(result.alibi_slopes), "bias": jsonable(result.alibi_bias)}
+    stage_values.update(base["stages"])
+    if average_heads:
+        stage_values["average_weights"] = jsonable(result.average_weights)
+    if "concat" in wanted:
+        stage_values["concat"] = jsonable(result.concat)
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": config,
+        "inputs": inputs,
+        "stages": stage_values,
+        "output": jsonable(result.output),
+    }
+    doc.update(_problem_extras(problem))
+    return doc

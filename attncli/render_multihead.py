@@ -1,0 +1,251 @@
+"""Rich renderables for multi-head attention: projections, heads, positions, per-head stages, output.
+
+Nothing here prints; `render_multihead(result)` returns a rich Group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from numpy.typing import NDArray
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from attncli.multihead import MultiHead
+from attncli.render import STAGES, View, matrix_table, num, render_attention
+
+MULTIHEAD_STAGES = ("inputs", "positional", "projected", "heads", "rope", "alibi", *STAGES[1:], "concat", "projection")
+MAX_HEADS = 8  # heads rendered one after another before a note says to pick one with --head
+
+
+def _dims(n: int, prefix: str = "d") -> list[str]:
+    return [f"{prefix}{j + 1}" for j in range(n)]
+
+
+def _head_dims(heads: int, width: int) -> list[str]:
+    """Column labels of side-by-side heads: h1·d1, h1·d2, …, h2·d1, …"""
+    return [f"h{h + 1}·d{j + 1}" for h in range(heads) for j in range(width)]
+
+
+def _stack(parts: Iterable[RenderableType]) -> Group:
+    """Renderables one under another with a blank line between them."""
+    out: list[RenderableType] = []
+    for part in parts:
+        out += [Text(""), part] if out else [part]
+    return Group(*out)
+
+
+class _Renderer:
+    def __init__(self, r: MultiHead, view: View, head: int | None) -> None:
+        self.r = r
+        self.view = view
+        self.shown = [head - 1] if head is not None else list(range(min(r.heads, MAX_HEADS)))
+        t, s = r.attention.scores.shape[-2:]
+        self.q_labels = list(view.labels.get("q") or [f"q{i + 1}" for i in range(t)])
+        self.k_labels = list(view.labels.get("k") or [f"k{j + 1}" for j in range(s)])
+        given = view.labels
+        self.x_labels = list(given["q"]) if "q" in given else [f"x{i + 1}" for i in range(t)]
+        self.e_labels = list(given["k"]) if "k" in given else [f"e{j + 1}" for j in range(s)]  # encoder side
+
+    def table(
+        self, a: NDArray[np.floating], title: str, caption: str | None, rows: list[str], cols: list[str]
+    ) -> Group:
+        return matrix_table(a, title=title, caption=caption, row_labels=rows, col_labels=cols, view=self.view)
+
+    def inputs(self) -> RenderableType:
+        r = self.r
+        parts: list[RenderableType] = []
+        if r.x_q is not None and r.x_kv is not None:
+            cross = r.x_q is not r.x_kv
+            title = "0 · inputs: " + ("q_input (decoder side)" if cross else "X")
+            parts.append(self.table(r.x_q, title, None, self.x_labels, _dims(r.x_q.shape[1])))
+            if cross:
+                title = "0 · inputs: kv_input (encoder side)"
+                parts.append(self.table(r.x_kv, title, None, self.e_labels, _dims(r.x_kv.shape[1])))
+        shapes = ", ".join(f"{n} {'×'.join(str(d) for d in w.shape)}" for n, w in r.weights.items())
+        how = {
+            "given": "projection weights given",
+            "random": "random demo weights (reproducible with the same --seed)",
+            "identity": "no projection weights: Q, K and V are the inputs themselves",
+            "none": "q, k and v given already projected",
+        }[r.projection]
+        line = f"{r.heads} head{'s' if r.heads > 1 else ''} of d_head = {r.d_head}"
+        if r.kv_heads != r.heads:
+            line += f", {r.kv_heads} K/V head{'s' if r.kv_heads > 1 else ''} (grouped-query attention)"
+        parts.append(Text(f"{line}; {how}" + (f" ({shapes})" if shapes else "") + ".", style="dim"))
+        return _stack(parts)
+
+    def positional(self) -> RenderableType | None:
+        p = self.r.positional
+        if p is None:
+            return None
+        d = p.q_encoding.shape[1]
+        caption = (
+            f"PE[pos, 2i] = sin(pos / 10000^(2i/{d})), PE[pos, 2i+1] = cos(pos / 10000^(2i/{d})); "
+            "added to the inputs before the projections."
+        )
+        parts = [
+            self.table(p.q_encoding, "0a · sinusoidal position encodings PE", caption, self.x_labels, _dims(d)),
+            self.table(p.q_after, "0b · inputs + PE", None, self.x_labels, _dims(d)),
+        ]
+        if self.r.x_q is not self.r.x_kv:
+            parts.append(self.table(p.kv_after, "0b · kv_input + PE", None, self.e_labels, _dims(d)))
+        return _stack(parts)
+
+    def projected(self) -> RenderableType:
+        r = self.r
+        q, k, v = r.projected
+        if r.projection in ("given", "random"):
+            bias = {n: " + b" + n[1] for n in ("bq", "bk", "bv") if n in r.weights}
+            shape = f"{q.shape[0]} × {q.shape[1]} = {r.heads} heads × {r.d_head} columns"
+            cap_q: str | None = f"Q = X·W_q{bias.get('bq', '')}: {shape}."
+            cap_k: str | None = f"K = X·W_k{bias.get('bk', '')}, V = X·W_v{bias.get('bv', '')}."
+        else:
+            cols = f"{r.d_head} column{'s' if r.d_head > 1 else ''}"
+            same = "Q = q_input, K = V = kv_input" if r.x_q is not r.x_kv else "Q = K = V = X"
+            what = same if r.projection == "identity" else "Q"
+            cap_q, cap_k = f"{what}, split into {r.heads} heads of {cols}.", None
+        return _stack(
+            [
+                self.table(q, "1a · projected Q", cap_q, self.q_labels, _head_dims(r.heads, r.d_head)),
+                self.table(k, "1b · projected K", cap_k, self.k_labels, _head_dims(r.kv_heads, r.d_head)),
+                self.table(v, "1c · projected V", None, self.k_labels, _head_dims(r.kv_heads, r.d_v)),
+            ]
+        )
+
+    def heads(self) -> RenderableType | None:
+        r = self.r
+        if r.kv_heads == r.heads:
+            return None
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("query head", justify="right")
+        table.add_column("K/V head", justify="right")
+        for h, g in enumerate(r.head_map):
+            table.add_row(str(h + 1), str(g + 1))
+        caption = (
+            f"Grouped-query attention: {r.heads} query heads share {r.kv_heads} K/V heads.\n"
+            f"Query head h uses K/V head ⌊(h−1)/{r.heads // r.kv_heads}⌋+1, as PyTorch SDPA's enable_gqa."
+        )
+        return Group(Text("1d · head mapping", style="bold"), table, Text(caption, style="dim"))
+
+    def rope(self) -> RenderableType | None:
+        rope = self.r.rope
+        if rope is None:
+            return None
+        d = self.r.d_head
+        pairs = "(x_i, x_{i+d/2})" if rope.style == "half" else "(x_2i, x_2i+1)"
+        second = d // 2 if rope.style == "half" else 1  # the partner of column 1 in the first rotated pair
+        parts: list[RenderableType] = []
+        for h in self.shown:
+            qb, qa = rope.q_before[h], rope.q_after[h]
+            m = min(1, qb.shape[0] - 1)  # work through position 1 (position 0 is not rotated)
+            caption = (
+                f"RoPE ({rope.style}, base {num(rope.base, 0)}): position m turns each pair {pairs} by m·θ_i, "
+                f"θ_i = base^(−2i/{d}).\n{self.q_labels[m]}, pair 1: ({num(qb[m, 0], 4)}, {num(qb[m, second], 4)}) "
+                f"turned by {num(rope.q_angles[m, 0], 4)} rad → ({num(qa[m, 0], 4)}, {num(qa[m, second], 4)})."
+            )
+            k_after = rope.k_after[self.r.head_map[h]]
+            parts += [
+                self.table(qa, f"2a · q after RoPE  [head {h + 1}]", caption, self.q_labels, _dims(d)),
+                self.table(k_after, f"2b · k after RoPE  [head {h + 1}]", None, self.k_labels, _dims(d)),
+            ]
+        return _stack(parts)
+
+    def alibi(self) -> RenderableType | None:
+        r = self.r
+        if r.alibi_slopes is None or r.alibi_bias is None:
+            return None
+        slopes = ", ".join(f"h{h + 1}: {num(sl, 6)}" for h, sl in enumerate(r.alibi_slopes))
+        caption = f"Added to the scaled scores, so far-away keys lose weight. Slopes 2^(−8h/H): {slopes}."
+        return _stack(
+            self.table(
+                r.alibi_bias[h],
+                f"2c · ALiBi bias −slope·|i − j|  [head {h + 1}]",
+                caption,
+                self.q_labels,
+                self.k_labels,
+            )
+            for h in self.shown
+        )
+
+    def average(self) -> RenderableType:
+        w = self.r.average_weights
+        return matrix_table(
+            w,
+            title="average weights over heads",
+            caption=(f"The mean of the {self.r.heads} heads' weights, which nn.MultiheadAttention returns by default."),
+            row_labels=self.q_labels,
+            col_labels=self.k_labels,
+            view=self.view,
+            extra=[("Σ", w.sum(axis=1))],
+        )
+
+    def concat(self) -> RenderableType:
+        r = self.r
+        return self.table(
+            r.concat,
+            "6 · concat",
+            f"The {r.heads} heads' outputs side by side: {r.concat.shape[0]} × {r.heads}·{r.d_v}.",
+            self.q_labels,
+            _head_dims(r.heads, r.d_v),
+        )
+
+    def projection(self) -> RenderableType:
+        r = self.r
+        if "wo" in r.weights:
+            caption = "output = concat·W_o" + (" + b_o" if "bo" in r.weights else "") + f" ({r.output.shape[0]} × "
+            caption += f"{r.output.shape[1]})."
+        else:
+            caption = "No W_o given: the output is the concatenation" + (" + b_o." if "bo" in r.weights else ".")
+        return self.table(r.output, "7 · output projection", caption, self.q_labels, _dims(r.output.shape[1]))
+
+
+def render_multihead(
+    result: MultiHead,
+    stages: Iterable[str] | None = None,
+    view: View | None = None,
+    head: int | None = None,
+    average: bool = False,
+) -> Group:
+    """Every stage of a multi-head result; `head` (1-based) focuses the per-head stages on one head."""
+    view = view or View()
+    wanted = list(MULTIHEAD_STAGES if stages is None else stages)
+    rd = _Renderer(result, view, head)
+    parts: list[RenderableType] = []
+
+    def add(part: RenderableType | None) -> None:
+        if part is not None:
+            parts.extend([part, Text("")])
+
+    for stage in ("inputs", "positional", "projected", "heads", "rope", "alibi"):
+        if stage in wanted and not (stage == "inputs" and stages is None and result.projection == "none"):
+            add(getattr(rd, stage)())
+    per_head = [s for s in wanted if s in STAGES and s != "inputs"]
+    if stages is None and result.attention.masked is None:
+        per_head.remove("masked")  # nothing masks: skip the stage unless it was asked for
+    if "inputs" in wanted and result.projection == "none":
+        per_head.insert(0, "inputs")
+    if per_head:
+
+        def name(idx: tuple[int, ...]) -> str:
+            g = result.head_map[idx[0]]
+            return f"head {idx[0] + 1}" + (f", K/V head {g + 1}" if result.kv_heads != result.heads else "")
+
+        head_view = View(
+            precision=view.precision, width=view.width, labels=view.labels, explain_cell=view.explain_cell,
+            slice_name=name, only_slices=tuple((h,) for h in rd.shown), max_slices=MAX_HEADS,
+        )  # fmt: skip
+        parts.append(render_attention(result.attention, per_head, head_view))
+        if head is None and result.heads > MAX_HEADS:
+            parts.append(Text(f"(showing {MAX_HEADS} of {result.heads} heads; pick one with --head N)", style="dim"))
+    if average:
+        add(rd.average())
+    for stage in ("concat", "projection"):
+        if stage in wanted:
+            add(getattr(rd, stage)())
+    if parts and isinstance(parts[-1], Text) and not parts[-1].plain:
+        parts.pop()
+    return Group(*parts)

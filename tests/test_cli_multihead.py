@@ -1,0 +1,149 @@
+"""`attn compute` with heads, projections, cross-attention, grouped K/V heads and positions."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import numpy as np
+import pytest
+
+from attncli.multihead import multi_head_attention
+
+from conftest import ROOT, SAMPLES, RunAttn
+
+SCHEMA = json.loads((ROOT / "attncli" / "schema" / "result.schema.json").read_text())
+X = "[[1,0,1,0],[0,2,0,2],[1,1,1,1]]"
+W = "[[0.5,0,0.1,0],[0,0.5,0,0.2],[0.3,0,0.5,0],[0,0.1,0,0.5]]"
+
+
+def test_two_heads_show_projections_each_head_concat_and_output(attn: RunAttn) -> None:
+    r = attn("compute", "--x", X, "--heads", "2", "--wq", W, "--wk", W, "--wv", W, "--wo", W)
+    assert r.code == 0, r.err
+    for title in (
+        "0 · inputs: X",
+        "1a · projected Q",
+        "1 · scores = Q·Kᵀ  [head 1]",
+        "[head 2]",
+        "6 · concat",
+        "7 · output projection",
+    ):
+        assert title in r.out
+    assert "h2·d1" in r.out  # heads side by side in the projected and concatenated tables
+
+
+def test_head_focus_and_average(attn: RunAttn) -> None:
+    r = attn("compute", "--input", str(SAMPLES / "mha-2heads.json"), "--head", "2", "--average-heads")
+    assert r.code == 0, r.err
+    assert "[head 2]" in r.out and "[head 1]" not in r.out
+    assert "average weights over heads" in r.out
+
+
+def test_json_has_head_axis_and_final_output_and_round_trips(attn: RunAttn) -> None:
+    r = attn("compute", "--input", str(SAMPLES / "mha-2heads.json"), "--json", "--average-heads")
+    doc = json.loads(r.out)
+    jsonschema.validate(doc, SCHEMA)
+    assert np.array(doc["stages"]["weights"]).shape == (2, 3, 3)
+    assert np.array(doc["stages"]["concat"]).shape == (3, 4)
+    assert np.array(doc["stages"]["average_weights"]).shape == (3, 3)
+    assert doc["config"]["heads"] == 2 and doc["config"]["projection"] == "given"
+    again = attn("compute", "--json", stdin=r.out)
+    assert json.loads(again.out)["output"] == doc["output"]
+
+
+def test_random_weights_are_reproducible_and_gqa_prints_the_head_map(attn: RunAttn) -> None:
+    x = json.dumps(np.arange(32.0).reshape(2, 16).tolist())
+    args = ("compute", "--x", x, "--heads", "8", "--kv-heads", "2", "--random-weights", "--seed", "7")
+    a, b = attn(*args, "--json"), attn(*args, "--json")
+    assert a.out == b.out
+    doc = json.loads(a.out)
+    assert doc["config"]["head_map"] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert np.array(doc["inputs"]["wk"]).shape == (16, 4)
+    table = attn(*args, "--stage", "heads")
+    assert "1d · head mapping" in table.out and "Query head h uses K/V head" in table.out
+
+
+def test_cross_attention_lengths_differ(attn: RunAttn) -> None:
+    r = attn("compute", "--input", str(SAMPLES / "mha-cross-attention.json"), "--json")
+    doc = json.loads(r.out)
+    assert np.array(doc["stages"]["weights"]).shape == (2, 2, 3)
+    assert "q_input" in doc["inputs"] and "kv_input" in doc["inputs"]
+
+
+def test_rope_alibi_and_sinusoidal_stages(attn: RunAttn) -> None:
+    r = attn("compute", "--x", "[[1,0],[0,1],[1,1]]", "--rope", "--causal", "--positional", "sinusoidal", "--alibi")
+    assert r.code == 0, r.err
+    for title in ("0a · sinusoidal position encodings PE", "2a · q after RoPE", "2c · ALiBi bias", "3 · masked"):
+        assert title in r.out
+    doc = json.loads(
+        attn("compute", "--x", "[[1,0],[0,1],[1,1]]", "--rope", "--rope-style", "interleaved", "--json").out
+    )
+    assert doc["config"]["rope_style"] == "interleaved"
+    assert doc["stages"]["rope"]["q"][0][1] == pytest.approx([-0.8414709848078965, 0.5403023058681398])
+
+
+def test_flags_match_the_python_api(attn: RunAttn) -> None:
+    r = attn(
+        "compute",
+        "--x",
+        X,
+        "--heads",
+        "2",
+        "--wq",
+        W,
+        "--wk",
+        W,
+        "--wv",
+        W,
+        "--bq",
+        "[1, 0, 0, 1]",
+        "--alibi",
+        "--causal",
+        "--json",
+    )
+    doc = json.loads(r.out)
+    x, w = np.array(json.loads(X), dtype=float), np.array(json.loads(W))
+    api = multi_head_attention(x, wq=w, wk=w, wv=w, bq=[1, 0, 0, 1], heads=2, alibi=True, causal=True)
+    np.testing.assert_allclose(doc["output"], api.output, rtol=0, atol=0)
+
+
+BAD = [
+    (["--x", "[[1,0,1]]", "--heads", "2"], "--heads: d_model = 3 is not divisible by heads = 2"),
+    (
+        ["--x", "[[1,0,1,0]]", "--heads", "4", "--kv-heads", "3", "--random-weights"],
+        "--kv-heads: heads = 4 is not divisible by kv_heads = 3",
+    ),
+    (
+        ["--x", "[[1,0,1,0]]", "--wq", "1 0; 0 1", "--wk", "1 0; 0 1", "--wv", "1 0; 0 1"],
+        "--wq: has 2 rows but x has 4 columns; x·wq needs them equal",
+    ),
+    (
+        ["--x", "[[1,0]]", "--wq", "1 0; 0 1", "--wk", "1 0 0; 0 1 0", "--wv", "1 0; 0 1"],
+        "--wk: query heads have d_head = 2 but key heads have 3",
+    ),
+    (["--x", "[[1,0],[0,1]]", "--wo", "[[1,0,0]]"], "--wo: has 1 row but concat has 2 columns"),
+    (["--x", "[[1,0,1]]", "--rope"], "--rope: RoPE rotates pairs of columns; d_head = 3 is odd"),
+    (["--x", "[[1,0,1,0]]", "--wq", "[[1],[0],[1],[0]]"], "wk: missing wk, wv: give all of wq, wk and wv"),
+    (["--x", "[[1,0]]", "--q", "[[1,0]]", "--k", "[[1,0]]", "--v", "[[1]]"], "--x: give either x"),
+    (["--q-input", "[[1,0]]"], "kv_input: cross-attention needs both q_input and kv_input"),
+    (["--x", "[[1,0],[0,1]]", "--heads", "2", "--head", "3"], "--head: there are 2 heads; choose 1…2"),
+    (["--x", "[[1,0],[0,1]]", "--bq", "[1,2,3]"], "--bq: has 3 values but the projection gives 2 columns"),
+    (["--x", "[[1,0],[0,1]]", "--heads", "0"], "Invalid value for '--heads'"),
+    (["--x", "[[1,0],[0,1]]", "--stage", "nope"], "--stage: unknown stage 'nope'"),
+    (["--x", "[[1,0],[0,1]]", "--mask", "[[true,false,true]]", "--alibi"], "--mask: shape (1, 3) does not broadcast"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[m for _, m in BAD])
+def test_bad_multihead_input_is_one_line_exit_2(attn: RunAttn, args: list[str], message: str) -> None:
+    r = attn("compute", *args)
+    assert r.code == 2
+    assert r.err.count("\n") == 1 and r.err.startswith("attn: error: "), r.err
+    assert message in r.err
+
+
+def test_documents_reject_bad_multihead_keys(attn: RunAttn) -> None:
+    r = attn("compute", stdin='{"x": [[1, 0]], "heads": "two"}')
+    assert r.code == 2 and "stdin: heads: must be a whole number ≥ 1, got 'two'" in r.err
+    r = attn("compute", stdin='{"x": [[1, 0]], "rope": 1}')
+    assert r.code == 2 and "stdin: rope: must be true or false, got 1" in r.err
