@@ -221,7 +221,7 @@ def render_multihead(
             parts.extend([part, Text("")])
 
     for stage in ("inputs", "positional", "projected", "heads", "rope", "alibi"):
-        if stage in wanted and not (stage == "inputs" and stages is None and result.projection == "none"):
+        if stage in wanted:
             add(getattr(rd, stage)())
     per_head = [s for s in wanted if s in STAGES and s != "inputs"]
     if stages is None and result.attention.masked is None:

@@ -33,6 +33,8 @@ CASES = [
         ],
         80,
     ),
+    ("mha-2heads-head2-80", ["--input", str(SAMPLES / "mha-2heads.json"), "--head", "2"], 80),
+    ("mha-rope-120", ["--input", str(SAMPLES / "mha-rope.json"), "--stage", "rope", "--stage", "weights"], 120),
 ]
 
 
