@@ -143,7 +143,7 @@ class _Renderer:
             qb, qa = rope.q_before[h], rope.q_after[h]
             m = min(1, qb.shape[0] - 1)  # work through position 1 (position 0 is not rotated)
             caption = (
-                f"RoPE ({rope.style}, base {num(rope.base, 0)}): position m turns each pair {pairs} by m·θ_i, "
+                f"RoPE ({rope.style}, base {rope.base:g}): position m turns each pair {pairs} by m·θ_i, "
                 f"θ_i = base^(−2i/{d}).\n{self.q_labels[m]}, pair 1: ({num(qb[m, 0], 4)}, {num(qb[m, second], 4)}) "
                 f"turned by {num(rope.q_angles[m, 0], 4)} rad → ({num(qa[m, 0], 4)}, {num(qa[m, second], 4)})."
             )
