@@ -10,7 +10,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
@@ -18,6 +18,7 @@ from attncli import __version__
 from attncli.errors import AttnError, InputError
 
 if TYPE_CHECKING:
+    from attncli.blocked import AttentionOutput
     from attncli.engine import Attention
     from attncli.problem import MultiHeadProblem, Problem
 
@@ -295,6 +296,18 @@ def compute(
     alibi: Annotated[
         bool | None, typer.Option("--alibi", help="ALiBi distance penalties per head.", rich_help_panel=MHA)
     ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Worker and BLAS threads (default: the cores available).")
+    ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the result to FILE.npy (the output) or FILE.npz (every stage kept) instead of tables."
+        ),
+    ] = None,
+    max_memory: Annotated[
+        str | None, typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of free RAM).")
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum.
@@ -338,20 +351,146 @@ def compute(
     for name in stages or ():
         if name not in STAGES:
             raise InputError(f"unknown stage {name!r} (choose from {', '.join(STAGES)})", argument="--stage")
+    if save is not None and save.suffix not in (".npy", ".npz"):
+        raise InputError(f"unknown file type '{save.suffix or save.name}' (use .npy or .npz)", argument="--save")
     problem = build_problem(fields, source)
-    result = solve_cli(problem, flags)
+    output_only = _output_only(problem, stages, max_memory)
+    with _blas_threads(threads):
+        if output_only:
+            out = solve_output_cli(problem, flags, threads)
+        else:
+            result = solve_cli(problem, flags)
+    if save is not None:
+        _save(save, out.output if output_only else result)
+        if not json_out:
+            return
     if json_out:
-        from attncli.serialize import to_json
+        from attncli.serialize import output_dict, to_json
 
-        sys.stdout.write(to_json(result, problem, stages) + "\n")
+        if output_only:
+            from attncli.serialize import dumps
+
+            sys.stdout.write(dumps(output_dict(out, problem)) + "\n")
+        else:
+            sys.stdout.write(to_json(result, problem, stages) + "\n")
         return
-    from attncli.render import View, render_attention
+    from attncli.render import View, render_attention, render_output
 
     console = _console()
     view = View(precision=precision, width=console.width, labels=problem.labels, explain_cell=cell)
     if problem.title:
         console.print(f"[bold]{problem.title}[/bold]")
-    console.print(render_attention(result, stages, view))
+    console.print(render_output(out, view) if output_only else render_attention(result, stages, view))
+
+
+def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
+    """Whether to take the blocked path: asked for (--stage output), or the stage tables would not fit."""
+    from attncli.blocked import memory_budget, parse_size, stages_nbytes
+
+    if stages == ["output"]:
+        return True
+    budget = parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
+    need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
+    if need <= budget:
+        return False
+    sizes = f"the stage tables would need {_gib(need)} (budget {_gib(budget)}, --max-memory)"
+    if stages is None:
+        warn(f"{sizes}: computing only the output with the blocked path, as --stage output does")
+        return True
+    raise InputError(
+        f"{sizes}; ask for --stage output to compute only the output in bounded memory", argument="--stage"
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _blas_threads(threads: int | None) -> Any:
+    """Limit BLAS to `threads` threads while computing (threadpoolctl); no-op when not asked."""
+    if threads is None:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | None) -> AttentionOutput:
+    """The output only, by the blocked path, with a progress bar on stderr for long runs."""
+    from attncli.blocked import attention_output
+
+    progress = _Progress("attention")
+    try:
+        out = attention_output(
+            problem.q, problem.k, problem.v, mask=problem.mask, causal=problem.causal,
+            causal_align=cast(Any, problem.causal_align), scale=problem.scale, empty_row=cast(Any, problem.empty_row),
+            dtype=cast(Any, problem.dtype), threads=threads, progress=progress,
+        )  # fmt: skip
+    except AttnError as e:
+        raise _named(e, flags) from None
+    finally:
+        progress.close()
+    _warn_mask(problem.mask)
+    policy = {"zero": "output set to 0", "uniform": "weights set to uniform", "nan": "output set to NaN"}
+    for idx in out.empty_rows[:10]:
+        warn(f"row q{idx[-1] + 1} is fully masked: {policy[out.empty_row]} (--empty-row {out.empty_row})")
+    return out
+
+
+class _Progress:
+    """A progress bar on stderr that appears only once work has run for a second, and only on a TTY."""
+
+    def __init__(self, what: str) -> None:
+        import time
+
+        self.what = what
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+        self.enabled = sys.stderr.isatty() and not os.environ.get("ATTN_QUIET")
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.start < 1.0 or done >= total:
+                return
+            from rich.progress import Progress
+
+            self.bar = Progress(console=_console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _save(path: Path, result: Any) -> None:
+    """Write the output (.npy) or every kept stage (.npz)."""
+    import numpy as np
+
+    from attncli.engine import Attention
+
+    try:
+        if path.suffix == ".npy":
+            np.save(path, result.output if isinstance(result, Attention) else result)
+        else:
+            arrays = _stage_arrays(result) if isinstance(result, Attention) else {"output": result}
+            np.savez(path, **arrays)
+    except OSError as e:
+        raise InputError(f"cannot write '{path}': {e.strerror}", argument="--save") from None
+    print(f"attn: saved {'the output' if path.suffix == '.npy' else 'the stages'} to {path}", file=sys.stderr)
+
+
+def _stage_arrays(result: Attention) -> dict[str, Any]:
+    names = ("q", "k", "v", "scores", "scaled", "masked", "row_max", "shifted", "exp", "row_sum", "weights", "output")
+    return {n: getattr(result, n) for n in names if getattr(result, n) is not None}
 
 
 def _compute_multihead(

@@ -20,12 +20,15 @@ Nothing here prints or reads files; bad shapes or values raise attncli.errors ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from attncli.errors import NumericError, ShapeError
+
+if TYPE_CHECKING:
+    from attncli.blocked import AttentionOutput
 
 CausalAlign = Literal["top-left", "bottom-right"]
 EmptyRow = Literal["zero", "uniform", "nan"]
@@ -130,6 +133,38 @@ def _readonly(*arrays: NDArray[np.generic] | None) -> None:
             a.flags.writeable = False
 
 
+@overload
+def attention(
+    q: ArrayLike,
+    k: ArrayLike,
+    v: ArrayLike,
+    *,
+    mask: ArrayLike | None = ...,
+    causal: bool = ...,
+    causal_align: CausalAlign = ...,
+    scale: float | None = ...,
+    empty_row: EmptyRow = ...,
+    dtype: DType = ...,
+    keep_stages: Literal[True] = ...,
+) -> Attention: ...
+
+
+@overload
+def attention(
+    q: ArrayLike,
+    k: ArrayLike,
+    v: ArrayLike,
+    *,
+    mask: ArrayLike | None = ...,
+    causal: bool = ...,
+    causal_align: CausalAlign = ...,
+    scale: float | None = ...,
+    empty_row: EmptyRow = ...,
+    dtype: DType = ...,
+    keep_stages: Literal[False],
+) -> AttentionOutput: ...
+
+
 def attention(
     q: ArrayLike,
     k: ArrayLike,
@@ -141,8 +176,13 @@ def attention(
     scale: float | None = None,
     empty_row: EmptyRow = "zero",
     dtype: DType = "float64",
-) -> Attention:
+    keep_stages: bool = True,
+) -> Attention | AttentionOutput:
     """Scaled dot-product attention with every intermediate stage kept.
+
+    With keep_stages=False only the output is computed, by the blocked online-softmax path
+    (attncli.blocked.attention_output), in memory that does not grow with T×S; the result is an
+    AttentionOutput.
 
     q: (..., T, d_k), k: (..., S, d_k), v: (..., S, d_v); a 1-D input is one row. Leading
     dimensions broadcast. `mask` broadcasts to (..., T, S): bool (True = attend) or numeric (added to
@@ -154,6 +194,12 @@ def attention(
     >>> r.scores.tolist()
     [[0.5, 0.3]]
     """
+    if not keep_stages:
+        from attncli.blocked import attention_output
+
+        return attention_output(
+            q, k, v, mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype
+        )
     if dtype not in DTYPES:
         raise ShapeError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", argument="dtype")
     if causal_align not in CAUSAL_ALIGNS:

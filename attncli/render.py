@@ -17,6 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.blocked import AttentionOutput
 from attncli.engine import Attention
 from attncli.errors import InputError
 
@@ -352,4 +353,33 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
                 style="dim",
             )
         )
+    return Group(*parts)
+
+
+def render_output(out: AttentionOutput, view: View | None = None) -> Group:
+    """The output of the blocked path (no stages were kept), one table per leading slice."""
+    view = view or View()
+    lead = out.output.shape[:-2]
+    t, d_v = out.output.shape[-2:]
+    indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
+    rows = _labels(view, "q", t, "q")
+    caption = (
+        "Computed by the blocked path (online softmax over key blocks): the T×S weights were never stored,\n"
+        "so only the output is shown. Ask for other --stage values to see them on small inputs."
+    )
+    parts: list[RenderableType] = []
+    for idx in indices[: view.max_slices]:
+        suffix = f"  [slice {', '.join(str(i) for i in idx)}]" if idx else ""
+        parts.append(
+            matrix_table(
+                out.output[idx],
+                title=f"5 · output = weights · V{suffix}",
+                caption=caption,
+                row_labels=rows,
+                col_labels=_dims(d_v),
+                view=view,
+            )
+        )
+    if len(indices) > view.max_slices:
+        parts.append(Text(f"(showing {view.max_slices} of {len(indices)} slices; --save FILE.npy writes all)"))
     return Group(*parts)

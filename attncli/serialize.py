@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from attncli.blocked import AttentionOutput
 from attncli.engine import Attention
 from attncli.multihead import MultiHead
 from attncli.problem import MultiHeadProblem, Problem
@@ -207,6 +208,38 @@ def multihead_dict(
         "inputs": inputs,
         "stages": stage_values,
         "output": jsonable(result.output),
+    }
+    doc.update(_problem_extras(problem))
+    return doc
+
+
+def output_dict(out: AttentionOutput, problem: Problem) -> dict[str, Any]:
+    """The JSON document of an output-only result (the blocked path): stages hold just `output`."""
+    q, k, v = (np.asarray(a) for a in (problem.q, problem.k, problem.v))
+    t, s = q.shape[-2], k.shape[-2]
+    mask = problem.mask
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": {
+            "scale": out.scale,
+            "scale_rule": "1/sqrt(d_k)" if out.scale_is_default else "given",
+            "causal": out.causal,
+            "causal_align": out.causal_align,
+            "mask": None if mask is None else ("boolean" if mask.dtype == np.bool_ else "additive"),
+            "dtype": out.dtype,
+            "empty_row": out.empty_row,
+            "empty_rows": [list(i) for i in out.empty_rows],
+            "shapes": {
+                "q": list(q.shape),
+                "k": list(k.shape),
+                "v": list(v.shape),
+                "scores": [*out.output.shape[:-2], t, s],
+                "output": list(out.output.shape),
+            },
+        },
+        "inputs": {"q": jsonable(q), "k": jsonable(k), "v": jsonable(v), "mask": jsonable(mask)},
+        "stages": {"output": jsonable(out.output)},
+        "output": jsonable(out.output),
     }
     doc.update(_problem_extras(problem))
     return doc

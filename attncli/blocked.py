@@ -1,0 +1,297 @@
+"""Attention output only, in bounded memory: FlashAttention-style online softmax over blocks.
+
+For each (head, block of queries) the keys are visited block by block, keeping per query row a
+running max m, a running sum l of exp(score − m) and a running weighted sum of values:
+
+    m' = max(m, rowmax(S_b))        S_b = (Q_b·scale)·K_bᵀ, masked cells −∞
+    P  = exp(S_b − m')
+    l' = l·exp(m − m') + rowsum(P)
+    acc' = acc·exp(m − m') + P·V_b
+    output = acc / l                after the last block
+
+so the T×S matrix never exists: memory is O(block_q·block_k) per worker. Causal blocks that are
+entirely in the future are skipped (about half the work). Work items (head, query block) run on a
+small thread pool, each with single-threaded BLAS, because NumPy releases the GIL in matmul and
+ufuncs: two workers keep both cores busy without the synchronisation cost of 2-thread BLAS on
+small matmuls. The result equals attncli.engine.attention's output (≤ 1e-12 in float64).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from attncli.engine import CausalAlign, DType, EmptyRow, _as_matrix, _mask_parts
+from attncli.errors import NumericError, ShapeError
+
+Array = NDArray[np.floating]
+
+# Tile sizes measured on the 2-core benchmark machine (see benchmarks/bench_attention.py and the README).
+BLOCK_Q = 256
+BLOCK_K = 1024
+BLOCK_K_CAUSAL = 512
+SERIAL_BELOW = 512 * 512  # T·S under this runs serially with multi-threaded BLAS: a pool costs ~0.3 ms
+
+
+@dataclass(frozen=True)
+class AttentionOutput:
+    """The output of attention without the intermediate stages (from the blocked path)."""
+
+    output: Array  # (..., T, d_v)
+    scale: float
+    scale_is_default: bool
+    causal: bool
+    causal_align: CausalAlign
+    empty_row: EmptyRow
+    empty_rows: tuple[tuple[int, ...], ...]  # index (..., t) of every fully masked query row
+    dtype: str
+
+
+def cpu_threads() -> int:
+    """Cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def attention_output(
+    q: ArrayLike,
+    k: ArrayLike,
+    v: ArrayLike,
+    *,
+    mask: ArrayLike | None = None,
+    causal: bool = False,
+    causal_align: CausalAlign = "top-left",
+    scale: float | None = None,
+    empty_row: EmptyRow = "zero",
+    dtype: DType = "float64",
+    block_q: int | None = None,
+    block_k: int | None = None,
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AttentionOutput:
+    """The output of scaled dot-product attention without materialising T×S.
+
+    Same arguments and rules as attncli.attention (mask True = attend or additive; causal; scale
+    1/√d_k by default; empty_row policy). Leading dimensions of q (…, H, T, d) and k/v (…, G, S, ·)
+    broadcast, and when H ≠ G with H divisible by G, query head h uses K/V head h // (H/G)
+    (grouped-query attention). `threads` workers (default: the cores available); `progress(done,
+    total)` is called after each work item.
+    """
+    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
+    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+    t, d_k = qa.shape[-2:]
+    s, d_v = ka.shape[-2], va.shape[-1]
+    if ka.shape[-1] != d_k:
+        raise ShapeError(f"q has d_k = {d_k} columns but k has {ka.shape[-1]}; Q·Kᵀ needs them equal", argument="k")
+    if va.shape[-2] != s:
+        raise ShapeError(f"k has {s} rows (keys) but v has {va.shape[-2]}; every key needs one value row", argument="v")
+    if ka.shape[:-2] != va.shape[:-2]:
+        ka, va = _broadcast_kv(ka, va)
+    group = _gqa_group(qa.shape[:-2], ka.shape[:-2])
+    if group > 1:
+        kv_lead = ka.shape[:-2]
+        lead = (*kv_lead[:-1], qa.shape[-3])
+        qa = np.broadcast_to(qa, (*lead, t, d_k))
+    else:
+        try:
+            lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2])
+        except ValueError:
+            raise ShapeError(
+                f"leading dimensions do not broadcast: q {qa.shape[:-2]}, k {ka.shape[:-2]}", argument="q/k/v"
+            ) from None
+    if scale is None:
+        scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
+    else:
+        scale_value, scale_is_default = float(scale), False
+        if not np.isfinite(scale_value) or scale_value <= 0:
+            raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
+    allowed, additive, _ = _mask_parts(mask, (*lead, t, s), ftype)
+    # Views with every leading dimension, so tiles can be cut by the work item's index alone.
+    if allowed is not None:
+        allowed = np.broadcast_to(allowed, (*lead, t, s))
+    if additive is not None:
+        additive = np.broadcast_to(additive, (*lead, t, s))
+    offset = 0 if causal_align == "top-left" else s - t
+
+    bq = block_q or BLOCK_Q
+    bk = block_k or (BLOCK_K_CAUSAL if causal else BLOCK_K)
+    output = np.empty((*lead, t, d_v), dtype=ftype)
+    row_sums = np.empty((*lead, t), dtype=ftype)
+    heads = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
+    items = [(h, i0) for h in heads for i0 in range(0, t, bq)]
+    n_threads = min(threads or cpu_threads(), len(items))
+    parallel = n_threads > 1 and t * s >= SERIAL_BELOW
+    done = 0
+
+    def kv_index(h: tuple[int, ...]) -> tuple[int, ...]:
+        """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
+        idx = list(h[len(h) - (ka.ndim - 2) :]) if ka.ndim > 2 else []
+        idx = [0 if n == 1 else i for i, n in zip(idx, ka.shape[:-2], strict=True)]
+        if group > 1:
+            idx[-1] = h[-1] // group
+        return tuple(idx)
+
+    def q_index(h: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(0 if n == 1 else i for i, n in zip(h[len(h) - (qa.ndim - 2) :], qa.shape[:-2], strict=True))
+
+    def run(item: tuple[tuple[int, ...], int]) -> None:
+        h, i0 = item
+        i1 = min(i0 + bq, t)
+        # Q scaled once per block: (bq, d_k)
+        qb = np.multiply(qa[q_index(h)][i0:i1], ftype(scale_value))
+        kh, vh = ka[kv_index(h)], va[kv_index(h)]
+        rows = i1 - i0
+        m = np.full(rows, -np.inf, dtype=ftype)
+        l_sum = np.zeros(rows, dtype=ftype)
+        acc = np.zeros((rows, d_v), dtype=ftype)
+        buf = np.empty((rows, min(bk, s)), dtype=ftype)
+        pv = np.empty((rows, d_v), dtype=ftype)
+        # With causal, keys past i1 − 1 + offset are hidden from every row of this block.
+        last_key = min(s, i1 + offset) if causal else s
+        for j0 in range(0, max(last_key, 0), bk):
+            j1 = min(j0 + bk, last_key)
+            sb = buf[:, : j1 - j0]
+            np.matmul(qb, kh[j0:j1].T, out=sb)  # (bq, d) x (d, bk) -> (bq, bk)
+            hidden = _block_hidden(h, i0, i1, j0, j1, causal, offset, allowed)
+            if additive is not None:
+                sb += additive[h][i0:i1, j0:j1]
+            if hidden is not None:
+                sb[hidden] = -np.inf
+            m_new = np.maximum(m, sb.max(axis=1))
+            # Rows with nothing visible yet have m_new = −∞: shift them by 0 so exp gives 0, not NaN.
+            shift = np.where(np.isneginf(m_new), ftype(0), m_new)
+            sb -= shift[:, None]
+            np.exp(sb, out=sb)
+            correction = np.exp(m - shift)
+            l_sum *= correction
+            l_sum += sb.sum(axis=1)
+            acc *= correction[:, None]
+            np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v) -> (bq, d_v)
+            acc += pv
+            m = m_new
+        output[h][i0:i1] = acc / np.where(l_sum == 0, ftype(1), l_sum)[:, None]
+        row_sums[h][i0:i1] = l_sum
+
+    limit: Any = nullcontext()
+    if parallel:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(limits=1, user_api="blas")
+    with limit, np.errstate(over="ignore", invalid="ignore"):
+        if parallel:
+            with ThreadPoolExecutor(max_workers=n_threads) as pool:
+                for _ in pool.map(run, items):
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(items))
+        else:
+            for item in items:
+                run(item)
+                done += 1
+                if progress is not None:
+                    progress(done, len(items))
+    if not np.isfinite(output).all() and np.isfinite(row_sums).all():
+        raise NumericError(f"the output overflows {dtype}; the inputs are too large", argument="q/k/v")
+    empty = row_sums == 0
+    for idx in np.argwhere(empty) if empty_row != "zero" else ():
+        h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])
+        # uniform: weight 1/S on every key, so the output is the mean value row
+        output[h][row] = va[kv_index(h)].mean(axis=0) if empty_row == "uniform" else np.nan
+    output.flags.writeable = False
+    return AttentionOutput(
+        output=output,
+        scale=scale_value,
+        scale_is_default=scale_is_default,
+        causal=causal,
+        causal_align=causal_align,
+        empty_row=empty_row,
+        empty_rows=tuple(tuple(int(i) for i in idx) for idx in np.argwhere(empty)),
+        dtype=str(output.dtype),
+    )
+
+
+def _block_hidden(
+    h: tuple[int, ...],
+    i0: int,
+    i1: int,
+    j0: int,
+    j1: int,
+    causal: bool,
+    offset: int,
+    allowed: NDArray[np.bool_] | None,
+) -> NDArray[np.bool_] | None:
+    """Cells of this (query block, key block) tile hidden by the causal rule or a boolean mask."""
+    hidden: NDArray[np.bool_] | None = None
+    if causal and j1 - 1 > i0 + offset:  # the tile crosses the diagonal
+        hidden = np.arange(j0, j1)[None, :] > np.arange(i0, i1)[:, None] + offset
+    if allowed is not None:
+        tile = allowed[h][i0:i1, j0:j1]
+        hidden = ~tile if hidden is None else hidden | ~tile
+    return hidden
+
+
+def _gqa_group(q_lead: tuple[int, ...], kv_lead: tuple[int, ...]) -> int:
+    """H/G when the last leading dimension is a head axis with fewer K/V heads, else 1."""
+    if not q_lead or not kv_lead:
+        return 1
+    h, g = q_lead[-1], kv_lead[-1]
+    if h == g or g == 1:
+        return 1
+    if h % g:
+        raise ShapeError(f"q has {h} heads but k/v have {g}; grouped heads need H divisible by G", argument="k")
+    return h // g
+
+
+def _broadcast_kv(ka: Array, va: Array) -> tuple[Array, Array]:
+    try:
+        lead = np.broadcast_shapes(ka.shape[:-2], va.shape[:-2])
+    except ValueError:
+        raise ShapeError(
+            f"leading dimensions do not broadcast: k {ka.shape[:-2]}, v {va.shape[:-2]}", argument="v"
+        ) from None
+    return np.broadcast_to(ka, (*lead, *ka.shape[-2:])), np.broadcast_to(va, (*lead, *va.shape[-2:]))
+
+
+def stages_nbytes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], dtype: str) -> int:
+    """Bytes the stage-keeping path needs for its T×S tables (scores, scaled, masked, shifted, exp,
+    weights and the boolean mask of allowed cells), for every leading slice."""
+    lead = np.broadcast_shapes(tuple(q_shape[:-2]), tuple(k_shape[:-2]), tuple(v_shape[:-2]))
+    cells = int(np.prod(lead, dtype=np.int64)) * q_shape[-2] * k_shape[-2]
+    return cells * (6 * np.dtype(dtype).itemsize + 1)
+
+
+def memory_budget() -> int:
+    """Default budget for stage tables: a quarter of the memory available now (4 GiB if unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 4
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+def parse_size(text: str, argument: str) -> int:
+    """'2G', '512M', '1.5GiB', '100000' (bytes) as a number of bytes."""
+    units = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in units and t[-1] != "" else (t, "")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise ShapeError(
+            f"expected a size like 2G, 500M or a number of bytes, got {text!r}", argument=argument
+        ) from None
+    if not np.isfinite(value) or value <= 0:
+        raise ShapeError(f"must be a positive size, got {text!r}", argument=argument)
+    return int(value)

@@ -1,0 +1,91 @@
+"""The blocked (online-softmax) path equals the stage-keeping engine, on random inputs of every kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attncli import attention
+from attncli.blocked import attention_output
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, object]:
+    t, s = draw(st.integers(1, 70)), draw(st.integers(1, 70))
+    d, dv = draw(st.integers(1, 9)), draw(st.integers(1, 5))
+    lead = draw(st.sampled_from([(), (2,), (1, 3)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    mask_kind = draw(st.sampled_from([None, "bool", "additive"]))
+    mask = None
+    if mask_kind == "bool":
+        mask = rng.random((t, s)) > draw(st.sampled_from([0.2, 0.9]))
+    elif mask_kind == "additive":
+        mask = rng.normal(size=(*lead, t, s))
+        mask[rng.random(mask.shape) > 0.8] = -np.inf
+    return {
+        "q": rng.normal(size=(*lead, t, d)) * 3,
+        "k": rng.normal(size=(*lead, s, d)),
+        "v": rng.normal(size=(*lead, s, dv)),
+        "mask": mask,
+        "causal": draw(st.booleans()),
+        "causal_align": draw(st.sampled_from(["top-left", "bottom-right"])),
+        "scale": draw(st.none() | st.floats(0.05, 2)),
+        "empty_row": draw(st.sampled_from(["zero", "uniform", "nan"])),
+        "block_q": draw(st.sampled_from([1, 7, 16, 256])),
+        "block_k": draw(st.sampled_from([1, 5, 32, 1024])),
+        "threads": draw(st.sampled_from([1, 2])),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(cases())
+def test_blocked_equals_stage_keeping_path_float64(case: dict[str, object]) -> None:
+    blocks = {k: case.pop(k) for k in ("block_q", "block_k", "threads")}
+    full = attention(**case)  # type: ignore[arg-type]
+    fast = attention_output(**case, **blocks)  # type: ignore[arg-type]
+    np.testing.assert_allclose(fast.output, full.output, rtol=0, atol=1e-12, equal_nan=True)
+    assert fast.empty_rows == full.empty_rows
+
+
+def test_float32_within_1e_5_and_large_enough_to_use_the_pool() -> None:
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 700, 64), dtype=np.float32) for _ in range(3))
+    for causal in (False, True):
+        full = attention(q, k, v, causal=causal, dtype="float32")
+        fast = attention_output(q, k, v, causal=causal, dtype="float32", threads=2, block_q=128, block_k=256)
+        assert fast.output.dtype == np.float32
+        np.testing.assert_allclose(fast.output, full.output, rtol=0, atol=1e-5)
+
+
+def test_grouped_query_heads() -> None:
+    rng = np.random.default_rng(1)
+    q, k, v = rng.normal(size=(8, 40, 16)), rng.normal(size=(2, 40, 16)), rng.normal(size=(2, 40, 4))
+    fast = attention_output(q, k, v, causal=True, block_q=16, block_k=8)
+    full = attention(q, np.repeat(k, 4, axis=0), np.repeat(v, 4, axis=0), causal=True)
+    np.testing.assert_allclose(fast.output, full.output, rtol=0, atol=1e-12)
+
+
+def test_progress_is_reported_per_work_item() -> None:
+    calls: list[tuple[int, int]] = []
+    rng = np.random.default_rng(2)
+    attention_output(
+        rng.normal(size=(10, 4)),
+        rng.normal(size=(10, 4)),
+        rng.normal(size=(10, 4)),
+        block_q=4,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_huge_scores_stay_finite() -> None:
+    out = attention_output([[100.0]], [[100.0], [99.0], [-100.0]], np.eye(3), scale=1.0, block_k=1)
+    full = attention([[100.0]], [[100.0], [99.0], [-100.0]], np.eye(3), scale=1.0)
+    np.testing.assert_allclose(out.output, full.output, rtol=1e-15, atol=1e-300)
+
+
+def test_bad_grouping_is_named() -> None:
+    with pytest.raises(Exception, match="grouped heads need H divisible by G"):
+        attention_output(np.ones((3, 2, 2)), np.ones((2, 2, 2)), np.ones((2, 2, 2)))
