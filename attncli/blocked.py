@@ -143,42 +143,44 @@ def attention_output(
     def q_index(h: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(0 if n == 1 else i for i, n in zip(h[len(h) - (qa.ndim - 2) :], qa.shape[:-2], strict=True))
 
+    # V with a column of ones: P·[V | 1] gives the weighted values and the row sums of P in one
+    # matmul, which saves a pass over every tile.
+    masking = causal or allowed is not None or additive is not None
+    v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=ftype)], axis=-1)
+
     def run(item: tuple[tuple[int, ...], int]) -> None:
         h, i0 = item
         i1 = min(i0 + bq, t)
-        # Q scaled once per block: (bq, d_k)
-        qb = np.multiply(qa[q_index(h)][i0:i1], ftype(scale_value))
-        kh, vh = ka[kv_index(h)], va[kv_index(h)]
+        qb = np.multiply(qa[q_index(h)][i0:i1], ftype(scale_value))  # Q scaled once per block: (bq, d_k)
+        kh, vh = ka[kv_index(h)], v_ones[kv_index(h)]
         rows = i1 - i0
         m = np.full(rows, -np.inf, dtype=ftype)
-        l_sum = np.zeros(rows, dtype=ftype)
-        acc = np.zeros((rows, d_v), dtype=ftype)
+        acc = np.zeros((rows, d_v + 1), dtype=ftype)  # running Σ P·V and, in the last column, Σ P
         buf = np.empty((rows, min(bk, s)), dtype=ftype)
-        pv = np.empty((rows, d_v), dtype=ftype)
+        pv = np.empty((rows, d_v + 1), dtype=ftype)
         # With causal, keys past i1 − 1 + offset are hidden from every row of this block.
         last_key = min(s, i1 + offset) if causal else s
         for j0 in range(0, max(last_key, 0), bk):
             j1 = min(j0 + bk, last_key)
             sb = buf[:, : j1 - j0]
             np.matmul(qb, kh[j0:j1].T, out=sb)  # (bq, d) x (d, bk) -> (bq, bk)
-            hidden = _block_hidden(h, i0, i1, j0, j1, causal, offset, allowed)
             if additive is not None:
                 sb += additive[h][i0:i1, j0:j1]
+            hidden = _block_hidden(h, i0, i1, j0, j1, causal, offset, allowed)
             if hidden is not None:
                 sb[hidden] = -np.inf
             m_new = np.maximum(m, sb.max(axis=1))
-            # Rows with nothing visible yet have m_new = −∞: shift them by 0 so exp gives 0, not NaN.
-            shift = np.where(np.isneginf(m_new), ftype(0), m_new)
+            shift = m_new
+            if masking:  # rows with nothing visible yet have m_new = −∞: shift by 0 so exp gives 0, not NaN
+                shift = np.where(np.isneginf(m_new), ftype(0), m_new)
             sb -= shift[:, None]
             np.exp(sb, out=sb)
-            correction = np.exp(m - shift)
-            l_sum *= correction
-            l_sum += sb.sum(axis=1)
-            acc *= correction[:, None]
-            np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v) -> (bq, d_v)
+            acc *= np.exp(m - shift)[:, None]
+            np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
             acc += pv
             m = m_new
-        output[h][i0:i1] = acc / np.where(l_sum == 0, ftype(1), l_sum)[:, None]
+        l_sum = acc[:, d_v]
+        output[h][i0:i1] = acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None]
         row_sums[h][i0:i1] = l_sum
 
     limit: Any = nullcontext()

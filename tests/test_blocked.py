@@ -89,3 +89,15 @@ def test_huge_scores_stay_finite() -> None:
 def test_bad_grouping_is_named() -> None:
     with pytest.raises(Exception, match="grouped heads need H divisible by G"):
         attention_output(np.ones((3, 2, 2)), np.ones((2, 2, 2)), np.ones((2, 2, 2)))
+
+
+def test_rows_masked_in_early_blocks_and_very_negative_later() -> None:
+    # Key block 1 is fully hidden (−∞); block 2 holds scores near −1e9 (a common "soft" mask value).
+    rng = np.random.default_rng(3)
+    q, k, v = rng.normal(size=(4, 2)), rng.normal(size=(8, 2)), rng.normal(size=(8, 3))
+    mask = np.full((4, 8), -1e9)
+    mask[:, :4] = -np.inf
+    fast = attention_output(q, k, v, mask=mask, block_k=4)
+    full = attention(q, k, v, mask=mask)
+    np.testing.assert_allclose(fast.output, full.output, rtol=0, atol=1e-12)
+    assert not fast.empty_rows
