@@ -135,7 +135,7 @@ class CheckReport:
 
 def tolerance_text(tol: float) -> str:
     """The tolerance rule in words, for reports."""
-    return f"±{_num(tol, 6)} per cell (±{_num(tol * 100, 4)}% for values above 1)"
+    return f"±{tol:g} per cell (±{tol * 100:g}% for values above 1)"
 
 
 def check(
@@ -273,6 +273,10 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(n) for n in shape)
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array]:
     """The claimed stages in the order they are computed, as float arrays of the stages' shapes."""
     for key in expected:
@@ -294,17 +298,22 @@ def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array
                 argument=argument,
             )
         a = np.asarray(value)
-        if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.number):
+        if a.dtype == np.bool_:
+            raise InputError("holds true/false; write the numbers (a hidden cell as -inf or null)", argument=argument)
+        if not np.issubdtype(a.dtype, np.number):
             raise InputError(f"must hold numbers, got {a.dtype} values", argument=argument)
         a = a.astype(np.float64)
         if a.ndim == 1:
             a = a[None, :]  # a flat list is one row
         correct = chain.correct(stage)
         if a.shape != correct.shape:
-            columns = f"{chain.s} keys" if stage != "output" else f"{chain.d_v} value columns (d_v)"
+            queries = _count(chain.t, "query", "queries")
+            columns = _count(chain.s, "key", "keys") if stage != "output" else _count(chain.d_v, "value column")
+            verb = "is" if stage == "output" else "are"
             raise ShapeError(
-                f"has shape {_shape_text(a.shape)}, but this problem's {stage} are {_shape_text(correct.shape)} "
-                f"({chain.t} {'query' if chain.t == 1 else 'queries'} × {columns})",
+                f"has shape {_shape_text(a.shape)}, but the {stage} of this problem {verb} "
+                f"{_shape_text(correct.shape)} "
+                f"({'T×d_v' if stage == 'output' else 'T×S'}: {queries}, {columns})",
                 argument=argument,
             )
         bad = np.isnan(a) | np.isposinf(a) | (np.isneginf(a) if stage != "masked" else False)
