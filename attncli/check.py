@@ -348,7 +348,7 @@ def _check_stage(
     if verdict == "wrong":
         diagnoses = _diagnose(chain, mistakes, claims, stage, previous, tol)
         if not diagnoses:
-            unexplained = _unexplained(claimed, correct, matches, implied, previous)
+            unexplained = _unexplained(claimed, correct, matches, implied, previous, tol)
     return StageCheck(
         stage=stage,
         claimed=claimed,
@@ -402,14 +402,14 @@ def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimal
 
 
 def _unexplained(
-    claimed: Array, correct: Array, matches: NDArray[np.bool_], implied: Array | None, previous: str | None
+    claimed: Array, correct: Array, matches: NDArray[np.bool_], implied: Array | None, previous: str | None, tol: float
 ) -> str:
     cell = tuple(int(i) for i in np.argwhere(~matches)[0])
     text = (
         f"none of the known mistakes explains this; the first wrong cell is {where(cell, claimed.ndim)}: "
         f"you wrote {_num(claimed[cell])}, the correct value is {_num(correct[cell])}"
     )
-    if implied is not None and previous is not None:
+    if implied is not None and not _matches(implied[cell], correct[cell], tol):  # their earlier error shows here
         text += f" (your {previous} give {_num(implied[cell])})"
     return text
 
