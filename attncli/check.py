@@ -153,13 +153,10 @@ def check(
     result = problem.solve()
     chain = _Chain(result)
     claims = _claims(chain, problem.expected if expected is None else expected)
-    mistakes = _mistakes(chain, problem)
-    checks: list[StageCheck] = []
-    previous: str | None = None
-    for stage in claims:
-        checks.append(_check_stage(chain, mistakes, claims, stage, previous, tol))
-        previous = stage
-    return CheckReport(result=result, stages=tuple(checks), tol=tol)
+    grader = _Grader(chain, _mistakes(chain, problem), claims, tol)
+    stages = list(claims)
+    checks = tuple(grader.stage(stage, previous) for stage, previous in zip(stages, [None, *stages], strict=False))
+    return CheckReport(result=result, stages=checks, tol=tol)
 
 
 # --- comparing -------------------------------------------------------------------------------------
@@ -327,72 +324,69 @@ def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array
 # --- judging a stage ---------------------------------------------------------------------------------
 
 
-def _check_stage(
-    chain: _Chain,
-    mistakes: list[_Mistake],
-    claims: Mapping[str, Array],
-    stage: str,
-    previous: str | None,
-    tol: float,
-) -> StageCheck:
-    claimed, correct = claims[stage], chain.correct(stage)
-    matches = _matches(claimed, correct, tol)
-    implied = None if previous is None else chain.run(previous, claims[previous], stage)
-    verdict: Verdict = "wrong"
-    if matches.all():
-        verdict = "correct"
-    elif _reproduces(claimed, implied, tol):
-        verdict = "consistent"
-    diagnoses: tuple[Diagnosis, ...] = ()
-    unexplained = None
-    if verdict == "wrong":
-        diagnoses = _diagnose(chain, mistakes, claims, stage, previous, tol)
-        if not diagnoses:
-            unexplained = _unexplained(claimed, correct, matches, implied, previous, tol)
-    return StageCheck(
-        stage=stage,
-        claimed=claimed,
-        correct=correct,
-        difference=_difference(claimed, correct),
-        matches=matches,
-        verdict=verdict,
-        previous=previous,
-        implied=implied,
-        diagnoses=diagnoses,
-        unexplained=unexplained,
-    )
+@dataclass(frozen=True)
+class _Grader:
+    """Judges the claimed stages of one problem against its correct chain and its possible mistakes."""
 
+    chain: _Chain
+    mistakes: list[_Mistake]
+    claims: Mapping[str, Array]  # in the order the stages are computed
+    tol: float
 
-def _diagnose(
-    chain: _Chain,
-    mistakes: list[_Mistake],
-    claims: Mapping[str, Array],
-    stage: str,
-    previous: str | None,
-    tol: float,
-) -> tuple[Diagnosis, ...]:
-    """Every known mistake that reproduces the claim of `stage`: made in a step after the student's
-    previous claimed stage (starting from their numbers there), or anywhere (starting from the inputs)."""
-    claimed = claims[stage]
-    end = chain.order.index(stage)
-    starts: list[tuple[str | None, Array]] = [(None, chain.result.q)]
-    if previous is not None:
-        starts.insert(0, (previous, claims[previous]))
-    found: dict[str, Diagnosis] = {}
-    for start, value in starts:
-        first = 0 if start is None else chain.order.index(start) + 1
-        for m in mistakes:
-            if m.diagnosis.key in found or not first <= chain.order.index(m.diagnosis.stage) <= end:
-                continue
-            if _reproduces(claimed, chain.run(start, value, stage, {m.diagnosis.stage: m.step}), tol):
-                found[m.diagnosis.key] = m.diagnosis
-        if "rounding" not in found:
-            decimals = tuple(
-                n for n in ROUNDING_DECIMALS if _reproduces(claimed, _rounded(chain, start, value, stage, n), tol)
-            )
-            if decimals:
-                found["rounding"] = _rounding(decimals, stage)
-    return tuple(found.values())
+    def stage(self, stage: str, previous: str | None) -> StageCheck:
+        """The verdict on `stage`; `previous` is the student's previous claimed stage, if any."""
+        claimed, correct, tol = self.claims[stage], self.chain.correct(stage), self.tol
+        matches = _matches(claimed, correct, tol)
+        implied = None if previous is None else self.chain.run(previous, self.claims[previous], stage)
+        verdict: Verdict = "wrong"
+        if matches.all():
+            verdict = "correct"
+        elif _reproduces(claimed, implied, tol):
+            verdict = "consistent"
+        diagnoses: tuple[Diagnosis, ...] = ()
+        unexplained = None
+        if verdict == "wrong":
+            diagnoses = self.diagnose(stage, previous)
+            if not diagnoses:
+                unexplained = _unexplained(claimed, correct, matches, implied, previous, tol)
+        return StageCheck(
+            stage=stage,
+            claimed=claimed,
+            correct=correct,
+            difference=_difference(claimed, correct),
+            matches=matches,
+            verdict=verdict,
+            previous=previous,
+            implied=implied,
+            diagnoses=diagnoses,
+            unexplained=unexplained,
+        )
+
+    def diagnose(self, stage: str, previous: str | None) -> tuple[Diagnosis, ...]:
+        """Every known mistake that reproduces the claim of `stage`: made in a step after the student's
+        previous claimed stage (starting from their numbers there), or anywhere (starting from the inputs)."""
+        chain, claimed = self.chain, self.claims[stage]
+        end = chain.order.index(stage)
+        starts: list[tuple[str | None, Array]] = [(None, chain.result.q)]
+        if previous is not None:
+            starts.insert(0, (previous, self.claims[previous]))
+        found: dict[str, Diagnosis] = {}
+        for start, value in starts:
+            first = 0 if start is None else chain.order.index(start) + 1
+            for m in self.mistakes:
+                if m.diagnosis.key in found or not first <= chain.order.index(m.diagnosis.stage) <= end:
+                    continue
+                if _reproduces(claimed, chain.run(start, value, stage, {m.diagnosis.stage: m.step}), self.tol):
+                    found[m.diagnosis.key] = m.diagnosis
+            if "rounding" not in found:
+                decimals = tuple(
+                    n
+                    for n in ROUNDING_DECIMALS
+                    if _reproduces(claimed, _rounded(chain, start, value, stage, n), self.tol)
+                )
+                if decimals:
+                    found["rounding"] = _rounding(decimals, stage)
+        return tuple(found.values())
 
 
 def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimals: int) -> Array | None:
@@ -560,10 +554,9 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
     if r.causal:
         seen = "1…i" if r.causal_align == "top-left" else "1…i+S−T"
         how.append(f"the causal rule lets query i see keys {seen} ({r.causal_align})")
-    fix = (
-        f"masked = scaled, where {' and '.join(how)}; every hidden cell ({hidden} of {c.t * c.s}) becomes −∞, "
-        "so the softmax gives it weight exactly 0"
-    )
+    fix = f"masked = scaled, where {' and '.join(how)}"
+    if hidden:
+        fix += f"; every hidden cell ({hidden} of {c.t * c.s}) becomes −∞, so the softmax gives it weight exactly 0"
     out = [
         _mistake(
             "mask_ignored", "masked", "mask ignored", "you left out the mask: no cell is hidden", fix, lambda x: x

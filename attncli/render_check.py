@@ -30,7 +30,13 @@ STAGE_TITLES = {
     "weights": "4 · weights = softmax(LOGITS)",
     "output": "5 · output = weights · V",
 }
-MARKS = {"correct": "✓", "consistent": "≈", "wrong": "✗"}
+STEP_NAMES = {
+    "scores": "scores",
+    "scaled": "scaling",
+    "masked": "masking",
+    "weights": "softmax",
+    "output": "weighted sum",
+}
 MAX_ROWS = 12  # taller stages show their first and last rows
 CHECK_SCHEMA_VERSION = 1
 
@@ -39,9 +45,10 @@ def _verdict_lines(s: StageCheck, logits: str) -> list[Text]:
     title = STAGE_TITLES[s.stage].replace("LOGITS", logits)
     if s.verdict == "correct":
         return [Text(f"✓ {title}: correct", style="bold green")]
-    worst = Text(
-        f"  largest difference {fmt(s.max_difference, 4)} at {where(s.worst_cell, s.claimed.ndim)}", style="dim"
-    )
+    cell, big = where(s.worst_cell, s.claimed.ndim), s.max_difference
+    size = f" {fmt(big, 4)}" if np.isfinite(big) else ""  # −∞ against a number: no size to give
+    values = f"you wrote {num(s.claimed[s.worst_cell], 4)}, correct {num(s.correct[s.worst_cell], 4)}"
+    worst = Text(f"  largest difference{size} at {cell} ({values})", style="dim")
     if s.verdict == "consistent":
         return [Text(f"≈ {title}: wrong, but consistent with your {s.previous}", style="bold yellow"), worst]
     return [Text(f"✗ {title}: wrong", style="bold red"), worst]
@@ -114,9 +121,10 @@ def _diagnosis_lines(s: StageCheck) -> list[RenderableType]:
     if len(s.diagnoses) > 1:
         lines.append(_indented(Text(f"{len(s.diagnoses)} known mistakes give your numbers:")))
     for d in s.diagnoses:
-        where_made = f" (in the {d.stage})" if d.stage != s.stage else ""
+        where_made = f" (in the {STEP_NAMES[d.stage]})" if d.stage != s.stage else ""
         lines.append(_indented(Text.assemble("Diagnosis: ", (d.title + where_made, "bold"), f": {d.mistake}.")))
-        lines.append(_indented(Text(f"Correct: {d.fix}.", style="dim")))
+    for fix in dict.fromkeys(d.fix for d in s.diagnoses):  # mistakes in the same step share their fix
+        lines.append(_indented(Text(f"Correct: {fix}.", style="dim")))
     return lines
 
 
