@@ -41,7 +41,7 @@ MAX_ROWS = 12  # taller stages show their first and last rows
 CHECK_SCHEMA_VERSION = 1
 
 
-def _verdict_lines(s: StageCheck, logits: str) -> list[Text]:
+def _verdict_lines(s: StageCheck, logits: str, previous_correct: bool) -> list[Text]:
     title = STAGE_TITLES[s.stage].replace("LOGITS", logits)
     if s.verdict == "correct":
         return [Text(f"✓ {title}: correct", style="bold green")]
@@ -49,6 +49,10 @@ def _verdict_lines(s: StageCheck, logits: str) -> list[Text]:
     size = f" {fmt(big, 4)}" if np.isfinite(big) else ""  # −∞ against a number: no size to give
     values = f"you wrote {num(s.claimed[s.worst_cell], 4)}, correct {num(s.correct[s.worst_cell], 4)}"
     worst = Text(f"  largest difference{size} at {cell} ({values})", style="dim")
+    if s.verdict == "consistent" and previous_correct:
+        # Their earlier numbers were within the tolerance, but the small error grew in this step.
+        line = f"≈ {title}: off, but it follows from your {s.previous} (their rounding grows here)"
+        return [Text(line, style="bold yellow"), worst]
     if s.verdict == "consistent":
         return [Text(f"≈ {title}: wrong, but consistent with your {s.previous}", style="bold yellow"), worst]
     return [Text(f"✗ {title}: wrong", style="bold red"), worst]
@@ -151,8 +155,9 @@ def render_check(report: CheckReport, view: View | None = None) -> Group:
     view = view or View()
     parts: list[RenderableType] = []
     logits = "scaled" if report.result.masked is None else "masked"
+    verdicts = {s.stage: s.verdict for s in report.stages}
     for s in report.stages:
-        parts.extend(_verdict_lines(s, logits))
+        parts.extend(_verdict_lines(s, logits, s.previous is not None and verdicts[s.previous] == "correct"))
         lead = s.claimed.shape[:-2]
         indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
         for index in indices[:MAX_SLICES]:

@@ -341,6 +341,14 @@ def test_a_correct_stage_after_a_wrong_one_is_correct() -> None:
     assert report.credited == 1 and report.first_wrong_stage == "weights"
 
 
+def test_a_small_error_that_grows_is_followed_not_counted_again() -> None:
+    # Weights within the tolerance; V of ±100 turns their 0.009 into 1.74 in the output.
+    hw = Homework(q=ONE_QUERY.q, k=ONE_QUERY.k, v=np.array([[100.0], [-100.0]]))
+    report = check(hw.problem, {"weights": [[0.544, 0.456]], "output": [[8.8]]})
+    assert verdicts(report) == {"weights": "correct", "output": "consistent"}
+    assert not report.passed and report.credited == 2 and report.diagnoses == ()
+
+
 def test_two_independent_mistakes_are_each_named_where_they_are_made() -> None:
     # Q·K for the scores, then exp without dividing, applied to those scores: exp([0.5, 0.5] / √2).
     e = float(np.round(np.exp(0.5 / np.sqrt(2)), 4))
