@@ -367,7 +367,7 @@ class _Grader:
         previous claimed stage (starting from their numbers there), or anywhere (starting from the inputs)."""
         chain, claimed = self.chain, self.claims[stage]
         end = chain.order.index(stage)
-        starts: list[tuple[str | None, Array]] = [(None, chain.result.q)]
+        starts: list[tuple[str | None, Array]] = [(None, chain.result.q)]  # the scores step reads Q and K itself
         if previous is not None:
             starts.insert(0, (previous, self.claims[previous]))
         found: dict[str, Diagnosis] = {}

@@ -87,7 +87,7 @@ def check(
     # Each claim remembers where it came from, so that an error names the flag or the document key.
     source = None if input is None and not problem.expected else ("stdin" if input in (None, "-") else input)
     expected = dict(problem.expected)
-    origin = {stage: f"{source}: expected.{stage}" for stage in expected}
+    origin = {"tol": "--tol", **{stage: f"{source}: expected.{stage}" for stage in expected}}
     claims = (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output)
     for stage, text in zip(STAGE_NAMES, claims, strict=True):
         if text is not None:

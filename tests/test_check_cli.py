@@ -92,6 +92,7 @@ def test_masked_claims_round_trip_minus_infinity_as_null(attn: RunAttn) -> None:
         (("--expect-weights", "@missing.json"), "--expect-weights: file 'missing.json' not found"),
         (("--expect-output", "0.7 0.2", "--tol", "-1"), "Invalid value for '--tol'"),
         (("--expect-output", "0.7 0.2", "--tol", "lots"), "Invalid value for '--tol'"),
+        (("--expect-output", "0.7 0.2", "--tol", "inf"), "--tol: must be a finite number ≥ 0, got inf"),
         (("--expect-output", "0.7 0.2", "--expect-mistake", "x"), "No such option"),
     ],
 )
