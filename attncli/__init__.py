@@ -6,6 +6,7 @@
 [[0.5353, 0.4647]]
 """
 
+from attncli.check import CheckReport, check
 from attncli.engine import Attention, attention, causal_allowed
 from attncli.errors import AttnError, InputError, NumericError, ShapeError
 from attncli.problem import Problem, load_problem
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Attention",
     "AttnError",
+    "CheckReport",
     "InputError",
     "NumericError",
     "Problem",
@@ -22,5 +24,6 @@ __all__ = [
     "__version__",
     "attention",
     "causal_allowed",
+    "check",
     "load_problem",
 ]

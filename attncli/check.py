@@ -1,0 +1,748 @@
+"""Grade a hand calculation of attention stage by stage, and name the mistake behind a wrong stage.
+
+    >>> from attncli import Problem, check
+    >>> problem = Problem(q=[[1, 0]], k=[[0.5, 0.5], [0.3, 0.7]], v=[[1, 0], [0.5, 0.5]])
+    >>> report = check(problem, {"scores": [[0.5, 0.5]], "weights": [[0.5, 0.5]]})
+    >>> [(s.stage, s.verdict) for s in report.stages]
+    [('scores', 'wrong'), ('weights', 'consistent')]
+
+Every claimed stage (scores, scaled, masked, weights, output) gets a verdict:
+    correct     every cell is within the tolerance of the correct value;
+    consistent  not correct, but what the student's own previous claimed stage implies when the
+                rest is done right: the error was made earlier and is counted once, there;
+    wrong       neither. Then the catalogue of known mistakes (MISTAKE_KEYS) is tried on the steps
+                since the previous claimed stage, starting from the student's own numbers there (and
+                also from the inputs), and every mistake that reproduces the claim is a Diagnosis.
+
+A cell matches when |claimed − reference| ≤ tol × max(1, |reference|): ±tol for values up to 1
+(weights, outputs, most scores), relative for larger ones (exp values, big scores), because a hand
+calculation keeps a few significant digits. −∞ (a masked cell) matches only −∞.
+
+Pure NumPy: nothing here prints; bad claims raise attncli.errors exceptions that name the stage as
+`expected.STAGE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from attncli.engine import Array, Attention, CausalAlign, causal_allowed
+from attncli.errors import InputError, NumericError, ShapeError
+from attncli.multihead import MultiHead
+from attncli.parsing import where
+from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem
+
+Verdict = Literal["correct", "consistent", "wrong"]
+Step = Callable[[Array], Array]  # the value of one stage from the value of the stage before it
+
+DEFAULT_TOL = 0.01  # answers written with 2–3 decimals pass; a 1% slip in a weight does not
+ROUNDING_DECIMALS = (0, 1, 2, 3, 4)
+MISTAKE_KEYS = (
+    "k_not_transposed",
+    "q_k_swapped",
+    "no_scaling",
+    "scaled_by_d",
+    "multiplied_by_sqrt_d",
+    "sqrt_of_wrong_dimension",
+    "default_scale_not_given",
+    "divided_by_scale",
+    "mask_ignored",
+    "masked_as_zero",
+    "mask_inverted",
+    "causal_flipped",
+    "causal_misaligned",
+    "softmax_over_columns",
+    "exp_not_normalised",
+    "normalised_without_exp",
+    "v_transposed",
+    "weights_transposed",
+    "v_on_the_left",
+    "rounding",
+)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A known mistake that reproduces the claimed numbers of a stage within the tolerance."""
+
+    key: str  # one of MISTAKE_KEYS
+    stage: str  # the stage where the mistake is made (it shows from there on)
+    title: str  # a few words: "K not transposed"
+    mistake: str  # what the numbers show was done, in plain language
+    fix: str  # the corrected computation, with this problem's numbers
+    decimals: tuple[int, ...] = ()  # for "rounding": every N that reproduces the claim
+
+
+@dataclass(frozen=True)
+class StageCheck:
+    """The verdict on one claimed stage. Arrays have the stage's shape: (..., T, S) or (..., T, d_v)."""
+
+    stage: str
+    claimed: Array
+    correct: Array
+    difference: Array  # |claimed − correct| per cell: 0 where both are −∞, ∞ where only one is
+    matches: NDArray[np.bool_]  # per cell: claimed within the tolerance of correct
+    verdict: Verdict
+    previous: str | None  # the student's previous claimed stage, which `implied` is computed from
+    implied: Array | None  # what the student's own `previous` numbers give for this stage
+    diagnoses: tuple[Diagnosis, ...]
+    unexplained: str | None  # for a wrong stage no mistake explains: where it first goes wrong
+
+    @property
+    def max_difference(self) -> float:
+        return float(self.difference.max())
+
+    @property
+    def worst_cell(self) -> tuple[int, ...]:
+        """Index of the largest difference (the first one, if several are equal)."""
+        return tuple(int(i) for i in np.unravel_index(int(np.argmax(self.difference)), self.difference.shape))
+
+    @property
+    def first_wrong_cell(self) -> tuple[int, ...] | None:
+        wrong = np.argwhere(~self.matches)
+        return tuple(int(i) for i in wrong[0]) if len(wrong) else None
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All claimed stages, in the order they are computed, with their verdicts and diagnoses."""
+
+    result: Attention  # the correct computation
+    stages: tuple[StageCheck, ...]
+    tol: float
+
+    @property
+    def passed(self) -> bool:
+        return all(s.verdict == "correct" for s in self.stages)
+
+    @property
+    def first_wrong_stage(self) -> str | None:
+        return next((s.stage for s in self.stages if s.verdict != "correct"), None)
+
+    @property
+    def credited(self) -> int:
+        """Partial credit: stages that are correct, or follow correctly from the student's own numbers."""
+        return sum(s.verdict != "wrong" for s in self.stages)
+
+    @property
+    def diagnoses(self) -> tuple[Diagnosis, ...]:
+        return tuple(d for s in self.stages for d in s.diagnoses)
+
+
+def tolerance_text(tol: float) -> str:
+    """The tolerance rule in words, for reports."""
+    return f"±{tol:g} per cell (±{tol * 100:g}% for values above 1)"
+
+
+def check(
+    problem: Problem | MultiHeadProblem, expected: Mapping[str, ArrayLike] | None = None, *, tol: float = DEFAULT_TOL
+) -> CheckReport:
+    """Compare claimed stage values with the correct ones and diagnose the wrong stages.
+
+    `expected` maps stage names (scores, scaled, masked, weights, output) to claimed values of the
+    stage's full shape; it defaults to `problem.expected`. `tol` is the tolerance described in the
+    module docstring. Raises InputError/ShapeError (argument `expected.STAGE`) for claims that do not
+    fit the problem, and InputError (argument `expected`) when nothing is claimed.
+    """
+    if not (np.isfinite(tol) and tol >= 0):
+        raise InputError(f"must be a finite number ≥ 0, got {tol}", argument="tol")
+    if isinstance(problem, MultiHeadProblem):
+        # Per-head stages (H, T, S) are graded as they are; "output" is the final output after W_o.
+        # The mistake catalogue describes single-head hand calculations, so nothing is diagnosed here.
+        mh = problem.solve()
+        result = mh.attention
+        chain = _Chain(result, final=(partial(_final_output, mh), mh.output))
+        mistakes: list[_Mistake] = []
+    else:
+        result = problem.solve()
+        chain = _Chain(result)
+        mistakes = _mistakes(chain, problem)
+    claims = _claims(chain, problem.expected if expected is None else expected)
+    grader = _Grader(chain, mistakes, claims, tol)
+    stages = list(claims)
+    checks = tuple(grader.stage(stage, previous) for stage, previous in zip(stages, [None, *stages], strict=False))
+    return CheckReport(result=result, stages=checks, tol=tol)
+
+
+# --- comparing -------------------------------------------------------------------------------------
+
+
+def _difference(claimed: Array, reference: Array) -> Array:
+    """|claimed − reference| per cell; two −∞ are equal, a NaN anywhere is infinitely far."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(claimed - reference)
+    diff = np.where(claimed == reference, 0.0, diff)
+    out: Array = np.where(np.isnan(diff), np.inf, diff)
+    return out
+
+
+def _matches(claimed: Array, reference: Array, tol: float) -> NDArray[np.bool_]:
+    size = np.where(np.isfinite(reference), np.abs(reference), 0.0)
+    ok: NDArray[np.bool_] = _difference(claimed, reference) <= tol * np.maximum(1.0, size)
+    return ok
+
+
+def _reproduces(claimed: Array, candidate: Array | None, tol: float) -> bool:
+    return candidate is not None and candidate.shape == claimed.shape and bool(_matches(claimed, candidate, tol).all())
+
+
+# --- the computation as a chain of steps -------------------------------------------------------------
+
+
+def _softmax(x: Array, empty_row: str, *, axis: int = -1, decimals: int | None = None) -> Array:
+    """Softmax along `axis`; a slice that is all −∞ gets weights by `empty_row` (as the engine does).
+
+    With `decimals`, computed as by hand: exp of each value written down rounded, then divided by their sum.
+    """
+    top = x.max(axis=axis, keepdims=True)
+    empty = np.isneginf(top)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        # Shifting by the max changes nothing but overflow; by hand, exp values are written down rounded.
+        e = np.exp(x - np.where(empty, 0.0, top)) if decimals is None else np.round(np.exp(x), decimals)
+        w = e / np.where(empty, 1.0, e.sum(axis=axis, keepdims=True))
+    if empty_row == "uniform":
+        w = np.where(empty, 1.0 / x.shape[axis], w)
+    elif empty_row == "nan":
+        w = np.where(empty, np.nan, w)
+    out: Array = w
+    return out
+
+
+class _Chain:
+    """The correct computation of one problem as steps from stage to stage, and the allowed cells."""
+
+    def __init__(self, result: Attention, final: tuple[Step, Array] | None = None) -> None:
+        """`final`: for multi-head problems, the step from per-head weights to the final output, and
+        that output (which then is the "output" stage)."""
+        self.result = result
+        self.final_output = None if final is None else final[1]
+        r = result
+        shape = r.scores.shape
+        self.t, self.s = shape[-2:]
+        self.d_k, self.d_v = r.q.shape[-1], r.v.shape[-1]
+        self.order = tuple(s for s in STAGE_NAMES if s != "masked" or r.masked is not None)
+        # The mask's own part (bool mask, or the finite cells of an additive one) and the causal rule,
+        # kept apart so that a mistake can change one of them.
+        self.additive: Array | float = 0.0
+        self.user_allowed: NDArray[np.bool_] = np.ones(shape, dtype=bool)
+        if r.mask is not None and r.mask.dtype == np.bool_:
+            self.user_allowed = np.broadcast_to(r.mask, shape)
+        elif r.mask is not None:
+            self.additive = np.broadcast_to(r.mask.astype(r.scores.dtype), shape)
+            self.user_allowed = np.broadcast_to(np.isfinite(self.additive), shape)
+        self.rule: NDArray[np.bool_] = (
+            causal_allowed(self.t, self.s, r.causal_align) if r.causal else np.ones((self.t, self.s), dtype=bool)
+        )
+        self.steps: dict[str, Step] = {
+            "scores": lambda _: np.matmul(r.q, np.swapaxes(r.k, -1, -2)),  # (…, T, d_k)·(…, d_k, S)
+            "scaled": lambda x: x * r.scale,
+            "masked": self.mask_step(self.user_allowed & self.rule),
+            "weights": lambda x: _softmax(x, r.empty_row),
+            "output": lambda w: np.matmul(w, r.v),  # (…, T, S)·(…, S, d_v)
+        }
+        if final is not None:
+            self.steps["output"] = final[0]
+            self.d_v = final[1].shape[-1]
+
+    def mask_step(self, allowed: NDArray[np.bool_], fill: float = -np.inf) -> Step:
+        return lambda x: np.where(allowed, x + self.additive, fill)
+
+    def correct(self, stage: str) -> Array:
+        if stage == "output" and self.final_output is not None:
+            return self.final_output
+        value: Array = getattr(self.result, stage)
+        return value
+
+    def run(
+        self,
+        start: str | None,
+        value: Array,
+        end: str,
+        steps: Mapping[str, Step] | None = None,
+        decimals: int | None = None,
+    ) -> Array | None:
+        """The stage `end` computed from `value` of stage `start` (None: from the inputs) with `steps`,
+        every stage rounded to `decimals` if given; None if the steps do not fit together."""
+        use = {**self.steps, **(steps or {})}
+        first = 0 if start is None else self.order.index(start) + 1
+        try:
+            with np.errstate(all="ignore"):
+                for stage in self.order[first : self.order.index(end) + 1]:
+                    value = use[stage](value)
+                    if decimals is not None:
+                        value = np.round(value, decimals)
+        except ValueError:  # a mistaken product whose shapes do not fit this problem
+            return None
+        return value
+
+
+def _final_output(mh: MultiHead, weights: Array) -> Array:
+    """The final multi-head output from per-head weights (H, T, S): weights·V per head, concat, W_o, b_o."""
+    per_head = np.matmul(weights, mh.attention.v)  # (H, T, S)·(H, S, d_v) -> (H, T, d_v)
+    t = per_head.shape[-2]
+    out: Array = per_head.transpose(1, 0, 2).reshape(t, -1)  # (T, H·d_v)
+    if "wo" in mh.weights:
+        out = out @ mh.weights["wo"]
+    if "bo" in mh.weights:
+        out = out + mh.weights["bo"]
+    return out
+
+
+# --- the claims --------------------------------------------------------------------------------------
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array]:
+    """The claimed stages in the order they are computed, as float arrays of the stages' shapes."""
+    for key in expected:
+        if key not in STAGE_NAMES:
+            raise InputError(f"unknown stage {key!r} (choose from {', '.join(STAGE_NAMES)})", argument="expected")
+    if not any(expected.get(stage) is not None for stage in STAGE_NAMES):
+        raise InputError(
+            f"no claimed values to check: give at least one stage of {', '.join(STAGE_NAMES)}", argument="expected"
+        )
+    claims: dict[str, Array] = {}
+    for stage in STAGE_NAMES:
+        value = expected.get(stage)
+        if value is None:
+            continue
+        argument = f"expected.{stage}"
+        if stage not in chain.order:
+            raise InputError(
+                "this problem has no mask and is not causal, so there is no masked stage; claim scaled instead",
+                argument=argument,
+            )
+        a = np.asarray(value)
+        if a.dtype == np.bool_:
+            raise InputError("holds true/false; write the numbers (a hidden cell as -inf or null)", argument=argument)
+        if not np.issubdtype(a.dtype, np.number):
+            raise InputError(f"must hold numbers, got {a.dtype} values", argument=argument)
+        a = a.astype(np.float64)
+        if a.ndim == 1:
+            a = a[None, :]  # a flat list is one row
+        correct = chain.correct(stage)
+        if a.shape != correct.shape:
+            queries = _count(chain.t, "query", "queries")
+            columns = _count(chain.s, "key", "keys") if stage != "output" else _count(chain.d_v, "value column")
+            verb = "is" if stage == "output" else "are"
+            raise ShapeError(
+                f"has shape {_shape_text(a.shape)}, but the {stage} of this problem {verb} "
+                f"{_shape_text(correct.shape)} "
+                f"({'T×d_v' if stage == 'output' else 'T×S'}: {queries}, {columns})",
+                argument=argument,
+            )
+        bad = np.isnan(a) | np.isposinf(a) | (np.isneginf(a) if stage != "masked" else False)
+        if bad.any():
+            cell = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise NumericError(f"{where(cell, a.ndim)} is {a[cell]}; only masked cells may be −∞", argument=argument)
+        claims[stage] = a
+    return claims
+
+
+# --- judging a stage ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Grader:
+    """Judges the claimed stages of one problem against its correct chain and its possible mistakes."""
+
+    chain: _Chain
+    mistakes: list[_Mistake]
+    claims: Mapping[str, Array]  # in the order the stages are computed
+    tol: float
+
+    def stage(self, stage: str, previous: str | None) -> StageCheck:
+        """The verdict on `stage`; `previous` is the student's previous claimed stage, if any."""
+        claimed, correct, tol = self.claims[stage], self.chain.correct(stage), self.tol
+        matches = _matches(claimed, correct, tol)
+        implied = None if previous is None else self.chain.run(previous, self.claims[previous], stage)
+        verdict: Verdict = "wrong"
+        if matches.all():
+            verdict = "correct"
+        elif _reproduces(claimed, implied, tol):
+            verdict = "consistent"
+        diagnoses: tuple[Diagnosis, ...] = ()
+        unexplained = None
+        if verdict == "wrong":
+            diagnoses = self.diagnose(stage, previous)
+            if not diagnoses:
+                unexplained = _unexplained(claimed, correct, matches, implied, previous, tol)
+        return StageCheck(
+            stage=stage,
+            claimed=claimed,
+            correct=correct,
+            difference=_difference(claimed, correct),
+            matches=matches,
+            verdict=verdict,
+            previous=previous,
+            implied=implied,
+            diagnoses=diagnoses,
+            unexplained=unexplained,
+        )
+
+    def diagnose(self, stage: str, previous: str | None) -> tuple[Diagnosis, ...]:
+        """Every known mistake that reproduces the claim of `stage`: made in a step after the student's
+        previous claimed stage (starting from their numbers there), or anywhere (starting from the inputs)."""
+        chain, claimed = self.chain, self.claims[stage]
+        end = chain.order.index(stage)
+        starts: list[tuple[str | None, Array]] = [(None, chain.result.q)]  # the scores step reads Q and K itself
+        if previous is not None:
+            starts.insert(0, (previous, self.claims[previous]))
+        found: dict[str, Diagnosis] = {}
+        for start, value in starts:
+            first = 0 if start is None else chain.order.index(start) + 1
+            for m in self.mistakes:
+                if m.diagnosis.key in found or not first <= chain.order.index(m.diagnosis.stage) <= end:
+                    continue
+                if _reproduces(claimed, chain.run(start, value, stage, {m.diagnosis.stage: m.step}), self.tol):
+                    found[m.diagnosis.key] = m.diagnosis
+            if "rounding" not in found:
+                decimals = tuple(
+                    n
+                    for n in ROUNDING_DECIMALS
+                    if _reproduces(claimed, _rounded(chain, start, value, stage, n), self.tol)
+                )
+                if decimals:
+                    found["rounding"] = _rounding(decimals, stage)
+        return tuple(found.values())
+
+
+def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimals: int) -> Array | None:
+    """The stage computed by hand with every value written down rounded to `decimals` (exp values too)."""
+    softmax: Step = lambda x: _softmax(x, chain.result.empty_row, decimals=decimals)  # noqa: E731
+    return chain.run(start, value, stage, {"weights": softmax}, decimals=decimals)
+
+
+def _unexplained(
+    claimed: Array, correct: Array, matches: NDArray[np.bool_], implied: Array | None, previous: str | None, tol: float
+) -> str:
+    cell = tuple(int(i) for i in np.argwhere(~matches)[0])
+    text = (
+        f"none of the known mistakes explains this; the first wrong cell is {where(cell, claimed.ndim)}: "
+        f"you wrote {_num(claimed[cell])}, the correct value is {_num(correct[cell])}"
+    )
+    if implied is not None and not _matches(implied[cell], correct[cell], tol):  # their earlier error shows here
+        text += f" (your {previous} give {_num(implied[cell])})"
+    return text
+
+
+# --- the catalogue of mistakes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Mistake:
+    diagnosis: Diagnosis
+    step: Step  # replaces the correct step into diagnosis.stage
+
+
+def _num(x: float, precision: int = 4) -> str:
+    """A number in a sentence, as short as it can be at `precision` decimals (0.5, 0.7071, −∞)."""
+    if np.isneginf(x):
+        return "−∞"
+    if not np.isfinite(x):
+        return str(x)
+    text = np.format_float_positional(float(x), precision=precision, unique=True, trim="0")
+    return "0.0" if text in ("-0.0", "-0") else text
+
+
+def _vec(xs: Any) -> str:
+    return "[" + ", ".join(_num(x) for x in xs) + "]"
+
+
+def _first(a: Array) -> Array:
+    """The first (T, …) slice of an array with leading batch dimensions, for worked examples."""
+    first: Array = a[(0,) * (a.ndim - 2)]
+    return first
+
+
+def _mistakes(chain: _Chain, problem: Problem) -> list[_Mistake]:
+    """The known mistakes that can be made in this problem (whose shapes allow them)."""
+    return [
+        *_score_mistakes(chain),
+        *_scale_mistakes(chain, given=problem.scale is not None),
+        *_mask_mistakes(chain),
+        *_softmax_mistakes(chain),
+        *_output_mistakes(chain),
+    ]
+
+
+def _mistake(key: str, stage: str, title: str, mistake: str, fix: str, step: Step) -> _Mistake:
+    return _Mistake(Diagnosis(key=key, stage=stage, title=title, mistake=mistake, fix=fix), step)
+
+
+def _score_mistakes(c: _Chain) -> list[_Mistake]:
+    r = c.result
+    q, k = _first(r.q), _first(r.k)
+    j = min(1, c.s - 1)
+    terms = " + ".join(f"{_num(a)}×{_num(b)}" for a, b in zip(q[0], k[j], strict=True))
+    fix = (
+        f"scores = Q·Kᵀ: the cell in row i, column j is query i dotted with key j (a row of K), "
+        f"e.g. q1·k{j + 1} = {terms} = {_num(q[0] @ k[j])}"
+    )
+    out = []
+    if c.s == c.d_k:  # Q·K only has the right shape when K is square
+        out.append(
+            _mistake(
+                "k_not_transposed",
+                "scores",
+                "K not transposed",
+                "you multiplied Q·K instead of Q·Kᵀ, pairing each query with a column of K instead of a key",
+                fix,
+                lambda _: np.matmul(r.q, r.k),
+            )
+        )
+    if c.t == c.s:  # K·Qᵀ has shape S×T
+        out.append(
+            _mistake(
+                "q_k_swapped",
+                "scores",
+                "Q and K swapped",
+                "you computed K·Qᵀ, the scores transposed: your row i belongs to key i, not query i",
+                fix,
+                lambda _: np.matmul(r.k, np.swapaxes(r.q, -1, -2)),
+            )
+        )
+    return out
+
+
+def _scale_mistakes(c: _Chain, *, given: bool) -> list[_Mistake]:
+    r = c.result
+    d, scale = c.d_k, r.scale
+    score, scaled = _first(r.scores)[0, 0], _first(r.scaled)[0, 0]
+    rule = f"the given scale {_num(scale)}" if given else f"1/√d_k = 1/√{d} = {_num(scale)}"
+    fix = f"scaled = scores × {rule}, e.g. {_num(score)} × {_num(scale)} = {_num(scaled)}"
+
+    def by(factor: float) -> Step:
+        return lambda x: x * factor
+
+    candidates: list[tuple[str, str, str, float]] = [
+        ("no_scaling", "no scaling", "you left the scores unscaled (scaled = scores)", 1.0)
+    ]
+    if given:
+        candidates += [
+            (
+                "default_scale_not_given",
+                "default scale instead of the given one",
+                f"you scaled by 1/√d_k = {_num(1 / np.sqrt(d))}, but this problem gives scale = {_num(scale)}",
+                1 / np.sqrt(d),
+            ),
+            (
+                "divided_by_scale",
+                "divided by the scale",
+                f"you divided by the scale {_num(scale)} instead of multiplying by it",
+                1 / scale,
+            ),
+        ]
+    else:
+        candidates += [
+            ("scaled_by_d", "scaled by d_k, not √d_k", f"you divided by d_k = {d} instead of √d_k = √{d}", 1 / d),
+            (
+                "multiplied_by_sqrt_d",
+                "multiplied by √d_k",
+                f"you multiplied by √d_k = {_num(np.sqrt(d))} instead of dividing by it",
+                float(np.sqrt(d)),
+            ),
+        ]
+        names = {"d_v (the width of V)": c.d_v, "T (the number of queries)": c.t, "S (the number of keys)": c.s}
+        for n in sorted({n for n in names.values() if n != d}):
+            which = " = ".join(name for name, m in names.items() if m == n)
+            candidates.append(
+                (
+                    "sqrt_of_wrong_dimension",
+                    f"√{n} instead of √d_k",
+                    f"you divided by √{n}, from {which}, instead of √d_k = √{d} (d_k is the width of Q and K)",
+                    1 / np.sqrt(n),
+                )
+            )
+    return [
+        _mistake(key, "scaled", title, text, fix, by(factor))
+        for key, title, text, factor in candidates
+        if not np.isclose(factor, scale)
+    ]
+
+
+def _mask_mistakes(c: _Chain) -> list[_Mistake]:
+    r = c.result
+    if r.masked is None:
+        return []
+    hidden = int((~(c.user_allowed & c.rule))[(0,) * (c.user_allowed.ndim - 2)].sum())
+    how = []
+    if r.mask is not None:
+        how.append("the boolean mask hides its False cells" if r.mask.dtype == np.bool_ else "the mask is added")
+    if r.causal:
+        seen = "1…i" if r.causal_align == "top-left" else "1…i+S−T"
+        how.append(f"the causal rule lets query i see keys {seen} ({r.causal_align})")
+    fix = f"masked = scaled, where {' and '.join(how)}"
+    if hidden:
+        fix += f"; every hidden cell ({hidden} of {c.t * c.s}) becomes −∞, so the softmax gives it weight exactly 0"
+    out = [
+        _mistake(
+            "mask_ignored", "masked", "mask ignored", "you left out the mask: no cell is hidden", fix, lambda x: x
+        ),
+        _mistake(
+            "masked_as_zero",
+            "masked",
+            "hidden cells set to 0",
+            "you set the hidden cells to 0 instead of −∞, so they still get weight exp(0)/Σ",
+            fix,
+            c.mask_step(c.user_allowed & c.rule, fill=0.0),
+        ),
+    ]
+    if r.mask is not None and r.mask.dtype == np.bool_:
+        out.append(
+            _mistake(
+                "mask_inverted",
+                "masked",
+                "mask inverted",
+                "you hid the True cells of the boolean mask; True means attend",
+                fix,
+                c.mask_step(~c.user_allowed & c.rule),
+            )
+        )
+    if r.causal:
+        offset = 0 if r.causal_align == "top-left" else c.s - c.t
+        flipped = np.arange(c.s)[None, :] >= np.arange(c.t)[:, None] + offset
+        out.append(
+            _mistake(
+                "causal_flipped",
+                "masked",
+                "causal mask flipped",
+                "you hid the earlier keys instead of the later ones (each query saw itself and the future)",
+                fix,
+                c.mask_step(c.user_allowed & flipped),
+            )
+        )
+        if c.t != c.s:
+            other: CausalAlign = "bottom-right" if r.causal_align == "top-left" else "top-left"
+            out.append(
+                _mistake(
+                    "causal_misaligned",
+                    "masked",
+                    f"causal mask aligned {other}",
+                    f"you aligned the causal mask {other} instead of {r.causal_align} (T ≠ S)",
+                    fix,
+                    c.mask_step(c.user_allowed & causal_allowed(c.t, c.s, other)),
+                )
+            )
+    return out
+
+
+def _softmax_mistakes(c: _Chain) -> list[_Mistake]:
+    r = c.result
+    logits, weights = _first(r.logits)[0], _first(r.weights)[0]
+    e = np.exp(logits)
+    shown = [j for j in range(c.s) if np.isfinite(logits[j])][:4]
+    total = " + ".join(f"{_num(e[j])}" for j in shown) + (" + …" if len(shown) < np.isfinite(logits).sum() else "")
+    j = shown[0] if shown else 0
+    fix = (
+        "weights = softmax along each row (over the keys): exp(x) ÷ the row's Σ exp(x), so every row sums to 1, "
+        f"e.g. q1, k{j + 1}: exp({_num(logits[j])}) = {_num(e[j])}, ÷ ({total}) = {_num(weights[j])}"
+    )
+    empty = r.empty_row
+
+    def raw_share(x: Array) -> Array:
+        x0 = np.where(np.isneginf(x), 0.0, x)  # a hidden cell adds nothing
+        share: Array = x0 / x0.sum(axis=-1, keepdims=True)
+        return share
+
+    return [
+        _mistake(
+            "softmax_over_columns",
+            "weights",
+            "softmax over columns",
+            "you normalised down each column (over the queries) instead of along each row (over the keys)",
+            fix,
+            lambda x: _softmax(x, empty, axis=-2),
+        ),
+        _mistake(
+            "exp_not_normalised",
+            "weights",
+            "exp not normalised",
+            "you took exp of each score but did not divide by the row's sum",
+            fix,
+            np.exp,
+        ),
+        _mistake(
+            "normalised_without_exp",
+            "weights",
+            "not a softmax",
+            "you divided each score by its row's sum (x ÷ Σx) without taking exp first",
+            fix,
+            raw_share,
+        ),
+    ]
+
+
+def _output_mistakes(c: _Chain) -> list[_Mistake]:
+    r = c.result
+    w, v, out0 = _first(r.weights)[0], _first(r.v), _first(r.output)[0]
+    terms = " + ".join(f"{_num(w[j])}×{_vec(v[j])}" for j in range(min(c.s, 4))) + (" + …" if c.s > 4 else "")
+    fix = (
+        "output = weights · V: row i adds up the value rows weighted by query i's weights, "
+        f"e.g. q1: {terms} = {_vec(out0)}"
+    )
+    out = []
+    if c.s == c.d_v:
+        out.append(
+            _mistake(
+                "v_transposed",
+                "output",
+                "V transposed",
+                "you multiplied the weights by Vᵀ: each weight met a column of V instead of a value row",
+                fix,
+                lambda x: np.matmul(x, np.swapaxes(r.v, -1, -2)),
+            )
+        )
+    if c.t == c.s:
+        out.append(
+            _mistake(
+                "weights_transposed",
+                "output",
+                "weights transposed",
+                "you multiplied weightsᵀ · V, using the weights of key i instead of query i's row",
+                fix,
+                lambda x: np.matmul(np.swapaxes(x, -1, -2), r.v),
+            )
+        )
+    if c.t == c.s == c.d_v:
+        out.append(
+            _mistake(
+                "v_on_the_left",
+                "output",
+                "V on the wrong side",
+                "you multiplied V · weights instead of weights · V",
+                fix,
+                lambda x: np.matmul(r.v, x),
+            )
+        )
+    return out
+
+
+def _rounding(decimals: tuple[int, ...], stage: str) -> Diagnosis:
+    n = " or ".join(str(d) for d in decimals)
+    unit = "decimal" if decimals == (1,) else "decimals"
+    return Diagnosis(
+        key="rounding",
+        stage=stage,
+        title=f"rounded to {n} {unit}",
+        mistake=f"your numbers come out when every intermediate value (exp values too) is rounded to {n} {unit}",
+        fix="keep at least 4 decimals in every intermediate value and round only the final answer: "
+        "rounding errors grow through exp and the sums",
+        decimals=decimals,
+    )
+
+
+__all__ = ["DEFAULT_TOL", "MISTAKE_KEYS", "CheckReport", "Diagnosis", "StageCheck", "check", "tolerance_text"]

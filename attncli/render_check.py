@@ -1,0 +1,233 @@
+"""The report of `attn check` as rich renderables (tables) and as strict JSON. Nothing here prints.
+
+Per claimed stage: a verdict line, "you wrote" (✓/✗ per cell) next to "correct", then the
+diagnosis of a wrong stage; a summary with the partial credit and the tolerance closes the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from rich import box
+from rich.columns import Columns
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from attncli.check import CheckReport, StageCheck, tolerance_text
+from attncli.engine import Array
+from attncli.parsing import where
+from attncli.render import MAX_SLICES, View, _window, fmt, num
+from attncli.serialize import dumps, jsonable
+
+STAGE_TITLES = {
+    "scores": "1 · scores = Q·Kᵀ",
+    "scaled": "2 · scaled = scores × scale",
+    "masked": "3 · masked",
+    "weights": "4 · weights = softmax(LOGITS)",
+    "output": "5 · output = weights · V",
+}
+STEP_NAMES = {
+    "scores": "scores",
+    "scaled": "scaling",
+    "masked": "masking",
+    "weights": "softmax",
+    "output": "weighted sum",
+}
+MAX_ROWS = 12  # taller stages show their first and last rows
+CHECK_SCHEMA_VERSION = 1
+
+
+def _verdict_lines(s: StageCheck, logits: str, previous_correct: bool) -> list[Text]:
+    title = STAGE_TITLES[s.stage].replace("LOGITS", logits)
+    if s.verdict == "correct":
+        return [Text(f"✓ {title}: correct", style="bold green")]
+    cell, big = where(s.worst_cell, s.claimed.ndim), s.max_difference
+    size = f" {fmt(big, 4)}" if np.isfinite(big) else ""  # −∞ against a number: no size to give
+    values = f"you wrote {num(s.claimed[s.worst_cell], 4)}, correct {num(s.correct[s.worst_cell], 4)}"
+    worst = Text(f"  largest difference{size} at {cell} ({values})", style="dim")
+    if s.verdict == "consistent" and previous_correct:
+        # Their earlier numbers were within the tolerance, but the small error grew in this step.
+        line = f"≈ {title}: off, but it follows from your {s.previous} (their rounding grows here)"
+        return [Text(line, style="bold yellow"), worst]
+    if s.verdict == "consistent":
+        return [Text(f"≈ {title}: wrong, but consistent with your {s.previous}", style="bold yellow"), worst]
+    return [Text(f"✗ {title}: wrong", style="bold red"), worst]
+
+
+def _table(
+    title: str,
+    cells: Sequence[Sequence[str | Text]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    width: int,
+) -> Group:
+    """A small titled table of prepared cells; wide or tall ones are cut with '…' and '⋮'."""
+    n_rows, n_cols = len(cells), len(cells[0])
+    cell_w = max(len(str(c)) for row in cells for c in row)
+    col_w = max(cell_w, *(len(c) for c in col_labels)) + 2
+    cols = _window(n_cols, max(3, (width - max(len(r) for r in row_labels) - 2) // col_w))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("", style="bold", no_wrap=True)
+    for j in cols:
+        table.add_column("…" if j is None else col_labels[j], justify="right", no_wrap=True)
+    for i in _window(n_rows, MAX_ROWS):
+        if i is None:
+            table.add_row("⋮", *["⋮" for _ in cols])
+        else:
+            table.add_row(row_labels[i], *["…" if j is None else cells[i][j] for j in cols])
+    return Group(Text(title, style="italic"), table)
+
+
+def _stage_tables(s: StageCheck, index: tuple[int, ...], view: View, labels: Mapping[str, Sequence[str]]) -> Columns:
+    """'you wrote' next to 'correct' (and 'from your <previous>' for a consistent stage) for one slice."""
+    claimed, correct, matches = s.claimed[index], s.correct[index], s.matches[index]
+    t, n = claimed.shape
+    rows = _labels(labels, "q", t, "q")
+    cols = [f"d{j + 1}" for j in range(n)] if s.stage == "output" else _labels(labels, "k", n, "k")
+    p = view.precision
+
+    def fixed(a: Array) -> list[list[str]]:
+        return [[fmt(x, p) for x in row] for row in a]
+
+    yours = [
+        [
+            Text(f"{num(claimed[i, j], p)} ✓") if matches[i, j] else Text(f"{num(claimed[i, j], p)} ✗", style="red")
+            for j in range(n)
+        ]
+        for i in range(t)
+    ]
+    tables = [
+        _table("you wrote", yours, rows, cols, view.width),
+        _table("correct", fixed(correct), rows, cols, view.width),
+    ]
+    if s.verdict == "consistent" and s.implied is not None:
+        tables.append(_table(f"from your {s.previous}", fixed(s.implied[index]), rows, cols, view.width))
+    return Columns(tables, padding=(0, 4))
+
+
+def _labels(labels: Mapping[str, Sequence[str]], key: str, n: int, prefix: str) -> list[str]:
+    given = labels.get(key)
+    return list(given) if given is not None and len(given) == n else [f"{prefix}{i + 1}" for i in range(n)]
+
+
+def _indented(text: Text) -> Padding:
+    return Padding(text, (0, 0, 0, 2), expand=False)
+
+
+def _diagnosis_lines(s: StageCheck) -> list[RenderableType]:
+    if s.unexplained is not None:
+        return [_indented(Text(f"Diagnosis: {s.unexplained}."))]
+    lines: list[RenderableType] = []
+    if len(s.diagnoses) > 1:
+        lines.append(_indented(Text(f"{len(s.diagnoses)} known mistakes give your numbers:")))
+    for d in s.diagnoses:
+        where_made = f" (in the {STEP_NAMES[d.stage]})" if d.stage != s.stage else ""
+        lines.append(_indented(Text.assemble("Diagnosis: ", (d.title + where_made, "bold"), f": {d.mistake}.")))
+    for fix in dict.fromkeys(d.fix for d in s.diagnoses):  # mistakes in the same step share their fix
+        lines.append(_indented(Text(f"Correct: {fix}.", style="dim")))
+    return lines
+
+
+def _summary(report: CheckReport) -> list[Text]:
+    n = len(report.stages)
+    stages = "stage" if n == 1 else "stages"
+    if report.passed:
+        head = Text(f"PASSED: {'the claimed stage is' if n == 1 else f'all {n} claimed stages are'} correct.")
+        head.stylize("bold green", 0, 7)
+    else:
+        correct = sum(s.verdict == "correct" for s in report.stages)
+        consistent = sum(s.verdict == "consistent" for s in report.stages)
+        text = f"FAILED: {correct} of {n} claimed {stages} correct"
+        if consistent:
+            text += f", {consistent} more {'follows' if consistent == 1 else 'follow'} from your own earlier numbers"
+            text += f" (credit {report.credited} of {n})"
+        head = Text(text + f"; the first wrong stage is {report.first_wrong_stage}.")
+        head.stylize("bold red", 0, 7)
+    return [head, Text(f"Tolerance {tolerance_text(report.tol)}; --tol changes it.", style="dim")]
+
+
+def render_check(report: CheckReport, view: View | None = None) -> Group:
+    """The whole report: per claimed stage its verdict, tables and diagnosis, then the summary."""
+    view = view or View()
+    parts: list[RenderableType] = []
+    logits = "scaled" if report.result.masked is None else "masked"
+    verdicts = {s.stage: s.verdict for s in report.stages}
+    for s in report.stages:
+        parts.extend(_verdict_lines(s, logits, s.previous is not None and verdicts[s.previous] == "correct"))
+        lead = s.claimed.shape[:-2]
+        indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
+        for index in indices[:MAX_SLICES]:
+            if index:
+                parts.append(Text(f"slice {', '.join(str(i) for i in index)}", style="dim"))
+            parts.append(_stage_tables(s, index, view, view.labels))
+        if len(indices) > MAX_SLICES:
+            parts.append(Text(f"(showing {MAX_SLICES} of {len(indices)} slices; --json has all)", style="dim"))
+        parts.extend(_diagnosis_lines(s))
+        parts.append(Text(""))
+    parts.extend(_summary(report))
+    return Group(*parts)
+
+
+def _index(cell: tuple[int, ...] | None) -> list[int] | None:
+    return None if cell is None else list(cell)
+
+
+def _values(a: Array | None) -> Any:
+    return None if a is None else jsonable(a)
+
+
+def report_dict(report: CheckReport, source: str | None = None, title: str | None = None) -> dict[str, Any]:
+    """The report as a JSON-able dict: `passed`, per-stage results and every diagnosis."""
+    stages: dict[str, Any] = {}
+    for s in report.stages:
+        stages[s.stage] = {
+            "verdict": s.verdict,
+            "max_difference": jsonable(np.array(s.max_difference)),
+            "worst_cell": list(s.worst_cell),
+            "first_wrong_cell": _index(s.first_wrong_cell),
+            "consistent_with": s.previous if s.verdict == "consistent" else None,
+            "claimed": jsonable(s.claimed),
+            "correct": jsonable(s.correct),
+            "matches": s.matches.tolist(),
+            "implied": _values(s.implied),
+            "diagnoses": [d.key for d in s.diagnoses],
+            "unexplained": s.unexplained,
+        }
+    return {
+        "schema_version": CHECK_SCHEMA_VERSION,
+        "source": source,
+        "title": title,
+        "passed": report.passed,
+        "tolerance": report.tol,
+        "tolerance_rule": tolerance_text(report.tol),
+        "first_wrong_stage": report.first_wrong_stage,
+        "credit": {
+            "claimed": len(report.stages),
+            "correct": sum(s.verdict == "correct" for s in report.stages),
+            "consistent": sum(s.verdict == "consistent" for s in report.stages),
+            "credited": report.credited,
+        },
+        "stages": stages,
+        "diagnoses": [
+            {
+                "stage": s.stage,  # the claimed stage it explains
+                "made_in": d.stage,  # the step where the mistake happens
+                "mistake": d.key,
+                "title": d.title,
+                "explanation": d.mistake,
+                "fix": d.fix,
+                **({"decimals": list(d.decimals)} if d.decimals else {}),
+            }
+            for s in report.stages
+            for d in s.diagnoses
+        ],
+    }
+
+
+def report_json(report: CheckReport, source: str | None = None, title: str | None = None) -> str:
+    """Strict JSON of `report_dict`, one matrix row per line."""
+    return dumps(report_dict(report, source, title))

@@ -1,0 +1,216 @@
+"""`attn check` through the real entry point: exit codes, samples, bad input, a golden report, the README."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SAMPLES, RunAttn, attn_process
+
+ONE_QUERY = ("--q", "[[1,0]]", "--k", "[[0.5,0.5],[0.3,0.7]]", "--v", "[[1,0],[0.5,0.5]]")
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.json")))
+def test_every_sample_passes(attn: RunAttn, sample: str) -> None:
+    r = attn("check", "--input", str(SAMPLES / sample))
+    assert r.code == 0, r.out + r.err
+    assert "PASSED: all" in r.out and "✗" not in r.out
+    assert r.err == ""
+
+
+def test_exit_codes_of_the_real_process() -> None:
+    right = attn_process("check", "--input", "samples/identity-2x2.json")
+    wrong = attn_process("check", *ONE_QUERY, "--expect-output", "[[0.75,0.25]]")
+    bad = attn_process("check", *ONE_QUERY, "--expect-output", "[[0.75,0.25,0]]")
+    assert (right.code, wrong.code, bad.code) == (0, 1, 2)
+    assert "Diagnosis: K not transposed (in the scores)" in wrong.out
+    assert bad.out == "" and bad.err.count("\n") == 1 and bad.err.startswith("attn: error: --expect-output: ")
+
+
+def test_flags_override_the_documents_claims(attn: RunAttn) -> None:
+    sample = str(SAMPLES / "one-query-two-keys.json")
+    r = attn("check", "--input", sample, "--expect-output", "[[0.75,0.25]]", "--json")
+    assert r.code == 1
+    report = json.loads(r.out)
+    assert report["stages"]["output"]["claimed"] == [[0.75, 0.25]]
+    assert report["stages"]["scores"]["verdict"] == "correct"  # still from the document
+    assert report["first_wrong_stage"] == "output"
+
+
+def test_a_document_on_stdin(attn: RunAttn) -> None:
+    doc = json.loads((SAMPLES / "cross-attention.json").read_text())
+    doc["expected"] = {"weights": [[0.14, 0.28, 0.58], [0.5, 0.25, 0.25]]}
+    r = attn("check", "--json", stdin=json.dumps(doc))
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["source"] == "stdin"
+
+
+def test_json_report(attn: RunAttn) -> None:
+    r = attn("check", *ONE_QUERY, "--expect-scores", "0.5 0.5", "--expect-weights", "0.5 0.5", "--json")
+    assert r.code == 1
+    report = json.loads(r.out)
+    assert report["passed"] is False and report["first_wrong_stage"] == "scores"
+    assert report["credit"] == {"claimed": 2, "correct": 0, "consistent": 1, "credited": 1}
+    assert report["tolerance"] == 0.01 and "±0.01" in report["tolerance_rule"]
+    scores, weights = report["stages"]["scores"], report["stages"]["weights"]
+    assert scores["verdict"] == "wrong" and scores["matches"] == [[True, False]]
+    assert scores["worst_cell"] == [0, 1] and scores["first_wrong_cell"] == [0, 1]
+    assert weights["verdict"] == "consistent" and weights["consistent_with"] == "scores"
+    assert weights["implied"] == [[0.5, 0.5]]
+    [diagnosis] = report["diagnoses"]
+    assert diagnosis["mistake"] == "k_not_transposed" and diagnosis["stage"] == diagnosis["made_in"] == "scores"
+    assert "Q·Kᵀ" in diagnosis["fix"]
+
+
+def test_masked_claims_round_trip_minus_infinity_as_null(attn: RunAttn) -> None:
+    r = attn("check", "--input", str(SAMPLES / "padding-mask.json"), "--json")
+    assert r.code == 0
+    assert json.loads(r.out)["stages"]["masked"]["claimed"][0] == [0.707107, 0.0, None]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "attn: error: check: nothing to check: give your values with --expect-scores"),
+        (
+            ("--expect-weights", "[[0.5,0.5,0]]"),
+            "--expect-weights: has shape 1×3, but the weights of this problem are 1×2",
+        ),
+        (("--expect-output", "1; 2"), "--expect-output: has shape 2×1, but the output of this problem is 1×2"),
+        (("--expect-masked", "0 0"), "--expect-masked: this problem has no mask and is not causal"),
+        (("--expect-scores", "[[0.5, NaN]]"), "--expect-scores: malformed JSON"),
+        (("--expect-scores", "0.5 x"), "--expect-scores: row 1, column 2: 'x' is not a number"),
+        (("--expect-scores", "0.5 0.3; 1"), "--expect-scores: row 2 has 1 value, row 1 has 2 (ragged rows)"),
+        (("--expect-weights", "@missing.json"), "--expect-weights: file 'missing.json' not found"),
+        (("--expect-output", "0.7 0.2", "--tol", "-1"), "Invalid value for '--tol'"),
+        (("--expect-output", "0.7 0.2", "--tol", "lots"), "Invalid value for '--tol'"),
+        (("--expect-output", "0.7 0.2", "--tol", "inf"), "--tol: must be a finite number ≥ 0, got inf"),
+        (("--expect-output", "0.7 0.2", "--expect-mistake", "x"), "No such option"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(attn: RunAttn, args: tuple[str, ...], message: str) -> None:
+    r = attn("check", *ONE_QUERY, *args)
+    assert r.code == 2, r.out
+    assert r.out == ""
+    assert r.err.startswith("attn: error: ") and r.err.count("\n") == 1, r.err
+    assert message in r.err
+    assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize(
+    ("expected", "message"),
+    [
+        ({"weights": [[0.5, 0.5, 0.0]]}, "doc.json: expected.weights: has shape 1×3, but the weights"),
+        ({"masked": [[0.1, 0.2]]}, "doc.json: expected.masked: this problem has no mask"),
+        ({"masked": [[True, False]]}, "doc.json: expected.masked: this problem has no mask"),
+        ({"weights": [[0.5, None]]}, "doc.json: expected.weights: row 1, column 2: null is not a number"),
+        ({"softmax": [[0.5, 0.5]]}, "doc.json: expected: unknown key 'softmax'"),
+        ({}, "attn: error: check: nothing to check"),
+    ],
+)
+def test_bad_claims_in_a_document_name_the_key(
+    attn: RunAttn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expected: object, message: str
+) -> None:
+    doc = {"q": [[1, 0]], "k": [[0.5, 0.5], [0.3, 0.7]], "v": [[1, 0], [0.5, 0.5]], "expected": expected}
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc))
+    monkeypatch.chdir(tmp_path)
+    r = attn("check", "--input", "doc.json")
+    assert r.code == 2 and r.err.count("\n") == 1, r.err
+    assert message in r.err
+
+
+def test_golden_report_at_80_columns(attn: RunAttn) -> None:
+    """The whole text of one report: a wrong stage with its diagnosis, a consistent one, a correct one."""
+    r = attn(
+        "check", *ONE_QUERY, "--expect-scores", "0.5 0.5", "--expect-weights", "0.5 0.5", "--expect-output", "0.76 0.24"
+    )
+    assert r.code == 1
+    shown = "\n".join(line.rstrip() for line in r.out.splitlines()) + "\n"  # rich pads lines with spaces
+    assert shown == (GOLDEN / "check-one-query.txt").read_text(encoding="utf-8")
+    assert max(len(line) for line in r.out.splitlines()) <= 80
+
+
+def test_wide_terminal_puts_tables_side_by_side(attn: RunAttn) -> None:
+    args = ("check", "--input", str(SAMPLES / "causal-4x4.json"))
+    narrow, wide = attn(*args, columns=60), attn(*args, columns=120)
+    assert narrow.code == wide.code == 0
+    assert max(len(line) for line in narrow.out.splitlines()) <= 60
+    assert len(wide.out.splitlines()) < len(narrow.out.splitlines())
+    assert any("you wrote" in line and "correct" in line for line in wide.out.splitlines())
+
+
+# --- the README's examples ---------------------------------------------------------------------------
+
+
+def readme_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Grading a hand calculation: `attn check`") :]
+    return re.findall(r"```(?:bash)?\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_readme_command_lines(attn: RunAttn) -> None:
+    lines = [line for line in readme_blocks()[0].splitlines() if line.startswith("attn check --q")]
+    assert len(lines) == 2
+    for line in lines:
+        args = shlex.split(line)[1:]
+        r = attn(*args)
+        assert r.code == 1, r.err
+        assert "Diagnosis: K not transposed" in r.out
+
+
+@pytest.fixture
+def homework(tmp_path: Path) -> Path:
+    """A folder of three homework files: right, wrong (K not transposed), and a claim of the wrong shape."""
+    folder = tmp_path / "homework"
+    folder.mkdir()
+    doc = json.loads((SAMPLES / "one-query-two-keys.json").read_text())
+    (folder / "anna.json").write_text(json.dumps(doc))
+    doc["expected"] = {"scores": [[0.5, 0.5]], "weights": [[0.5, 0.5]], "output": [[0.75, 0.25]]}
+    (folder / "boris.json").write_text(json.dumps(doc))
+    doc["expected"] = {"weights": [[0.5, 0.5, 0.0]]}
+    (folder / "carl.json").write_text(json.dumps(doc))
+    return tmp_path
+
+
+def run_bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "80"}
+    assert shutil.which("attn", path=env["PATH"]), "the attn console script is not installed next to python"
+    return subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_readme_grading_loop(homework: Path) -> None:
+    [loop] = [b for b in readme_blocks() if "case $?" in b]
+    done = run_bash(loop, homework)
+    assert done.stdout.splitlines() == [
+        "pass     homework/anna.json",
+        "mistake  homework/boris.json",
+        "invalid  homework/carl.json",
+    ]
+    assert "homework/carl.json: expected.weights: has shape 1×3" in done.stderr
+    assert "Diagnosis: K not transposed" in (homework / "homework" / "boris.report.txt").read_text()
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the README's jq example needs jq")
+def test_readme_jq_summary(homework: Path) -> None:
+    [pipeline] = [b for b in readme_blocks() if "jq -s" in b]
+    done = run_bash(pipeline, homework)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        {"source": "homework/anna.json", "passed": True, "first_wrong_stage": None, "mistakes": []},
+        {
+            "source": "homework/boris.json",
+            "passed": False,
+            "first_wrong_stage": "scores",
+            "mistakes": ["k_not_transposed"],
+        },
+    ]
