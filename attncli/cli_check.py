@@ -25,11 +25,9 @@ from attncli.cli import (
     QOpt,
     ScaleOpt,
     VOpt,
-    _console,
     app,
-    load_cli_fields,
-    solve_cli,
 )
+from attncli.commands import _console, load_cli_fields, solve_cli
 from attncli.errors import AttnError, InputError
 from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
 

@@ -1,0 +1,398 @@
+"""What the commands do, without Typer: reading problems from flags, documents and stdin, solving,
+warnings, the blocked path, saving, and printing tables or JSON.
+
+attncli.cli declares the Typer commands and calls these; attncli.entry calls run_compute directly for
+plain `attn compute` invocations, so they start without importing Typer (see attncli.fastpath).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from attncli.errors import AttnError, InputError
+
+if TYPE_CHECKING:
+    from attncli.blocked import AttentionOutput
+    from attncli.engine import Attention
+    from attncli.problem import MultiHeadProblem, Problem
+
+
+def warn(message: str) -> None:
+    print(f"attn: warning: {message}", file=sys.stderr)
+
+
+def _read_stdin(argument: str) -> str:
+    data = sys.stdin.read()
+    if not data.strip():
+        raise InputError("stdin is empty: expected a JSON problem document", argument=argument)
+    return data
+
+
+def _parse_cell(text: str) -> tuple[int, int]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        i, j = (int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"expected ROW,COLUMN like 1,2 (1-based), got {text!r}", argument="--explain-cell") from None
+    return i, j
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def load_cli_fields(
+    *, matrices: dict[str, str | None], input: str | None, settings: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The problem fields the flags describe: a document (--input, or piped stdin) with flags laid over it.
+
+    `matrices` maps field names (q, k, v, mask, x, wq, …) to flag text. Stdin is read when --input is
+    '-', or when the flags alone are incomplete and stdin is not a TTY.
+    """
+    from attncli.parsing import parse_matrix, read_text
+    from attncli.problem import document_fields, read_document
+
+    given = {name for name, text in matrices.items() if text is not None}
+    complete = {"q", "k", "v"} <= given or "x" in given or {"q_input", "kv_input"} <= given
+    fields: dict[str, Any] = {}
+    source: str | None = None
+    text: str | None = None
+    base: Path | None = None
+    if input == "-":
+        text, source = _read_stdin("--input -"), "stdin"
+    elif input is not None:
+        text, base, source = read_text(Path(input), "--input"), Path(input).parent, input
+    elif not complete and not sys.stdin.isatty():
+        data = sys.stdin.read()
+        if data.strip():
+            text, source = data, "stdin"
+    if text is not None and source is not None:
+        fields = document_fields(read_document(text, source), source, base)
+    for name, value in matrices.items():
+        if value is not None:
+            fields[name] = parse_matrix(value, _flag(name), "mask" if name == "mask" else "matrix")
+    fields.update({key: val for key, val in settings.items() if val is not None})
+    return fields, source
+
+
+def load_cli_problem(
+    *,
+    q: str | None,
+    k: str | None,
+    v: str | None,
+    mask: str | None,
+    input: str | None,
+    settings: dict[str, Any],
+) -> Problem:
+    """The single-head problem the flags describe (see load_cli_fields)."""
+    from attncli.problem import build_problem
+
+    fields, source = load_cli_fields(matrices={"q": q, "k": k, "v": v, "mask": mask}, input=input, settings=settings)
+    return build_problem(fields, source)
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _named(e: AttnError, flags: dict[str, Any]) -> AttnError:
+    """The engine names fields (q, kv_heads); say the flag (--q, --kv-heads) when a flag gave the value."""
+    if e.argument is not None and flags.get(e.argument) is not None and flags.get(e.argument) is not False:
+        return e.with_argument(_flag(e.argument))
+    return e.with_argument(e.argument or "input")
+
+
+def _warn_mask(mask: Any) -> None:
+    if mask is not None and mask.dtype != bool:
+        import numpy as np
+
+        if set(np.unique(mask).tolist()) <= {0.0, 1.0}:
+            warn(
+                "the mask holds only 0 and 1, so it is additive (added to the scores); "
+                "write true/false for a boolean mask (True = attend)"
+            )
+
+
+def _warn_empty_rows(result: Attention, slice_name: str = "slice") -> None:
+    policy = {"zero": "weights and output set to 0", "uniform": "weights set to uniform", "nan": "weights set to NaN"}
+    for idx in result.empty_rows:
+        where = f"q{idx[-1] + 1}"
+        if len(idx) > 1:
+            where += f" of head {idx[0] + 1}" if slice_name == "head" else f" of slice {list(idx[:-1])}"
+        warn(f"row {where} is fully masked: {policy[result.empty_row]} (--empty-row {result.empty_row})")
+
+
+def solve_cli(problem: Problem, flags: dict[str, Any]) -> Attention:
+    """Solve, naming the flag (--q) rather than the field (q) in errors; warn about odd masks and empty rows."""
+    try:
+        result = problem.solve()
+    except AttnError as e:
+        raise _named(e, flags) from None
+    _warn_mask(problem.mask)
+    _warn_empty_rows(result)
+    return result
+
+
+def run_compute(
+    *,
+    q: Any,
+    k: Any,
+    v: Any,
+    mask: Any,
+    causal: Any,
+    causal_align: Any,
+    scale: Any,
+    empty_row: Any,
+    dtype: Any,
+    input: Any,
+    json_out: Any,
+    stage: Any,
+    precision: Any,
+    explain_cell: Any,
+    x: Any,
+    q_input: Any,
+    kv_input: Any,
+    wq: Any,
+    wk: Any,
+    wv: Any,
+    wo: Any,
+    bq: Any,
+    bk: Any,
+    bv: Any,
+    bo: Any,
+    heads: Any,
+    kv_heads: Any,
+    head: Any,
+    average_heads: Any,
+    random_weights: Any,
+    seed: Any,
+    positional: Any,
+    rope: Any,
+    rope_style: Any,
+    rope_base: Any,
+    alibi: Any,
+    threads: Any,
+    save: Any,
+    max_memory: Any,
+    debug: Any,
+) -> None:
+    """`attn compute`: parse the problem, compute, then render tables or print JSON (see attncli.cli)."""
+
+    from attncli.problem import build_multihead, build_problem, is_multihead
+
+    cell = _parse_cell(explain_cell) if explain_cell else None
+    matrices = {
+        "q": q, "k": k, "v": v, "mask": mask, "x": x, "q_input": q_input, "kv_input": kv_input,
+        "wq": wq, "wk": wk, "wv": wv, "wo": wo, "bq": bq, "bk": bk, "bv": bv, "bo": bo,
+    }  # fmt: skip
+    settings = {
+        "causal": causal,
+        "causal_align": causal_align,
+        "scale": scale,
+        "empty_row": empty_row,
+        "dtype": dtype,
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "random_weights": random_weights,
+        "seed": seed,
+        "positional": positional,
+        "rope": rope,
+        "rope_style": rope_style,
+        "rope_base": rope_base,
+        "alibi": alibi,
+    }
+    fields, source = load_cli_fields(matrices=matrices, input=input, settings=settings)
+    flags = {**matrices, **settings}
+    stages = list(stage) if stage else None
+    if is_multihead(fields) or head is not None or average_heads:
+        _compute_multihead(
+            build_multihead(fields, source), flags, stages, json_out, precision, cell, head, average_heads
+        )
+        return
+    from attncli.render import STAGES
+
+    for name in stages or ():
+        if name not in STAGES:
+            raise InputError(f"unknown stage {name!r} (choose from {', '.join(STAGES)})", argument="--stage")
+    if save is not None and save.suffix not in (".npy", ".npz"):
+        raise InputError(f"unknown file type '{save.suffix or save.name}' (use .npy or .npz)", argument="--save")
+    problem = build_problem(fields, source)
+    output_only = _output_only(problem, stages, max_memory)
+    with _blas_threads(threads):
+        if output_only:
+            out = solve_output_cli(problem, flags, threads)
+        else:
+            result = solve_cli(problem, flags)
+    if save is not None:
+        _save(save, out.output if output_only else result)
+        if not json_out:
+            return
+    if json_out:
+        from attncli.serialize import output_dict, to_json
+
+        if output_only:
+            from attncli.serialize import dumps
+
+            sys.stdout.write(dumps(output_dict(out, problem)) + "\n")
+        else:
+            sys.stdout.write(to_json(result, problem, stages) + "\n")
+        return
+    from attncli.render import View, render_attention, render_output
+
+    console = _console()
+    view = View(precision=precision, width=console.width, labels=problem.labels, explain_cell=cell)
+    if problem.title:
+        console.print(f"[bold]{problem.title}[/bold]")
+    console.print(render_output(out, view) if output_only else render_attention(result, stages, view))
+
+
+def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
+    """Whether to take the blocked path: asked for (--stage output), or the stage tables would not fit."""
+    from attncli.blocked import memory_budget, parse_size, stages_nbytes
+
+    if stages == ["output"]:
+        return True
+    budget = parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
+    need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
+    if need <= budget:
+        return False
+    sizes = f"the stage tables would need {_gib(need)} (budget {_gib(budget)}, --max-memory)"
+    if stages is None:
+        warn(f"{sizes}: computing only the output with the blocked path, as --stage output does")
+        return True
+    raise InputError(
+        f"{sizes}; ask for --stage output to compute only the output in bounded memory", argument="--stage"
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _blas_threads(threads: int | None) -> Any:
+    """Limit BLAS to `threads` threads while computing (threadpoolctl); no-op when not asked."""
+    if threads is None:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | None) -> AttentionOutput:
+    """The output only, by the blocked path, with a progress bar on stderr for long runs."""
+    from attncli.blocked import attention_output
+
+    progress = _Progress("attention")
+    try:
+        out = attention_output(
+            problem.q, problem.k, problem.v, mask=problem.mask, causal=problem.causal,
+            causal_align=cast(Any, problem.causal_align), scale=problem.scale, empty_row=cast(Any, problem.empty_row),
+            dtype=cast(Any, problem.dtype), threads=threads, progress=progress,
+        )  # fmt: skip
+    except AttnError as e:
+        raise _named(e, flags) from None
+    finally:
+        progress.close()
+    _warn_mask(problem.mask)
+    policy = {"zero": "output set to 0", "uniform": "weights set to uniform", "nan": "output set to NaN"}
+    for idx in out.empty_rows[:10]:
+        warn(f"row q{idx[-1] + 1} is fully masked: {policy[out.empty_row]} (--empty-row {out.empty_row})")
+    return out
+
+
+class _Progress:
+    """A progress bar on stderr that appears only once work has run for a second, and only on a TTY."""
+
+    def __init__(self, what: str) -> None:
+        import time
+
+        self.what = what
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+        self.enabled = sys.stderr.isatty() and not os.environ.get("ATTN_QUIET")
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.start < 1.0 or done >= total:
+                return
+            from rich.progress import Progress
+
+            self.bar = Progress(console=_console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _save(path: Path, result: Any) -> None:
+    """Write the output (.npy) or every kept stage (.npz)."""
+    import numpy as np
+
+    from attncli.engine import Attention
+
+    try:
+        if path.suffix == ".npy":
+            np.save(path, result.output if isinstance(result, Attention) else result)
+        else:
+            arrays = _stage_arrays(result) if isinstance(result, Attention) else {"output": result}
+            np.savez(path, **arrays)
+    except OSError as e:
+        raise InputError(f"cannot write '{path}': {e.strerror}", argument="--save") from None
+    print(f"attn: saved {'the output' if path.suffix == '.npy' else 'the stages'} to {path}", file=sys.stderr)
+
+
+def _stage_arrays(result: Attention) -> dict[str, Any]:
+    names = ("q", "k", "v", "scores", "scaled", "masked", "row_max", "shifted", "exp", "row_sum", "weights", "output")
+    return {n: getattr(result, n) for n in names if getattr(result, n) is not None}
+
+
+def _compute_multihead(
+    problem: MultiHeadProblem,
+    flags: dict[str, Any],
+    stages: list[str] | None,
+    json_out: bool,
+    precision: int,
+    cell: tuple[int, int] | None,
+    head: int | None,
+    average_heads: bool,
+) -> None:
+    from attncli.render_multihead import MULTIHEAD_STAGES, render_multihead
+
+    for name in stages or ():
+        if name not in MULTIHEAD_STAGES:
+            raise InputError(f"unknown stage {name!r} (choose from {', '.join(MULTIHEAD_STAGES)})", argument="--stage")
+    try:
+        result = problem.solve()
+    except AttnError as e:
+        raise _named(e, flags) from None
+    if head is not None and head > result.heads:
+        raise InputError(f"there are {result.heads} heads; choose 1…{result.heads}", argument="--head")
+    _warn_mask(problem.mask)
+    _warn_empty_rows(result.attention, "head")
+    if json_out:
+        from attncli.serialize import dumps, multihead_dict
+
+        sys.stdout.write(dumps(multihead_dict(result, problem, stages, average_heads)) + "\n")
+        return
+    from attncli.render import View
+
+    console = _console()
+    view = View(precision=precision, width=console.width, labels=problem.labels, explain_cell=cell)
+    if problem.title:
+        console.print(f"[bold]{problem.title}[/bold]")
+    console.print(render_multihead(result, stages, view, head=head, average=average_heads))
