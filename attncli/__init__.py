@@ -4,14 +4,37 @@
 >>> result = attention([[1, 0]], [[0.5, 0.5], [0.3, 0.7]], [[1, 0], [0.5, 0.5]])
 >>> result.weights.round(4).tolist()
 [[0.5353, 0.4647]]
+
+The names below are imported on first use, so that `attn` starts without loading what a command
+does not need.
 """
 
-from attncli.check import CheckReport, check
-from attncli.engine import Attention, attention, causal_allowed
-from attncli.errors import AttnError, InputError, NumericError, ShapeError
-from attncli.problem import Problem, load_problem
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attncli.engine import Attention, attention, causal_allowed
+    from attncli.errors import AttnError, InputError, NumericError, ShapeError
+    from attncli.grading import CheckReport, check
+    from attncli.problem import Problem, load_problem
 
 __version__ = "0.1.0"
+
+_WHERE = {
+    "Attention": "attncli.engine",
+    "attention": "attncli.engine",
+    "causal_allowed": "attncli.engine",
+    "AttnError": "attncli.errors",
+    "InputError": "attncli.errors",
+    "NumericError": "attncli.errors",
+    "ShapeError": "attncli.errors",
+    "CheckReport": "attncli.grading",
+    "check": "attncli.grading",
+    "Problem": "attncli.problem",
+    "load_problem": "attncli.problem",
+}
 
 __all__ = [
     "Attention",
@@ -27,3 +50,9 @@ __all__ = [
     "check",
     "load_problem",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'attncli' has no attribute {name!r}")

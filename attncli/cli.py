@@ -6,11 +6,9 @@ Errors: every attncli.errors.AttnError and every usage error becomes one line on
 
 from __future__ import annotations
 
-import os
-import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +21,6 @@ from attncli.commands import load_cli_problem as load_cli_problem
 from attncli.commands import run_compute
 from attncli.commands import solve_cli as solve_cli
 from attncli.commands import warn as warn
-from attncli.errors import AttnError
 
 app = typer.Typer(
     name="attn",
@@ -244,48 +241,16 @@ def compute(
     )
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    print(f"attn: error: {message}", file=sys.stderr)
-    raise SystemExit(code)
+def run_typer(args: list[str]) -> Any:
+    """Parse `args` with Typer and run the command; errors propagate (attncli.entry turns them into exit codes)."""
+    return typer.main.get_command(app).main(args=args, prog_name="attn", standalone_mode=False)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `attn` console script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))
-    command = typer.main.get_command(app)
-    try:
-        code = command.main(args=args, prog_name="attn", standalone_mode=False)
-    except AttnError as e:
-        if debug:
-            raise
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except BrokenPipeError:
-        # The reader went away (`attn … | head -1`): stop quietly, as other Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise SystemExit(0) from None
-    except Exception as e:
-        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # a click usage error
-            if debug:
-                raise
-            _fail(_usage_message(e), 2)
-        if type(e).__name__ == "Abort":
-            _fail("aborted", 130)
-        if debug:
-            raise
-        _fail(f"internal error: {type(e).__name__}: {e} (this is a bug; rerun with --debug for a traceback)", 70)
-    raise SystemExit(code or 0)
+    """The `attn` entry point (see attncli.entry)."""
+    from attncli.entry import main as entry_main
 
-
-def _usage_message(e: Any) -> str:
-    message = " ".join(str(e.format_message()).split())
-    ctx = getattr(e, "ctx", None)
-    if ctx is not None and ctx.command_path:
-        message += f" (see '{ctx.command_path} --help')"
-    return message
+    entry_main(argv)
 
 
 from attncli import cli_check  # noqa: E402,F401  (registers `attn check`)

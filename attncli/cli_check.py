@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from attncli.check import DEFAULT_TOL
 from attncli.cli import (
     AlignOpt,
     CausalOpt,
@@ -29,6 +28,7 @@ from attncli.cli import (
 )
 from attncli.commands import _console, load_cli_fields, solve_cli
 from attncli.errors import AttnError, InputError
+from attncli.grading import DEFAULT_TOL
 from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
 
 # Claimed values, one flag per stage (parsed like --q; a masked claim may hold −∞).
@@ -73,7 +73,7 @@ def check(
 
     Claimed values come from --expect-STAGE flags and/or the "expected" object of a problem document.
     """
-    from attncli.check import check as grade
+    from attncli.grading import check as grade
     from attncli.parsing import parse_matrix
 
     settings: dict[str, object] = {"causal": causal, "scale": scale}

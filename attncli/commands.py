@@ -214,7 +214,7 @@ def run_compute(
             build_multihead(fields, source), flags, stages, json_out, precision, cell, head, average_heads
         )
         return
-    from attncli.render import STAGES
+    from attncli.problem import TABLE_STAGES as STAGES
 
     for name in stages or ():
         if name not in STAGES:
@@ -371,7 +371,7 @@ def _compute_multihead(
     head: int | None,
     average_heads: bool,
 ) -> None:
-    from attncli.render_multihead import MULTIHEAD_STAGES, render_multihead
+    from attncli.problem import MULTIHEAD_STAGES
 
     for name in stages or ():
         if name not in MULTIHEAD_STAGES:
@@ -390,6 +390,7 @@ def _compute_multihead(
         sys.stdout.write(dumps(multihead_dict(result, problem, stages, average_heads)) + "\n")
         return
     from attncli.render import View
+    from attncli.render_multihead import render_multihead
 
     console = _console()
     view = View(precision=precision, width=console.width, labels=problem.labels, explain_cell=cell)

@@ -22,7 +22,20 @@ from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_at
 from attncli.parsing import Kind, from_json_value, loads_json, parse_matrix
 
 MATRIX_KEYS = ("q", "k", "v")
-STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")
+STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")  # the stages a document may claim
+# What --stage may show: single-head tables, and the multi-head pipeline's stages around them.
+TABLE_STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
+MULTIHEAD_STAGES = (
+    "inputs",
+    "positional",
+    "projected",
+    "heads",
+    "rope",
+    "alibi",
+    *TABLE_STAGES[1:],
+    "concat",
+    "projection",
+)
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
 # Multi-head attention (attncli.multihead): inputs, projection weights and biases, and settings.
 MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")

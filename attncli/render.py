@@ -20,8 +20,9 @@ from rich.text import Text
 from attncli.blocked import AttentionOutput
 from attncli.engine import Attention
 from attncli.errors import InputError
+from attncli.problem import TABLE_STAGES
 
-STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
+STAGES = TABLE_STAGES
 MAX_ROWS = 20  # taller matrices show their first and last rows around a ⋮ row
 MAX_SLICES = 4  # leading (batch/head) slices shown before a note
 EXPAND_TERMS = 8  # a dot product with more terms is abbreviated in captions

@@ -17,8 +17,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from attncli.check import CheckReport, StageCheck, tolerance_text
 from attncli.engine import Array
+from attncli.grading import CheckReport, StageCheck, tolerance_text
 from attncli.parsing import where
 from attncli.render import MAX_SLICES, View, _window, fmt, num
 from attncli.serialize import dumps, jsonable

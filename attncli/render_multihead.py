@@ -15,9 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.multihead import MultiHead
+from attncli.problem import MULTIHEAD_STAGES
 from attncli.render import STAGES, View, matrix_table, num, render_attention
 
-MULTIHEAD_STAGES = ("inputs", "positional", "projected", "heads", "rope", "alibi", *STAGES[1:], "concat", "projection")
 MAX_HEADS = 8  # heads rendered one after another before a note says to pick one with --head
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attncli.cli import main
+from attncli.entry import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -30,7 +30,7 @@ RunAttn = Callable[..., Run]
 
 @pytest.fixture
 def attn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunAttn:
-    """Call `attn ARGS…` in-process through attncli.cli.main, as the console script does.
+    """Call `attn ARGS…` in-process through attncli.entry.main, as the console script does.
 
     stdin is empty (not a TTY) unless given; the terminal is 80 columns wide, without colour.
     """

@@ -1,0 +1,75 @@
+"""The `attn` console script: errors as one line, and a fast start for plain `attn compute`.
+
+Every attncli.errors.AttnError and every usage error becomes one line on stderr, `attn: error: …`,
+with exit code 2 (`--debug` shows the traceback instead); Ctrl-C exits with 130; a closed pipe
+(`attn … | head -1`) ends quietly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"attn: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
+    """Run a command and turn every way it can end into an exit code."""
+    from attncli.errors import AttnError
+
+    try:
+        code = run()
+    except AttnError as e:
+        if debug:
+            raise
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except BrokenPipeError:
+        # The reader went away (`attn … | head -1`): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None
+    except SystemExit:
+        raise
+    except Exception as e:
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # a click usage error
+            if debug:
+                raise
+            fail(_usage_message(e), 2)
+        if type(e).__name__ == "Abort":
+            fail("aborted", 130)
+        if debug:
+            raise
+        fail(f"internal error: {type(e).__name__}: {e} (this is a bug; rerun with --debug for a traceback)", 70)
+    raise SystemExit(code or 0)
+
+
+def _usage_message(e: Any) -> str:
+    message = " ".join(str(e.format_message()).split())
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None and ctx.command_path:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the `attn` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))
+    if args[:1] == ["compute"]:
+        from attncli.fastpath import parse_compute
+
+        params = parse_compute(args[1:])
+        if params is not None:
+            from attncli.commands import run_compute
+
+            guarded(lambda: run_compute(**params), debug)
+    from attncli.cli import run_typer
+
+    guarded(lambda: run_typer(args), debug)

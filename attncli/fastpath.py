@@ -1,0 +1,118 @@
+"""A Typer-free reader of `attn compute` arguments, so that plain invocations start fast.
+
+Importing Typer (with click and pydantic) costs about as much as importing NumPy, which would make
+`attn compute … --json` in a shell loop twice as slow as it needs to be. This reader handles the
+common case — known options with well-formed values — and returns None for anything else (--help,
+an unknown option, a value Typer would reject), so that Typer then parses the same arguments and
+gives its usual messages. tests/test_fastpath.py checks that both readers give the same parameters
+for every option, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+# option -> (parameter, kind); kind is "str", "float", "int>=N", "flag=VALUE", "list", "path" or a tuple
+# of choices.
+_CHOICES_ALIGN = ("top-left", "bottom-right")
+COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
+    "--q": ("q", "str"),
+    "--k": ("k", "str"),
+    "--v": ("v", "str"),
+    "--mask": ("mask", "str"),
+    "--causal": ("causal", "flag=True"),
+    "--no-causal": ("causal", "flag=False"),
+    "--causal-align": ("causal_align", _CHOICES_ALIGN),
+    "--scale": ("scale", "float"),
+    "--empty-row": ("empty_row", ("zero", "uniform", "nan")),
+    "--dtype": ("dtype", ("float64", "float32")),
+    "--input": ("input", "str"),
+    "-i": ("input", "str"),
+    "--json": ("json_out", "flag=True"),
+    "--stage": ("stage", "list"),
+    "--precision": ("precision", "int>=0<=15"),
+    "--explain-cell": ("explain_cell", "str"),
+    "--x": ("x", "str"),
+    "--q-input": ("q_input", "str"),
+    "--kv-input": ("kv_input", "str"),
+    **{f"--{w}": (w, "str") for w in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")},
+    "--heads": ("heads", "int>=1"),
+    "--kv-heads": ("kv_heads", "int>=1"),
+    "--head": ("head", "int>=1"),
+    "--average-heads": ("average_heads", "flag=True"),
+    "--no-average-heads": ("average_heads", "flag=False"),
+    "--random-weights": ("random_weights", "flag=True"),
+    "--seed": ("seed", "int>=0"),
+    "--positional": ("positional", ("none", "sinusoidal")),
+    "--rope": ("rope", "flag=True"),
+    "--rope-style": ("rope_style", ("half", "interleaved")),
+    "--rope-base": ("rope_base", "float"),
+    "--alibi": ("alibi", "flag=True"),
+    "--threads": ("threads", "int>=1"),
+    "--save": ("save", "path"),
+    "--max-memory": ("max_memory", "str"),
+    "--debug": ("debug", "flag=True"),
+    "--no-debug": ("debug", "flag=False"),
+}
+COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}
+COMPUTE_DEFAULTS.update(json_out=False, precision=4, average_heads=False, debug=False)
+
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_INT = re.compile(r"[+-]?\d+")
+_INT_KIND = re.compile(r"int>=(\d+)(?:<=(\d+))?")
+
+
+def _value(kind: Any, text: str) -> tuple[bool, Any]:
+    """(ok, value): ok is False when Typer should judge the text instead."""
+    if isinstance(kind, tuple):
+        return text in kind, text
+    if kind in ("str", "list"):
+        return True, text
+    if kind == "path":
+        return True, Path(text)
+    if kind == "float":
+        return bool(_FLOAT.fullmatch(text)), float(text) if _FLOAT.fullmatch(text) else None
+    bounds = _INT_KIND.fullmatch(kind)
+    if bounds and _INT.fullmatch(text):
+        n = int(text)
+        low, high = int(bounds[1]), int(bounds[2]) if bounds[2] else None
+        return low <= n and (high is None or n <= high), n
+    return False, None
+
+
+def parse_compute(args: list[str]) -> dict[str, Any] | None:
+    """The parameters of `attn compute ARGS…`, or None when Typer should parse them."""
+    params = dict(COMPUTE_DEFAULTS)
+    stages: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name not in COMPUTE_OPTIONS:
+            return None
+        field, kind = COMPUTE_OPTIONS[name]
+        if isinstance(kind, str) and kind.startswith("flag="):
+            if eq:
+                return None
+            params[field] = kind == "flag=True"
+            i += 1
+            continue
+        if eq:
+            text = inline
+            i += 1
+        elif i + 1 < len(args):
+            text = args[i + 1]
+            i += 2
+        else:
+            return None
+        ok, value = _value(kind, text)
+        if not ok:
+            return None
+        if kind == "list":
+            stages.append(value)
+        else:
+            params[field] = value
+    params["stage"] = stages or None
+    return params
