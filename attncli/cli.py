@@ -91,6 +91,7 @@ EmptyRowOpt = Annotated[
 ]
 DTypeOpt = Annotated[DTypeChoice | None, typer.Option(help="Compute in float64 (default) or float32.")]
 InputOpt = Annotated[str | None, typer.Option("--input", "-i", help="A JSON problem document; '-' reads stdin.")]
+SampleOpt = Annotated[str | None, typer.Option(help="A bundled sample problem (see `attn samples`), as --input.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print strict JSON instead of tables.")]
 DebugOpt = Annotated[bool, typer.Option(help="Show a traceback on errors.")]
 
@@ -120,6 +121,7 @@ def compute(
     empty_row: EmptyRowOpt = None,
     dtype: DTypeOpt = None,
     input: InputOpt = None,
+    sample: SampleOpt = None,
     json_out: JsonOpt = False,
     stage: Annotated[
         list[str] | None,
@@ -208,6 +210,7 @@ def compute(
         empty_row=empty_row.value if empty_row is not None else None,
         dtype=dtype.value if dtype is not None else None,
         input=input,
+        sample=sample,
         json_out=json_out,
         stage=stage,
         precision=precision,
@@ -253,4 +256,5 @@ def main(argv: list[str] | None = None) -> None:
     entry_main(argv)
 
 
-from attncli import cli_check  # noqa: E402,F401  (registers `attn check`)
+# The other commands register themselves on `app` when imported.
+from attncli import cli_check, cli_samples  # noqa: E402,F401

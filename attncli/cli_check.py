@@ -22,11 +22,12 @@ from attncli.cli import (
     KOpt,
     MaskOpt,
     QOpt,
+    SampleOpt,
     ScaleOpt,
     VOpt,
     app,
 )
-from attncli.commands import _console, load_cli_fields, solve_cli
+from attncli.commands import _console, load_cli_fields, resolve_sample, solve_cli
 from attncli.errors import AttnError, InputError
 from attncli.grading import DEFAULT_TOL
 from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
@@ -56,6 +57,7 @@ def check(
     empty_row: EmptyRowOpt = None,
     dtype: DTypeOpt = None,
     input: InputOpt = None,
+    sample: SampleOpt = None,
     expect_scores: ExpectScoresOpt = None,
     expect_scaled: ExpectScaledOpt = None,
     expect_masked: ExpectMaskedOpt = None,
@@ -74,6 +76,8 @@ def check(
     Claimed values come from --expect-STAGE flags and/or the "expected" object of a problem document.
     """
     from attncli.grading import check as grade
+
+    input = resolve_sample(sample, input)
     from attncli.parsing import parse_matrix
 
     settings: dict[str, object] = {"causal": causal, "scale": scale}

@@ -46,6 +46,17 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def resolve_sample(sample: str | None, input: str | None) -> str | None:
+    """--sample NAME is --input with the sample's file."""
+    if sample is None:
+        return input
+    if input is not None:
+        raise InputError("give --input or --sample, not both", argument="--sample")
+    from attncli.samples import sample_path
+
+    return str(sample_path(sample))
+
+
 def load_cli_fields(
     *, matrices: dict[str, str | None], input: str | None, settings: dict[str, Any]
 ) -> tuple[dict[str, Any], str | None]:
@@ -150,6 +161,7 @@ def run_compute(
     empty_row: Any,
     dtype: Any,
     input: Any,
+    sample: Any,
     json_out: Any,
     stage: Any,
     precision: Any,
@@ -182,6 +194,7 @@ def run_compute(
     debug: Any,
 ) -> None:
     """`attn compute`: parse the problem, compute, then render tables or print JSON (see attncli.cli)."""
+    input = resolve_sample(sample, input)
 
     from attncli.problem import build_multihead, build_problem, is_multihead
 

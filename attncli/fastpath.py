@@ -30,6 +30,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--dtype": ("dtype", ("float64", "float32")),
     "--input": ("input", "str"),
     "-i": ("input", "str"),
+    "--sample": ("sample", "str"),
     "--json": ("json_out", "flag=True"),
     "--stage": ("stage", "list"),
     "--precision": ("precision", "int>=0<=15"),
