@@ -48,6 +48,12 @@ class DTypeChoice(StrEnum):
     float32 = "float32"
 
 
+class FormatChoice(StrEnum):
+    markdown = "markdown"
+    latex = "latex"
+    csv = "csv"
+
+
 class PositionalChoice(StrEnum):
     none = "none"
     sinusoidal = "sinusoidal"
@@ -93,7 +99,14 @@ DTypeOpt = Annotated[DTypeChoice | None, typer.Option(help="Compute in float64 (
 InputOpt = Annotated[str | None, typer.Option("--input", "-i", help="A JSON problem document; '-' reads stdin.")]
 SampleOpt = Annotated[str | None, typer.Option(help="A bundled sample problem (see `attn samples`), as --input.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print strict JSON instead of tables.")]
-DebugOpt = Annotated[bool, typer.Option(help="Show a traceback on errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+FormatOpt = Annotated[
+    FormatChoice | None, typer.Option(help="Print the stage tables as markdown, latex or csv text instead.")
+]
+SaveSvgOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an SVG picture.")]
+SaveHtmlOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an HTML page.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours (as the NO_COLOR variable).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar, warnings or notes on stderr.")]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options
 
@@ -192,6 +205,11 @@ def compute(
     max_memory: Annotated[
         str | None, typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of free RAM).")
     ] = None,
+    format: FormatOpt = None,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum.
@@ -240,6 +258,11 @@ def compute(
         threads=threads,
         save=save,
         max_memory=max_memory,
+        format=format.value if format is not None else None,
+        save_svg=save_svg,
+        save_html=save_html,
+        no_color=no_color,
+        quiet=quiet,
         debug=debug,
     )
 

@@ -54,11 +54,15 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--threads": ("threads", "int>=1"),
     "--save": ("save", "path"),
     "--max-memory": ("max_memory", "str"),
+    "--format": ("format", ("markdown", "latex", "csv")),
+    "--save-svg": ("save_svg", "path"),
+    "--save-html": ("save_html", "path"),
+    "--no-color": ("no_color", "flag=True"),
+    "--quiet": ("quiet", "flag=True"),
     "--debug": ("debug", "flag=True"),
-    "--no-debug": ("debug", "flag=False"),
 }
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}
-COMPUTE_DEFAULTS.update(json_out=False, precision=4, average_heads=False, debug=False)
+COMPUTE_DEFAULTS.update(json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False)
 
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _INT = re.compile(r"[+-]?\d+")
