@@ -20,7 +20,7 @@ Nothing here prints or reads files; bad shapes or values raise attncli.errors ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -77,6 +77,17 @@ class Attention:
     @property
     def dtype(self) -> str:
         return str(self.q.dtype)
+
+    # Display hooks for rich and Jupyter; the tables come from attncli.render, imported only when shown.
+    def __rich__(self) -> Any:
+        from attncli.render import render_attention
+
+        return render_attention(self)
+
+    def _repr_html_(self) -> str:
+        from attncli.render import html
+
+        return html(self.__rich__())
 
     @property
     def logits(self) -> Array:

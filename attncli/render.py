@@ -384,3 +384,14 @@ def render_output(out: AttentionOutput, view: View | None = None) -> Group:
     if len(indices) > view.max_slices:
         parts.append(Text(f"(showing {view.max_slices} of {len(indices)} slices; --save FILE.npy writes all)"))
     return Group(*parts)
+
+
+def html(renderable: RenderableType, width: int = 100) -> str:
+    """A renderable as a self-contained HTML fragment (for Jupyter's _repr_html_)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(record=True, file=io.StringIO(), width=width, color_system="truecolor")
+    console.print(renderable)
+    return console.export_html(inline_styles=True, code_format="<pre style=\"font-family:monospace\">{code}</pre>")
