@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint
+.PHONY: run test lint locale
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,11 @@ lint: $(VENV)/.installed-test
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Message catalogues (attncli/locale): extract the English messages, update the Russian .po, compile the .mo.
+# Run after changing any _()/ngettext() message; tests/test_i18n.py fails while a message has no translation.
+locale: $(VENV)/.installed-test
+	$(BIN)/pybabel -q extract -w 120 --no-location --omit-header --project=attncli -k _ -k ngettext:1,2 -o attncli/locale/attncli.pot attncli
+	$(BIN)/pybabel -q update -w 120 --init-missing --no-fuzzy-matching --ignore-obsolete \
+		-i attncli/locale/attncli.pot -d attncli/locale -D attncli -l ru
+	$(BIN)/pybabel compile --statistics -d attncli/locale -D attncli -l ru

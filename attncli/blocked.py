@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from attncli.engine import CausalAlign, DType, EmptyRow, _as_matrix, _mask_parts
 from attncli.errors import NumericError, ShapeError
+from attncli.i18n import _, ngettext
 
 Array = NDArray[np.floating]
 
@@ -91,9 +92,15 @@ def attention_output(
     t, d_k = qa.shape[-2:]
     s, d_v = ka.shape[-2], va.shape[-1]
     if ka.shape[-1] != d_k:
-        raise ShapeError(f"q has d_k = {d_k} columns but k has {ka.shape[-1]}; Q·Kᵀ needs them equal", argument="k")
+        message = _("q has d_k = {d_k} columns but k has {n}; Q·Kᵀ needs them equal")
+        raise ShapeError(message.format(d_k=d_k, n=ka.shape[-1]), argument="k")
     if va.shape[-2] != s:
-        raise ShapeError(f"k has {s} rows (keys) but v has {va.shape[-2]}; every key needs one value row", argument="v")
+        message = ngettext(
+            "k has {s} row (keys) but v has {n}; every key needs one value row",
+            "k has {s} rows (keys) but v has {n}; every key needs one value row",
+            s,
+        )
+        raise ShapeError(message.format(s=s, n=va.shape[-2]), argument="v")
     if ka.shape[:-2] != va.shape[:-2]:
         ka, va = _broadcast_kv(ka, va)
     group = _gqa_group(qa.shape[:-2], ka.shape[:-2])
@@ -105,16 +112,16 @@ def attention_output(
         try:
             lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2])
         except ValueError:
-            raise ShapeError(
-                f"leading dimensions do not broadcast: q {qa.shape[:-2]}, k {ka.shape[:-2]}", argument="q/k/v"
-            ) from None
+            message = _("leading dimensions do not broadcast: {shapes}")
+            shapes = f"q {qa.shape[:-2]}, k {ka.shape[:-2]}"
+            raise ShapeError(message.format(shapes=shapes), argument="q/k/v") from None
     if scale is None:
         scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
     else:
         scale_value, scale_is_default = float(scale), False
         if not np.isfinite(scale_value) or scale_value <= 0:
-            raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
-    allowed, additive, _ = _mask_parts(mask, (*lead, t, s), ftype)
+            raise NumericError(_("must be a positive finite number, got {value}").format(value=scale), argument="scale")
+    allowed, additive, _given = _mask_parts(mask, (*lead, t, s), ftype)  # (not `_`: that is the translator)
     # Views with every leading dimension, so tiles can be cut by the work item's index alone.
     if allowed is not None:
         allowed = np.broadcast_to(allowed, (*lead, t, s))
@@ -191,7 +198,7 @@ def attention_output(
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
             with ThreadPoolExecutor(max_workers=n_threads) as pool:
-                for _ in pool.map(run, items):
+                for _done in pool.map(run, items):
                     done += 1
                     if progress is not None:
                         progress(done, len(items))
@@ -202,7 +209,9 @@ def attention_output(
                 if progress is not None:
                     progress(done, len(items))
     if not np.isfinite(output).all() and np.isfinite(row_sums).all():
-        raise NumericError(f"the output overflows {dtype}; the inputs are too large", argument="q/k/v")
+        raise NumericError(
+            _("the output overflows {dtype}; the inputs are too large").format(dtype=dtype), argument="q/k/v"
+        )
     empty = row_sums == 0
     for idx in np.argwhere(empty) if empty_row != "zero" else ():
         h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])
@@ -249,7 +258,12 @@ def _gqa_group(q_lead: tuple[int, ...], kv_lead: tuple[int, ...]) -> int:
     if h == g or g == 1:
         return 1
     if h % g:
-        raise ShapeError(f"q has {h} heads but k/v have {g}; grouped heads need H divisible by G", argument="k")
+        message = ngettext(
+            "q has {h} head but k/v have {g}; grouped heads need H divisible by G",
+            "q has {h} heads but k/v have {g}; grouped heads need H divisible by G",
+            h,
+        )
+        raise ShapeError(message.format(h=h, g=g), argument="k")
     return h // g
 
 
@@ -257,9 +271,8 @@ def _broadcast_kv(ka: Array, va: Array) -> tuple[Array, Array]:
     try:
         lead = np.broadcast_shapes(ka.shape[:-2], va.shape[:-2])
     except ValueError:
-        raise ShapeError(
-            f"leading dimensions do not broadcast: k {ka.shape[:-2]}, v {va.shape[:-2]}", argument="v"
-        ) from None
+        message = _("leading dimensions do not broadcast: {shapes}")
+        raise ShapeError(message.format(shapes=f"k {ka.shape[:-2]}, v {va.shape[:-2]}"), argument="v") from None
     return np.broadcast_to(ka, (*lead, *ka.shape[-2:])), np.broadcast_to(va, (*lead, *va.shape[-2:]))
 
 
@@ -291,9 +304,8 @@ def parse_size(text: str, argument: str) -> int:
     try:
         value = float(number) * units[unit]
     except ValueError:
-        raise ShapeError(
-            f"expected a size like 2G, 500M or a number of bytes, got {text!r}", argument=argument
-        ) from None
+        message = _("expected a size like 2G, 500M or a number of bytes, got {value!r}").format(value=text)
+        raise ShapeError(message, argument=argument) from None
     if not np.isfinite(value) or value <= 0:
-        raise ShapeError(f"must be a positive size, got {text!r}", argument=argument)
+        raise ShapeError(_("must be a positive size, got {value!r}").format(value=text), argument=argument)
     return int(value)

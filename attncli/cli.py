@@ -54,6 +54,11 @@ class FormatChoice(StrEnum):
     csv = "csv"
 
 
+class LangChoice(StrEnum):
+    en = "en"
+    ru = "ru"
+
+
 class PositionalChoice(StrEnum):
     none = "none"
     sinusoidal = "sinusoidal"
@@ -107,6 +112,10 @@ SaveSvgOpt = Annotated[Path | None, typer.Option(help="Also save what is shown a
 SaveHtmlOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an HTML page.")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours (as the NO_COLOR variable).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar, warnings or notes on stderr.")]
+LangOpt = Annotated[
+    LangChoice | None,
+    typer.Option(help="Language of captions and messages: en or ru (default: $ATTN_LANG, else a Russian locale)."),
+]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options
 
@@ -210,6 +219,7 @@ def compute(
     save_html: SaveHtmlOpt = None,
     no_color: NoColorOpt = False,
     quiet: QuietOpt = False,
+    lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum.
@@ -263,6 +273,7 @@ def compute(
         save_html=save_html,
         no_color=no_color,
         quiet=quiet,
+        lang=lang.value if lang is not None else None,
         debug=debug,
     )
 

@@ -20,6 +20,7 @@ from attncli.cli import (
     InputOpt,
     JsonOpt,
     KOpt,
+    LangOpt,
     MaskOpt,
     QOpt,
     SampleOpt,
@@ -27,9 +28,10 @@ from attncli.cli import (
     VOpt,
     app,
 )
-from attncli.commands import _console, load_cli_fields, resolve_sample, solve_cli
+from attncli.commands import _console, load_cli_fields, resolve_sample, solve_cli, use_language
 from attncli.errors import AttnError, InputError
 from attncli.grading import DEFAULT_TOL
+from attncli.i18n import _
 from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
 
 # Claimed values, one flag per stage (parsed like --q; a masked claim may hold −∞).
@@ -69,6 +71,7 @@ def check(
     ] = DEFAULT_TOL,
     json_out: JsonOpt = False,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown for the correct values.")] = 4,
+    lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Grade a hand calculation stage by stage and name the mistake (exit 0 right, 1 wrong, 2 bad input).
@@ -77,6 +80,7 @@ def check(
     """
     from attncli.grading import check as grade
 
+    use_language(lang.value if lang is not None else None)
     input = resolve_sample(sample, input)
     from attncli.parsing import parse_matrix
 
@@ -105,8 +109,10 @@ def check(
             expected[stage] = parse_matrix(text, origin[stage], "mask" if stage == "masked" else "matrix")
     if not expected:
         raise InputError(
-            "nothing to check: give your values with --expect-scores, --expect-scaled, --expect-masked, "
-            '--expect-weights or --expect-output, or an "expected" object in the problem document',
+            _(
+                "nothing to check: give your values with --expect-scores, --expect-scaled, --expect-masked, "
+                '--expect-weights or --expect-output, or an "expected" object in the problem document'
+            ),
             argument="check",
         )
     try:

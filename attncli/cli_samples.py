@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from attncli.cli import app
-from attncli.commands import _console
+from attncli.cli import LangOpt, app
+from attncli.commands import _console, use_language
+from attncli.i18n import _
 
 samples_app = typer.Typer(
     help="The bundled worked problems: list them, print one; run one with `attn compute --sample NAME`.",
@@ -22,8 +23,9 @@ app.add_typer(samples_app, name="samples")
     epilog="Examples:\n\n  attn samples\n\n  attn samples show causal-4x4\n\n"
     "  attn compute --sample causal-4x4 --stage weights\n\n  attn check --sample cat-sits",
 )
-def samples(ctx: typer.Context) -> None:
+def samples(ctx: typer.Context, lang: LangOpt = None) -> None:
     """List the bundled samples with a one-line description each."""
+    use_language(lang.value if lang is not None else None)
     if ctx.invoked_subcommand is not None:
         return
     from rich import box
@@ -32,18 +34,21 @@ def samples(ctx: typer.Context) -> None:
     from attncli.samples import list_samples
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("what it shows")
+    table.add_column(_("name"), style="bold", no_wrap=True)
+    table.add_column(_("what it shows"))
     for s in list_samples():
         table.add_row(s.name, s.title)
     console = _console()
     console.print(table)
-    console.print("Run one: attn compute --sample NAME   ·   print it: attn samples show NAME", style="dim")
+    console.print(_("Run one: attn compute --sample NAME   ·   print it: attn samples show NAME"), style="dim")
 
 
 @samples_app.command(epilog="Example:\n\n  attn samples show one-query-two-keys | jq .expected")
-def show(name: Annotated[str, typer.Argument(help="The sample's name, as `attn samples` lists it.")]) -> None:
+def show(
+    name: Annotated[str, typer.Argument(help="The sample's name, as `attn samples` lists it.")], lang: LangOpt = None
+) -> None:
     """Print one sample: its problem document (JSON), ready to edit or to pipe into attn compute."""
+    use_language(lang.value if lang is not None else None)
     from attncli.samples import sample_path
 
     sys.stdout.write(sample_path(name, "samples show").read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from attncli.errors import AttnError, InputError
+from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from attncli.blocked import AttentionOutput
@@ -27,13 +28,14 @@ if TYPE_CHECKING:
 def warn(message: str, note: bool = False) -> None:
     """A warning (or a note) on stderr; ATTN_QUIET (set by --quiet) silences both."""
     if not os.environ.get("ATTN_QUIET"):
-        print(f"attn: {'note' if note else 'warning'}: {message}", file=sys.stderr)
+        line = _("attn: note: {message}") if note else _("attn: warning: {message}")
+        print(line.format(message=message), file=sys.stderr)
 
 
 def _read_stdin(argument: str) -> str:
     data = sys.stdin.read()
     if not data.strip():
-        raise InputError("stdin is empty: expected a JSON problem document", argument=argument)
+        raise InputError(_("stdin is empty: expected a JSON problem document"), argument=argument)
     return data
 
 
@@ -42,7 +44,8 @@ def _parse_cell(text: str) -> tuple[int, int]:
     try:
         i, j = (int(p) for p in parts)
     except ValueError:
-        raise InputError(f"expected ROW,COLUMN like 1,2 (1-based), got {text!r}", argument="--explain-cell") from None
+        message = _("expected ROW,COLUMN like 1,2 (1-based), got {text!r}").format(text=text)
+        raise InputError(message, argument="--explain-cell") from None
     return i, j
 
 
@@ -65,11 +68,11 @@ class Presentation:
 
     def check(self) -> None:
         if self.json_out and self.format:
-            raise InputError("give --json or --format, not both", argument="--format")
+            raise InputError(_("give --json or --format, not both"), argument="--format")
         if (self.save_svg or self.save_html) and (self.json_out or self.format):
             flag = "--save-svg" if self.save_svg else "--save-html"
             raise InputError(
-                "records the tables shown in the terminal; it does not go with --json or --format", argument=flag
+                _("records the tables shown in the terminal; it does not go with --json or --format"), argument=flag
             )
 
     def show(
@@ -89,7 +92,7 @@ class Presentation:
             from attncli import export
 
             if tables is None:
-                raise InputError("there are no stage tables to format here (only the output)", argument="--format")
+                raise InputError(_("there are no stage tables to format here (only the output)"), argument="--format")
             if self.format == "csv":  # data for a spreadsheet: every digit
                 sys.stdout.write(export.to_csv(tables()))
             else:
@@ -110,8 +113,17 @@ class Presentation:
                     save(str(path), clear=False, **extra)
                 except OSError as e:
                     flag = "--save-svg" if path == self.save_svg else "--save-html"
-                    raise InputError(f"cannot write '{path}': {e.strerror}", argument=flag) from None
-                warn(f"saved what was shown to {path}", note=True)
+                    message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
+                    raise InputError(message, argument=flag) from None
+                warn(_("saved what was shown to {path}").format(path=path), note=True)
+
+
+def use_language(lang: str | None) -> None:
+    """--lang, when given (attncli.entry has already read it from the arguments; this is for direct calls)."""
+    if lang is not None:
+        from attncli.i18n import set_language
+
+        set_language(lang)
 
 
 def escape(text: str) -> str:
@@ -124,7 +136,7 @@ def resolve_sample(sample: str | None, input: str | None) -> str | None:
     if sample is None:
         return input
     if input is not None:
-        raise InputError("give --input or --sample, not both", argument="--sample")
+        raise InputError(_("give --input or --sample, not both"), argument="--sample")
     from attncli.samples import sample_path
 
     return str(sample_path(sample))
@@ -188,7 +200,7 @@ def _named(e: AttnError, flags: dict[str, Any]) -> AttnError:
     """The engine names fields (q, kv_heads); say the flag (--q, --kv-heads) when a flag gave the value."""
     if e.argument is not None and flags.get(e.argument) is not None and flags.get(e.argument) is not False:
         return e.with_argument(_flag(e.argument))
-    return e.with_argument(e.argument or "input")
+    return e.with_argument(e.argument or _("input"))
 
 
 def _warn_mask(mask: Any) -> None:
@@ -197,18 +209,28 @@ def _warn_mask(mask: Any) -> None:
 
         if set(np.unique(mask).tolist()) <= {0.0, 1.0}:
             warn(
-                "the mask holds only 0 and 1, so it is additive (added to the scores); "
-                "write true/false for a boolean mask (True = attend)"
+                _(
+                    "the mask holds only 0 and 1, so it is additive (added to the scores); "
+                    "write true/false for a boolean mask (True = attend)"
+                )
             )
 
 
 def _warn_empty_rows(result: Attention, slice_name: str = "slice") -> None:
-    policy = {"zero": "weights and output set to 0", "uniform": "weights set to uniform", "nan": "weights set to NaN"}
+    policy = {
+        "zero": _("weights and output set to 0"),
+        "uniform": _("weights set to uniform"),
+        "nan": _("weights set to NaN"),
+    }
     for idx in result.empty_rows:
         where = f"q{idx[-1] + 1}"
         if len(idx) > 1:
-            where += f" of head {idx[0] + 1}" if slice_name == "head" else f" of slice {list(idx[:-1])}"
-        warn(f"row {where} is fully masked: {policy[result.empty_row]} (--empty-row {result.empty_row})")
+            if slice_name == "head":
+                where = _("{row} of head {head}").format(row=where, head=idx[0] + 1)
+            else:
+                where = _("{row} of slice {slice}").format(row=where, slice=list(idx[:-1]))
+        message = _("row {row} is fully masked: {policy} (--empty-row {empty_row})")
+        warn(message.format(row=where, policy=policy[result.empty_row], empty_row=result.empty_row))
 
 
 def solve_cli(problem: Problem, flags: dict[str, Any]) -> Attention:
@@ -269,9 +291,11 @@ def run_compute(
     save_html: Any,
     no_color: Any,
     quiet: Any,
+    lang: Any,
     debug: Any,
 ) -> None:
     """`attn compute`: parse the problem, compute, then render tables or print JSON (see attncli.cli)."""
+    use_language(lang)
     input = resolve_sample(sample, input)
 
     from attncli.problem import build_multihead, build_problem, is_multihead
@@ -313,9 +337,11 @@ def run_compute(
 
     for name in stages or ():
         if name not in STAGES:
-            raise InputError(f"unknown stage {name!r} (choose from {', '.join(STAGES)})", argument="--stage")
+            message = _("unknown stage {name!r} (choose from {stages})").format(name=name, stages=", ".join(STAGES))
+            raise InputError(message, argument="--stage")
     if save is not None and save.suffix not in (".npy", ".npz"):
-        raise InputError(f"unknown file type '{save.suffix or save.name}' (use .npy or .npz)", argument="--save")
+        message = _("unknown file type '{suffix}' (use .npy or .npz)").format(suffix=save.suffix or save.name)
+        raise InputError(message, argument="--save")
     problem = build_problem(fields, source)
     output_only = _output_only(problem, stages, max_memory)
     with _blas_threads(threads):
@@ -358,17 +384,23 @@ def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | N
     need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
     if need <= budget:
         return False
-    sizes = f"the stage tables would need {_gib(need)} (budget {_gib(budget)}, --max-memory)"
+    sizes = {"need": _gib(need), "budget": _gib(budget)}
     if stages is None:
-        warn(f"{sizes}: computing only the output with the blocked path, as --stage output does")
+        message = _(
+            "the stage tables would need {need} (budget {budget}, --max-memory): "
+            "computing only the output with the blocked path, as --stage output does"
+        )
+        warn(message.format(**sizes))
         return True
-    raise InputError(
-        f"{sizes}; ask for --stage output to compute only the output in bounded memory", argument="--stage"
+    message = _(
+        "the stage tables would need {need} (budget {budget}, --max-memory); "
+        "ask for --stage output to compute only the output in bounded memory"
     )
+    raise InputError(message.format(**sizes), argument="--stage")
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    return _("{n:.1f} GiB").format(n=n / 2**30) if n >= 2**30 else _("{n:.0f} MiB").format(n=n / 2**20)
 
 
 def _blas_threads(threads: int | None) -> Any:
@@ -386,7 +418,7 @@ def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | Non
     """The output only, by the blocked path, with a progress bar on stderr for long runs."""
     from attncli.blocked import attention_output
 
-    progress = _Progress("attention")
+    progress = _Progress(_("attention"))
     try:
         out = attention_output(
             problem.q, problem.k, problem.v, mask=problem.mask, causal=problem.causal,
@@ -398,9 +430,10 @@ def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | Non
     finally:
         progress.close()
     _warn_mask(problem.mask)
-    policy = {"zero": "output set to 0", "uniform": "weights set to uniform", "nan": "output set to NaN"}
+    policy = {"zero": _("output set to 0"), "uniform": _("weights set to uniform"), "nan": _("output set to NaN")}
     for idx in out.empty_rows[:10]:
-        warn(f"row q{idx[-1] + 1} is fully masked: {policy[out.empty_row]} (--empty-row {out.empty_row})")
+        message = _("row {row} is fully masked: {policy} (--empty-row {empty_row})")
+        warn(message.format(row=f"q{idx[-1] + 1}", policy=policy[out.empty_row], empty_row=out.empty_row))
     return out
 
 
@@ -449,8 +482,10 @@ def _save(path: Path, result: Any) -> None:
             arrays = _stage_arrays(result) if isinstance(result, Attention) else {"output": result}
             np.savez(path, **arrays)
     except OSError as e:
-        raise InputError(f"cannot write '{path}': {e.strerror}", argument="--save") from None
-    print(f"attn: saved {'the output' if path.suffix == '.npy' else 'the stages'} to {path}", file=sys.stderr)
+        message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
+        raise InputError(message, argument="--save") from None
+    saved = _("attn: saved the output to {path}") if path.suffix == ".npy" else _("attn: saved the stages to {path}")
+    print(saved.format(path=path), file=sys.stderr)
 
 
 def _stage_arrays(result: Attention) -> dict[str, Any]:
@@ -470,13 +505,15 @@ def _compute_multihead(
 
     for name in stages or ():
         if name not in MULTIHEAD_STAGES:
-            raise InputError(f"unknown stage {name!r} (choose from {', '.join(MULTIHEAD_STAGES)})", argument="--stage")
+            message = _("unknown stage {name!r} (choose from {stages})")
+            raise InputError(message.format(name=name, stages=", ".join(MULTIHEAD_STAGES)), argument="--stage")
     try:
         result = problem.solve()
     except AttnError as e:
         raise _named(e, flags) from None
     if head is not None and head > result.heads:
-        raise InputError(f"there are {result.heads} heads; choose 1…{result.heads}", argument="--head")
+        message = ngettext("there is {n} head; choose 1…{n}", "there are {n} heads; choose 1…{n}", result.heads)
+        raise InputError(message.format(n=result.heads), argument="--head")
     _warn_mask(problem.mask)
     _warn_empty_rows(result.attention, "head")
     from attncli import serialize

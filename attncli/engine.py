@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from attncli.errors import NumericError, ShapeError
+from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from attncli.blocked import AttentionOutput
@@ -112,29 +113,33 @@ def _first_bad(a: NDArray[np.generic]) -> str:
     """Human position ('row 2, column 1', 1-based) of the first non-finite value in `a`."""
     idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
     value = a[idx]
-    where = f"row {idx[-2] + 1}, column {idx[-1] + 1}" if len(idx) >= 2 else f"position {idx[-1] + 1}"
+    if len(idx) >= 2:
+        where = _("row {row}, column {column}").format(row=idx[-2] + 1, column=idx[-1] + 1)
+    else:
+        where = _("position {position}").format(position=idx[-1] + 1)
     if len(idx) > 2:
         where = f"[{', '.join(str(i) for i in idx[:-2])}] " + where
-    return f"{where} is {value}"
+    return _("{where} is {value}").format(where=where, value=value)
 
 
 def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
     a = np.asarray(x)
     if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.number)):
-        raise ShapeError(f"must be numeric, got {a.dtype}", argument=name)
+        raise ShapeError(_("must be numeric, got {dtype}").format(dtype=a.dtype), argument=name)
     if np.iscomplexobj(a):
-        raise ShapeError("must be real, got complex values", argument=name)
+        raise ShapeError(_("must be real, got complex values"), argument=name)
     if a.ndim == 1:
         a = a[None, :]  # a flat list is one row
     if a.ndim < 2:
-        raise ShapeError("must be a matrix (rows of numbers), got a scalar", argument=name)
+        raise ShapeError(_("must be a matrix (rows of numbers), got a scalar"), argument=name)
     if 0 in a.shape:
-        raise ShapeError(f"is empty (shape {a.shape})", argument=name)
+        raise ShapeError(_("is empty (shape {shape})").format(shape=a.shape), argument=name)
     out = np.array(a, dtype=dtype)  # a private copy: the result is frozen, the caller's array is not
     if not np.isfinite(out).all():
         if not np.isfinite(a).all():
-            raise NumericError(f"must be finite: {_first_bad(a)}", argument=name)
-        raise NumericError(f"overflows {np.dtype(dtype).name}: {_first_bad(out)}", argument=name)
+            raise NumericError(_("must be finite: {where}").format(where=_first_bad(a)), argument=name)
+        message = _("overflows {dtype}: {where}").format(dtype=np.dtype(dtype).name, where=_first_bad(out))
+        raise NumericError(message, argument=name)
     return out
 
 
@@ -211,31 +216,35 @@ def attention(
         return attention_output(
             q, k, v, mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype
         )
+    one_of = _("must be one of {choices}, got {value!r}")
     if dtype not in DTYPES:
-        raise ShapeError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", argument="dtype")
+        raise ShapeError(one_of.format(choices=", ".join(DTYPES), value=dtype), argument="dtype")
     if causal_align not in CAUSAL_ALIGNS:
-        raise ShapeError(f"must be one of {', '.join(CAUSAL_ALIGNS)}, got {causal_align!r}", argument="causal_align")
+        raise ShapeError(one_of.format(choices=", ".join(CAUSAL_ALIGNS), value=causal_align), argument="causal_align")
     if empty_row not in EMPTY_ROW_POLICIES:
-        raise ShapeError(f"must be one of {', '.join(EMPTY_ROW_POLICIES)}, got {empty_row!r}", argument="empty_row")
+        raise ShapeError(one_of.format(choices=", ".join(EMPTY_ROW_POLICIES), value=empty_row), argument="empty_row")
     ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
     qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
 
     t, d_k = qa.shape[-2:]
     s = ka.shape[-2]
     if ka.shape[-1] != d_k:
-        raise ShapeError(f"q has d_k = {d_k} columns but k has {ka.shape[-1]}; Q·Kᵀ needs them equal", argument="k")
+        message = _("q has d_k = {d_k} columns but k has {n}; Q·Kᵀ needs them equal")
+        raise ShapeError(message.format(d_k=d_k, n=ka.shape[-1]), argument="k")
     if va.shape[-2] != s:
-        raise ShapeError(
-            f"k has {s} row{'s' if s != 1 else ''} (keys) but v has {va.shape[-2]}; every key needs one value row",
-            argument="v",
+        message = ngettext(
+            "k has {s} row (keys) but v has {n}; every key needs one value row",
+            "k has {s} rows (keys) but v has {n}; every key needs one value row",
+            s,
         )
+        raise ShapeError(message.format(s=s, n=va.shape[-2]), argument="v")
     try:
         lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2], va.shape[:-2])
     except ValueError:
-        raise ShapeError(
-            f"leading dimensions do not broadcast: q {qa.shape[:-2]}, k {ka.shape[:-2]}, v {va.shape[:-2]}",
-            argument="q/k/v",
-        ) from None
+        message = _("leading dimensions do not broadcast: {shapes}").format(
+            shapes=f"q {qa.shape[:-2]}, k {ka.shape[:-2]}, v {va.shape[:-2]}"
+        )
+        raise ShapeError(message, argument="q/k/v") from None
     score_shape = (*lead, t, s)
 
     if scale is None:
@@ -243,17 +252,15 @@ def attention(
     else:
         scale_value, scale_is_default = float(scale), False
         if not np.isfinite(scale_value) or scale_value <= 0:
-            raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
+            raise NumericError(_("must be a positive finite number, got {value}").format(value=scale), argument="scale")
 
     # (..., T, d_k) x (..., d_k, S) -> (..., T, S)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and reported just below
         scores = np.matmul(qa, np.swapaxes(ka, -1, -2))
         scaled = scores * ftype(scale_value)
     if not np.isfinite(scaled).all():
-        raise NumericError(
-            f"the scaled scores overflow {dtype} ({_first_bad(scaled)}); the inputs are too large",
-            argument="q/k",
-        )
+        message = _("the scaled scores overflow {dtype} ({where}); the inputs are too large")
+        raise NumericError(message.format(dtype=dtype, where=_first_bad(scaled)), argument="q/k")
 
     allowed, additive, mask_arr = _mask_parts(mask, score_shape, ftype)
     if causal:
@@ -272,7 +279,7 @@ def attention(
         else:
             allowed = np.isfinite(masked)  # additive −∞ cells are masked cells too
         if np.isposinf(masked).any():
-            raise NumericError("adding the mask overflowed to +∞", argument="mask")
+            raise NumericError(_("adding the mask overflowed to +∞"), argument="mask")
     logits = scaled if masked is None else masked
 
     # Stable softmax along S. A fully masked row has max −∞; shift it by 0 so it stays −∞ (exp 0)
@@ -332,15 +339,14 @@ def _mask_parts(
     try:
         np.broadcast_to(m, score_shape)
     except ValueError:
-        raise ShapeError(
-            f"shape {m.shape} does not broadcast to the scores' shape {score_shape} (…, T, S)",
-            argument="mask",
-        ) from None
+        message = _("shape {shape} does not broadcast to the scores' shape {scores} ({axes})")
+        raise ShapeError(message.format(shape=m.shape, scores=score_shape, axes="…, T, S"), argument="mask") from None
     if m.dtype == np.bool_:
         return m, None, m
     if not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
-        raise ShapeError(f"must be boolean or real numbers, got {m.dtype}", argument="mask")
+        raise ShapeError(_("must be boolean or real numbers, got {dtype}").format(dtype=m.dtype), argument="mask")
     additive = np.array(m, dtype=ftype)
     if np.isnan(additive).any() or np.isposinf(additive).any():
-        raise NumericError(f"may hold finite numbers or −∞ only: {_first_bad(additive)}", argument="mask")
+        message = _("may hold finite numbers or −∞ only: {where}").format(where=_first_bad(additive))
+        raise NumericError(message, argument="mask")
     return None, additive, m

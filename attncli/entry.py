@@ -14,13 +14,16 @@ from typing import Any, NoReturn
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    print(f"attn: error: {message}", file=sys.stderr)
+    from attncli.i18n import _
+
+    print(_("attn: error: {message}").format(message=message), file=sys.stderr)
     raise SystemExit(code)
 
 
 def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
     """Run a command and turn every way it can end into an exit code."""
     from attncli.errors import AttnError
+    from attncli.i18n import _
 
     try:
         code = run()
@@ -29,7 +32,7 @@ def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
             raise
         fail(str(e))
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail(_("interrupted"), 130)
     except BrokenPipeError:
         # The reader went away (`attn … | head -1`): stop quietly, as other Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -43,10 +46,15 @@ def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
                 raise
             fail(_usage_message(e), 2)
         if type(e).__name__ == "Abort":
-            fail("aborted", 130)
+            fail(_("aborted"), 130)
         if debug:
             raise
-        fail(f"internal error: {type(e).__name__}: {e} (this is a bug; rerun with --debug for a traceback)", 70)
+        fail(
+            _("internal error: {error} (this is a bug; rerun with --debug for a traceback)").format(
+                error=f"{type(e).__name__}: {e}"
+            ),
+            70,
+        )
     raise SystemExit(code or 0)
 
 
@@ -54,13 +62,18 @@ def _usage_message(e: Any) -> str:
     message = " ".join(str(e.format_message()).split())
     ctx = getattr(e, "ctx", None)
     if ctx is not None and ctx.command_path:
-        message += f" (see '{ctx.command_path} --help')"
+        from attncli.i18n import _
+
+        message += _(" (see '{command} --help')").format(command=ctx.command_path)
     return message
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `attn` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from attncli.i18n import language_from_args, set_language
+
+    set_language(language_from_args(args))  # first, so that every message (errors too) is in that language
     debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))
     if args[:1] == ["compute"]:
         from attncli.fastpath import parse_compute

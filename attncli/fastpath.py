@@ -59,6 +59,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--save-html": ("save_html", "path"),
     "--no-color": ("no_color", "flag=True"),
     "--quiet": ("quiet", "flag=True"),
+    "--lang": ("lang", ("en", "ru")),
     "--debug": ("debug", "flag=True"),
 }
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from attncli.engine import Attention, CausalAlign, DType, EmptyRow, attention
 from attncli.errors import ShapeError
+from attncli.i18n import _, ngettext
 
 Array = NDArray[np.floating]
 RopeStyle = Literal["half", "interleaved"]
@@ -181,7 +182,7 @@ def _matrix(x: ArrayLike, name: str, ftype: type[np.floating]) -> Array:
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2:
-        raise ShapeError(f"must be a 2-D matrix, got shape {a.shape}", argument=name)
+        raise ShapeError(_("must be a 2-D matrix, got shape {shape}").format(shape=a.shape), argument=name)
     return a
 
 
@@ -190,17 +191,23 @@ def _bias(b: ArrayLike | None, width: int, name: str, ftype: type[np.floating]) 
         return None
     a = np.asarray(b, dtype=ftype).reshape(-1)
     if a.shape[0] != width:
-        raise ShapeError(f"has {a.shape[0]} values but the projection gives {width} columns", argument=name)
+        message = ngettext(
+            "has {n} value but the projection gives {width} columns",
+            "has {n} values but the projection gives {width} columns",
+            a.shape[0],
+        )
+        raise ShapeError(message.format(n=a.shape[0], width=width), argument=name)
     return a
 
 
 def _chain(x: Array, w: Array, x_name: str, w_name: str) -> None:
     if x.shape[-1] != w.shape[0]:
-        raise ShapeError(
-            f"has {w.shape[0]} row{'s' if w.shape[0] != 1 else ''} but {x_name} has {x.shape[-1]} columns; "
-            f"{x_name}·{w_name} needs them equal",
-            argument=w_name,
+        message = ngettext(
+            "has {rows} row but {x} has {columns} columns; {x}·{w} needs them equal",
+            "has {rows} rows but {x} has {columns} columns; {x}·{w} needs them equal",
+            w.shape[0],
         )
+        raise ShapeError(message.format(rows=w.shape[0], x=x_name, columns=x.shape[-1], w=w_name), argument=w_name)
 
 
 def multi_head_attention(
@@ -245,35 +252,41 @@ def multi_head_attention(
     ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
     g = heads if kv_heads is None else kv_heads
     if heads < 1:
-        raise ShapeError(f"must be at least 1, got {heads}", argument="heads")
+        raise ShapeError(_("must be at least 1, got {value}").format(value=heads), argument="heads")
     if g < 1 or heads % g:
-        raise ShapeError(f"heads = {heads} is not divisible by kv_heads = {g}", argument="kv_heads")
+        raise ShapeError(
+            _("heads = {heads} is not divisible by kv_heads = {g}").format(heads=heads, g=g), argument="kv_heads"
+        )
     if positional not in POSITIONALS:
-        raise ShapeError(f"must be one of {', '.join(POSITIONALS)}, got {positional!r}", argument="positional")
+        message = _("must be one of {choices}, got {value!r}").format(choices=", ".join(POSITIONALS), value=positional)
+        raise ShapeError(message, argument="positional")
     if rope_style not in ROPE_STYLES:
-        raise ShapeError(f"must be one of {', '.join(ROPE_STYLES)}, got {rope_style!r}", argument="rope_style")
+        message = _("must be one of {choices}, got {value!r}").format(choices=", ".join(ROPE_STYLES), value=rope_style)
+        raise ShapeError(message, argument="rope_style")
     if not (rope_base > 0 and np.isfinite(rope_base)):
-        raise ShapeError(f"must be a positive number, got {rope_base}", argument="rope_base")
+        raise ShapeError(_("must be a positive number, got {value}").format(value=rope_base), argument="rope_base")
 
     given_qkv = [a is not None for a in (q, k, v)]
     given_x = x is not None or q_input is not None or kv_input is not None
     if any(given_qkv) and given_x:
-        raise ShapeError("give either x (or q_input and kv_input) with weights, or q, k and v; not both", argument="x")
+        raise ShapeError(
+            _("give either x (or q_input and kv_input) with weights, or q, k and v; not both"), argument="x"
+        )
     weights: dict[str, Array] = {}
     positional_stage: Positional | None = None
     x_q = x_kv = None
 
     if given_x:
         if x is not None and (q_input is not None or kv_input is not None):
-            raise ShapeError("give x for self-attention or q_input and kv_input for cross-attention", argument="x")
+            raise ShapeError(_("give x for self-attention or q_input and kv_input for cross-attention"), argument="x")
         if x is None and (q_input is None or kv_input is None):
             missing = "kv_input" if q_input is not None else "q_input"
-            raise ShapeError("cross-attention needs both q_input and kv_input", argument=missing)
+            raise ShapeError(_("cross-attention needs both q_input and kv_input"), argument=missing)
         x_q = _matrix(x if x is not None else q_input, "x" if x is not None else "q_input", ftype)  # type: ignore[arg-type]
         x_kv = x_q if x is not None else _matrix(kv_input, "kv_input", ftype)  # type: ignore[arg-type]
         for a, name in ((x_q, "x" if x is not None else "q_input"), (x_kv, "kv_input")):
             if not np.isfinite(a).all():
-                raise ShapeError("must be finite", argument=name)
+                raise ShapeError(_("must be finite"), argument=name)
         xq_in, xkv_in = x_q, x_kv
         if positional == "sinusoidal":
             pe_q = sinusoidal_encoding(x_q.shape[0], x_q.shape[1]).astype(ftype)
@@ -285,10 +298,11 @@ def multi_head_attention(
         kv_name = "x" if x is not None else "kv_input"
         if random_weights_seed is not None:
             if given_w or wo is not None:
-                raise ShapeError("give projection weights or random weights, not both", argument="random_weights")
+                raise ShapeError(_("give projection weights or random weights, not both"), argument="random_weights")
             d_model = x_q.shape[1]
             if d_model % heads:
-                raise ShapeError(f"d_model = {d_model} is not divisible by heads = {heads}", argument="heads")
+                message = _("d_model = {d_model} is not divisible by heads = {heads}")
+                raise ShapeError(message.format(d_model=d_model, heads=heads), argument="heads")
             rw = random_weights(d_model, heads, g, d_model // heads, random_weights_seed, x_kv.shape[1])
             weights = {n: a.astype(ftype) for n, a in rw.items()}
             projection = "random"
@@ -296,7 +310,9 @@ def multi_head_attention(
             missing_w = [n for n in ("wq", "wk", "wv") if n not in given_w]
             if missing_w:
                 raise ShapeError(
-                    f"missing {', '.join(missing_w)}: give all of wq, wk and wv, or none (identity projections)",
+                    _("missing {names}: give all of wq, wk and wv, or none (identity projections)").format(
+                        names=", ".join(missing_w)
+                    ),
                     argument=missing_w[0],
                 )
             weights = {n: _matrix(w, n, ftype) for n, w in given_w.items()}
@@ -310,14 +326,16 @@ def multi_head_attention(
         if projection == "identity":
             if x_q.shape[1] != x_kv.shape[1]:
                 raise ShapeError(
-                    f"q_input has {x_q.shape[1]} columns and kv_input {x_kv.shape[1]}: identity projections need "
-                    "them equal (give wq, wk, wv)",
+                    _(
+                        "q_input has {q} columns and kv_input {kv}: identity projections need them equal "
+                        "(give wq, wk, wv)"
+                    ).format(q=x_q.shape[1], kv=x_kv.shape[1]),
                     argument="kv_input",
                 )
             q_p, k_p, v_p = xq_in, xkv_in, xkv_in
             if g != heads:
                 raise ShapeError(
-                    "grouped K/V heads need projection weights (wk, wv) or random weights", argument="kv_heads"
+                    _("grouped K/V heads need projection weights (wk, wv) or random weights"), argument="kv_heads"
                 )
         else:
             _chain(xq_in, weights["wq"], x_name, "wq")
@@ -336,11 +354,14 @@ def multi_head_attention(
     else:
         if not all(given_qkv):
             absent = [n for n, gv in zip(("q", "k", "v"), given_qkv, strict=True) if not gv]
-            raise ShapeError(f"missing {', '.join(absent)}: give x (with weights) or q, k and v", argument=absent[0])
+            message = _("missing {names}: give x (with weights) or q, k and v").format(names=", ".join(absent))
+            raise ShapeError(message, argument=absent[0])
         if any(w is not None for w in (wq, wk, wv, bq, bk, bv)) or random_weights_seed is not None:
-            raise ShapeError("projection weights need inputs x (or q_input and kv_input), not q, k, v", argument="wq")
+            raise ShapeError(
+                _("projection weights need inputs x (or q_input and kv_input), not q, k, v"), argument="wq"
+            )
         if positional != "none":
-            raise ShapeError("positional encodings are added to inputs x, not to q, k, v", argument="positional")
+            raise ShapeError(_("positional encodings are added to inputs x, not to q, k, v"), argument="positional")
         q_p, k_p, v_p = (_matrix(a, n, ftype) for a, n in ((q, "q"), (k, "k"), (v, "v")))  # type: ignore[arg-type]
         if wo is not None:
             weights["wo"] = _matrix(wo, "wo", ftype)
@@ -348,19 +369,27 @@ def multi_head_attention(
 
     t, s = q_p.shape[0], k_p.shape[0]
     if v_p.shape[0] != s:
-        raise ShapeError(f"k has {s} rows (keys) but v has {v_p.shape[0]}", argument="v")
+        message = ngettext("k has {s} row (keys) but v has {n}", "k has {s} rows (keys) but v has {n}", s)
+        raise ShapeError(message.format(s=s, n=v_p.shape[0]), argument="v")
     if projection == "identity" and q_p.shape[1] % heads:
-        raise ShapeError(f"d_model = {q_p.shape[1]} is not divisible by heads = {heads}", argument="heads")
+        message = _("d_model = {d_model} is not divisible by heads = {heads}")
+        raise ShapeError(message.format(d_model=q_p.shape[1], heads=heads), argument="heads")
     for a, name, n in ((q_p, "q", heads), (k_p, "k", g), (v_p, "v", g)):
         if a.shape[1] % n:
             what = "heads" if name == "q" else "kv_heads"
             raise ShapeError(
-                f"the projected {name} has {a.shape[1]} columns, not divisible by {what} = {n}", argument=what
+                _("the projected {name} has {columns} columns, not divisible by {what} = {n}").format(
+                    name=name, columns=a.shape[1], what=what, n=n
+                ),
+                argument=what,
             )
     d_head, d_kh, d_v = q_p.shape[1] // heads, k_p.shape[1] // g, v_p.shape[1] // g
     if d_kh != d_head:
         raise ShapeError(
-            f"query heads have d_head = {d_head} but key heads have {d_kh}; check wk's columns", argument="wk"
+            _("query heads have d_head = {d_head} but key heads have {d_kh}; check wk's columns").format(
+                d_head=d_head, d_kh=d_kh
+            ),
+            argument="wk",
         )
 
     # (T, H·d) -> (T, H, d) -> (H, T, d)
@@ -371,7 +400,9 @@ def multi_head_attention(
     rope_stage: Rope | None = None
     if rope:
         if d_head % 2:
-            raise ShapeError(f"RoPE rotates pairs of columns; d_head = {d_head} is odd", argument="rope")
+            raise ShapeError(
+                _("RoPE rotates pairs of columns; d_head = {d_head} is odd").format(d_head=d_head), argument="rope"
+            )
         qa, ka = rope_angles(t, d_head, rope_base), rope_angles(s, d_head, rope_base)
         q_r, k_r = apply_rope(q_h, qa, rope_style), apply_rope(k_h, ka, rope_style)
         rope_stage = Rope(rope_style, rope_base, q_h, k_h, q_r, k_r, qa, ka)
@@ -436,7 +467,10 @@ def _combine(mask: NDArray[np.generic], bias: Array) -> Array:
         np.broadcast_shapes(mask.shape, bias.shape)
     except ValueError:
         raise ShapeError(
-            f"shape {mask.shape} does not broadcast to the scores' shape {bias.shape} (H, T, S)", argument="mask"
+            _("shape {shape} does not broadcast to the scores' shape {scores} ({axes})").format(
+                shape=mask.shape, scores=bias.shape, axes="H, T, S"
+            ),
+            argument="mask",
         ) from None
     if mask.dtype == np.bool_:
         additive: Array = np.where(mask, 0.0, -np.inf).astype(bias.dtype)

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attncli.errors import InputError
+from attncli.i18n import _, ngettext
 
 Kind = Literal["matrix", "mask"]
 
@@ -35,15 +36,23 @@ _BOOL_WORDS = {"true": True, "false": False}
 def where(path: tuple[int, ...], ndim: int) -> str:
     """1-based human position of a cell: 'row 2, column 1', 'column 3' or '[1] row 2, column 1'."""
     if ndim == 1:
-        return f"column {path[0] + 1}"
-    text = f"row {path[-2] + 1}, column {path[-1] + 1}"
+        return _("column {column}").format(column=path[0] + 1)
+    text = _cell_at(path[-2] + 1, path[-1] + 1)
     if len(path) > 2:
         text = "[" + "][".join(str(i) for i in path[:-2]) + "] " + text
     return text
 
 
+def _cell_at(row: int, column: int) -> str:
+    return _("row {row}, column {column}").format(row=row, column=column)
+
+
+def _line_at(line: int, column: int) -> str:
+    return _("line {line}, column {column}").format(line=line, column=column)
+
+
 def _reject_constant(name: str) -> float:
-    raise ValueError(f'{name} is not valid JSON (write "-inf" or null for −∞ in a mask)')
+    raise ValueError(_('{name} is not valid JSON (write "-inf" or null for −∞ in a mask)').format(name=name))
 
 
 def loads_json(text: str, argument: str) -> Any:
@@ -51,49 +60,49 @@ def loads_json(text: str, argument: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
-        raise InputError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}", argument=argument) from None
+        message = _("malformed JSON at line {line}, column {column}: {reason}")
+        raise InputError(message.format(line=e.lineno, column=e.colno, reason=e.msg), argument=argument) from None
     except ValueError as e:
-        raise InputError(f"malformed JSON: {e}", argument=argument) from None
+        raise InputError(_("malformed JSON: {reason}").format(reason=e), argument=argument) from None
     except RecursionError:
-        raise InputError("JSON is nested too deeply", argument=argument) from None
+        raise InputError(_("JSON is nested too deeply"), argument=argument) from None
 
 
 def _shape_of(value: Any, path: tuple[int, ...], argument: str) -> tuple[int, ...]:
     if not isinstance(value, list):
         return ()
     if len(path) >= MAX_DIMS:
-        raise InputError(f"more than {MAX_DIMS} nested dimensions", argument=argument)
+        raise InputError(_("more than {n} nested dimensions").format(n=MAX_DIMS), argument=argument)
     if not value:
-        what = "the matrix" if not path else f"the list at [{']['.join(str(i) for i in path)}]"
-        raise InputError(f"{what} is empty", argument=argument)
+        if not path:
+            raise InputError(_("the matrix is empty"), argument=argument)
+        at = "[" + "][".join(str(i) for i in path) + "]"
+        raise InputError(_("the list at {at} is empty").format(at=at), argument=argument)
     first = _shape_of(value[0], (*path, 0), argument)
     for i, item in enumerate(value[1:], start=1):
         shape = _shape_of(item, (*path, i), argument)
         if shape != first:
             if len(path) == 0 and len(first) == 1 and len(shape) == 1:
-                raise InputError(
-                    f"row {i + 1} has {_values(shape[0])}, row 1 has {first[0]} (ragged rows)",
-                    argument=argument,
-                )
+                message = _("row {row} has {values}, row 1 has {n} (ragged rows)")
+                raise InputError(message.format(row=i + 1, values=_values(shape[0]), n=first[0]), argument=argument)
             here = "[" + "][".join(str(j) for j in (*path, i)) + "]"
             there = "[" + "][".join(str(j) for j in (*path, 0)) + "]"
-            raise InputError(
-                f"{here} is {_describe(shape)} but {there} is {_describe(first)} (ragged)",
-                argument=argument,
-            )
+            message = _("{here} is {what} but {there} is {other} (ragged)")
+            what, other = _describe(shape), _describe(first)
+            raise InputError(message.format(here=here, what=what, there=there, other=other), argument=argument)
     return (len(value), *first)
 
 
 def _values(n: int) -> str:
-    return f"{n} value" if n == 1 else f"{n} values"
+    return ngettext("{n} value", "{n} values", n).format(n=n)
 
 
 def _describe(shape: tuple[int, ...]) -> str:
     if not shape:
-        return "a single number"
+        return _("a single number")
     if len(shape) == 1:
-        return f"a list of {_values(shape[0])}"
-    return f"a {'×'.join(str(n) for n in shape)} array"
+        return ngettext("a list of {n} value", "a list of {n} values", shape[0]).format(n=shape[0])
+    return _("a {shape} array").format(shape="×".join(str(n) for n in shape))
 
 
 def _flatten(value: Any, out: list[Any]) -> None:
@@ -109,26 +118,32 @@ def _cell(value: Any, kind: Kind, position: Callable[[], str], argument: str) ->
     if isinstance(value, bool):
         if kind == "mask":
             return value
-        raise InputError(f"{position()}: {json.dumps(value)} is not a number", argument=argument)
+        message = _("{where}: {value} is not a number")
+        raise InputError(message.format(where=position(), value=json.dumps(value)), argument=argument)
     if isinstance(value, int | float):
         x = float(value)
         if not math.isfinite(x):
-            raise InputError(f"{position()}: {value} is out of range", argument=argument)
+            raise InputError(
+                _("{where}: {value} is out of range").format(where=position(), value=value), argument=argument
+            )
         return x
     if kind == "mask" and (value is None or (isinstance(value, str) and value.strip().lower() in _NEG_INF_WORDS)):
         return -math.inf
     shown = json.dumps(value, ensure_ascii=False)
     if len(shown) > 40:
         shown = shown[:37] + "..."
-    hint = ' (a mask cell may be true/false, a number, "-inf" or null)' if kind == "mask" else ""
-    raise InputError(f"{position()}: {shown} is not a number{hint}", argument=argument)
+    if kind == "mask":
+        message = _('{where}: {value} is not a number (a mask cell may be true/false, a number, "-inf" or null)')
+    else:
+        message = _("{where}: {value} is not a number")
+    raise InputError(message.format(where=position(), value=shown), argument=argument)
 
 
 def from_json_value(value: Any, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     """A parsed JSON value (nested lists) as a float array, or a bool array for a boolean mask."""
     if not isinstance(value, list):
         shown = json.dumps(value, ensure_ascii=False)[:40]
-        raise InputError(f"expected a list of rows, got {shown}", argument=argument)
+        raise InputError(_("expected a list of rows, got {value}").format(value=shown), argument=argument)
     shape = _shape_of(value, (), argument)
     flat: list[Any] = []
     _flatten(value, flat)
@@ -152,11 +167,11 @@ def _assemble(
     if kind == "mask" and any(is_bool):
         if not all(is_bool):
             n = is_bool.index(False) if is_bool[0] else is_bool.index(True)
-            raise InputError(
-                f"{position(n)}: mixes true/false with numbers; a mask is either boolean (True = attend) "
-                "or additive (numbers added to the scores)",
-                argument=argument,
+            message = _(
+                "{where}: mixes true/false with numbers; a mask is either boolean (True = attend) "
+                "or additive (numbers added to the scores)"
             )
+            raise InputError(message.format(where=position(n)), argument=argument)
         arr: NDArray[Any] = np.array(cells, dtype=np.bool_).reshape(shape)
     else:
         arr = np.array(cells, dtype=np.float64).reshape(shape)
@@ -176,9 +191,11 @@ def _token(text: str, kind: Kind, position: str, argument: str) -> float | bool:
         x = float(text.replace("−", "-"))
     except ValueError:
         shown = text if len(text) <= 40 else text[:37] + "..."
-        raise InputError(f"{position}: {shown!r} is not a number", argument=argument) from None
+        message = _("{where}: {value!r} is not a number").format(where=position, value=shown)
+        raise InputError(message, argument=argument) from None
     if not math.isfinite(x):
-        raise InputError(f"{position}: {text!r} is not a finite number", argument=argument)
+        message = _("{where}: {value!r} is not a finite number").format(where=position, value=text)
+        raise InputError(message, argument=argument)
     return x
 
 
@@ -188,60 +205,59 @@ def parse_compact(text: str, argument: str, kind: Kind = "matrix") -> NDArray[An
     while rows and not rows[-1].strip():
         rows.pop()  # a trailing ';' or newline ends the last row; it is not an empty row
     if not rows:
-        raise InputError("the matrix is empty", argument=argument)
+        raise InputError(_("the matrix is empty"), argument=argument)
     parsed: list[list[str]] = []
     for i, row in enumerate(rows):
         values = row.replace(",", " ").split()
         if not values:
-            raise InputError(f"row {i + 1} is empty", argument=argument)
+            raise InputError(_("row {row} is empty").format(row=i + 1), argument=argument)
         if parsed and len(values) != len(parsed[0]):
-            raise InputError(
-                f"row {i + 1} has {_values(len(values))}, row 1 has {len(parsed[0])} (ragged rows)",
-                argument=argument,
-            )
+            message = _("row {row} has {values}, row 1 has {n} (ragged rows)")
+            message = message.format(row=i + 1, values=_values(len(values)), n=len(parsed[0]))
+            raise InputError(message, argument=argument)
         parsed.append(values)
     shape = (len(parsed), len(parsed[0]))
     cells = [
-        _token(tok, kind, f"row {i + 1}, column {j + 1}", argument)
-        for i, row in enumerate(parsed)
-        for j, tok in enumerate(row)
+        _token(tok, kind, _cell_at(i + 1, j + 1), argument) for i, row in enumerate(parsed) for j, tok in enumerate(row)
     ]
-    return _assemble(cells, shape, kind, argument, lambda n: f"row {n // shape[1] + 1}, column {n % shape[1] + 1}")
+    return _assemble(cells, shape, kind, argument, lambda n: _cell_at(n // shape[1] + 1, n % shape[1] + 1))
 
 
 def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     """CSV rows of numbers (no header). Positions are 'line L, column C' of the file."""
     lines = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1) if any(c.strip() for c in row)]
     if not lines:
-        raise InputError("the CSV file holds no rows", argument=argument)
+        raise InputError(_("the CSV file holds no rows"), argument=argument)
     width = len(lines[0][1])
     cells: list[float | bool] = []
     for n, row in lines:
         if len(row) != width:
-            raise InputError(
-                f"line {n} has {_values(len(row))}, line {lines[0][0]} has {width} (ragged rows)",
-                argument=argument,
-            )
-        cells.extend(_token(c.strip(), kind, f"line {n}, column {j + 1}", argument) for j, c in enumerate(row))
+            message = _("line {line} has {values}, line {first} has {n} (ragged rows)")
+            message = message.format(line=n, values=_values(len(row)), first=lines[0][0], n=width)
+            raise InputError(message, argument=argument)
+        cells.extend(_token(c.strip(), kind, _line_at(n, j + 1), argument) for j, c in enumerate(row))
     shape = (len(lines), width)
-    return _assemble(cells, shape, kind, argument, lambda i: f"line {lines[i // width][0]}, column {i % width + 1}")
+    return _assemble(cells, shape, kind, argument, lambda i: _line_at(lines[i // width][0], i % width + 1))
 
 
 def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     try:
         arr: Any = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise InputError(f"{path}: not a readable .npy file ({e})", argument=argument) from None
+        message = _("{path}: not a readable .npy file ({reason})").format(path=path, reason=e)
+        raise InputError(message, argument=argument) from None
     if not isinstance(arr, np.ndarray):
-        raise InputError(f"{path}: expected one array in a .npy file", argument=argument)
+        raise InputError(_("{path}: expected one array in a .npy file").format(path=path), argument=argument)
     if arr.dtype == np.bool_ and kind != "mask":
-        raise InputError(f"{path}: holds booleans, expected numbers", argument=argument)
+        raise InputError(_("{path}: holds booleans, expected numbers").format(path=path), argument=argument)
     if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.integer) and not np.issubdtype(arr.dtype, np.floating):
-        raise InputError(f"{path}: holds {arr.dtype} values, expected real numbers", argument=argument)
+        message = _("{path}: holds {dtype} values, expected real numbers").format(path=path, dtype=arr.dtype)
+        raise InputError(message, argument=argument)
     if arr.ndim == 0 or 0 in arr.shape:
-        raise InputError(f"{path}: the array is empty or a scalar (shape {arr.shape})", argument=argument)
+        message = _("{path}: the array is empty or a scalar (shape {shape})").format(path=path, shape=arr.shape)
+        raise InputError(message, argument=argument)
     if arr.ndim > MAX_DIMS:
-        raise InputError(f"{path}: more than {MAX_DIMS} dimensions", argument=argument)
+        raise InputError(_("{path}: more than {n} dimensions").format(path=path, n=MAX_DIMS), argument=argument)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.dtype != np.bool_:
@@ -249,7 +265,8 @@ def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
         bad = np.isnan(arr) | np.isposinf(arr) | (np.isneginf(arr) if kind == "matrix" else False)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise InputError(f"{path}: {where(idx, arr.ndim)} is {arr[idx]}", argument=argument)
+            message = _("{path}: {where} is {value}").format(path=path, where=where(idx, arr.ndim), value=arr[idx])
+            raise InputError(message, argument=argument)
     out: NDArray[Any] = arr
     return out
 
@@ -258,13 +275,15 @@ def read_text(path: Path, argument: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"file '{path}' not found", argument=argument) from None
+        raise InputError(_("file '{path}' not found").format(path=path), argument=argument) from None
     except IsADirectoryError:
-        raise InputError(f"'{path}' is a directory, not a file", argument=argument) from None
+        raise InputError(_("'{path}' is a directory, not a file").format(path=path), argument=argument) from None
     except UnicodeDecodeError as e:
-        raise InputError(f"'{path}' is not UTF-8 text (byte {e.start})", argument=argument) from None
+        message = _("'{path}' is not UTF-8 text (byte {byte})").format(path=path, byte=e.start)
+        raise InputError(message, argument=argument) from None
     except OSError as e:
-        raise InputError(f"cannot read '{path}': {e.strerror}", argument=argument) from None
+        message = _("cannot read '{path}': {reason}").format(path=path, reason=e.strerror)
+        raise InputError(message, argument=argument) from None
 
 
 def load_file(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
@@ -272,12 +291,13 @@ def load_file(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         if not path.exists():
-            raise InputError(f"file '{path}' not found", argument=argument)
+            raise InputError(_("file '{path}' not found").format(path=path), argument=argument)
         if path.is_dir():
-            raise InputError(f"'{path}' is a directory, not a file", argument=argument)
+            raise InputError(_("'{path}' is a directory, not a file").format(path=path), argument=argument)
         return load_npy(path, argument, kind)
     if suffix not in (".json", ".csv"):
-        raise InputError(f"unknown file type '{suffix or path.name}' (use .json, .csv or .npy)", argument=argument)
+        message = _("unknown file type '{suffix}' (use .json, .csv or .npy)").format(suffix=suffix or path.name)
+        raise InputError(message, argument=argument)
     text = read_text(path, argument)
     if suffix == ".csv":
         return parse_csv(text, f"{argument} ({path})", kind)
@@ -288,11 +308,11 @@ def parse_matrix(text: str, argument: str, kind: Kind = "matrix", base_dir: Path
     """Any accepted form of a matrix argument (see the module docstring) as an array."""
     stripped = text.strip()
     if not stripped:
-        raise InputError("is empty", argument=argument)
+        raise InputError(_("is empty"), argument=argument)
     if stripped.startswith("@"):
         path = Path(stripped[1:])
         if not stripped[1:]:
-            raise InputError("'@' needs a file name after it", argument=argument)
+            raise InputError(_("'@' needs a file name after it"), argument=argument)
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         return load_file(path, argument, kind)

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
 from attncli.errors import InputError
+from attncli.i18n import _, ngettext
 from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
 from attncli.parsing import Kind, from_json_value, loads_json, parse_matrix
 
@@ -88,10 +89,11 @@ class Problem:
 def read_document(text: str, source: str) -> dict[str, Any]:
     """Parse a problem document (a JSON object)."""
     if not text.strip():
-        raise InputError("is empty: expected a JSON problem document", argument=source)
+        raise InputError(_("is empty: expected a JSON problem document"), argument=source)
     doc = loads_json(text, source)
     if not isinstance(doc, dict):
-        raise InputError(f"expected a JSON object with q, k and v, got a {type(doc).__name__}", argument=source)
+        message = _("expected a JSON object with q, k and v, got a {type}").format(type=type(doc).__name__)
+        raise InputError(message, argument=source)
     return doc
 
 
@@ -99,10 +101,8 @@ def _unknown(keys: Any, known: frozenset[str], where: str) -> None:
     unknown = sorted(set(keys) - known)
     if unknown:
         listed = ", ".join(repr(k) for k in unknown)
-        raise InputError(
-            f"unknown key{'s' if len(unknown) > 1 else ''} {listed} (known: {', '.join(sorted(known))})",
-            argument=where,
-        )
+        message = ngettext("unknown key {keys} (known: {known})", "unknown keys {keys} (known: {known})", len(unknown))
+        raise InputError(message.format(keys=listed, known=", ".join(sorted(known))), argument=where)
 
 
 def _matrix(value: Any, argument: str, kind: Kind, base_dir: Path | None) -> NDArray[Any] | None:
@@ -115,7 +115,8 @@ def _matrix(value: Any, argument: str, kind: Kind, base_dir: Path | None) -> NDA
 
 def _choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise InputError(f"must be one of {', '.join(choices)}, got {value!r}", argument=argument)
+        message = _("must be one of {choices}, got {value!r}").format(choices=", ".join(choices), value=value)
+        raise InputError(message, argument=argument)
     return str(value)
 
 
@@ -128,7 +129,7 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
         inputs = doc.get("inputs") or {}
         config = doc.get("config") or {}
         if not isinstance(inputs, dict) or not isinstance(config, dict):
-            raise InputError("'inputs' and 'config' must be JSON objects", argument=source)
+            raise InputError(_("'inputs' and 'config' must be JSON objects"), argument=source)
         _unknown(inputs, frozenset({*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS, "mask"}), src + "inputs")
         _unknown(config, RESULT_CONFIG_KEYS, src + "config")
         merged = {k: v for k, v in doc.items() if k in DOCUMENT_KEYS}
@@ -147,7 +148,7 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     for key in MATRIX_KEYS:
         if key in doc:
             if doc[key] is None:
-                raise InputError("is null; expected a matrix", argument=src + key)
+                raise InputError(_("is null; expected a matrix"), argument=src + key)
             fields[key] = _matrix(doc[key], src + key, "matrix", base_dir)
     for key in MULTIHEAD_MATRIX_KEYS:
         if key in doc and doc[key] is not None:
@@ -157,17 +158,19 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     for key in ("rope", "alibi", "random_weights"):
         if key in doc:
             if not isinstance(doc[key], bool):
-                raise InputError(f"must be true or false, got {doc[key]!r}", argument=src + key)
+                raise InputError(_("must be true or false, got {value!r}").format(value=doc[key]), argument=src + key)
             fields[key] = doc[key]
     for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0)):
         if key in doc and doc[key] is not None:
             if isinstance(doc[key], bool) or not isinstance(doc[key], int) or doc[key] < low:
-                raise InputError(f"must be a whole number ≥ {low}, got {doc[key]!r}", argument=src + key)
+                message = _("must be a whole number ≥ {low}, got {value!r}").format(low=low, value=doc[key])
+                raise InputError(message, argument=src + key)
             fields[key] = doc[key]
     if "rope_base" in doc and doc["rope_base"] is not None:
         base = doc["rope_base"]
         if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0:
-            raise InputError(f"must be a positive number, got {base!r}", argument=src + "rope_base")
+            message = _("must be a positive number, got {value!r}").format(value=base)
+            raise InputError(message, argument=src + "rope_base")
         fields["rope_base"] = float(base)
     named_choices: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("rope_style", ROPE_STYLES),
@@ -178,12 +181,13 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
             fields[key] = _choice(doc[key], src + key, choices)
     if "causal" in doc:
         if not isinstance(doc["causal"], bool):
-            raise InputError(f"must be true or false, got {doc['causal']!r}", argument=src + "causal")
+            message = _("must be true or false, got {value!r}").format(value=doc["causal"])
+            raise InputError(message, argument=src + "causal")
         fields["causal"] = doc["causal"]
     if "scale" in doc and doc["scale"] is not None:
         s = doc["scale"]
         if isinstance(s, bool) or not isinstance(s, int | float):
-            raise InputError(f"must be a number or null, got {s!r}", argument=src + "scale")
+            raise InputError(_("must be a number or null, got {value!r}").format(value=s), argument=src + "scale")
         fields["scale"] = float(s)
     elif "scale" in doc:
         fields["scale"] = None
@@ -201,26 +205,27 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     for key in ("title", "description"):
         if key in doc:
             if not isinstance(doc[key], str):
-                raise InputError("must be a string", argument=src + key)
+                raise InputError(_("must be a string"), argument=src + key)
             fields[key] = doc[key]
     return fields
 
 
 def _labels(value: Any, argument: str) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, dict):
-        raise InputError('must be an object like {"q": ["the", "cat"], "k": ["the", "cat"]}', argument=argument)
+        raise InputError(_('must be an object like {"q": ["the", "cat"], "k": ["the", "cat"]}'), argument=argument)
     _unknown(value, frozenset({"q", "k"}), argument)
     out: dict[str, tuple[str, ...]] = {}
     for key, names in value.items():
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InputError("must be a list of strings", argument=f"{argument}.{key}")
+            raise InputError(_("must be a list of strings"), argument=f"{argument}.{key}")
         out[key] = tuple(names)
     return out
 
 
 def _expected(value: Any, argument: str, base_dir: Path | None) -> dict[str, NDArray[Any]]:
     if not isinstance(value, dict):
-        raise InputError(f"must be an object with any of {', '.join(STAGE_NAMES)}", argument=argument)
+        message = _("must be an object with any of {stages}").format(stages=", ".join(STAGE_NAMES))
+        raise InputError(message, argument=argument)
     _unknown(value, frozenset(STAGE_NAMES), argument)
     out: dict[str, NDArray[Any]] = {}
     for key, matrix in value.items():
@@ -245,14 +250,13 @@ def build_problem(fields: Mapping[str, Any], source: str | None = None) -> Probl
     """A Problem from parsed fields (document fields with flags already laid over them)."""
     if is_multihead(fields):
         keys = ", ".join(_multihead_keys(fields))
-        raise InputError(f"this is a multi-head problem ({keys}); only attn compute takes those", argument=source)
+        message = _("this is a multi-head problem ({keys}); only attn compute takes those").format(keys=keys)
+        raise InputError(message, argument=source)
     missing = [k for k in MATRIX_KEYS if fields.get(k) is None]
     if missing:
         names = ", ".join(f"--{k}" for k in missing)
-        raise InputError(
-            f"no {'/'.join(missing)} given: pass {names}, or a problem document with --input FILE or on stdin",
-            argument=source,
-        )
+        message = _("no {missing} given: pass {flags}, or a problem document with --input FILE or on stdin")
+        raise InputError(message.format(missing="/".join(missing), flags=names), argument=source)
     known = {f for f in Problem.__dataclass_fields__}
     problem = Problem(**{k: v for k, v in fields.items() if k in known and v is not None})
     _check_labels(problem)
@@ -260,10 +264,12 @@ def build_problem(fields: Mapping[str, Any], source: str | None = None) -> Probl
 
 
 def _check_labels(problem: Problem) -> None:
-    for key, n, what in (("q", problem.q.shape[-2], "queries"), ("k", problem.k.shape[-2], "keys")):
+    for key, n in (("q", problem.q.shape[-2]), ("k", problem.k.shape[-2])):
         names = problem.labels.get(key)
         if names is not None and len(names) != n:
-            raise InputError(f"has {len(names)} labels for {n} {what}", argument=f"labels.{key}")
+            # One message for every count: the Russian is worded so that it needs no plural forms.
+            message = _("has {labels} labels for {n} queries") if key == "q" else _("has {labels} labels for {n} keys")
+            raise InputError(message.format(labels=len(names), n=n), argument=f"labels.{key}")
 
 
 def load_problem(text: str, source: str, base_dir: Path | None = None, **overrides: Any) -> Problem:
@@ -325,8 +331,10 @@ def build_multihead(fields: Mapping[str, Any], source: str | None = None) -> Mul
     matrices = {k: fields[k] for k in matrix_keys if fields.get(k) is not None}
     if not any(k in matrices for k in ("x", "q_input", "kv_input", "q", "k", "v")):
         raise InputError(
-            "no inputs given: pass --x (self-attention), --q-input and --kv-input (cross-attention), "
-            "or --q, --k and --v",
+            _(
+                "no inputs given: pass --x (self-attention), --q-input and --kv-input (cross-attention), "
+                "or --q, --k and --v"
+            ),
             argument=source,
         )
     known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices"}

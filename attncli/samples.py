@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attncli.errors import InputError
+from attncli.i18n import _
 
 PROBLEM_KEYS = ("q", "x", "q_input")  # a document with one of these is a problem (not, say, embeddings)
 
@@ -48,7 +49,6 @@ def sample_path(name: str, argument: str = "--sample") -> Path:
     samples = {s.name: s for s in list_samples()}
     key = name.removesuffix(".json")
     if key not in samples:
-        raise InputError(
-            f"no sample called {name!r} (samples: {', '.join(samples) or 'none found'})", argument=argument
-        )
+        message = _("no sample called {name!r} (samples: {samples})")
+        raise InputError(message.format(name=name, samples=", ".join(samples) or _("none found")), argument=argument)
     return samples[key].path

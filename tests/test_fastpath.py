@@ -42,6 +42,7 @@ AGREE = [
     ["--max-memory", "2G", "--debug", "--no-average-heads", "--scale", "-1.5e-3", "--format", "latex"],
     ["--save-svg", "a.svg", "--save-html", "b.html", "--no-color", "--quiet", "--sample", "cat-sits"],
     ["--precision", "0", "--seed", "0", "--q", "-1 2", "--k=--v"],
+    ["--lang", "ru", "--q", "1", "--lang=en"],
 ]
 
 
@@ -65,6 +66,7 @@ LEAVE_TO_TYPER = [
     ["--heads", "0"],
     ["--heads", "2.5"],
     ["--dtype", "float16"],
+    ["--lang", "de"],
     ["--json=yes"],
     ["positional"],
 ]

@@ -1,0 +1,91 @@
+"""Messages in English or Russian, with GNU gettext catalogues (attncli/locale/ru/LC_MESSAGES/attncli.po).
+
+Every caption, narrative, diagnosis and error message is written in English in the source, wrapped in
+`_()` (or `ngettext()` where a count decides the form: Russian has three, 1 строка, 2 строки, 5 строк)
+and formatted with named placeholders afterwards: `_("row {row} is empty").format(row=2)`, so that a
+translation may put the words in its own order.
+
+The language: `--lang en|ru` (attncli.entry reads it from the arguments before anything else, so even
+errors raised while parsing come out in it), else the ATTN_LANG environment variable, else the locale
+when it is Russian (the first of LC_ALL, LC_MESSAGES, LANG that is set), else English. English needs no
+catalogue: the message is its own text. `make locale` extracts, updates and compiles the catalogues.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gettext import NullTranslations
+
+LANGUAGES = ("en", "ru")
+DOMAIN = "attncli"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+_chosen: str | None = None  # set by set_language; None: decided by the environment on first use
+_catalogues: dict[str, NullTranslations] = {}
+
+
+def language_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """ATTN_LANG (en, ru, or a locale name such as ru_RU.UTF-8), else the locale when it is Russian, else en."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("ATTN_LANG", "").strip()
+    if chosen:
+        code = chosen.replace("-", "_").split("_")[0].split(".")[0].lower()
+        return code if code in LANGUAGES else "en"
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):  # the first one set decides, as in POSIX
+        value = env.get(var, "")
+        if value:
+            return "ru" if value.lower().startswith("ru") else "en"
+    return "en"
+
+
+def language_from_args(args: list[str]) -> str | None:
+    """The value of the last `--lang X` or `--lang=X` before a `--`, if it names a language we have."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith("--lang="):
+            found = arg.partition("=")[2]
+    return found if found in LANGUAGES else None
+
+
+def set_language(lang: str | None) -> None:
+    """Use `lang` (en or ru) from now on; None goes back to the environment's choice."""
+    global _chosen
+    if lang is not None and lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r} (choose from {', '.join(LANGUAGES)})")
+    _chosen = lang
+
+
+def language() -> str:
+    """The language messages come out in: en or ru."""
+    return _chosen if _chosen is not None else language_from_env()
+
+
+def _catalogue() -> NullTranslations:
+    lang = language()
+    if lang not in _catalogues:
+        import gettext
+
+        if lang == "en":
+            _catalogues[lang] = gettext.NullTranslations()
+        else:
+            _catalogues[lang] = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
+    return _catalogues[lang]
+
+
+def _(message: str) -> str:
+    """`message` in the current language (the English text itself when there is no translation)."""
+    return _catalogue().gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of a message for the count `n` (English: 2 forms; Russian: 3, by the catalogue's rule)."""
+    return _catalogue().ngettext(singular, plural, n)

@@ -1,0 +1,179 @@
+"""Messages in English and Russian: every message has a translation, the compiled catalogue is current,
+the language is chosen by --lang, ATTN_LANG or the locale, and Russian output reads right."""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import io
+import string
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from attncli import i18n
+
+from conftest import ROOT, RunAttn, attn_process
+
+PACKAGE = ROOT / "attncli"
+PO = PACKAGE / "locale" / "ru" / "LC_MESSAGES" / "attncli.po"
+MO = PO.with_suffix(".mo")
+
+
+def source_messages() -> dict[str | tuple[str, str], str]:
+    """Every message in the source: `_("…")` and `ngettext("…", "…", n)` calls, with where each is."""
+    found: dict[str | tuple[str, str], str] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            name, args = node.func.id, node.args
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if name not in ("_", "ngettext"):
+                continue
+            literal = [isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args]
+            count = 1 if name == "_" else 2
+            assert len(args) >= count and all(literal[:count]), f"{where}: {name}() needs literal strings"
+            texts = [a.value for a in args[:count] if isinstance(a, ast.Constant)]
+            found[texts[0] if name == "_" else (texts[0], texts[1])] = where
+    return found
+
+
+def po_messages() -> dict[str | tuple[str, str], str | tuple[str, ...]]:
+    with PO.open("rb") as f:
+        catalog = read_po(f)
+    fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
+    assert not fuzzy, f"fuzzy (unchecked) translations: {fuzzy}"
+    return {(m.id if isinstance(m.id, str) else tuple(m.id)): m.string for m in catalog if m.id}  # type: ignore[misc]
+
+
+def test_every_message_has_a_russian_translation_and_none_is_stale() -> None:
+    source, po = source_messages(), po_messages()
+    assert len(source) > 100
+    missing = [f"{where}: {msgid!r}" for msgid, where in source.items() if msgid not in po]
+    assert not missing, "not in the catalogue (run `make locale`, then translate):\n" + "\n".join(missing)
+    stale = [msgid for msgid in po if msgid not in source]
+    assert not stale, f"in the catalogue but no longer in the source (run `make locale`): {stale}"
+    empty = [msgid for msgid, text in po.items() if not (text if isinstance(text, str) else all(text))]
+    assert not empty, f"no translation: {empty}"
+
+
+def _fields(text: str) -> set[str] | None:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return None  # not a format string (e.g. a literal JSON example with braces)
+
+
+def test_translations_use_the_same_placeholders() -> None:
+    for msgid, text in po_messages().items():
+        expected = _fields(msgid if isinstance(msgid, str) else msgid[-1])  # the plural names every field
+        for form in [text] if isinstance(text, str) else text:
+            assert _fields(form) == expected, f"{msgid!r}: {form!r} has other placeholders"
+
+
+def test_the_committed_mo_is_the_compiled_po() -> None:
+    with PO.open("rb") as f:
+        catalog = read_po(f)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    fresh = gettext.GNUTranslations(compiled)
+    with MO.open("rb") as f:
+        committed = gettext.GNUTranslations(f)
+    assert committed._catalog == fresh._catalog, "attncli.mo is out of date: run `make locale`"  # type: ignore[attr-defined]
+    assert committed.plural(21) == 0 and committed.plural(22) == 1 and committed.plural(25) == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("n", "value", "in_list"),
+    [
+        (1, "1 значение", "список из 1 значения"),
+        (2, "2 значения", "список из 2 значений"),
+        (4, "4 значения", "список из 4 значений"),
+        (5, "5 значений", "список из 5 значений"),
+        (11, "11 значений", "список из 11 значений"),
+        (12, "12 значений", "список из 12 значений"),
+        (21, "21 значение", "список из 21 значения"),
+        (22, "22 значения", "список из 22 значений"),
+        (25, "25 значений", "список из 25 значений"),
+        (111, "111 значений", "список из 111 значений"),
+    ],
+)
+def test_russian_plural_forms(n: int, value: str, in_list: str) -> None:
+    i18n.set_language("ru")
+    assert i18n.ngettext("{n} value", "{n} values", n).format(n=n) == value
+    assert i18n.ngettext("a list of {n} value", "a list of {n} values", n).format(n=n) == in_list
+    i18n.set_language("en")
+    assert i18n.ngettext("{n} value", "{n} values", n).format(n=n) == f"{n} value{'' if n == 1 else 's'}"
+
+
+@pytest.mark.parametrize(
+    ("env", "lang"),
+    [
+        ({}, "en"),
+        ({"ATTN_LANG": "ru"}, "ru"),
+        ({"ATTN_LANG": "ru_RU.UTF-8"}, "ru"),
+        ({"ATTN_LANG": "en", "LANG": "ru_RU.UTF-8"}, "en"),
+        ({"ATTN_LANG": "de"}, "en"),
+        ({"LANG": "ru_RU.UTF-8"}, "ru"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({"LC_ALL": "ru_UA.UTF-8", "LANG": "en_GB.UTF-8"}, "ru"),
+        ({"LC_ALL": "en_US.UTF-8", "LANG": "ru_RU.UTF-8"}, "en"),
+        ({"LC_MESSAGES": "ru_RU", "LANG": "C"}, "ru"),
+    ],
+)
+def test_language_from_the_environment(env: dict[str, str], lang: str) -> None:
+    assert i18n.language_from_env(env) == lang
+
+
+def test_lang_in_the_arguments_wins_and_the_last_one_counts() -> None:
+    assert i18n.language_from_args(["compute", "--lang", "ru"]) == "ru"
+    assert i18n.language_from_args(["--lang=ru", "check", "--lang", "en"]) == "en"
+    assert i18n.language_from_args(["compute", "--lang", "xx"]) is None
+    assert i18n.language_from_args(["compute", "--", "--lang", "ru"]) is None
+    assert i18n.language_from_args(["compute", "--lang"]) is None
+
+
+def test_the_catalogue_ships_inside_the_package() -> None:
+    assert MO.is_file() and MO.parent == Path(i18n.LOCALE_DIR) / "ru" / "LC_MESSAGES"
+
+
+# --- the command line in Russian ---------------------------------------------------------------
+
+
+def test_bad_input_is_one_russian_line_with_exit_2(attn: RunAttn) -> None:
+    run = attn("compute", "--lang", "ru", "--q", "1 0; 0 1 1", "--k", "1 0", "--v", "1")
+    assert run.code == 2 and run.out == ""
+    assert run.err == "attn: ошибка: --q: строка 2 содержит 3 значения, а строка 1 — 2 (строки разной длины)\n"
+
+
+def test_attn_lang_chooses_russian_for_errors_raised_while_reading(
+    attn: RunAttn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTN_LANG", "ru")
+    run = attn("compute", "--input", "no-such-file.json")
+    assert (run.code, run.err) == (2, "attn: ошибка: --input: файл «no-such-file.json» не найден\n")
+    assert attn("compute", "--input", "no-such-file.json", "--lang", "en").err.startswith("attn: error: --input: file")
+
+
+def test_a_russian_locale_chooses_russian(attn: RunAttn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    run = attn("check", "--q", "1", "--k", "1", "--v", "1")
+    assert run.code == 2 and run.err.startswith("attn: ошибка: check: проверять нечего")
+
+
+def test_english_stays_the_default(attn: RunAttn) -> None:
+    run = attn("compute", "--q", "1 0; 0 1 1", "--k", "1 0", "--v", "1")
+    assert run.err == "attn: error: --q: row 2 has 3 values, row 1 has 2 (ragged rows)\n"
+
+
+def test_a_real_process_in_russian() -> None:
+    run = attn_process("compute", "--q", "1 2", "--k", "1 2 3", "--v", "1", env={"ATTN_LANG": "ru"})
+    assert run.code == 2
+    assert (
+        run.err
+        == "attn: ошибка: --k: число столбцов у q (d_k = 2) и у k (3) различается, а для Q·Kᵀ оно должно совпадать\n"
+    )
