@@ -168,6 +168,7 @@ def compute(
     average_heads: Annotated[
         bool,
         typer.Option(
+            "--average-heads",
             help="Also show the head-averaged weights (nn.MultiheadAttention's default).", rich_help_panel=MHA
         ),
     ] = False,

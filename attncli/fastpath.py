@@ -43,7 +43,6 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--kv-heads": ("kv_heads", "int>=1"),
     "--head": ("head", "int>=1"),
     "--average-heads": ("average_heads", "flag=True"),
-    "--no-average-heads": ("average_heads", "flag=False"),
     "--random-weights": ("random_weights", "flag=True"),
     "--seed": ("seed", "int>=0"),
     "--positional": ("positional", ("none", "sinusoidal")),
