@@ -25,6 +25,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed-run
 	$(BIN)/attn compute --input samples/one-query-two-keys.json
+	$(BIN)/attn explain "The miniature Eiffel tower is a toy"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check attncli tests benchmarks

@@ -278,3 +278,6 @@ def _usage_message(e: Any) -> str:
     if ctx is not None and ctx.command_path:
         message += f" (see '{ctx.command_path} --help')"
     return message
+
+
+from attncli import cli_explain  # noqa: E402,F401  (registers attn explain/model)

@@ -16,7 +16,7 @@ Nothing here prints.
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -285,36 +285,28 @@ class BertEncoder:
         return EncoderOutput(hidden_states=tuple(hidden), weights=tuple(all_weights), attentions=kept)
 
 
-def head_attention(att: Attention, batch: int, head: int) -> Attention:
-    """One (batch, head) slice of a batched Attention, as a 2-D Attention (T, S) the renderers show."""
+def map_stages(att: Attention, part: Callable[[Any], Any], **fixed: Any) -> Attention:
+    """A copy of `att` with `part` applied to every array stage; `fixed` overrides fields (mask, q, …)."""
     import dataclasses
 
+    names = ("q", "k", "v", "allowed", "scores", "scaled", "masked", "row_max", "shifted", "exp", "row_sum")
+    arrays = {n: None if getattr(att, n) is None else part(getattr(att, n)) for n in (*names, "weights", "output")}
+    return dataclasses.replace(att, **{**arrays, **fixed})
+
+
+def head_attention(att: Attention, batch: int, head: int) -> Attention:
+    """One (batch, head) slice of a batched Attention (B, H, T, S), as a 2-D Attention the renderers show."""
+
     def part(a: Any) -> Any:
-        if a is None:
-            return None
         lead = a.shape[:-2]
+        # leading dims of size 1 (a (B, 1, 1, S) mask) broadcast: take their only entry
         idx = tuple(0 if n == 1 else i for i, n in zip((batch, head)[2 - len(lead) :], lead, strict=True))
         return a[idx] if lead else a
 
-    mask = att.mask
-    if mask is not None and mask.ndim == 4:
-        mask = part(mask)
     t = att.scores.shape[-2]
-    return dataclasses.replace(
+    return map_stages(
         att,
-        q=part(att.q),
-        k=part(att.k),
-        v=part(att.v),
-        mask=mask,
-        allowed=part(att.allowed),
-        scores=part(att.scores),
-        scaled=part(att.scaled),
-        masked=part(att.masked),
-        row_max=part(att.row_max),
-        shifted=part(att.shifted),
-        exp=part(att.exp),
-        row_sum=part(att.row_sum),
-        weights=part(att.weights),
-        output=part(att.output),
+        part,
+        mask=None if att.mask is None else part(att.mask),
         empty_rows=tuple((e[-1],) for e in att.empty_rows if tuple(e[:2]) == (batch, head) and e[-1] < t),
     )

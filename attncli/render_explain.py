@@ -1,0 +1,154 @@
+"""Rich renderables for `attn explain`: tokens, Q/K/V of one head, the weights heatmap, the reading
+and the per-head overview. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from rich import box
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from attncli.engine import Attention
+from attncli.explain import HeadSummary, Reading
+from attncli.render import View, _window, fmt, matrix_table
+
+Array = NDArray[np.floating]
+
+# Heatmap colours, low → high weight (viridis-like: dark blue, teal, green, yellow).
+_RAMP = ((38, 24, 84), (33, 104, 140), (34, 160, 120), (140, 205, 60), (250, 230, 40))
+HEATMAP_ROWS = 24  # taller heatmaps show their first and last rows around a ⋮ row
+
+
+def _colour(w: float) -> Style:
+    """Background for a weight in [0, 1]; black text on light cells, white on dark ones."""
+    x = min(max(float(w), 0.0), 1.0) ** 0.5 * (len(_RAMP) - 1)  # √ spreads the many small weights
+    i = min(int(x), len(_RAMP) - 2)
+    f = x - i
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(_RAMP[i], _RAMP[i + 1], strict=True))
+    light = 0.299 * r + 0.587 * g + 0.114 * b > 140
+    return Style.parse(f"{'black' if light else 'white'} on rgb({r},{g},{b})")
+
+
+def _short(label: str, width: int) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def tokens_view(pieces: Sequence[str], special: Sequence[bool], title: str) -> Group:
+    """Numbered tokens on wrapping lines; '##' pieces and [CLS]/[SEP] styled apart."""
+    line = Text()
+    for i, piece in enumerate(pieces):
+        if i:
+            line.append("  ")
+        line.append(f"{i + 1}:", style="dim")
+        style = "magenta" if special[i] else ("cyan italic" if piece.startswith("##") else "bold")
+        line.append(piece, style=style)
+    return Group(Text(title, style="bold"), line)
+
+
+def qkv_view(att: Attention, labels: Sequence[str], view: View, where: str, rows: Sequence[int] | None) -> Group:
+    """Q, K and V of one head, each (T × d_head), cut with '…' to fit; Q only for the focused rows."""
+    d = att.q.shape[-1]
+    t = att.k.shape[-2]
+    cols = [f"d{j + 1}" for j in range(d)]
+    parts: list[RenderableType] = []
+    for name, what, m, lab in (
+        ("Q", "queries", att.q, labels),
+        ("K", "keys", att.k, labels),
+        ("V", "values", att.v, labels),
+    ):
+        if name == "Q" and rows is not None:
+            m, lab = m[list(rows)], [labels[i] for i in rows]
+        shape = f"{m.shape[0]} × {d}" if name != "Q" or rows is None else f"{len(lab)} of {t} rows × {d}"
+        parts.append(
+            matrix_table(
+                m,
+                title=f"{name} ({what}) {where}: {shape}",
+                caption=None,
+                row_labels=lab,
+                col_labels=cols,
+                view=view,
+            )
+        )
+        parts.append(Text(""))
+    return Group(*parts[:-1])
+
+
+def heatmap(
+    weights: Array,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    *,
+    title: str,
+    caption: str,
+    width: int,
+    precision: int = 2,
+) -> Group:
+    """Weights as a coloured table: rows = query tokens, columns = key tokens (headers cut to fit).
+
+    The bold cell of each row is its largest weight (readable without colour too). Every row sums to 1
+    (the engine guarantees it; `attn compute` shows the Σ column), so there is no Σ column here.
+    """
+    n_rows, n_cols = weights.shape
+    cell_w = precision + 2
+    col_w = max(cell_w, 5)
+    label_w = max(len(s) for s in row_labels)
+    room = width - label_w - 1
+    cols = _window(n_cols, max(3, room // (col_w + 1)))
+    rows = _window(n_rows, HEATMAP_ROWS)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+    table.add_column("", style="bold", no_wrap=True)
+    for j in cols:
+        table.add_column("…" if j is None else _short(col_labels[j], col_w), justify="right", no_wrap=True)
+    for i in rows:
+        if i is None:
+            table.add_row("⋮", *["⋮" for _ in cols])
+            continue
+        top = float(weights[i].max())
+        cells: list[str | Text] = []
+        for j in cols:
+            if j is None:
+                cells.append("…")
+                continue
+            w = float(weights[i, j])
+            style = _colour(w) + Style(bold=w == top and w > 0)
+            cells.append(Text(fmt(w, precision), style=style))
+        table.add_row(row_labels[i], *cells)
+    notes = []
+    if None in cols:
+        notes.append(f"showing {len([c for c in cols if c is not None])} of {n_cols} key columns")
+    if None in rows:
+        notes.append(f"{len([r for r in rows if r is not None])} of {n_rows} query rows")
+    text = caption + (("\n(" + ", ".join(notes) + "; --json prints every value)") if notes else "")
+    return Group(Text(title, style="bold"), table, Text(text, style="dim"))
+
+
+def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: int = 2) -> Group:
+    """'tower → eiffel 0.41, miniature 0.22, [CLS] 0.12', one line per query token."""
+    width = max(len(labels[r.query]) for r in readings)
+    lines = []
+    for r in readings:
+        line = Text(f"{labels[r.query]:>{width}}", style="bold")
+        line.append(" → ")
+        line.append(", ".join(f"{k} {fmt(w, precision)}" for k, w in r.keys))
+        lines.append(line)
+    return Group(*lines)
+
+
+def overview_view(summaries: Sequence[HeadSummary], labels: Sequence[str]) -> Table:
+    """One row per head: layer, head, pattern label (with its share) and the strongest word pairs."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("layer", justify="right", no_wrap=True)
+    table.add_column("head", justify="right", no_wrap=True)
+    table.add_column("pattern", no_wrap=True)
+    table.add_column("strongest word → word pairs", overflow="fold")
+    for s in summaries:
+        pattern = f"{s.pattern} {s.share:.2f}" if s.pattern and s.share is not None else "—"
+        pairs = ", ".join(f"{labels[q]}→{labels[k]} {w:.2f}" for q, k, w in s.pairs) or "—"
+        table.add_row(str(s.layer + 1), str(s.head + 1), pattern, pairs)
+    return table
