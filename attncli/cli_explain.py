@@ -95,8 +95,12 @@ def explain(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Attention over a real sentence: the queries, keys, values and weights of one head of a pretrained
-    transformer (all-MiniLM-L6-v2, run by attncli's NumPy engine), with a plain-language reading."""
+    """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
+
+    Shows the tokens, then for one layer and head the queries, keys, values, scores, weights (a
+    heatmap) and output, computed by attncli's own NumPy engine, and which tokens each token looks
+    at. With --embeddings, the textbook version over your own word vectors instead.
+    """
     for name in stage or ():
         if name not in EXPLAIN_STAGES:
             raise InputError(f"unknown stage {name!r} (choose from {', '.join(EXPLAIN_STAGES)})", argument="--stage")

@@ -97,15 +97,22 @@ def heatmap(
     """
     n_rows, n_cols = weights.shape
     cell_w = precision + 2
-    col_w = max(cell_w, 5)
     label_w = max(len(s) for s in row_labels)
     room = width - label_w - 1
-    cols = _window(n_cols, max(3, room // (col_w + 1)))
+    # whole key labels when they all fit, else headers cut to 5 characters to fit more columns
+    headers = list(col_labels)
+    fits = sum(max(cell_w, len(h)) + 1 for h in headers) <= room
+    if not fits:
+        headers = [_short(h, max(cell_w, 5)) for h in headers]
+    widths = [max(cell_w, len(h)) for h in headers]
+    cols = _window(n_cols, n_cols if fits else max(3, room // (max(widths) + 1)))
+    roomy = fits and sum(w + 2 for w in widths) <= room  # then a second space between columns
     rows = _window(n_rows, HEATMAP_ROWS)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1))
+    # the box's one-space column divider separates the cells (width + 1 per column), plus a space if roomy
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1) if roomy else 0)
     table.add_column("", style="bold", no_wrap=True)
     for j in cols:
-        table.add_column("…" if j is None else _short(col_labels[j], col_w), justify="right", no_wrap=True)
+        table.add_column("…" if j is None else headers[j], justify="right", no_wrap=True)
     for i in rows:
         if i is None:
             table.add_row("⋮", *["⋮" for _ in cols])
@@ -118,7 +125,7 @@ def heatmap(
                 continue
             w = float(weights[i, j])
             style = _colour(w) + Style(bold=w == top and w > 0)
-            cells.append(Text(fmt(w, precision), style=style))
+            cells.append(Text(f"{fmt(w, precision):>{widths[j]}}", style=style))  # padded: the colour fills the cell
         table.add_row(row_labels[i], *cells)
     notes = []
     if None in cols:
@@ -139,7 +146,9 @@ def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: 
     for r in readings[:READING_ROWS]:
         line = Text(f"{labels[r.query]:>{width}}", style="bold")
         line.append(" → ")
-        line.append(", ".join(f"{k} {fmt(w, precision)}" for k, w in r.keys))
+        # keys whose weight rounds to 0 say nothing; the first one is always named
+        keys = [r.keys[0], *(kw for kw in r.keys[1:] if float(fmt(kw[1], precision)) > 0)]
+        line.append(", ".join(f"{k} {fmt(w, precision)}" for k, w in keys))
         lines.append(line)
     return Group(*lines)
 
