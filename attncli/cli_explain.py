@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attncli.cli import DebugOpt, DTypeOpt, JsonOpt, _console, app, warn
+from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, _console, app, warn
 from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
@@ -79,9 +79,14 @@ def explain(
     causal: Annotated[
         bool, typer.Option("--causal", help="Hide later tokens from each token (a causal mask).")
     ] = False,
-    dtype: DTypeOpt = None,
+    dtype: Annotated[
+        DTypeChoice | None,
+        typer.Option(
+            help="float32 (default with the model, its own precision) or float64 (default with --embeddings)."
+        ),
+    ] = None,
     truncate: Annotated[
-        bool, typer.Option(help="Cut a sentence longer than the model's limit (with a warning).")
+        bool, typer.Option("--truncate", help="Cut a sentence longer than the model's limit (with a warning).")
     ] = False,
     stage: Annotated[
         list[str] | None,
@@ -97,9 +102,9 @@ def explain(
 ) -> None:
     """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
 
-    Shows the tokens, then for one layer and head the queries, keys, values, scores, weights (a
-    heatmap) and output, computed by attncli's own NumPy engine, and which tokens each token looks
-    at. With --embeddings, the textbook version over your own word vectors instead.
+    Tokens, then one head's Q, K, V, scores, weights (a heatmap) and output, by attncli's NumPy engine.
+
+    With --embeddings: the textbook version over your own word vectors instead.
     """
     for name in stage or ():
         if name not in EXPLAIN_STAGES:
@@ -191,6 +196,8 @@ def _explain_model(
     notes = _notes(sentence, tokens, causal, config.max_positions)
 
     if layer == -1 or head == -1:
+        if query is not None:
+            raise InputError("shows one head; use it without --layer all / --head all", argument="--query")
         layers = list(every_layer) if layer == -1 else None
         heads = list(range(config.num_heads)) if head == -1 else None
         if layers is None:  # --head all: the given layer, or the one the default choice lands in
