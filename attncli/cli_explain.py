@@ -110,7 +110,7 @@ def explain(
         if name not in EXPLAIN_STAGES:
             raise InputError(f"unknown stage {name!r} (choose from {', '.join(EXPLAIN_STAGES)})", argument="--stage")
     if embeddings is not None:
-        for flag, value in (("--layer", layer), ("--head", head), ("--model", model)):
+        for flag, value in (("--layer", layer), ("--head", head), ("--model", model), ("--truncate", truncate or None)):
             if value is not None:
                 raise InputError("applies to the pretrained model, not to --embeddings", argument=flag)
         _explain_embeddings(
