@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Container
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -18,7 +19,7 @@ from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, _console, app, warn
 from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
-    from attncli.engine import Attention
+    from attncli.engine import Attention, DType
     from attncli.models.bert import BertEncoder
     from attncli.models.tokenize import Tokens
 
@@ -114,7 +115,7 @@ def explain(
             if value is not None:
                 raise InputError("applies to the pretrained model, not to --embeddings", argument=flag)
         _explain_embeddings(
-            sentence, embeddings, (wq, wk, wv), query, causal, dtype.value if dtype else "float64", stage, top,
+            sentence, embeddings, (wq, wk, wv), query, causal, cast("DType", dtype or "float64"), stage, top,
             4 if precision is None else precision, json_out,
         )  # fmt: skip
         return
@@ -122,7 +123,7 @@ def explain(
         if value is not None:
             raise InputError("needs --embeddings (the model has its own W_Q, W_K, W_V)", argument=flag)
     _explain_model(
-        sentence, layer, head, query, model, causal, dtype.value if dtype else "float32", truncate, stage, top,
+        sentence, layer, head, query, model, causal, cast("DType", dtype or "float32"), truncate, stage, top,
         2 if precision is None else precision, json_out,
     )  # fmt: skip
 
@@ -166,7 +167,7 @@ def _explain_model(
     query: str | None,
     model: str | None,
     causal: bool,
-    dtype: str,
+    dtype: DType,
     truncate: bool,
     stages: list[str] | None,
     top: int,
@@ -190,25 +191,26 @@ def _explain_model(
 
     every_layer = range(config.num_layers)
     # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
-    keep: Any = every_layer if len(tokens) <= 128 else ({layer} if layer is not None and layer >= 0 else ())
-    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep=keep)  # type: ignore[arg-type]
+    overview = layer == -1 or head == -1
+    keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
+    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep=() if overview else keep)
     weights = [w[0] for w in out.weights]  # per layer (H, T, T)
     notes = _notes(sentence, tokens, causal, config.max_positions)
 
-    if layer == -1 or head == -1:
+    if overview:
         if query is not None:
             raise InputError("shows one head; use it without --layer all / --head all", argument="--query")
         layers = list(every_layer) if layer == -1 else None
         heads = list(range(config.num_heads)) if head == -1 else None
+        scope_note = None
         if layers is None:  # --head all: the given layer, or the one the default choice lands in
-            layers = (
-                [layer]
-                if layer is not None
-                else [choose_head(weights, special, every_layer, range(config.num_heads)).layer]
-            )
+            if layer is None:
+                layer = choose_head(weights, special, every_layer, range(config.num_heads)).layer
+                scope_note = f"layer {layer + 1} is the layer of the default head; --layer N shows another"
+            layers = [layer]
         if heads is None:  # --layer all: the given head, or every head
             heads = [head] if head is not None else list(range(config.num_heads))
-        _overview(sentence, tokens, special, weights, layers, heads, how, encoder, dtype, notes, json_out)
+        _overview(sentence, tokens, special, weights, layers, heads, how, encoder, dtype, notes, scope_note, json_out)
         return
 
     if layer is None or head is None:
@@ -222,7 +224,7 @@ def _explain_model(
     else:
         reason = None
     if layer not in out.attentions:
-        out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep={layer})  # type: ignore[arg-type]
+        out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep={layer})
     from attncli.models.bert import head_attention
 
     att = head_attention(out.attentions[layer], 0, head)
@@ -313,6 +315,7 @@ def _overview(
     encoder: BertEncoder,
     dtype: str,
     notes: list[str],
+    scope_note: str | None,
     json_out: bool,
 ) -> None:
     from rich.text import Text
@@ -358,6 +361,8 @@ def _overview(
         else (f"head {heads[0] + 1} in every layer" if len(heads) == 1 else "every layer and head")
     )
     console.print(Text(f"Overview: {scope}", style="bold"))
+    if scope_note:
+        console.print(Text(f"({scope_note})"))
     console.print(overview_view(summaries, pieces))
     console.print(
         Text(
@@ -514,7 +519,7 @@ def _explain_embeddings(
     projections: tuple[str | None, str | None, str | None],
     query: str | None,
     causal: bool,
-    dtype: str,
+    dtype: DType,
     stages: list[str] | None,
     top: int,
     precision: int,
@@ -549,7 +554,7 @@ def _explain_embeddings(
             "(give --wq and --wk with the same number of columns)",
             argument="--wq/--wk",
         )
-    att = attention(*inputs, causal=causal, dtype=dtype)  # type: ignore[arg-type]
+    att = attention(*inputs, causal=causal, dtype=dtype)
     special = [False] * len(words)
     rows = find_query(query, words, words, special) if query is not None else None
     given = [f"W_{n.upper()}" for n, p in zip("qkv", projections, strict=True) if p is not None]
