@@ -253,10 +253,23 @@ def _explain_model(
             "choice": reason or "given",
         },
         pieces_note=_pieces_note(tokens),
+        origins=_origins(encoder, layer, head),
         mask_note="3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
         "keys: the model attends to them (many heads park weight on [SEP]).",
         reading_title="Reading: where each query token looks (the pieces of a word added up)",
     )
+
+
+def _origins(encoder: BertEncoder, layer: int, head: int) -> dict[str, str]:
+    """Where the model's Q, K and V of one head come from, for the captions."""
+    c = encoder.config
+    first, last = head * c.head_size + 1, (head + 1) * c.head_size
+    x = "the embeddings' output" if layer == 0 else f"layer {layer}'s output"
+    return {
+        n: f"{n} = x·W_{n}ᵀ + b_{n}, columns {first}…{last} of {c.hidden_size} (head {head + 1}), "
+        f"x = {x} ({c.hidden_size} numbers per token)"
+        for n in "QKV"
+    }
 
 
 def _model_header(encoder: BertEncoder, how: str, dtype: str) -> str:
@@ -412,6 +425,7 @@ def _show(
     notes: list[str],
     extra_json: dict[str, Any],
     pieces_note: str | None,
+    origins: dict[str, str],
     mask_note: str,
     reading_title: str,
     default_stages: tuple[str, ...] = ("inputs", "scores", "scaled", "masked", "weights", "output"),
@@ -480,7 +494,7 @@ def _show(
     console.print()
 
     if "inputs" in wanted:
-        console.print(qkv_view(att, labels, view, f"of {where}", rows))
+        console.print(qkv_view(att, labels, view, f"of {where}", rows, origins))
         console.print()
     for name in ("scores", "scaled", "masked", "softmax"):
         if name not in wanted:
@@ -584,6 +598,12 @@ def _explain_embeddings(
             "head": None,
         },
         pieces_note=None,
+        origins={
+            n.upper(): f"{n.upper()} = E·W_{n.upper()}: each word's embedding times --w{n}"
+            if p is not None
+            else f"{n.upper()} = E: each word's embedding, as it is"
+            for n, p in zip("qkv", projections, strict=True)
+        },
         mask_note="3 · mask: nothing is masked (every word sees every word; --causal hides later ones).",
         reading_title="Reading: where each word looks",
         default_stages=("inputs", "scores", "scaled", "masked", "softmax", "output"),

@@ -22,8 +22,8 @@ Array = NDArray[np.floating]
 
 # Heatmap colours, low → high weight (viridis-like: dark blue, teal, green, yellow).
 _RAMP = ((38, 24, 84), (33, 104, 140), (34, 160, 120), (140, 205, 60), (250, 230, 40))
-HEATMAP_ROWS = 24
-READING_ROWS = 40  # taller heatmaps show their first and last rows around a ⋮ row
+HEATMAP_ROWS = 24  # taller heatmaps show their first and last rows around a ⋮ row
+READING_ROWS = 40  # the reading names at most this many query tokens
 
 
 def _colour(w: float) -> Style:
@@ -52,17 +52,26 @@ def tokens_view(pieces: Sequence[str], special: Sequence[bool], title: str) -> G
     return Group(Text(title, style="bold"), line)
 
 
-def qkv_view(att: Attention, labels: Sequence[str], view: View, where: str, rows: Sequence[int] | None) -> Group:
-    """Q, K and V of one head, each (T × d_head), cut with '…' to fit; Q only for the focused rows."""
-    d = att.q.shape[-1]
+def qkv_view(
+    att: Attention,
+    labels: Sequence[str],
+    view: View,
+    where: str,
+    rows: Sequence[int] | None,
+    origins: dict[str, str],
+) -> Group:
+    """Q, K and V, each (T × width), cut with '…' to fit; Q only for the focused rows.
+
+    `origins` says where each comes from ({"Q": "x·W_Qᵀ + b_Q …", …}), shown as the caption.
+    """
     t = att.k.shape[-2]
-    cols = [f"d{j + 1}" for j in range(d)]
     parts: list[RenderableType] = []
     for name, what, m, lab in (
         ("Q", "queries", att.q, labels),
         ("K", "keys", att.k, labels),
         ("V", "values", att.v, labels),
     ):
+        d = m.shape[-1]
         if name == "Q" and rows is not None:
             m, lab = m[list(rows)], [labels[i] for i in rows]
         shape = f"{m.shape[0]} × {d}" if name != "Q" or rows is None else f"{len(lab)} of {t} rows × {d}"
@@ -70,9 +79,9 @@ def qkv_view(att: Attention, labels: Sequence[str], view: View, where: str, rows
             matrix_table(
                 m,
                 title=f"{name} ({what}) {where}: {shape}",
-                caption=None,
+                caption=origins.get(name),
                 row_labels=lab,
-                col_labels=cols,
+                col_labels=[f"d{j + 1}" for j in range(d)],
                 view=view,
             )
         )

@@ -57,6 +57,7 @@ def main() -> None:
     py = sys.executable
     commands: list[tuple[str, list[str]]] = [
         ("python -c 'import numpy'", [py, "-c", "import numpy"]),
+        ("attn --version (the CLI's start-up alone)", [py, "-m", "attncli", "--version"]),
         ("attn explain SENTENCE", [py, "-m", "attncli", "explain", SENTENCE]),
         ("attn explain SENTENCE --json", [py, "-m", "attncli", "explain", SENTENCE, "--json"]),
         ("attn explain SENTENCE --head all", [py, "-m", "attncli", "explain", SENTENCE, "--head", "all"]),
