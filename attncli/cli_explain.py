@@ -458,14 +458,14 @@ def _show(
     from rich.text import Text
 
     from attncli.render import View, render_attention
-    from attncli.render_explain import _short, heatmap, qkv_view, reading_view, tokens_view
+    from attncli.render_explain import _short, focus_view, qkv_view, reading_view, tokens_view
 
     console = _console()
     t = len(labels)
     if stages:
         wanted = list(stages)
         cut_note = None
-    elif t <= FULL_STAGES_UP_TO:
+    elif t <= FULL_STAGES_UP_TO or rows is not None:  # one focused row is short whatever the length
         wanted = list(default_stages)
         cut_note = None
     else:
@@ -496,10 +496,41 @@ def _show(
     if "inputs" in wanted:
         console.print(qkv_view(att, labels, view, f"of {where}", rows, origins))
         console.print()
+    if rows is not None and len(rows) == 1 and any(n in wanted for n in ("scores", "scaled", "weights")):
+        # one query: its row of every stage on its side, one line per key, so no key column is cut
+        title = f"1–4 · the query {q_labels[0]}, {where}: one line per key"
+        console.print(focus_view(shown, q_labels[0], labels, title, precision))
+        console.print()
+    else:
+        _stage_tables(shown, att.masked is None, wanted, view, where, mask_note, labels, q_labels, precision)
+    if "output" in wanted:
+        console.print(render_attention(shown, ["output"], view))
+    console.print(Text(reading_title, style="bold"))
+    console.print(reading_view(readings, labels, precision))
+
+
+def _stage_tables(
+    shown: Attention,
+    unmasked: bool,
+    wanted: list[str],
+    view: Any,
+    where: str,
+    mask_note: str,
+    labels: list[str],
+    q_labels: list[str],
+    precision: int,
+) -> None:
+    """Scores, scaled, mask, softmax steps and the weights heatmap, one table each."""
+    from rich.text import Text
+
+    from attncli.render import render_attention
+    from attncli.render_explain import heatmap
+
+    console = _console()
     for name in ("scores", "scaled", "masked", "softmax"):
         if name not in wanted:
             continue
-        if name == "masked" and att.masked is None:
+        if name == "masked" and unmasked:
             console.print(Text(mask_note, style="dim"))
             console.print()
         else:
@@ -518,10 +549,6 @@ def _show(
             )
         )
         console.print()
-    if "output" in wanted:
-        console.print(render_attention(shown, ["output"], view))
-    console.print(Text(reading_title, style="bold"))
-    console.print(reading_view(readings, labels, precision))
 
 
 # ---- own embeddings --------------------------------------------------------------------------------

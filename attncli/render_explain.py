@@ -16,7 +16,7 @@ from rich.text import Text
 
 from attncli.engine import Attention
 from attncli.explain import HeadSummary, Reading
-from attncli.render import View, _window, fmt, matrix_table
+from attncli.render import View, _dot_expansion, _window, fmt, matrix_table
 
 Array = NDArray[np.floating]
 
@@ -174,3 +174,37 @@ def overview_view(summaries: Sequence[HeadSummary], labels: Sequence[str]) -> Ta
         pairs = ", ".join(f"{labels[q]}→{labels[k]} {w:.2f}" for q, k, w in s.pairs) or "—"
         table.add_row(str(s.layer + 1), str(s.head + 1), pattern, pairs)
     return table
+
+
+def focus_view(att: Attention, query_label: str, keys: Sequence[str], title: str, precision: int) -> Group:
+    """One query's row of every stage, turned on its side: one line per key (fits any sentence length).
+
+    `att` holds that one query row (1 × S). Columns: score q·k, scaled, masked (if any), weight, and
+    a bar as long as the weight.
+    """
+    stages: list[tuple[str, Array]] = [("q·k", att.scores[0]), ("× scale", att.scaled[0])]
+    if att.masked is not None:
+        stages.append(("masked", att.masked[0]))
+    weights = att.weights[0]
+    stages.append(("weight", weights))
+    top = float(weights.max())
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    for name, _ in stages:
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    bar_width = 20
+    for j, key in enumerate(keys):
+        cells: list[str | Text] = [fmt(float(a[j]), precision) for _, a in stages[:-1]]
+        w = float(weights[j])
+        cells.append(Text(fmt(w, precision), style=_colour(w) + Style(bold=w == top and w > 0)))
+        cells.append("█" * round(w * bar_width))
+        table.add_row(key, *cells)
+    scale = f"× {fmt(att.scale, 4)} = ÷ √{att.d_k}" if att.scale_is_default else f"× {fmt(att.scale, 4)}"
+    best = int(np.argmax(weights))
+    example = _dot_expansion(att.q, att.k, 0, best, query_label, keys[best], precision)
+    caption = (
+        f"q·k: the query row of {query_label} dotted with each key row, e.g. {example}; × scale: {scale}; "
+        f"weight: softmax down the column, so the weights add up to 1; the bar is the weight × {bar_width}."
+    )
+    return Group(Text(title, style="bold"), table, Text(caption, style="dim"))

@@ -74,6 +74,10 @@ def test_layer_head_query_match_the_encoder_and_attn_compute(attn: RunAttn, mode
     text = attn("explain", EIFFEL, "--layer", "3", "--head", "7", "--query", "tower")
     assert "Layer 3, head 7" in text.out and "(default:" not in text.out
     assert "Q (queries) of layer 3, head 7: 1 of 11 rows × 32" in text.out
+    focus = text.out.split("1–4 · the query tower, layer 3, head 7: one line per key")[1].split("\n\n")[0]
+    key_lines = [line.split()[0] for line in focus.splitlines()[3:14]]
+    assert key_lines == tokens  # every key on its own line, none cut
+    assert f"{weights[0].max():.2f}" in focus
     assert text.out.split("Reading:")[1].count("→") == 1
 
 
