@@ -169,7 +169,8 @@ def compute(
         bool,
         typer.Option(
             "--average-heads",
-            help="Also show the head-averaged weights (nn.MultiheadAttention's default).", rich_help_panel=MHA
+            help="Also show the head-averaged weights (nn.MultiheadAttention's default).",
+            rich_help_panel=MHA,
         ),
     ] = False,
     random_weights: Annotated[
@@ -281,4 +282,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # The other commands register themselves on `app` when imported.
-from attncli import cli_check, cli_samples  # noqa: E402,F401
+from attncli import cli_check, cli_explain, cli_samples  # noqa: E402,F401

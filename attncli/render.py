@@ -394,4 +394,4 @@ def html(renderable: RenderableType, width: int = 100) -> str:
 
     console = Console(record=True, file=io.StringIO(), width=width, color_system="truecolor")
     console.print(renderable)
-    return console.export_html(inline_styles=True, code_format="<pre style=\"font-family:monospace\">{code}</pre>")
+    return console.export_html(inline_styles=True, code_format='<pre style="font-family:monospace">{code}</pre>')
