@@ -208,6 +208,7 @@ def compute(
         str | None, typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of free RAM).")
     ] = None,
     format: FormatOpt = None,
+    heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,
     save_svg: SaveSvgOpt = None,
     save_html: SaveHtmlOpt = None,
     no_color: NoColorOpt = False,
@@ -261,6 +262,7 @@ def compute(
         save=save,
         max_memory=max_memory,
         format=format.value if format is not None else None,
+        heatmap=heatmap,
         save_svg=save_svg,
         save_html=save_html,
         no_color=no_color,

@@ -54,6 +54,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--save": ("save", "path"),
     "--max-memory": ("max_memory", "str"),
     "--format": ("format", ("markdown", "latex", "csv")),
+    "--heatmap": ("heatmap", "flag=True"),
     "--save-svg": ("save_svg", "path"),
     "--save-html": ("save_html", "path"),
     "--no-color": ("no_color", "flag=True"),
@@ -61,7 +62,9 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--debug": ("debug", "flag=True"),
 }
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}
-COMPUTE_DEFAULTS.update(json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False)
+COMPUTE_DEFAULTS.update(
+    json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False, heatmap=False
+)
 
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _INT = re.compile(r"[+-]?\d+")
