@@ -177,7 +177,9 @@ def compute(
     average_heads: Annotated[
         bool,
         typer.Option(
-            help="Also show the head-averaged weights (nn.MultiheadAttention's default).", rich_help_panel=MHA
+            "--average-heads",
+            help="Also show the head-averaged weights (nn.MultiheadAttention's default).",
+            rich_help_panel=MHA,
         ),
     ] = False,
     random_weights: Annotated[
@@ -215,6 +217,7 @@ def compute(
         str | None, typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of free RAM).")
     ] = None,
     format: FormatOpt = None,
+    heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,
     save_svg: SaveSvgOpt = None,
     save_html: SaveHtmlOpt = None,
     no_color: NoColorOpt = False,
@@ -269,6 +272,7 @@ def compute(
         save=save,
         max_memory=max_memory,
         format=format.value if format is not None else None,
+        heatmap=heatmap,
         save_svg=save_svg,
         save_html=save_html,
         no_color=no_color,
@@ -291,4 +295,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # The other commands register themselves on `app` when imported.
-from attncli import cli_check, cli_samples  # noqa: E402,F401
+from attncli import cli_check, cli_explain, cli_samples  # noqa: E402,F401

@@ -65,6 +65,7 @@ class Presentation:
     explain_cell: tuple[int, int] | None = None
     save_svg: Path | None = None
     save_html: Path | None = None
+    heatmap: bool = False
 
     def check(self) -> None:
         if self.json_out and self.format:
@@ -104,8 +105,11 @@ class Presentation:
         console = _console(record=bool(self.save_svg or self.save_html))
         if title:
             console.print(f"[bold]{escape(title)}[/bold]")
-        console.print(render(View(precision=self.precision, width=console.width, labels=labels,
-                                  explain_cell=self.explain_cell)))  # fmt: skip
+        view = View(
+            precision=self.precision, width=console.width, labels=labels, explain_cell=self.explain_cell,
+            heatmap=self.heatmap,
+        )  # fmt: skip
+        console.print(render(view))
         for path, save in ((self.save_svg, console.save_svg), (self.save_html, console.save_html)):
             if path is not None:
                 try:  # clear=False: the SVG and the HTML both get everything that was shown
@@ -287,6 +291,7 @@ def run_compute(
     save: Any,
     max_memory: Any,
     format: Any,
+    heatmap: Any,
     save_svg: Any,
     save_html: Any,
     no_color: Any,
@@ -301,7 +306,7 @@ def run_compute(
     from attncli.problem import build_multihead, build_problem, is_multihead
 
     cell = _parse_cell(explain_cell) if explain_cell else None
-    pres = Presentation(json_out, format, precision, cell, save_svg, save_html)
+    pres = Presentation(json_out, format, precision, cell, save_svg, save_html, bool(heatmap))
     pres.check()
     if no_color:
         os.environ["NO_COLOR"] = "1"

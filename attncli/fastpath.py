@@ -43,7 +43,6 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--kv-heads": ("kv_heads", "int>=1"),
     "--head": ("head", "int>=1"),
     "--average-heads": ("average_heads", "flag=True"),
-    "--no-average-heads": ("average_heads", "flag=False"),
     "--random-weights": ("random_weights", "flag=True"),
     "--seed": ("seed", "int>=0"),
     "--positional": ("positional", ("none", "sinusoidal")),
@@ -55,6 +54,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--save": ("save", "path"),
     "--max-memory": ("max_memory", "str"),
     "--format": ("format", ("markdown", "latex", "csv")),
+    "--heatmap": ("heatmap", "flag=True"),
     "--save-svg": ("save_svg", "path"),
     "--save-html": ("save_html", "path"),
     "--no-color": ("no_color", "flag=True"),
@@ -63,7 +63,9 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--debug": ("debug", "flag=True"),
 }
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}
-COMPUTE_DEFAULTS.update(json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False)
+COMPUTE_DEFAULTS.update(
+    json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False, heatmap=False
+)
 
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _INT = re.compile(r"[+-]?\d+")

@@ -72,3 +72,11 @@ def test_format_and_export_conflicts_are_errors(attn: RunAttn, tmp_path: Path) -
 def test_piped_output_carries_no_escape_codes() -> None:
     r = attn_process("compute", "--sample", "cat-sits", env={"NO_COLOR": "", "TERM": "xterm-256color"})
     assert r.code == 0 and "\x1b[" not in r.out
+
+
+def test_heatmap_for_one_and_many_heads(attn: RunAttn) -> None:
+    r = attn("compute", "--sample", "causal-4x4", "--stage", "weights", "--heatmap")
+    assert "the weights as a heatmap: rows = queries, columns = keys" in r.out
+    assert "colour-blind-safe" in r.out
+    r = attn("compute", "--sample", "mha-2heads", "--stage", "weights", "--heatmap", "--head", "2")
+    assert "the weights as a heatmap  [head 2]" in r.out
