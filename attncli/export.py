@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attncli.engine import Attention
+from attncli.i18n import _
 from attncli.problem import TABLE_STAGES
 
 FORMATS = ("markdown", "latex", "csv")
@@ -37,7 +38,7 @@ _TITLES = {
     "scores": "scores = Q·Kᵀ",
     "scaled": "scaled = scores × scale",
     "masked": "masked",
-    "shifted": "shifted = logits − row max",
+    "shifted": "shifted = logits − row max",  # translated where it is used
     "exp": "exp(shifted)",
     "weights": "weights = softmax",
     "output": "output = weights · V",
@@ -79,7 +80,10 @@ def stage_tables(
             else:
                 cols = k_rows
             where = ", ".join(str(i + 1) if slice_name == "head" else str(i) for i in idx)
-            title = _TITLES[name] + (f" [{slice_name} {where}]" if idx else "")
+            title = _("shifted = logits − row max") if name == "shifted" else _TITLES[name]
+            if idx:
+                label = _("[head {index}]") if slice_name == "head" else _("[slice {index}]")
+                title += " " + label.format(index=where)
             out.append(StageTable(name, title, rows, cols, a, idx))
     return out
 

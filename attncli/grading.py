@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from attncli.engine import Array, Attention, CausalAlign, causal_allowed
 from attncli.errors import InputError, NumericError, ShapeError
+from attncli.i18n import _, ngettext
 from attncli.multihead import MultiHead
 from attncli.parsing import where
 from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem
@@ -137,7 +138,7 @@ class CheckReport:
 
 def tolerance_text(tol: float) -> str:
     """The tolerance rule in words, for reports."""
-    return f"±{tol:g} per cell (±{tol * 100:g}% for values above 1)"
+    return _("±{tol:g} per cell (±{percent} for values above 1)").format(tol=tol, percent=f"{tol * 100:g}%")
 
 
 def check(
@@ -151,7 +152,7 @@ def check(
     fit the problem, and InputError (argument `expected`) when nothing is claimed.
     """
     if not (np.isfinite(tol) and tol >= 0):
-        raise InputError(f"must be a finite number ≥ 0, got {tol}", argument="tol")
+        raise InputError(_("must be a finite number ≥ 0, got {value}").format(value=tol), argument="tol")
     if isinstance(problem, MultiHeadProblem):
         # Per-head stages (H, T, S) are graded as they are; "output" is the final output after W_o.
         # The mistake catalogue describes single-head hand calculations, so nothing is diagnosed here.
@@ -301,19 +302,15 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else many or one + 's'}"
-
-
 def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array]:
     """The claimed stages in the order they are computed, as float arrays of the stages' shapes."""
     for key in expected:
         if key not in STAGE_NAMES:
-            raise InputError(f"unknown stage {key!r} (choose from {', '.join(STAGE_NAMES)})", argument="expected")
+            message = _("unknown stage {name!r} (choose from {stages})")
+            raise InputError(message.format(name=key, stages=", ".join(STAGE_NAMES)), argument="expected")
     if not any(expected.get(stage) is not None for stage in STAGE_NAMES):
-        raise InputError(
-            f"no claimed values to check: give at least one stage of {', '.join(STAGE_NAMES)}", argument="expected"
-        )
+        message = _("no claimed values to check: give at least one stage of {stages}")
+        raise InputError(message.format(stages=", ".join(STAGE_NAMES)), argument="expected")
     claims: dict[str, Array] = {}
     for stage in STAGE_NAMES:
         value = expected.get(stage)
@@ -322,32 +319,36 @@ def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array
         argument = f"expected.{stage}"
         if stage not in chain.order:
             raise InputError(
-                "this problem has no mask and is not causal, so there is no masked stage; claim scaled instead",
+                _("this problem has no mask and is not causal, so there is no masked stage; claim scaled instead"),
                 argument=argument,
             )
         a = np.asarray(value)
         if a.dtype == np.bool_:
-            raise InputError("holds true/false; write the numbers (a hidden cell as -inf or null)", argument=argument)
+            message = _("holds true/false; write the numbers (a hidden cell as -inf or null)")
+            raise InputError(message, argument=argument)
         if not np.issubdtype(a.dtype, np.number):
-            raise InputError(f"must hold numbers, got {a.dtype} values", argument=argument)
+            raise InputError(_("must hold numbers, got {dtype} values").format(dtype=a.dtype), argument=argument)
         a = a.astype(np.float64)
         if a.ndim == 1:
             a = a[None, :]  # a flat list is one row
         correct = chain.correct(stage)
         if a.shape != correct.shape:
-            queries = _count(chain.t, "query", "queries")
-            columns = _count(chain.s, "key", "keys") if stage != "output" else _count(chain.d_v, "value column")
-            verb = "is" if stage == "output" else "are"
-            raise ShapeError(
-                f"has shape {_shape_text(a.shape)}, but the {stage} of this problem {verb} "
-                f"{_shape_text(correct.shape)} "
-                f"({'T×d_v' if stage == 'output' else 'T×S'}: {queries}, {columns})",
-                argument=argument,
-            )
+            queries = ngettext("{n} query", "{n} queries", chain.t).format(n=chain.t)
+            if stage == "output":
+                columns = ngettext("{n} value column", "{n} value columns", chain.d_v).format(n=chain.d_v)
+                message = _("has shape {shape}, but the output of this problem is {correct} (T×d_v: {rows}, {columns})")
+            else:
+                columns = ngettext("{n} key", "{n} keys", chain.s).format(n=chain.s)
+                message = _("has shape {shape}, but the {stage} of this problem are {correct} (T×S: {rows}, {columns})")
+            shapes = {"shape": _shape_text(a.shape), "correct": _shape_text(correct.shape)}
+            raise ShapeError(message.format(stage=stage, rows=queries, columns=columns, **shapes), argument=argument)
         bad = np.isnan(a) | np.isposinf(a) | (np.isneginf(a) if stage != "masked" else False)
         if bad.any():
             cell = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise NumericError(f"{where(cell, a.ndim)} is {a[cell]}; only masked cells may be −∞", argument=argument)
+            message = _("{where} is {value}; only masked cells may be −∞").format(
+                where=where(cell, a.ndim), value=a[cell]
+            )
+            raise NumericError(message, argument=argument)
         claims[stage] = a
     return claims
 
@@ -430,13 +431,18 @@ def _unexplained(
     claimed: Array, correct: Array, matches: NDArray[np.bool_], implied: Array | None, previous: str | None, tol: float
 ) -> str:
     cell = tuple(int(i) for i in np.argwhere(~matches)[0])
-    text = (
-        f"none of the known mistakes explains this; the first wrong cell is {where(cell, claimed.ndim)}: "
-        f"you wrote {_num(claimed[cell])}, the correct value is {_num(correct[cell])}"
-    )
+    values = {"where": where(cell, claimed.ndim), "yours": _num(claimed[cell]), "correct": _num(correct[cell])}
     if implied is not None and not _matches(implied[cell], correct[cell], tol):  # their earlier error shows here
-        text += f" (your {previous} give {_num(implied[cell])})"
-    return text
+        message = _(
+            "none of the known mistakes explains this; the first wrong cell is {where}: "
+            "you wrote {yours}, the correct value is {correct} (your {previous} give {implied})"
+        )
+        return message.format(previous=previous, implied=_num(implied[cell]), **values)
+    message = _(
+        "none of the known mistakes explains this; the first wrong cell is {where}: "
+        "you wrote {yours}, the correct value is {correct}"
+    )
+    return message.format(**values)
 
 
 # --- the catalogue of mistakes -----------------------------------------------------------------------
@@ -488,18 +494,18 @@ def _score_mistakes(c: _Chain) -> list[_Mistake]:
     q, k = _first(r.q), _first(r.k)
     j = min(1, c.s - 1)
     terms = " + ".join(f"{_num(a)}×{_num(b)}" for a, b in zip(q[0], k[j], strict=True))
-    fix = (
-        f"scores = Q·Kᵀ: the cell in row i, column j is query i dotted with key j (a row of K), "
-        f"e.g. q1·k{j + 1} = {terms} = {_num(q[0] @ k[j])}"
-    )
+    fix = _(
+        "scores = Q·Kᵀ: the cell in row i, column j is query i dotted with key j (a row of K), "
+        "e.g. q1·k{key} = {terms} = {score}"
+    ).format(key=j + 1, terms=terms, score=_num(q[0] @ k[j]))
     out = []
     if c.s == c.d_k:  # Q·K only has the right shape when K is square
         out.append(
             _mistake(
                 "k_not_transposed",
                 "scores",
-                "K not transposed",
-                "you multiplied Q·K instead of Q·Kᵀ, pairing each query with a column of K instead of a key",
+                _("K not transposed"),
+                _("you multiplied Q·K instead of Q·Kᵀ, pairing each query with a column of K instead of a key"),
                 fix,
                 lambda _: np.matmul(r.q, r.k),
             )
@@ -509,8 +515,8 @@ def _score_mistakes(c: _Chain) -> list[_Mistake]:
             _mistake(
                 "q_k_swapped",
                 "scores",
-                "Q and K swapped",
-                "you computed K·Qᵀ, the scores transposed: your row i belongs to key i, not query i",
+                _("Q and K swapped"),
+                _("you computed K·Qᵀ, the scores transposed: your row i belongs to key i, not query i"),
                 fix,
                 lambda _: np.matmul(r.k, np.swapaxes(r.q, -1, -2)),
             )
@@ -522,48 +528,66 @@ def _scale_mistakes(c: _Chain, *, given: bool) -> list[_Mistake]:
     r = c.result
     d, scale = c.d_k, r.scale
     score, scaled = _first(r.scores)[0, 0], _first(r.scaled)[0, 0]
-    rule = f"the given scale {_num(scale)}" if given else f"1/√d_k = 1/√{d} = {_num(scale)}"
-    fix = f"scaled = scores × {rule}, e.g. {_num(score)} × {_num(scale)} = {_num(scaled)}"
+    if given:
+        rule = _("the given scale {scale}").format(scale=_num(scale))
+    else:
+        rule = f"1/√d_k = 1/√{d} = {_num(scale)}"
+    fix = _("scaled = scores × {rule}, e.g. {score} × {scale} = {scaled}").format(
+        rule=rule, score=_num(score), scale=_num(scale), scaled=_num(scaled)
+    )
 
     def by(factor: float) -> Step:
         return lambda x: x * factor
 
     candidates: list[tuple[str, str, str, float]] = [
-        ("no_scaling", "no scaling", "you left the scores unscaled (scaled = scores)", 1.0)
+        ("no_scaling", _("no scaling"), _("you left the scores unscaled (scaled = scores)"), 1.0)
     ]
     if given:
         candidates += [
             (
                 "default_scale_not_given",
-                "default scale instead of the given one",
-                f"you scaled by 1/√d_k = {_num(1 / np.sqrt(d))}, but this problem gives scale = {_num(scale)}",
+                _("default scale instead of the given one"),
+                _("you scaled by 1/√d_k = {default}, but this problem gives scale = {scale}").format(
+                    default=_num(1 / np.sqrt(d)), scale=_num(scale)
+                ),
                 1 / np.sqrt(d),
             ),
             (
                 "divided_by_scale",
-                "divided by the scale",
-                f"you divided by the scale {_num(scale)} instead of multiplying by it",
+                _("divided by the scale"),
+                _("you divided by the scale {scale} instead of multiplying by it").format(scale=_num(scale)),
                 1 / scale,
             ),
         ]
     else:
         candidates += [
-            ("scaled_by_d", "scaled by d_k, not √d_k", f"you divided by d_k = {d} instead of √d_k = √{d}", 1 / d),
+            (
+                "scaled_by_d",
+                _("scaled by d_k, not √d_k"),
+                _("you divided by d_k = {d} instead of √d_k = √{d}").format(d=d),
+                1 / d,
+            ),
             (
                 "multiplied_by_sqrt_d",
-                "multiplied by √d_k",
-                f"you multiplied by √d_k = {_num(np.sqrt(d))} instead of dividing by it",
+                _("multiplied by √d_k"),
+                _("you multiplied by √d_k = {root} instead of dividing by it").format(root=_num(np.sqrt(d))),
                 float(np.sqrt(d)),
             ),
         ]
-        names = {"d_v (the width of V)": c.d_v, "T (the number of queries)": c.t, "S (the number of keys)": c.s}
+        names = {
+            _("d_v (the width of V)"): c.d_v,
+            _("T (the number of queries)"): c.t,
+            _("S (the number of keys)"): c.s,
+        }
         for n in sorted({n for n in names.values() if n != d}):
             which = " = ".join(name for name, m in names.items() if m == n)
             candidates.append(
                 (
                     "sqrt_of_wrong_dimension",
-                    f"√{n} instead of √d_k",
-                    f"you divided by √{n}, from {which}, instead of √d_k = √{d} (d_k is the width of Q and K)",
+                    _("√{n} instead of √d_k").format(n=n),
+                    _("you divided by √{n}, from {which}, instead of √d_k = √{d} (d_k is the width of Q and K)").format(
+                        n=n, which=which, d=d
+                    ),
                     1 / np.sqrt(n),
                 )
             )
@@ -581,22 +605,24 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
     hidden = int((~(c.user_allowed & c.rule))[(0,) * (c.user_allowed.ndim - 2)].sum())
     how = []
     if r.mask is not None:
-        how.append("the boolean mask hides its False cells" if r.mask.dtype == np.bool_ else "the mask is added")
+        how.append(_("the boolean mask hides its False cells") if r.mask.dtype == np.bool_ else _("the mask is added"))
     if r.causal:
         seen = "1…i" if r.causal_align == "top-left" else "1…i+S−T"
-        how.append(f"the causal rule lets query i see keys {seen} ({r.causal_align})")
-    fix = f"masked = scaled, where {' and '.join(how)}"
+        how.append(_("the causal rule lets query i see keys {seen} ({align})").format(seen=seen, align=r.causal_align))
+    fix = _("masked = scaled, where {how}").format(how=_(" and ").join(how))
     if hidden:
-        fix += f"; every hidden cell ({hidden} of {c.t * c.s}) becomes −∞, so the softmax gives it weight exactly 0"
+        fix = _(
+            "{fix}; every hidden cell ({hidden} of {total}) becomes −∞, so the softmax gives it weight exactly 0"
+        ).format(fix=fix, hidden=hidden, total=c.t * c.s)
     out = [
         _mistake(
-            "mask_ignored", "masked", "mask ignored", "you left out the mask: no cell is hidden", fix, lambda x: x
+            "mask_ignored", "masked", _("mask ignored"), _("you left out the mask: no cell is hidden"), fix, lambda x: x
         ),
         _mistake(
             "masked_as_zero",
             "masked",
-            "hidden cells set to 0",
-            "you set the hidden cells to 0 instead of −∞, so they still get weight exp(0)/Σ",
+            _("hidden cells set to 0"),
+            _("you set the hidden cells to 0 instead of −∞, so they still get weight exp(0)/Σ"),
             fix,
             c.mask_step(c.user_allowed & c.rule, fill=0.0),
         ),
@@ -606,8 +632,8 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
             _mistake(
                 "mask_inverted",
                 "masked",
-                "mask inverted",
-                "you hid the True cells of the boolean mask; True means attend",
+                _("mask inverted"),
+                _("you hid the True cells of the boolean mask; True means attend"),
                 fix,
                 c.mask_step(~c.user_allowed & c.rule),
             )
@@ -619,8 +645,8 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
             _mistake(
                 "causal_flipped",
                 "masked",
-                "causal mask flipped",
-                "you hid the earlier keys instead of the later ones (each query saw itself and the future)",
+                _("causal mask flipped"),
+                _("you hid the earlier keys instead of the later ones (each query saw itself and the future)"),
                 fix,
                 c.mask_step(c.user_allowed & flipped),
             )
@@ -631,8 +657,10 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
                 _mistake(
                     "causal_misaligned",
                     "masked",
-                    f"causal mask aligned {other}",
-                    f"you aligned the causal mask {other} instead of {r.causal_align} (T ≠ S)",
+                    _("causal mask aligned {other}").format(other=other),
+                    _("you aligned the causal mask {other} instead of {align} (T ≠ S)").format(
+                        other=other, align=r.causal_align
+                    ),
                     fix,
                     c.mask_step(c.user_allowed & causal_allowed(c.t, c.s, other)),
                 )
@@ -647,10 +675,10 @@ def _softmax_mistakes(c: _Chain) -> list[_Mistake]:
     shown = [j for j in range(c.s) if np.isfinite(logits[j])][:4]
     total = " + ".join(f"{_num(e[j])}" for j in shown) + (" + …" if len(shown) < np.isfinite(logits).sum() else "")
     j = shown[0] if shown else 0
-    fix = (
+    fix = _(
         "weights = softmax along each row (over the keys): exp(x) ÷ the row's Σ exp(x), so every row sums to 1, "
-        f"e.g. q1, k{j + 1}: exp({_num(logits[j])}) = {_num(e[j])}, ÷ ({total}) = {_num(weights[j])}"
-    )
+        "e.g. q1, k{key}: exp({logit}) = {exp}, ÷ ({total}) = {weight}"
+    ).format(key=j + 1, logit=_num(logits[j]), exp=_num(e[j]), total=total, weight=_num(weights[j]))
     empty = r.empty_row
 
     def raw_share(x: Array) -> Array:
@@ -662,24 +690,24 @@ def _softmax_mistakes(c: _Chain) -> list[_Mistake]:
         _mistake(
             "softmax_over_columns",
             "weights",
-            "softmax over columns",
-            "you normalised down each column (over the queries) instead of along each row (over the keys)",
+            _("softmax over columns"),
+            _("you normalised down each column (over the queries) instead of along each row (over the keys)"),
             fix,
             lambda x: _softmax(x, empty, axis=-2),
         ),
         _mistake(
             "exp_not_normalised",
             "weights",
-            "exp not normalised",
-            "you took exp of each score but did not divide by the row's sum",
+            _("exp not normalised"),
+            _("you took exp of each score but did not divide by the row's sum"),
             fix,
             np.exp,
         ),
         _mistake(
             "normalised_without_exp",
             "weights",
-            "not a softmax",
-            "you divided each score by its row's sum (x ÷ Σx) without taking exp first",
+            _("not a softmax"),
+            _("you divided each score by its row's sum (x ÷ Σx) without taking exp first"),
             fix,
             raw_share,
         ),
@@ -690,18 +718,17 @@ def _output_mistakes(c: _Chain) -> list[_Mistake]:
     r = c.result
     w, v, out0 = _first(r.weights)[0], _first(r.v), _first(r.output)[0]
     terms = " + ".join(f"{_num(w[j])}×{_vec(v[j])}" for j in range(min(c.s, 4))) + (" + …" if c.s > 4 else "")
-    fix = (
-        "output = weights · V: row i adds up the value rows weighted by query i's weights, "
-        f"e.g. q1: {terms} = {_vec(out0)}"
-    )
+    fix = _(
+        "output = weights · V: row i adds up the value rows weighted by query i's weights, e.g. q1: {terms} = {output}"
+    ).format(terms=terms, output=_vec(out0))
     out = []
     if c.s == c.d_v:
         out.append(
             _mistake(
                 "v_transposed",
                 "output",
-                "V transposed",
-                "you multiplied the weights by Vᵀ: each weight met a column of V instead of a value row",
+                _("V transposed"),
+                _("you multiplied the weights by Vᵀ: each weight met a column of V instead of a value row"),
                 fix,
                 lambda x: np.matmul(x, np.swapaxes(r.v, -1, -2)),
             )
@@ -711,8 +738,8 @@ def _output_mistakes(c: _Chain) -> list[_Mistake]:
             _mistake(
                 "weights_transposed",
                 "output",
-                "weights transposed",
-                "you multiplied weightsᵀ · V, using the weights of key i instead of query i's row",
+                _("weights transposed"),
+                _("you multiplied weightsᵀ · V, using the weights of key i instead of query i's row"),
                 fix,
                 lambda x: np.matmul(np.swapaxes(x, -1, -2), r.v),
             )
@@ -722,8 +749,8 @@ def _output_mistakes(c: _Chain) -> list[_Mistake]:
             _mistake(
                 "v_on_the_left",
                 "output",
-                "V on the wrong side",
-                "you multiplied V · weights instead of weights · V",
+                _("V on the wrong side"),
+                _("you multiplied V · weights instead of weights · V"),
                 fix,
                 lambda x: np.matmul(r.v, x),
             )
@@ -732,15 +759,30 @@ def _output_mistakes(c: _Chain) -> list[_Mistake]:
 
 
 def _rounding(decimals: tuple[int, ...], stage: str) -> Diagnosis:
-    n = " or ".join(str(d) for d in decimals)
-    unit = "decimal" if decimals == (1,) else "decimals"
+    n = _(" or ").join(str(d) for d in decimals)
+    if len(decimals) == 1:
+        title = ngettext("rounded to {n} decimal", "rounded to {n} decimals", decimals[0])
+        mistake = ngettext(
+            "your numbers come out when every intermediate value (exp values too) is rounded to {n} decimal",
+            "your numbers come out when every intermediate value (exp values too) is rounded to {n} decimals",
+            decimals[0],
+        )
+    else:  # "2 or 3 decimals": the last number decides the form, as in Russian
+        title = ngettext("rounded to {list} decimals", "rounded to {list} decimals", decimals[-1])
+        mistake = ngettext(
+            "your numbers come out when every intermediate value (exp values too) is rounded to {list} decimals",
+            "your numbers come out when every intermediate value (exp values too) is rounded to {list} decimals",
+            decimals[-1],
+        )
     return Diagnosis(
         key="rounding",
         stage=stage,
-        title=f"rounded to {n} {unit}",
-        mistake=f"your numbers come out when every intermediate value (exp values too) is rounded to {n} {unit}",
-        fix="keep at least 4 decimals in every intermediate value and round only the final answer: "
-        "rounding errors grow through exp and the sums",
+        title=title.format(n=n, list=n),
+        mistake=mistake.format(n=n, list=n),
+        fix=_(
+            "keep at least 4 decimals in every intermediate value and round only the final answer: "
+            "rounding errors grow through exp and the sums"
+        ),
         decimals=decimals,
     )
 

@@ -20,6 +20,7 @@ from rich.text import Text
 from attncli.blocked import AttentionOutput
 from attncli.engine import Attention
 from attncli.errors import InputError
+from attncli.i18n import _, ngettext
 from attncli.problem import TABLE_STAGES
 
 STAGES = TABLE_STAGES
@@ -99,7 +100,7 @@ def matrix_table(
     n_rows, n_cols = a.shape
     sample = a[: min(n_rows, 50), : min(n_cols, 50)]
     cell_w = max((len(fmt(float(x), p)) for x in sample.ravel()), default=1)
-    for _, values in extra:
+    for _name, values in extra:  # (not `_`: that is the translator)
         cell_w = max(cell_w, *(len(fmt(x, p)) for x in values[:50]))
     label_w = max(len(s) for s in row_labels[:50])
     col_w = max(cell_w, *(len(s) for s in col_labels[:50])) + 3
@@ -112,7 +113,7 @@ def matrix_table(
     table.add_column("", style="bold", no_wrap=True)
     for j in cols:
         table.add_column("…" if j is None else col_labels[j], justify="right", no_wrap=True)
-    for name, _ in extra:
+    for name, _values in extra:
         table.add_column(name, justify="right", no_wrap=True, style="italic")
     row_max = a.max(axis=1) if bold_row_max else None
     for i in rows:
@@ -134,12 +135,13 @@ def matrix_table(
 
     notes = []
     if None in cols:
-        notes.append(f"showing {max_cols - 1} of {n_cols} columns")
+        shown = ngettext("showing {shown} of {n} column", "showing {shown} of {n} columns", n_cols)
+        notes.append(shown.format(shown=max_cols - 1, n=n_cols))
     if None in rows:
-        notes.append(f"{MAX_ROWS - 1} of {n_rows} rows")
+        notes.append(ngettext("{shown} of {n} row", "{shown} of {n} rows", n_rows).format(shown=MAX_ROWS - 1, n=n_rows))
     text = caption or ""
     if notes:
-        text += ("\n" if text else "") + "(" + ", ".join(notes) + "; --json prints every value)"
+        text += ("\n" if text else "") + _("({notes}; --json prints every value)").format(notes=", ".join(notes))
     parts: list[RenderableType] = [Text(title, style="bold"), table]
     if text:
         parts.append(Text(text, style="dim"))
@@ -153,14 +155,14 @@ def _dims(n: int) -> list[str]:
 def _dot_expansion(q: NDArray[np.floating], k: NDArray[np.floating], i: int, j: int, qi: str, kj: str, p: int) -> str:
     terms = [f"{num(a, p)}×{num(b, p)}" for a, b in zip(q[i], k[j], strict=True)]
     if len(terms) > EXPAND_TERMS:
-        terms = [*terms[:3], f"… ({len(terms)} terms)"]
+        terms = [*terms[:3], ngettext("… ({n} term)", "… ({n} terms)", len(terms)).format(n=len(terms))]
     return f"{qi}·{kj} = {' + '.join(terms)} = {num(float(q[i] @ k[j]), p)}"
 
 
 def _scale_text(result: Attention, p: int) -> str:
     d = result.d_k
     if not result.scale_is_default:
-        return f"scale = {num(result.scale, p)} (given)"
+        return _("scale = {scale} (given)").format(scale=num(result.scale, p))
     root = round(float(np.sqrt(d)))
     exact = f" = ÷ {root}" if root * root == d else ""
     return f"scale = 1/√d_k: ÷ √{d}{exact} = × {num(result.scale, p)}"
@@ -170,14 +172,14 @@ def _mask_text(result: Attention) -> str:
     parts = []
     if result.mask is not None:
         if result.mask.dtype == np.bool_:
-            parts.append("the boolean mask hides its False cells")
+            parts.append(_("the boolean mask hides its False cells"))
         else:
-            parts.append("the additive mask is added to the scaled scores")
+            parts.append(_("the additive mask is added to the scaled scores"))
     if result.causal:
         if result.causal_align == "top-left":
-            parts.append("the causal rule hides later keys (query i sees keys 1…i, top-left)")
+            parts.append(_("the causal rule hides later keys (query i sees keys 1…i, top-left)"))
         else:
-            parts.append("the causal rule hides later keys (query i sees keys 1…i+S−T, bottom-right)")
+            parts.append(_("the causal rule hides later keys (query i sees keys 1…i+S−T, bottom-right)"))
     return "; ".join(parts)
 
 
@@ -195,7 +197,9 @@ class _SliceRenderer:
         self.logits = "scaled" if result.masked is None else "masked"
         i, j = view.explain_cell or (1, min(2, s))
         self.cell = (i, j)  # the 1-based score cell that captions work through
-        name = view.slice_name(index) if view.slice_name else f"slice {', '.join(str(i) for i in index)}"
+        name = (
+            view.slice_name(index) if view.slice_name else _("slice {index}").format(index=", ".join(map(str, index)))
+        )
         self.suffix = f"  [{name}]" if index else ""
 
     def part(self, a: NDArray[np.floating]) -> NDArray[np.floating]:
@@ -222,57 +226,64 @@ class _SliceRenderer:
                 view=View(self.p, self.view.width // 2 if m.shape[-1] <= 4 else self.view.width, self.view.labels),
             )
             for m, name, rows in (
-                (r.q, "Q (queries)", self.q_labels),
-                (r.k, "K (keys)", self.k_labels),
-                (r.v, "V (values)", self.k_labels),
+                (r.q, _("Q (queries)"), self.q_labels),
+                (r.k, _("K (keys)"), self.k_labels),
+                (r.v, _("V (values)"), self.k_labels),
             )
         ]
-        return Group(Text(f"0 · inputs{self.suffix}", style="bold"), Columns(tables, padding=(0, 3)))
+        return Group(Text(_("0 · inputs") + self.suffix, style="bold"), Columns(tables, padding=(0, 3)))
 
     def scores(self) -> RenderableType:
         q, k = self.part(self.r.q), self.part(self.r.k)
         t, s = self.r.scores.shape[-2:]
         i, j = self.cell
         example = _dot_expansion(q, k, i - 1, j - 1, self.q_labels[i - 1], self.k_labels[j - 1], self.p)
-        shape = f"{t} {'query' if t == 1 else 'queries'} × {s} {'key' if s == 1 else 'keys'}, d_k = {self.r.d_k}"
-        caption = f"Each cell: a query row · a key row ({shape}).\n{example}"
-        return self.table(self.r.scores, "1 · scores = Q·Kᵀ", caption)
+        queries = ngettext("{n} query", "{n} queries", t).format(n=t)
+        keys = ngettext("{n} key", "{n} keys", s).format(n=s)
+        caption = _("Each cell: a query row · a key row ({queries} × {keys}, d_k = {d_k}).\n{example}").format(
+            queries=queries, keys=keys, d_k=self.r.d_k, example=example
+        )
+        return self.table(self.r.scores, _("1 · scores = Q·Kᵀ"), caption)
 
     def scaled(self) -> RenderableType:
         scores = self.part(self.r.scores)
         i, j = self.cell
         a, b = scores[i - 1, j - 1], self.part(self.r.scaled)[i - 1, j - 1]
         qi, kj = self.q_labels[i - 1], self.k_labels[j - 1]
-        caption = (
-            f"{_scale_text(self.r, self.p)} (keeps scores from growing with d_k).\n"
-            f"{qi}·{kj}: {num(a, self.p)} × {num(self.r.scale, self.p)} = {num(b, self.p)}"
+        caption = _("{rule} (keeps scores from growing with d_k).\n{example}").format(
+            rule=_scale_text(self.r, self.p),
+            example=f"{qi}·{kj}: {num(a, self.p)} × {num(self.r.scale, self.p)} = {num(b, self.p)}",
         )
-        return self.table(self.r.scaled, "2 · scaled = scores × scale", caption)
+        return self.table(self.r.scaled, _("2 · scaled = scores × scale"), caption)
 
     def masked(self) -> RenderableType:
         assert self.r.masked is not None
         masked = self.part(self.r.masked)
         hidden = int(np.isneginf(masked).sum())
         rule = _mask_text(self.r)
-        verb = "is −∞: it gets" if hidden == 1 else "are −∞: they get"
-        caption = f"{rule[0].upper()}{rule[1:]}.\n{hidden} of {masked.size} cells {verb} weight 0."
-        return self.table(self.r.masked, "3 · masked", caption)
+        cells = ngettext(
+            "{hidden} of {n} cells is −∞: it gets weight 0.", "{hidden} of {n} cells are −∞: they get weight 0.", hidden
+        )
+        caption = f"{rule[0].upper()}{rule[1:]}.\n" + cells.format(hidden=hidden, n=masked.size)
+        return self.table(self.r.masked, _("3 · masked"), caption)
 
     def softmax(self) -> RenderableType:
         r = self.r
         row_max, row_sum = self.part(r.row_max)[:, 0], self.part(r.row_sum)[:, 0]
         shifted = self.table(
             r.shifted,
-            f"4a · softmax, step 1: shifted = {self.logits} − row max",
-            "Subtracting each row's max makes its largest value 0, so exp cannot overflow;\n"
-            "the weights come out the same.",
-            extra=[("row max", row_max)],
+            _("4a · softmax, step 1: shifted = {logits} − row max").format(logits=self.logits),
+            _(
+                "Subtracting each row's max makes its largest value 0, so exp cannot overflow;\n"
+                "the weights come out the same."
+            ),
+            extra=[(_("row max"), row_max)],
         )
         exp = self.table(
             r.exp,
-            "4b · softmax, step 2: exp(shifted)",
-            "exp of every shifted value (a masked −∞ gives 0); the row sum is at the right.",
-            extra=[("row sum", row_sum)],
+            _("4b · softmax, step 2: exp(shifted)"),
+            _("exp of every shifted value (a masked −∞ gives 0); the row sum is at the right."),
+            extra=[(_("row sum"), row_sum)],
         )
         return Group(shifted, Text(""), exp, Text(""), self.weights(step=True))
 
@@ -281,20 +292,23 @@ class _SliceRenderer:
         s = w.shape[1]
         i = 0
         top = int(np.nanargmax(w[i])) if np.isfinite(w[i]).any() and w[i].max() > 0 else None
-        lines = ["Every row sums to 1 (Σ at the right)."]
+        lines = [_("Every row sums to 1 (Σ at the right).")]
         if step:
-            lines = ["weights = exp ÷ row sum: every row sums to 1 (Σ at the right)."]
+            lines = [_("weights = exp ÷ row sum: every row sums to 1 (Σ at the right).")]
         if top is not None:
-            lines.append(f"{self.q_labels[i]} gives most weight to {self.k_labels[top]} ({fmt(w[i, top], self.p)}).")
+            most = _("{query} gives most weight to {key} ({weight}).")
+            lines.append(most.format(query=self.q_labels[i], key=self.k_labels[top], weight=fmt(w[i, top], self.p)))
         empty = [e for e in self.r.empty_rows if e[:-1] == self.idx]
         for e in empty[:4]:
             policy = {
-                "zero": "its weights and output are 0",
-                "uniform": f"its weights are uniform (1/{s})",
-                "nan": "its weights and output are NaN",
+                "zero": _("its weights and output are 0"),
+                "uniform": _("its weights are uniform (1/{s})").format(s=s),
+                "nan": _("its weights and output are NaN"),
             }[self.r.empty_row]
-            lines.append(f"{self.q_labels[e[-1]]} is fully masked: {policy} (--empty-row {self.r.empty_row}).")
-        title = "4c · softmax, step 3: weights" if step else f"4 · weights = softmax({self.logits})"
+            masked = _("{query} is fully masked: {policy} (--empty-row {empty_row}).")
+            lines.append(masked.format(query=self.q_labels[e[-1]], policy=policy, empty_row=self.r.empty_row))
+        title = _("4c · softmax, step 3: weights") if step else _("4 · weights = softmax({logits})")
+        title = title.format(logits=self.logits)
         table = self.table(
             self.r.weights, title, "\n".join(lines), extra=[("Σ", np.nansum(w, axis=1))], bold_row_max=True
         )
@@ -317,15 +331,16 @@ class _SliceRenderer:
         w, v = self.part(self.r.weights), self.part(self.r.v)
         out = self.part(self.r.output)
         t, s = w.shape
-        lines = ["Each output row mixes the value rows, weighted by that query's weights."]
+        lines = [_("Each output row mixes the value rows, weighted by that query's weights.")]
         if s <= 4 and v.shape[1] <= 4:
             for i in range(min(t, 4)):
                 # Keys with weight 0 (masked) add nothing; leaving them out keeps the sum readable.
                 terms = " + ".join(f"{num(w[i, j], self.p)}×{vec(v[j], self.p)}" for j in range(s) if w[i, j] != 0)
                 lines.append(f"{self.q_labels[i]} = {terms or '0'} = {vec(out[i], self.p)}")
             if t > 4:
-                lines.append(f"(and {t - 4} more rows)")
-        return self.table(self.r.output, "5 · output = weights · V", "\n".join(lines), col_labels=_dims(v.shape[1]))
+                lines.append(ngettext("(and {n} more row)", "(and {n} more rows)", t - 4).format(n=t - 4))
+        title = _("5 · output = weights · V")
+        return self.table(self.r.output, title, "\n".join(lines), col_labels=_dims(v.shape[1]))
 
 
 def render_attention(result: Attention, stages: Iterable[str] | None = None, view: View | None = None) -> Group:
@@ -334,15 +349,14 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
     wanted = list(STAGES if stages is None else stages)
     unknown = [s for s in wanted if s not in STAGES]
     if unknown:
-        raise InputError(f"unknown stage {unknown[0]!r} (choose from {', '.join(STAGES)})", argument="--stage")
+        message = _("unknown stage {name!r} (choose from {stages})").format(name=unknown[0], stages=", ".join(STAGES))
+        raise InputError(message, argument="--stage")
     t, s = result.scores.shape[-2:]
     if view.explain_cell is not None:
         i, j = view.explain_cell
         if not (1 <= i <= t and 1 <= j <= s):
-            raise InputError(
-                f"{i},{j} is outside the {t}×{s} scores matrix (rows 1…{t}, columns 1…{s})",
-                argument="--explain-cell",
-            )
+            message = _("{i},{j} is outside the {t}×{s} scores matrix (rows 1…{t}, columns 1…{s})")
+            raise InputError(message.format(i=i, j=j, t=t, s=s), argument="--explain-cell")
     lead = result.scores.shape[:-2]
     parts: list[RenderableType] = []
     indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
@@ -355,7 +369,8 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
                 continue
             if stage == "masked" and result.masked is None:
                 if stages is not None:
-                    parts.append(Text("3 · masked: no mask and no --causal given, so nothing is masked.", style="dim"))
+                    nothing = _("3 · masked: no mask and no --causal given, so nothing is masked.")
+                    parts.append(Text(nothing, style="dim"))
                 continue
             if stage == "weights" and "softmax" in wanted:
                 continue  # the softmax steps end with the weights
@@ -364,8 +379,11 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
     if len(indices) > view.max_slices:
         parts.append(
             Text(
-                f"(showing {view.max_slices} of {len(indices)} slices of the leading dimensions {lead}; "
-                "--json prints all)",
+                ngettext(
+                    "(showing {shown} of {n} slice of the leading dimensions {lead}; --json prints all)",
+                    "(showing {shown} of {n} slices of the leading dimensions {lead}; --json prints all)",
+                    len(indices),
+                ).format(shown=view.max_slices, n=len(indices), lead=lead),
                 style="dim",
             )
         )
@@ -379,17 +397,17 @@ def render_output(out: AttentionOutput, view: View | None = None) -> Group:
     t, d_v = out.output.shape[-2:]
     indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
     rows = _labels(view, "q", t, "q")
-    caption = (
+    caption = _(
         "Computed by the blocked path (online softmax over key blocks): the T×S weights were never stored,\n"
         "so only the output is shown. Ask for other --stage values to see them on small inputs."
     )
     parts: list[RenderableType] = []
     for idx in indices[: view.max_slices]:
-        suffix = f"  [slice {', '.join(str(i) for i in idx)}]" if idx else ""
+        suffix = "  [" + _("slice {index}").format(index=", ".join(str(i) for i in idx)) + "]" if idx else ""
         parts.append(
             matrix_table(
                 out.output[idx],
-                title=f"5 · output = weights · V{suffix}",
+                title=_("5 · output = weights · V") + suffix,
                 caption=caption,
                 row_labels=rows,
                 col_labels=_dims(d_v),
@@ -397,7 +415,12 @@ def render_output(out: AttentionOutput, view: View | None = None) -> Group:
             )
         )
     if len(indices) > view.max_slices:
-        parts.append(Text(f"(showing {view.max_slices} of {len(indices)} slices; --save FILE.npy writes all)"))
+        shown = ngettext(
+            "(showing {shown} of {n} slice; --save FILE.npy writes all)",
+            "(showing {shown} of {n} slices; --save FILE.npy writes all)",
+            len(indices),
+        )
+        parts.append(Text(shown.format(shown=view.max_slices, n=len(indices))))
     return Group(*parts)
 
 

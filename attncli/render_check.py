@@ -19,43 +19,57 @@ from rich.text import Text
 
 from attncli.engine import Array
 from attncli.grading import CheckReport, StageCheck, tolerance_text
+from attncli.i18n import _, ngettext
 from attncli.parsing import where
 from attncli.render import MAX_SLICES, View, _window, fmt, num
 from attncli.serialize import dumps, jsonable
 
-STAGE_TITLES = {
-    "scores": "1 · scores = Q·Kᵀ",
-    "scaled": "2 · scaled = scores × scale",
-    "masked": "3 · masked",
-    "weights": "4 · weights = softmax(LOGITS)",
-    "output": "5 · output = weights · V",
-}
-STEP_NAMES = {
-    "scores": "scores",
-    "scaled": "scaling",
-    "masked": "masking",
-    "weights": "softmax",
-    "output": "weighted sum",
-}
+
+def stage_title(stage: str, logits: str) -> str:
+    """The title of a claimed stage, as the tables of `attn compute` have it."""
+    return {
+        "scores": _("1 · scores = Q·Kᵀ"),
+        "scaled": _("2 · scaled = scores × scale"),
+        "masked": _("3 · masked"),
+        "weights": _("4 · weights = softmax({logits})"),
+        "output": _("5 · output = weights · V"),
+    }[stage].format(logits=logits)
+
+
+def step_name(stage: str) -> str:
+    """The step of the computation that produces `stage`."""
+    return {
+        "scores": _("scores"),
+        "scaled": _("scaling"),
+        "masked": _("masking"),
+        "weights": _("softmax"),
+        "output": _("weighted sum"),
+    }[stage]
+
+
 MAX_ROWS = 12  # taller stages show their first and last rows
 CHECK_SCHEMA_VERSION = 1
 
 
 def _verdict_lines(s: StageCheck, logits: str, previous_correct: bool) -> list[Text]:
-    title = STAGE_TITLES[s.stage].replace("LOGITS", logits)
+    title = stage_title(s.stage, logits)
     if s.verdict == "correct":
-        return [Text(f"✓ {title}: correct", style="bold green")]
+        return [Text(_("✓ {title}: correct").format(title=title), style="bold green")]
     cell, big = where(s.worst_cell, s.claimed.ndim), s.max_difference
-    size = f" {fmt(big, 4)}" if np.isfinite(big) else ""  # −∞ against a number: no size to give
-    values = f"you wrote {num(s.claimed[s.worst_cell], 4)}, correct {num(s.correct[s.worst_cell], 4)}"
-    worst = Text(f"  largest difference{size} at {cell} ({values})", style="dim")
+    values = {"cell": cell, "yours": num(s.claimed[s.worst_cell], 4), "correct": num(s.correct[s.worst_cell], 4)}
+    if np.isfinite(big):
+        worst_text = _("  largest difference {size} at {cell} (you wrote {yours}, correct {correct})")
+    else:  # −∞ against a number: no size to give
+        worst_text = _("  largest difference at {cell} (you wrote {yours}, correct {correct})")
+    worst = Text(worst_text.format(size=fmt(big, 4), **values), style="dim")
     if s.verdict == "consistent" and previous_correct:
         # Their earlier numbers were within the tolerance, but the small error grew in this step.
-        line = f"≈ {title}: off, but it follows from your {s.previous} (their rounding grows here)"
-        return [Text(line, style="bold yellow"), worst]
+        line = _("≈ {title}: off, but it follows from your {previous} (their rounding grows here)")
+        return [Text(line.format(title=title, previous=s.previous), style="bold yellow"), worst]
     if s.verdict == "consistent":
-        return [Text(f"≈ {title}: wrong, but consistent with your {s.previous}", style="bold yellow"), worst]
-    return [Text(f"✗ {title}: wrong", style="bold red"), worst]
+        line = _("≈ {title}: wrong, but consistent with your {previous}").format(title=title, previous=s.previous)
+        return [Text(line, style="bold yellow"), worst]
+    return [Text(_("✗ {title}: wrong").format(title=title), style="bold red"), worst]
 
 
 def _table(
@@ -101,11 +115,12 @@ def _stage_tables(s: StageCheck, index: tuple[int, ...], view: View, labels: Map
         for i in range(t)
     ]
     tables = [
-        _table("you wrote", yours, rows, cols, view.width),
-        _table("correct", fixed(correct), rows, cols, view.width),
+        _table(_("you wrote"), yours, rows, cols, view.width),
+        _table(_("correct"), fixed(correct), rows, cols, view.width),
     ]
     if s.verdict == "consistent" and s.implied is not None:
-        tables.append(_table(f"from your {s.previous}", fixed(s.implied[index]), rows, cols, view.width))
+        implied_title = _("from your {previous}").format(previous=s.previous)
+        tables.append(_table(implied_title, fixed(s.implied[index]), rows, cols, view.width))
     return Columns(tables, padding=(0, 4))
 
 
@@ -120,34 +135,46 @@ def _indented(text: Text) -> Padding:
 
 def _diagnosis_lines(s: StageCheck) -> list[RenderableType]:
     if s.unexplained is not None:
-        return [_indented(Text(f"Diagnosis: {s.unexplained}."))]
+        return [_indented(Text(_("Diagnosis: {text}.").format(text=s.unexplained)))]
     lines: list[RenderableType] = []
     if len(s.diagnoses) > 1:
-        lines.append(_indented(Text(f"{len(s.diagnoses)} known mistakes give your numbers:")))
+        n = len(s.diagnoses)
+        known = ngettext("{n} known mistake gives your numbers:", "{n} known mistakes give your numbers:", n)
+        lines.append(_indented(Text(known.format(n=n))))
     for d in s.diagnoses:
-        where_made = f" (in the {STEP_NAMES[d.stage]})" if d.stage != s.stage else ""
-        lines.append(_indented(Text.assemble("Diagnosis: ", (d.title + where_made, "bold"), f": {d.mistake}.")))
+        title = d.title
+        if d.stage != s.stage:
+            title = _("{title} (in the {step})").format(title=d.title, step=step_name(d.stage))
+        label, rest = _("Diagnosis: "), _(": {mistake}.").format(mistake=d.mistake)
+        lines.append(_indented(Text.assemble(label, (title, "bold"), rest)))
     for fix in dict.fromkeys(d.fix for d in s.diagnoses):  # mistakes in the same step share their fix
-        lines.append(_indented(Text(f"Correct: {fix}.", style="dim")))
+        lines.append(_indented(Text(_("Correct: {fix}.").format(fix=fix), style="dim")))
     return lines
 
 
 def _summary(report: CheckReport) -> list[Text]:
     n = len(report.stages)
-    stages = "stage" if n == 1 else "stages"
     if report.passed:
-        head = Text(f"PASSED: {'the claimed stage is' if n == 1 else f'all {n} claimed stages are'} correct.")
-        head.stylize("bold green", 0, 7)
+        if n == 1:
+            text = _("the claimed stage is correct.")
+        else:
+            text = ngettext("all {n} claimed stage is correct.", "all {n} claimed stages are correct.", n).format(n=n)
+        head = Text.assemble((_("PASSED:"), "bold green"), " ", text)
     else:
         correct = sum(s.verdict == "correct" for s in report.stages)
         consistent = sum(s.verdict == "consistent" for s in report.stages)
-        text = f"FAILED: {correct} of {n} claimed {stages} correct"
+        text = ngettext("{correct} of {n} claimed stage correct", "{correct} of {n} claimed stages correct", n)
+        text = text.format(correct=correct, n=n)
         if consistent:
-            text += f", {consistent} more {'follows' if consistent == 1 else 'follow'} from your own earlier numbers"
-            text += f" (credit {report.credited} of {n})"
-        head = Text(text + f"; the first wrong stage is {report.first_wrong_stage}.")
-        head.stylize("bold red", 0, 7)
-    return [head, Text(f"Tolerance {tolerance_text(report.tol)}; --tol changes it.", style="dim")]
+            more = ngettext(
+                "{text}, {consistent} more follows from your own earlier numbers (credit {credited} of {n})",
+                "{text}, {consistent} more follow from your own earlier numbers (credit {credited} of {n})",
+                consistent,
+            )
+            text = more.format(text=text, consistent=consistent, credited=report.credited, n=n)
+        text = _("{text}; the first wrong stage is {stage}.").format(text=text, stage=report.first_wrong_stage)
+        head = Text.assemble((_("FAILED:"), "bold red"), " ", text)
+    return [head, Text(_("Tolerance {rule}; --tol changes it.").format(rule=tolerance_text(report.tol)), style="dim")]
 
 
 def render_check(report: CheckReport, view: View | None = None) -> Group:
@@ -162,10 +189,15 @@ def render_check(report: CheckReport, view: View | None = None) -> Group:
         indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
         for index in indices[:MAX_SLICES]:
             if index:
-                parts.append(Text(f"slice {', '.join(str(i) for i in index)}", style="dim"))
+                parts.append(Text(_("slice {index}").format(index=", ".join(str(i) for i in index)), style="dim"))
             parts.append(_stage_tables(s, index, view, view.labels))
         if len(indices) > MAX_SLICES:
-            parts.append(Text(f"(showing {MAX_SLICES} of {len(indices)} slices; --json has all)", style="dim"))
+            shown = ngettext(
+                "(showing {shown} of {n} slice; --json has all)",
+                "(showing {shown} of {n} slices; --json has all)",
+                len(indices),
+            )
+            parts.append(Text(shown.format(shown=MAX_SLICES, n=len(indices)), style="dim"))
         parts.extend(_diagnosis_lines(s))
         parts.append(Text(""))
     parts.extend(_summary(report))

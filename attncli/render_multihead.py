@@ -14,6 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.i18n import _, ngettext
 from attncli.multihead import MultiHead
 from attncli.problem import MULTIHEAD_STAGES
 from attncli.render import STAGES, View, matrix_table, num, render_attention
@@ -60,21 +61,25 @@ class _Renderer:
         parts: list[RenderableType] = []
         if r.x_q is not None and r.x_kv is not None:
             cross = r.x_q is not r.x_kv
-            title = "0 · inputs: " + ("q_input (decoder side)" if cross else "X")
+            title = _("0 · inputs: q_input (decoder side)") if cross else _("0 · inputs: X")
             parts.append(self.table(r.x_q, title, None, self.x_labels, _dims(r.x_q.shape[1])))
             if cross:
-                title = "0 · inputs: kv_input (encoder side)"
+                title = _("0 · inputs: kv_input (encoder side)")
                 parts.append(self.table(r.x_kv, title, None, self.e_labels, _dims(r.x_kv.shape[1])))
         shapes = ", ".join(f"{n} {'×'.join(str(d) for d in w.shape)}" for n, w in r.weights.items())
         how = {
-            "given": "projection weights given",
-            "random": "random demo weights (reproducible with the same --seed)",
-            "identity": "no projection weights: Q, K and V are the inputs themselves",
-            "none": "q, k and v given already projected",
+            "given": _("projection weights given"),
+            "random": _("random demo weights (reproducible with the same --seed)"),
+            "identity": _("no projection weights: Q, K and V are the inputs themselves"),
+            "none": _("q, k and v given already projected"),
         }[r.projection]
-        line = f"{r.heads} head{'s' if r.heads > 1 else ''} of d_head = {r.d_head}"
+        line = ngettext("{n} head of d_head = {d_head}", "{n} heads of d_head = {d_head}", r.heads)
+        line = line.format(n=r.heads, d_head=r.d_head)
         if r.kv_heads != r.heads:
-            line += f", {r.kv_heads} K/V head{'s' if r.kv_heads > 1 else ''} (grouped-query attention)"
+            kv = ngettext(
+                "{n} K/V head (grouped-query attention)", "{n} K/V heads (grouped-query attention)", r.kv_heads
+            )
+            line += ", " + kv.format(n=r.kv_heads)
         parts.append(Text(f"{line}; {how}" + (f" ({shapes})" if shapes else "") + ".", style="dim"))
         return _stack(parts)
 
@@ -83,13 +88,14 @@ class _Renderer:
         if p is None:
             return None
         d = p.q_encoding.shape[1]
-        caption = (
-            f"PE[pos, 2i] = sin(pos / 10000^(2i/{d})), PE[pos, 2i+1] = cos(pos / 10000^(2i/{d})); "
+        caption = _(
+            "PE[pos, 2i] = sin(pos / 10000^(2i/{d})), PE[pos, 2i+1] = cos(pos / 10000^(2i/{d})); "
             "added to the inputs before the projections."
-        )
+        ).format(d=d)
+        title = _("0a · sinusoidal position encodings PE")
         parts = [
-            self.table(p.q_encoding, "0a · sinusoidal position encodings PE", caption, self.x_labels, _dims(d)),
-            self.table(p.q_after, "0b · inputs + PE", None, self.x_labels, _dims(d)),
+            self.table(p.q_encoding, title, caption, self.x_labels, _dims(d)),
+            self.table(p.q_after, _("0b · inputs + PE"), None, self.x_labels, _dims(d)),
         ]
         if self.r.x_q is not self.r.x_kv:
             parts.append(self.table(p.kv_after, "0b · kv_input + PE", None, self.e_labels, _dims(d)))
@@ -100,19 +106,24 @@ class _Renderer:
         q, k, v = r.projected
         if r.projection in ("given", "random"):
             bias = {n: " + b" + n[1] for n in ("bq", "bk", "bv") if n in r.weights}
-            shape = f"{q.shape[0]} × {q.shape[1]} = {r.heads} heads × {r.d_head} columns"
+            heads = ngettext("{heads} head × {d_head} columns", "{heads} heads × {d_head} columns", r.heads)
+            shape = f"{q.shape[0]} × {q.shape[1]} = " + heads.format(heads=r.heads, d_head=r.d_head)
             cap_q: str | None = f"Q = X·W_q{bias.get('bq', '')}: {shape}."
             cap_k: str | None = f"K = X·W_k{bias.get('bk', '')}, V = X·W_v{bias.get('bv', '')}."
         else:
-            cols = f"{r.d_head} column{'s' if r.d_head > 1 else ''}"
             same = "Q = q_input, K = V = kv_input" if r.x_q is not r.x_kv else "Q = K = V = X"
             what = same if r.projection == "identity" else "Q"
-            cap_q, cap_k = f"{what}, split into {r.heads} heads of {cols}.", None
+            split = ngettext(
+                "{what}, split into {heads} heads of {d_head} column.",
+                "{what}, split into {heads} heads of {d_head} columns.",
+                r.d_head,
+            )
+            cap_q, cap_k = split.format(what=what, heads=r.heads, d_head=r.d_head), None
         return _stack(
             [
-                self.table(q, "1a · projected Q", cap_q, self.q_labels, _head_dims(r.heads, r.d_head)),
-                self.table(k, "1b · projected K", cap_k, self.k_labels, _head_dims(r.kv_heads, r.d_head)),
-                self.table(v, "1c · projected V", None, self.k_labels, _head_dims(r.kv_heads, r.d_v)),
+                self.table(q, _("1a · projected Q"), cap_q, self.q_labels, _head_dims(r.heads, r.d_head)),
+                self.table(k, _("1b · projected K"), cap_k, self.k_labels, _head_dims(r.kv_heads, r.d_head)),
+                self.table(v, _("1c · projected V"), None, self.k_labels, _head_dims(r.kv_heads, r.d_v)),
             ]
         )
 
@@ -121,15 +132,15 @@ class _Renderer:
         if r.kv_heads == r.heads:
             return None
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        table.add_column("query head", justify="right")
-        table.add_column("K/V head", justify="right")
+        table.add_column(_("query head"), justify="right")
+        table.add_column(_("K/V head"), justify="right")
         for h, g in enumerate(r.head_map):
             table.add_row(str(h + 1), str(g + 1))
-        caption = (
-            f"Grouped-query attention: {r.heads} query heads share {r.kv_heads} K/V heads.\n"
-            f"Query head h uses K/V head ⌊(h−1)/{r.heads // r.kv_heads}⌋+1, as PyTorch SDPA's enable_gqa."
-        )
-        return Group(Text("1d · head mapping", style="bold"), table, Text(caption, style="dim"))
+        caption = _(
+            "Grouped-query attention: {heads} query heads share {kv_heads} K/V heads.\n"
+            "Query head h uses K/V head ⌊(h−1)/{group}⌋+1, as PyTorch SDPA's enable_gqa."
+        ).format(heads=r.heads, kv_heads=r.kv_heads, group=r.heads // r.kv_heads)
+        return Group(Text(_("1d · head mapping"), style="bold"), table, Text(caption, style="dim"))
 
     def rope(self) -> RenderableType | None:
         rope = self.r.rope
@@ -142,15 +153,18 @@ class _Renderer:
         for h in self.shown:
             qb, qa = rope.q_before[h], rope.q_after[h]
             m = min(1, qb.shape[0] - 1)  # work through position 1 (position 0 is not rotated)
-            caption = (
-                f"RoPE ({rope.style}, base {rope.base:g}): position m turns each pair {pairs} by m·θ_i, "
-                f"θ_i = base^(−2i/{d}).\n{self.q_labels[m]}, pair 1: ({num(qb[m, 0], 4)}, {num(qb[m, second], 4)}) "
-                f"turned by {num(rope.q_angles[m, 0], 4)} rad → ({num(qa[m, 0], 4)}, {num(qa[m, second], 4)})."
-            )
+            caption = _(
+                "RoPE ({style}, base {base:g}): position m turns each pair {pairs} by m·θ_i, θ_i = base^(−2i/{d}).\n"
+                "{query}, pair 1: ({x1}, {x2}) turned by {angle} rad → ({y1}, {y2})."
+            ).format(
+                style=rope.style, base=rope.base, pairs=pairs, d=d, query=self.q_labels[m],
+                x1=num(qb[m, 0], 4), x2=num(qb[m, second], 4), angle=num(rope.q_angles[m, 0], 4),
+                y1=num(qa[m, 0], 4), y2=num(qa[m, second], 4),
+            )  # fmt: skip
             k_after = rope.k_after[self.r.head_map[h]]
             parts += [
-                self.table(qa, f"2a · q after RoPE  [head {h + 1}]", caption, self.q_labels, _dims(d)),
-                self.table(k_after, f"2b · k after RoPE  [head {h + 1}]", None, self.k_labels, _dims(d)),
+                self.table(qa, _("2a · q after RoPE  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
+                self.table(k_after, _("2b · k after RoPE  [head {h}]").format(h=h + 1), None, self.k_labels, _dims(d)),
             ]
         return _stack(parts)
 
@@ -159,11 +173,12 @@ class _Renderer:
         if r.alibi_slopes is None or r.alibi_bias is None:
             return None
         slopes = ", ".join(f"h{h + 1}: {num(sl, 6)}" for h, sl in enumerate(r.alibi_slopes))
-        caption = f"Added to the scaled scores, so far-away keys lose weight. Slopes 2^(−8h/H): {slopes}."
+        caption = _("Added to the scaled scores, so far-away keys lose weight. Slopes 2^(−8h/H): {slopes}.")
+        caption = caption.format(slopes=slopes)
         return _stack(
             self.table(
                 r.alibi_bias[h],
-                f"2c · ALiBi bias −slope·|i − j|  [head {h + 1}]",
+                _("2c · ALiBi bias −slope·|i − j|  [head {h}]").format(h=h + 1),
                 caption,
                 self.q_labels,
                 self.k_labels,
@@ -175,8 +190,10 @@ class _Renderer:
         w = self.r.average_weights
         return matrix_table(
             w,
-            title="average weights over heads",
-            caption=(f"The mean of the {self.r.heads} heads' weights, which nn.MultiheadAttention returns by default."),
+            title=_("average weights over heads"),
+            caption=_("The mean of the {heads} heads' weights, which nn.MultiheadAttention returns by default.").format(
+                heads=self.r.heads
+            ),
             row_labels=self.q_labels,
             col_labels=self.k_labels,
             view=self.view,
@@ -187,8 +204,10 @@ class _Renderer:
         r = self.r
         return self.table(
             r.concat,
-            "6 · concat",
-            f"The {r.heads} heads' outputs side by side: {r.concat.shape[0]} × {r.heads}·{r.d_v}.",
+            _("6 · concat"),
+            _("The {heads} heads' outputs side by side: {t} × {heads}·{d_v}.").format(
+                heads=r.heads, t=r.concat.shape[0], d_v=r.d_v
+            ),
             self.q_labels,
             _head_dims(r.heads, r.d_v),
         )
@@ -199,8 +218,8 @@ class _Renderer:
             caption = "output = concat·W_o" + (" + b_o" if "bo" in r.weights else "") + f" ({r.output.shape[0]} × "
             caption += f"{r.output.shape[1]})."
         else:
-            caption = "No W_o given: the output is the concatenation" + (" + b_o." if "bo" in r.weights else ".")
-        return self.table(r.output, "7 · output projection", caption, self.q_labels, _dims(r.output.shape[1]))
+            caption = _("No W_o given: the output is the concatenation") + (" + b_o." if "bo" in r.weights else ".")
+        return self.table(r.output, _("7 · output projection"), caption, self.q_labels, _dims(r.output.shape[1]))
 
 
 def render_multihead(
@@ -232,7 +251,9 @@ def render_multihead(
 
         def name(idx: tuple[int, ...]) -> str:
             g = result.head_map[idx[0]]
-            return f"head {idx[0] + 1}" + (f", K/V head {g + 1}" if result.kv_heads != result.heads else "")
+            if result.kv_heads != result.heads:
+                return _("head {h}, K/V head {g}").format(h=idx[0] + 1, g=g + 1)
+            return _("head {h}").format(h=idx[0] + 1)
 
         head_view = View(
             precision=view.precision, width=view.width, labels=view.labels, explain_cell=view.explain_cell,
@@ -240,7 +261,12 @@ def render_multihead(
         )  # fmt: skip
         parts.append(render_attention(result.attention, per_head, head_view))
         if head is None and result.heads > MAX_HEADS:
-            parts.append(Text(f"(showing {MAX_HEADS} of {result.heads} heads; pick one with --head N)", style="dim"))
+            shown = ngettext(
+                "(showing {shown} of {n} head; pick one with --head N)",
+                "(showing {shown} of {n} heads; pick one with --head N)",
+                result.heads,
+            )
+            parts.append(Text(shown.format(shown=MAX_HEADS, n=result.heads), style="dim"))
     if average:
         add(rd.average())
     for stage in ("concat", "projection"):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import gettext
 import io
+import json
+import os
 import string
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from babel.messages.pofile import read_po
 
 from attncli import i18n
 
-from conftest import ROOT, RunAttn, attn_process
+from conftest import ROOT, SAMPLES, RunAttn, attn_process
 
 PACKAGE = ROOT / "attncli"
 PO = PACKAGE / "locale" / "ru" / "LC_MESSAGES" / "attncli.po"
@@ -177,3 +179,91 @@ def test_a_real_process_in_russian() -> None:
         run.err
         == "attn: ошибка: --k: число столбцов у q (d_k = 2) и у k (3) различается, а для Q·Kᵀ оно должно совпадать\n"
     )
+
+
+GOLDEN = ROOT / "tests" / "golden"
+RUSSIAN_GOLDEN = [
+    ("causal-4x4-80-ru", ["compute", "--input", str(SAMPLES / "causal-4x4.json")]),
+    ("mha-gqa-80-ru", ["compute", "--input", str(SAMPLES / "mha-gqa.json"), "--head", "3"]),
+    (
+        "check-scaling-80-ru",
+        [
+            "check",
+            "--q",
+            "[[1,0],[0,1]]",
+            "--k",
+            "[[1,0],[0,1]]",
+            "--v",
+            "[[1,2],[3,4]]",
+            "--expect-scaled",
+            "[[1,0],[0,1]]",
+            "--expect-weights",
+            "[[0.73,0.27],[0.27,0.73]]",
+            "--expect-output",
+            "[[1.5,2.5],[2.5,3.5]]",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), RUSSIAN_GOLDEN, ids=[c[0] for c in RUSSIAN_GOLDEN])
+def test_golden_render_in_russian(attn: RunAttn, name: str, args: list[str]) -> None:
+    """The whole Russian output at 80 columns (ATTN_UPDATE_GOLDEN=1 rewrites it, as in test_golden.py)."""
+    run = attn(*args, "--lang", "ru")
+    assert run.code == (1 if args[0] == "check" else 0), run.err
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("ATTN_UPDATE_GOLDEN"):
+        path.write_text(run.out, encoding="utf-8")
+    assert run.out == path.read_text(encoding="utf-8")
+    assert max(len(line) for line in run.out.splitlines()) <= 80
+
+
+def test_a_compute_run_in_russian_and_the_same_numbers(attn: RunAttn, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["compute", "--q", "[[1,0]]", "--k", "[[0.5,0.5],[0.3,0.7]]", "--v", "[[1,0],[0.5,0.5]]"]
+    english = attn(*args)
+    russian = attn(*args, "--lang", "ru")
+    assert russian.code == 0 and russian.err == ""
+    for text in ("0 · входные данные", "1 · scores = Q·Kᵀ — скалярные произведения", "2 · scaled", "масштабирование",
+                 "4c · softmax, шаг 3: weights — веса внимания", "5 · output = weights · V — взвешенная сумма",
+                 "q1 отдаёт наибольший вес ключу k1 (0.5353).", "(1 запрос × 2 ключа, d_k = 2)"):  # fmt: skip
+        assert text in russian.out
+
+    def table_rows(out: str) -> list[list[str]]:
+        return [line.split() for line in out.splitlines() if line.startswith("q1   ") or line.startswith("k")]
+
+    assert table_rows(english.out) == table_rows(russian.out)  # the same numbers, only the words differ
+    monkeypatch.setenv("ATTN_LANG", "ru")
+    assert attn(*args).out == russian.out
+    assert attn(*args, "--json").out == attn(*args, "--json", "--lang", "en").out  # JSON is for programs
+
+
+def test_a_check_diagnosis_in_russian(attn: RunAttn) -> None:
+    args = [
+        "--q",
+        "[[1,0]]",
+        "--k",
+        "[[0.5,0.5],[0.3,0.7]]",
+        "--v",
+        "[[1,0],[0.5,0.5]]",
+        "--expect-scaled",
+        "[[0.5,0.3]]",
+    ]
+    run = attn("check", *args, "--lang", "ru")
+    assert run.code == 1
+    assert "Диагноз: нет масштабирования: вы не масштабировали оценки (scaled = scores)." in run.out
+    assert "НЕ ЗАЧТЕНО: верно 0 из 1 заявленного этапа; первый неверный этап — scaled." in run.out
+    report = json.loads(attn("check", *args, "--json", "--lang", "ru").out)
+    assert report["diagnoses"][0]["mistake"] == "no_scaling"  # the key stays; the words are Russian
+    assert report["diagnoses"][0]["title"] == "нет масштабирования"
+
+
+def test_samples_and_warnings_in_russian(attn: RunAttn) -> None:
+    listing = attn("samples", "--lang", "ru")
+    assert (
+        listing.code == 0 and "что показывает" in listing.out and "Запустить: attn compute --sample ИМЯ" in listing.out
+    )
+    missing = attn("samples", "show", "nope", "--lang", "ru")
+    assert missing.code == 2 and missing.err.startswith("attn: ошибка: samples show: образца «nope» нет (есть: ")
+    warned = attn("compute", "--q", "1 0", "--k", "1 0; 0 1", "--v", "1; 2", "--mask", "0 1", "--lang", "ru")
+    assert warned.code == 0
+    assert warned.err.startswith("attn: предупреждение: маска состоит только из 0 и 1, поэтому считается аддитивной")
