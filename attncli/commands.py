@@ -107,15 +107,28 @@ class Presentation:
             heatmap=self.heatmap,
         )  # fmt: skip
         console.print(render(view))
-        for path, save in ((self.save_svg, console.save_svg), (self.save_html, console.save_html)):
-            if path is not None:
-                try:  # clear=False: the SVG and the HTML both get everything that was shown
-                    extra = {"title": title or "attncli"} if save == console.save_svg else {}
-                    save(str(path), clear=False, **extra)
-                except OSError as e:
-                    flag = "--save-svg" if path == self.save_svg else "--save-html"
-                    raise InputError(f"cannot write '{path}': {e.strerror}", argument=flag) from None
-                warn(f"saved what was shown to {path}", note=True)
+        save_recording(console, self.save_svg, self.save_html, title)
+
+
+def save_recording(console: Any, svg: Path | None, html: Path | None, title: str | None) -> None:
+    """Write what a recording console showed as SVG and/or HTML (rich's own export)."""
+    for path, save in ((svg, console.save_svg), (html, console.save_html)):
+        if path is not None:
+            try:  # clear=False: the SVG and the HTML both get everything that was shown
+                extra = {"title": title or "attncli"} if path == svg else {}
+                save(str(path), clear=False, **extra)
+            except OSError as e:
+                flag = "--save-svg" if path == svg else "--save-html"
+                raise InputError(f"cannot write '{path}': {e.strerror}", argument=flag) from None
+            warn(f"saved what was shown to {path}", note=True)
+
+
+def output_settings(no_color: bool, quiet: bool) -> None:
+    """--no-color and --quiet, for every command: as the NO_COLOR and ATTN_QUIET variables."""
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+    if quiet:
+        os.environ["ATTN_QUIET"] = "1"
 
 
 def escape(text: str) -> str:
@@ -284,10 +297,7 @@ def run_compute(
     cell = _parse_cell(explain_cell) if explain_cell else None
     pres = Presentation(json_out, format, precision, cell, save_svg, save_html, bool(heatmap))
     pres.check()
-    if no_color:
-        os.environ["NO_COLOR"] = "1"
-    if quiet:
-        os.environ["ATTN_QUIET"] = "1"
+    output_settings(no_color, quiet)
     matrices = {
         "q": q, "k": k, "v": v, "mask": mask, "x": x, "q_input": q_input, "kv_input": kv_input,
         "wq": wq, "wk": wk, "wv": wv, "wo": wo, "bq": bq, "bk": bk, "bv": bv, "bo": bo,
