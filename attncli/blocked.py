@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +179,8 @@ def attention_output(
         limit = threadpool_limits(limits=1, user_api="blas")
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=n_threads) as pool:
                 for _ in pool.map(run, items):
                     done += 1

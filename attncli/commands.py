@@ -342,24 +342,30 @@ def run_compute(
         _save(save, out.output if output_only else result)
         if not json_out and not pres.format:
             return
-    from attncli import render, serialize
+    from attncli import serialize
     from attncli.export import stage_tables
 
+    # rich (through attncli.render) is imported only when tables are drawn
+    def draw_output(view: View) -> Any:
+        from attncli.render import render_output
+
+        return render_output(out, view)
+
+    def draw_stages(view: View) -> Any:
+        from attncli.render import render_attention
+
+        return render_attention(result, stages, view)
+
     if output_only:
-        pres.show(
-            title=problem.title,
-            labels=problem.labels,
-            json_text=lambda: serialize.dumps(serialize.output_dict(out, problem)),
-            tables=None,
-            render=lambda view: render.render_output(out, view),
-        )
+        json_text = lambda: serialize.dumps(serialize.output_dict(out, problem))  # noqa: E731
+        pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=draw_output)
     else:
         pres.show(
             title=problem.title,
             labels=problem.labels,
             json_text=lambda: serialize.to_json(result, problem, stages),
             tables=lambda: stage_tables(result, stages, problem.labels),
-            render=lambda view: render.render_attention(result, stages, view),
+            render=draw_stages,
         )
 
 
