@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from attncli.engine import CausalAlign, DType, EmptyRow, _as_matrix, _mask_parts
+from attncli.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -87,20 +86,9 @@ def attention_output(
     (grouped-query attention). `threads` workers (default: the cores available); `progress(done,
     total)` is called after each work item.
     """
-    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
-    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+    ftype, qa, ka, va = checked_inputs(q, k, v, dtype=dtype, causal_align=causal_align, empty_row=empty_row)
     t, d_k = qa.shape[-2:]
     s, d_v = ka.shape[-2], va.shape[-1]
-    if ka.shape[-1] != d_k:
-        message = _("q has d_k = {d_k} columns but k has {n}; Q·Kᵀ needs them equal")
-        raise ShapeError(message.format(d_k=d_k, n=ka.shape[-1]), argument="k")
-    if va.shape[-2] != s:
-        message = ngettext(
-            "k has {s} row (keys) but v has {n}; every key needs one value row",
-            "k has {s} rows (keys) but v has {n}; every key needs one value row",
-            s,
-        )
-        raise ShapeError(message.format(s=s, n=va.shape[-2]), argument="v")
     if ka.shape[:-2] != va.shape[:-2]:
         ka, va = _broadcast_kv(ka, va)
     group = _gqa_group(qa.shape[:-2], ka.shape[:-2])
@@ -115,12 +103,7 @@ def attention_output(
             message = _("leading dimensions do not broadcast: {shapes}")
             shapes = f"q {qa.shape[:-2]}, k {ka.shape[:-2]}"
             raise ShapeError(message.format(shapes=shapes), argument="q/k/v") from None
-    if scale is None:
-        scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
-    else:
-        scale_value, scale_is_default = float(scale), False
-        if not np.isfinite(scale_value) or scale_value <= 0:
-            raise NumericError(_("must be a positive finite number, got {value}").format(value=scale), argument="scale")
+    scale_value, scale_is_default = resolve_scale(scale, d_k)
     allowed, additive, _given = _mask_parts(mask, (*lead, t, s), ftype)  # (not `_`: that is the translator)
     # Views with every leading dimension, so tiles can be cut by the work item's index alone.
     if allowed is not None:
@@ -197,6 +180,8 @@ def attention_output(
         limit = threadpool_limits(limits=1, user_api="blas")
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=n_threads) as pool:
                 for _done in pool.map(run, items):
                     done += 1

@@ -22,13 +22,26 @@ from attncli.cli import (
     KOpt,
     LangOpt,
     MaskOpt,
+    NoColorOpt,
     QOpt,
+    QuietOpt,
     SampleOpt,
+    SaveHtmlOpt,
+    SaveSvgOpt,
     ScaleOpt,
     VOpt,
     app,
 )
-from attncli.commands import _console, load_cli_fields, resolve_sample, solve_cli, use_language
+from attncli.commands import (
+    _console,
+    escape,
+    load_cli_fields,
+    output_settings,
+    resolve_sample,
+    save_recording,
+    solve_cli,
+    use_language,
+)
 from attncli.errors import AttnError, InputError
 from attncli.grading import DEFAULT_TOL
 from attncli.i18n import _
@@ -72,6 +85,10 @@ def check(
     json_out: JsonOpt = False,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown for the correct values.")] = 4,
     lang: LangOpt = None,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Grade a hand calculation stage by stage and name the mistake (exit 0 right, 1 wrong, 2 bad input).
@@ -81,6 +98,11 @@ def check(
     from attncli.grading import check as grade
 
     use_language(lang.value if lang is not None else None)
+    output_settings(no_color, quiet)
+    if (save_svg or save_html) and json_out:
+        message = _("records the tables of the terminal; it does not go with --json")
+        raise InputError(message, argument="--save-svg")
+
     input = resolve_sample(sample, input)
     from attncli.parsing import parse_matrix
 
@@ -129,9 +151,10 @@ def check(
         from attncli.render import View
         from attncli.render_check import render_check
 
-        console = _console()
+        console = _console(record=bool(save_svg or save_html))
         if problem.title:
-            console.print(f"[bold]{problem.title}[/bold]")
+            console.print(f"[bold]{escape(problem.title)}[/bold]")
         console.print(render_check(report, View(precision=precision, width=console.width, labels=problem.labels)))
+        save_recording(console, save_svg, save_html, problem.title)
     if not report.passed:
         raise typer.Exit(1)

@@ -110,16 +110,29 @@ class Presentation:
             heatmap=self.heatmap,
         )  # fmt: skip
         console.print(render(view))
-        for path, save in ((self.save_svg, console.save_svg), (self.save_html, console.save_html)):
-            if path is not None:
-                try:  # clear=False: the SVG and the HTML both get everything that was shown
-                    extra = {"title": title or "attncli"} if save == console.save_svg else {}
-                    save(str(path), clear=False, **extra)
-                except OSError as e:
-                    flag = "--save-svg" if path == self.save_svg else "--save-html"
-                    message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
-                    raise InputError(message, argument=flag) from None
-                warn(_("saved what was shown to {path}").format(path=path), note=True)
+        save_recording(console, self.save_svg, self.save_html, title)
+
+
+def save_recording(console: Any, svg: Path | None, html: Path | None, title: str | None) -> None:
+    """Write what a recording console showed as SVG and/or HTML (rich's own export)."""
+    for path, save in ((svg, console.save_svg), (html, console.save_html)):
+        if path is not None:
+            try:  # clear=False: the SVG and the HTML both get everything that was shown
+                extra = {"title": title or "attncli"} if path == svg else {}
+                save(str(path), clear=False, **extra)
+            except OSError as e:
+                flag = "--save-svg" if path == svg else "--save-html"
+                message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
+                raise InputError(message, argument=flag) from None
+            warn(_("saved what was shown to {path}").format(path=path), note=True)
+
+
+def output_settings(no_color: bool, quiet: bool) -> None:
+    """--no-color and --quiet, for every command: as the NO_COLOR and ATTN_QUIET variables."""
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+    if quiet:
+        os.environ["ATTN_QUIET"] = "1"
 
 
 def use_language(lang: str | None) -> None:
@@ -308,10 +321,7 @@ def run_compute(
     cell = _parse_cell(explain_cell) if explain_cell else None
     pres = Presentation(json_out, format, precision, cell, save_svg, save_html, bool(heatmap))
     pres.check()
-    if no_color:
-        os.environ["NO_COLOR"] = "1"
-    if quiet:
-        os.environ["ATTN_QUIET"] = "1"
+    output_settings(no_color, quiet)
     matrices = {
         "q": q, "k": k, "v": v, "mask": mask, "x": x, "q_input": q_input, "kv_input": kv_input,
         "wq": wq, "wk": wk, "wv": wv, "wo": wo, "bq": bq, "bk": bk, "bv": bv, "bo": bo,
@@ -358,24 +368,30 @@ def run_compute(
         _save(save, out.output if output_only else result)
         if not json_out and not pres.format:
             return
-    from attncli import render, serialize
+    from attncli import serialize
     from attncli.export import stage_tables
 
+    # rich (through attncli.render) is imported only when tables are drawn
+    def draw_output(view: View) -> Any:
+        from attncli.render import render_output
+
+        return render_output(out, view)
+
+    def draw_stages(view: View) -> Any:
+        from attncli.render import render_attention
+
+        return render_attention(result, stages, view)
+
     if output_only:
-        pres.show(
-            title=problem.title,
-            labels=problem.labels,
-            json_text=lambda: serialize.dumps(serialize.output_dict(out, problem)),
-            tables=None,
-            render=lambda view: render.render_output(out, view),
-        )
+        json_text = lambda: serialize.dumps(serialize.output_dict(out, problem))  # noqa: E731
+        pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=draw_output)
     else:
         pres.show(
             title=problem.title,
             labels=problem.labels,
             json_text=lambda: serialize.to_json(result, problem, stages),
             tables=lambda: stage_tables(result, stages, problem.labels),
-            render=lambda view: render.render_attention(result, stages, view),
+            render=draw_stages,
         )
 
 

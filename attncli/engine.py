@@ -143,6 +143,43 @@ def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
     return out
 
 
+def checked_inputs(
+    q: ArrayLike, k: ArrayLike, v: ArrayLike, *, dtype: str, causal_align: str, empty_row: str
+) -> tuple[type[np.floating], Array, Array, Array]:
+    """The settings checked and q, k, v as private float arrays whose shapes fit together."""
+    one_of = _("must be one of {choices}, got {value!r}")
+    if dtype not in DTYPES:
+        raise ShapeError(one_of.format(choices=", ".join(DTYPES), value=dtype), argument="dtype")
+    if causal_align not in CAUSAL_ALIGNS:
+        raise ShapeError(one_of.format(choices=", ".join(CAUSAL_ALIGNS), value=causal_align), argument="causal_align")
+    if empty_row not in EMPTY_ROW_POLICIES:
+        raise ShapeError(one_of.format(choices=", ".join(EMPTY_ROW_POLICIES), value=empty_row), argument="empty_row")
+    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
+    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+    d_k, s = qa.shape[-1], ka.shape[-2]
+    if ka.shape[-1] != d_k:
+        message = _("q has d_k = {d_k} columns but k has {n}; Q·Kᵀ needs them equal")
+        raise ShapeError(message.format(d_k=d_k, n=ka.shape[-1]), argument="k")
+    if va.shape[-2] != s:
+        message = ngettext(
+            "k has {s} row (keys) but v has {n}; every key needs one value row",
+            "k has {s} rows (keys) but v has {n}; every key needs one value row",
+            s,
+        )
+        raise ShapeError(message.format(s=s, n=va.shape[-2]), argument="v")
+    return ftype, qa, ka, va
+
+
+def resolve_scale(scale: float | None, d_k: int) -> tuple[float, bool]:
+    """(the scale, whether it is the default 1/√d_k); a given scale must be positive and finite."""
+    if scale is None:
+        return 1.0 / float(np.sqrt(d_k)), True
+    value = float(scale)
+    if not np.isfinite(value) or value <= 0:
+        raise NumericError(_("must be a positive finite number, got {value}").format(value=scale), argument="scale")
+    return value, False
+
+
 def _readonly(*arrays: NDArray[np.generic] | None) -> None:
     for a in arrays:
         if a is not None:
@@ -216,28 +253,9 @@ def attention(
         return attention_output(
             q, k, v, mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype
         )
-    one_of = _("must be one of {choices}, got {value!r}")
-    if dtype not in DTYPES:
-        raise ShapeError(one_of.format(choices=", ".join(DTYPES), value=dtype), argument="dtype")
-    if causal_align not in CAUSAL_ALIGNS:
-        raise ShapeError(one_of.format(choices=", ".join(CAUSAL_ALIGNS), value=causal_align), argument="causal_align")
-    if empty_row not in EMPTY_ROW_POLICIES:
-        raise ShapeError(one_of.format(choices=", ".join(EMPTY_ROW_POLICIES), value=empty_row), argument="empty_row")
-    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
-    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
-
+    ftype, qa, ka, va = checked_inputs(q, k, v, dtype=dtype, causal_align=causal_align, empty_row=empty_row)
     t, d_k = qa.shape[-2:]
     s = ka.shape[-2]
-    if ka.shape[-1] != d_k:
-        message = _("q has d_k = {d_k} columns but k has {n}; Q·Kᵀ needs them equal")
-        raise ShapeError(message.format(d_k=d_k, n=ka.shape[-1]), argument="k")
-    if va.shape[-2] != s:
-        message = ngettext(
-            "k has {s} row (keys) but v has {n}; every key needs one value row",
-            "k has {s} rows (keys) but v has {n}; every key needs one value row",
-            s,
-        )
-        raise ShapeError(message.format(s=s, n=va.shape[-2]), argument="v")
     try:
         lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2], va.shape[:-2])
     except ValueError:
@@ -246,13 +264,7 @@ def attention(
         )
         raise ShapeError(message, argument="q/k/v") from None
     score_shape = (*lead, t, s)
-
-    if scale is None:
-        scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
-    else:
-        scale_value, scale_is_default = float(scale), False
-        if not np.isfinite(scale_value) or scale_value <= 0:
-            raise NumericError(_("must be a positive finite number, got {value}").format(value=scale), argument="scale")
+    scale_value, scale_is_default = resolve_scale(scale, d_k)
 
     # (..., T, d_k) x (..., d_k, S) -> (..., T, S)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and reported just below

@@ -10,7 +10,6 @@ for every option, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +66,6 @@ COMPUTE_DEFAULTS.update(
     json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False, heatmap=False
 )
 
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_INT = re.compile(r"[+-]?\d+")
-_INT_KIND = re.compile(r"int>=(\d+)(?:<=(\d+))?")
-
 
 def _value(kind: Any, text: str) -> tuple[bool, Any]:
     """(ok, value): ok is False when Typer should judge the text instead."""
@@ -81,13 +76,20 @@ def _value(kind: Any, text: str) -> tuple[bool, Any]:
     if kind == "path":
         return True, Path(text)
     if kind == "float":
-        return bool(_FLOAT.fullmatch(text)), float(text) if _FLOAT.fullmatch(text) else None
-    bounds = _INT_KIND.fullmatch(kind)
-    if bounds and _INT.fullmatch(text):
-        n = int(text)
-        low, high = int(bounds[1]), int(bounds[2]) if bounds[2] else None
-        return low <= n and (high is None or n <= high), n
-    return False, None
+        # plain decimal numbers only: nan, inf, 1_000 and the like are Typer's to judge
+        if not text or any(c not in "0123456789+-.eE" for c in text):
+            return False, None
+        try:
+            return True, float(text)
+        except ValueError:
+            return False, None
+    # "int>=LOW" or "int>=LOW<=HIGH"
+    low_text, _, high_text = kind.removeprefix("int>=").partition("<=")
+    digits = text.removeprefix("-").removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        return False, None
+    n = int(text)
+    return int(low_text) <= n and (not high_text or n <= int(high_text)), n
 
 
 def parse_compute(args: list[str]) -> dict[str, Any] | None:
