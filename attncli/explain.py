@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attncli.errors import InputError
+from attncli.i18n import _, ngettext
 
 Array = NDArray[np.floating]
 
@@ -109,7 +110,9 @@ def choose_head(
         return Choice(
             layer,
             heads[0],
-            f"the sentence is too short for word-to-word links, so layer {layer + 1}, head {heads[0] + 1}",
+            _("the sentence is too short for word-to-word links, so layer {layer}, head {head}").format(
+                layer=layer + 1, head=heads[0] + 1
+            ),
         )
     best: tuple[float, int, int] = (-1.0, 0, 0)
     for li in layers:
@@ -120,13 +123,20 @@ def choose_head(
                 best = (score, li, hi)
     score, layer, head = best
     n = len(layers) * len(heads)
-    among = f"of the {n} heads" if n > 1 else "the only candidate"
-    return Choice(
-        layer,
-        head,
-        f"{among}, its words put the most weight on another word of the sentence "
-        f"(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
-    )
+    if n > 1:
+        reason = ngettext(
+            "of the {n} head, its words put the most weight on another word of the sentence "
+            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
+            "of the {n} heads, its words put the most weight on another word of the sentence "
+            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
+            n,
+        )
+    else:
+        reason = _(
+            "the only candidate, its words put the most weight on another word of the sentence "
+            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average"
+        )
+    return Choice(layer, head, reason.format(n=n, score=score))
 
 
 def summarize_head(
@@ -173,9 +183,8 @@ def find_query(query: str, labels: Sequence[str], pieces: Sequence[str], special
             if len(group) > 1 and word_text(pieces, group).casefold() == wanted:
                 hits.extend(group)
     if not hits:
-        raise InputError(
-            f"{query!r} is not a token of the sentence; the tokens are: {' '.join(labels)}", argument="--query"
-        )
+        message = _("{query!r} is not a token of the sentence; the tokens are: {tokens}")
+        raise InputError(message.format(query=query, tokens=" ".join(labels)), argument="--query")
     return hits
 
 
@@ -188,9 +197,11 @@ def parse_index(text: str | None, name: str, count: int, unit: str) -> int | Non
     try:
         value = int(text)
     except ValueError:
-        raise InputError(f"expected a number 1…{count} or 'all', got {text!r}", argument=name) from None
+        message = _("expected a number 1…{count} or 'all', got {text!r}").format(count=count, text=text)
+        raise InputError(message, argument=name) from None
     if not 1 <= value <= count:
-        raise InputError(f"{value} is out of range: this model has {unit} 1…{count}", argument=name)
+        message = _("{value} is out of range: this model has {unit} 1…{count}")
+        raise InputError(message.format(value=value, unit=unit, count=count), argument=name)
     return value - 1
 
 
@@ -219,7 +230,8 @@ class Embeddings:
             key = word if word in self.vectors else folded.get(word.casefold())
             if key is None:
                 known = ", ".join(sorted(self.vectors))
-                raise InputError(f"the word {word!r} is not in {self.path}; known words: {known}", argument="SENTENCE")
+                message = _("the word {word!r} is not in {path}; known words: {known}")
+                raise InputError(message.format(word=word, path=self.path, known=known), argument="SENTENCE")
             rows.append(self.vectors[key])
         return np.array(rows, dtype=np.float64)
 
@@ -235,7 +247,7 @@ def load_embeddings(path: Path) -> Embeddings:
         title = doc.get("title") if isinstance(doc.get("title"), str) else None
         doc = doc["embeddings"]
     if not isinstance(doc, dict) or not doc:
-        raise InputError(f"{path}: expected a JSON object mapping words to vectors", argument=arg)
+        raise InputError(_("{path}: expected a JSON object mapping words to vectors").format(path=path), argument=arg)
     vectors: dict[str, tuple[float, ...]] = {}
     dim: int | None = None
     for word, vector in doc.items():
@@ -245,12 +257,15 @@ def load_embeddings(path: Path) -> Embeddings:
             and all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
         )
         if not ok:
-            raise InputError(f"{path}: the vector of {word!r} should be a non-empty list of numbers", argument=arg)
+            message = _("{path}: the vector of {word!r} should be a non-empty list of numbers")
+            raise InputError(message.format(path=path, word=word), argument=arg)
         values = tuple(float(x) for x in vector)
         if not all(math.isfinite(x) for x in values):
-            raise InputError(f"{path}: the vector of {word!r} holds a non-finite number", argument=arg)
+            message = _("{path}: the vector of {word!r} holds a non-finite number").format(path=path, word=word)
+            raise InputError(message, argument=arg)
         if dim is not None and len(values) != dim:
-            raise InputError(f"{path}: {word!r} has {len(values)} numbers, the others {dim}", argument=arg)
+            message = _("{path}: {word!r} has {n} numbers, the others {dim}")
+            raise InputError(message.format(path=path, word=word, n=len(values), dim=dim), argument=arg)
         dim = len(values)
         vectors[word] = values
     assert dim is not None

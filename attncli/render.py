@@ -320,8 +320,8 @@ class _SliceRenderer:
             w,
             self.q_labels,
             self.k_labels,
-            title=f"the weights as a heatmap{self.suffix}: rows = queries, columns = keys",
-            caption="Brighter = more weight (colour-blind-safe scale); bold = the row's largest weight.",
+            title=_("the weights as a heatmap{where}: rows = queries, columns = keys").format(where=self.suffix),
+            caption=_("Brighter = more weight (colour-blind-safe scale); bold = the row's largest weight."),
             width=self.view.width,
             precision=min(self.p, 2),
         )

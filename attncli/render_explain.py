@@ -16,6 +16,7 @@ from rich.text import Text
 
 from attncli.engine import Attention
 from attncli.explain import HeadSummary, Reading
+from attncli.i18n import _, ngettext
 from attncli.render import View, _dot_expansion, _window, fmt, matrix_table
 
 Array = NDArray[np.floating]
@@ -67,18 +68,21 @@ def qkv_view(
     t = att.k.shape[-2]
     parts: list[RenderableType] = []
     for name, what, m, lab in (
-        ("Q", "queries", att.q, labels),
-        ("K", "keys", att.k, labels),
-        ("V", "values", att.v, labels),
+        ("Q", _("Q (queries)"), att.q, labels),
+        ("K", _("K (keys)"), att.k, labels),
+        ("V", _("V (values)"), att.v, labels),
     ):
         d = m.shape[-1]
         if name == "Q" and rows is not None:
             m, lab = m[list(rows)], [labels[i] for i in rows]
-        shape = f"{m.shape[0]} × {d}" if name != "Q" or rows is None else f"{len(lab)} of {t} rows × {d}"
+        if name != "Q" or rows is None:
+            shape = f"{m.shape[0]} × {d}"
+        else:
+            shape = ngettext("{n} of {t} row × {d}", "{n} of {t} rows × {d}", t).format(n=len(lab), t=t, d=d)
         parts.append(
             matrix_table(
                 m,
-                title=f"{name} ({what}) {where}: {shape}",
+                title=f"{what} {where}: {shape}",
                 caption=origins.get(name),
                 row_labels=lab,
                 col_labels=[f"d{j + 1}" for j in range(d)],
@@ -138,10 +142,14 @@ def heatmap(
         table.add_row(row_labels[i], *cells)
     notes = []
     if None in cols:
-        notes.append(f"showing {len([c for c in cols if c is not None])} of {n_cols} key columns")
+        shown = ngettext("showing {shown} of {n} key column", "showing {shown} of {n} key columns", n_cols)
+        notes.append(shown.format(shown=len([c for c in cols if c is not None]), n=n_cols))
     if None in rows:
-        notes.append(f"{len([r for r in rows if r is not None])} of {n_rows} query rows")
-    text = caption + (("\n(" + ", ".join(notes) + "; --json prints every value)") if notes else "")
+        shown = ngettext("{shown} of {n} query row", "{shown} of {n} query rows", n_rows)
+        notes.append(shown.format(shown=len([r for r in rows if r is not None]), n=n_rows))
+    if notes:
+        caption += "\n" + _("({notes}; --json prints every value)").format(notes=", ".join(notes))
+    text = caption
     return Group(Text(title, style="bold"), table, Text(text, style="dim"))
 
 
@@ -151,7 +159,8 @@ def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: 
     lines = []
     if len(readings) > READING_ROWS:
         more = len(readings) - READING_ROWS
-        lines.append(Text(f"(the first {READING_ROWS} query tokens; {more} more in --json, or pick one with --query)"))
+        first = _("(the first {n} query tokens; {more} more in --json, or pick one with --query)")
+        lines.append(Text(first.format(n=READING_ROWS, more=more)))
     for r in readings[:READING_ROWS]:
         line = Text(f"{labels[r.query]:>{width}}", style="bold")
         line.append(" → ")
@@ -165,12 +174,18 @@ def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: 
 def overview_view(summaries: Sequence[HeadSummary], labels: Sequence[str]) -> Table:
     """One row per head: layer, head, pattern label (with its share) and the strongest word pairs."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("layer", justify="right", no_wrap=True)
-    table.add_column("head", justify="right", no_wrap=True)
-    table.add_column("pattern", no_wrap=True)
-    table.add_column("strongest word → word pairs", overflow="fold")
+    table.add_column(_("layer"), justify="right", no_wrap=True)
+    table.add_column(_("head"), justify="right", no_wrap=True)
+    table.add_column(_("pattern"), no_wrap=True)
+    table.add_column(_("strongest word → word pairs"), overflow="fold")
+    names = {
+        "self": _("self"),
+        "previous token": _("previous token"),
+        "next token": _("next token"),
+        "broad": _("broad"),
+    }
     for s in summaries:
-        pattern = f"{s.pattern} {s.share:.2f}" if s.pattern and s.share is not None else "—"
+        pattern = f"{names.get(s.pattern, s.pattern)} {s.share:.2f}" if s.pattern and s.share is not None else "—"
         pairs = ", ".join(f"{labels[q]}→{labels[k]} {w:.2f}" for q, k, w in s.pairs) or "—"
         table.add_row(str(s.layer + 1), str(s.head + 1), pattern, pairs)
     return table
@@ -186,16 +201,16 @@ def focus_view(att: Attention, query_label: str, keys: Sequence[str], title: str
     if att.masked is not None:
         stages.append(("masked", att.masked[0]))
     weights = att.weights[0]
-    stages.append(("weight", weights))
+    stages.append((_("weight"), weights))
     top = float(weights.max())
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("key", style="bold", no_wrap=True)
-    for name, _ in stages:
+    table.add_column(_("key"), style="bold", no_wrap=True)
+    for name, _stage in stages:  # (not `_`: that is the translator)
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
     bar_width = 20
     for j, key in enumerate(keys):
-        cells: list[str | Text] = [fmt(float(a[j]), precision) for _, a in stages[:-1]]
+        cells: list[str | Text] = [fmt(float(a[j]), precision) for _name, a in stages[:-1]]
         w = float(weights[j])
         cells.append(Text(fmt(w, precision), style=_colour(w) + Style(bold=w == top and w > 0)))
         cells.append("█" * round(w * bar_width))
@@ -203,8 +218,8 @@ def focus_view(att: Attention, query_label: str, keys: Sequence[str], title: str
     scale = f"× {fmt(att.scale, 4)} = ÷ √{att.d_k}" if att.scale_is_default else f"× {fmt(att.scale, 4)}"
     best = int(np.argmax(weights))
     example = _dot_expansion(att.q, att.k, 0, best, query_label, keys[best], precision)
-    caption = (
-        f"q·k: the query row of {query_label} dotted with each key row, e.g. {example}; × scale: {scale}; "
-        f"weight: softmax down the column, so the weights add up to 1; the bar is the weight × {bar_width}."
-    )
+    caption = _(
+        "q·k: the query row of {query} dotted with each key row, e.g. {example}; × scale: {scale}; "
+        "weight: softmax down the column, so the weights add up to 1; the bar is the weight × {bar}."
+    ).format(query=query_label, example=example, scale=scale, bar=bar_width)
     return Group(Text(title, style="bold"), table, Text(caption, style="dim"))

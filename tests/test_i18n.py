@@ -267,3 +267,19 @@ def test_samples_and_warnings_in_russian(attn: RunAttn) -> None:
     warned = attn("compute", "--q", "1 0", "--k", "1 0; 0 1", "--v", "1; 2", "--mask", "0 1", "--lang", "ru")
     assert warned.code == 0
     assert warned.err.startswith("attn: предупреждение: маска состоит только из 0 и 1, поэтому считается аддитивной")
+
+
+def test_explain_in_russian(attn: RunAttn) -> None:
+    args = ["explain", "Этот фильм потрясающий", "--embeddings", str(SAMPLES / "embeddings-ru.json"), "--lang", "ru"]
+    run = attn(*args, "--query", "потрясающий")
+    assert run.code == 0, run.err
+    assert "Фокус на запросе потрясающий (--query): только его строка; в K и V остаются все" in run.out
+    assert "Прочтение: куда смотрит каждое слово" in run.out
+    assert "потрясающий → потрясающий 0.4318, фильм 0.3141, Этот 0.2541" in run.out
+    bad = attn(*args, "--query", "кино")
+    assert bad.code == 2
+    assert bad.err == "attn: ошибка: --query: «кино» — не токен этого предложения; токены: Этот фильм потрясающий\n"
+    assert (
+        attn(*args, "--layer", "2").err
+        == "attn: ошибка: --layer: относится к предобученной модели, а не к --embeddings\n"
+    )

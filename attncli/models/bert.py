@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from attncli.engine import Attention, DType, attention
 from attncli.errors import ModelError
+from attncli.i18n import _
 from attncli.models.special import gelu
 
 CONFIG_FILE = "config.json"
@@ -65,19 +66,27 @@ class BertConfig:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ModelError(f"{path} is missing (the model folder is incomplete)", argument="model") from None
+            message = _("{path} is missing (the model folder is incomplete)").format(path=path)
+            raise ModelError(message, argument="model") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelError(f"{path} is not readable JSON ({e})", argument="model") from None
+            raise ModelError(
+                _("{path} is not readable JSON ({reason})").format(path=path, reason=e), argument="model"
+            ) from None
         if not isinstance(raw, dict):
-            raise ModelError(f"{path} should hold a JSON object", argument="model")
+            raise ModelError(_("{path} should hold a JSON object").format(path=path), argument="model")
         kind = raw.get("model_type", "bert")
         if kind not in ("bert",):
-            raise ModelError(f"{path}: model_type {kind!r} is not a BERT encoder", argument="model")
+            message = _("{path}: model_type {kind!r} is not a BERT encoder").format(path=path, kind=kind)
+            raise ModelError(message, argument="model")
         act = raw.get("hidden_act", "gelu")
         if act != "gelu":
-            raise ModelError(f"{path}: hidden_act {act!r} is not supported (only the exact 'gelu')", argument="model")
+            message = _("{path}: hidden_act {act!r} is not supported (only the exact 'gelu')").format(
+                path=path, act=act
+            )
+            raise ModelError(message, argument="model")
         if raw.get("position_embedding_type", "absolute") != "absolute":
-            raise ModelError(f"{path}: only absolute position embeddings are supported", argument="model")
+            message = _("{path}: only absolute position embeddings are supported").format(path=path)
+            raise ModelError(message, argument="model")
         try:
             config = cls(
                 hidden_size=int(raw["hidden_size"]),
@@ -91,13 +100,15 @@ class BertConfig:
                 name=str(raw.get("_name_or_path") or folder.name),
             )
         except KeyError as e:
-            raise ModelError(f"{path} lacks the key {e.args[0]!r}", argument="model") from None
+            message = _("{path} lacks the key {key!r}").format(path=path, key=e.args[0])
+            raise ModelError(message, argument="model") from None
         except (TypeError, ValueError) as e:
-            raise ModelError(f"{path} holds a value of the wrong type ({e})", argument="model") from None
+            message = _("{path} holds a value of the wrong type ({reason})").format(path=path, reason=e)
+            raise ModelError(message, argument="model") from None
         if config.num_heads <= 0 or config.hidden_size % config.num_heads:
+            message = _("{path}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
             raise ModelError(
-                f"{path}: hidden_size {config.hidden_size} is not a multiple of num_attention_heads {config.num_heads}",
-                argument="model",
+                message.format(path=path, hidden=config.hidden_size, heads=config.num_heads), argument="model"
             )
         return config
 
@@ -116,15 +127,18 @@ class BertWeights:
         self.path = folder / WEIGHTS_FILE
         self.config = config
         if not self.path.is_file():
-            raise ModelError(f"{self.path} is missing (the model folder is incomplete)", argument="model")
+            message = _("{path} is missing (the model folder is incomplete)").format(path=self.path)
+            raise ModelError(message, argument="model")
         try:
             self._file: Any = cast(Any, safe_open(str(self.path), framework="np"))
             names: set[str] = set(self._file.keys())
         except (SafetensorError, OSError, ValueError) as e:
-            raise ModelError(f"{self.path} is corrupt or truncated ({e})", argument="model") from None
+            message = _("{path} is corrupt or truncated ({reason})").format(path=self.path, reason=e)
+            raise ModelError(message, argument="model") from None
         self.prefix = next((p for p in _PREFIXES if p + _PROBE in names), None)
         if self.prefix is None:
-            raise ModelError(f"{self.path} holds no BERT tensor named '{_PROBE}'", argument="model")
+            message = _("{path} holds no BERT tensor named '{name}'").format(path=self.path, name=_PROBE)
+            raise ModelError(message, argument="model")
         self._names = names
         self._check_shapes()
 
@@ -159,18 +173,21 @@ class BertWeights:
         for name, shape in self._expected_shapes().items():
             full = f"{self.prefix}{name}"
             if full not in self._names:
-                raise ModelError(f"{self.path} lacks the tensor '{full}' (incomplete model)", argument="model")
+                message = _("{path} lacks the tensor '{name}' (incomplete model)").format(path=self.path, name=full)
+                raise ModelError(message, argument="model")
             actual = tuple(self._file.get_slice(full).get_shape())
             if actual != shape:
+                message = _("{path}: tensor '{name}' has shape {actual}, config.json implies {shape}")
                 raise ModelError(
-                    f"{self.path}: tensor '{full}' has shape {actual}, config.json implies {shape}", argument="model"
+                    message.format(path=self.path, name=full, actual=actual, shape=shape), argument="model"
                 )
 
     def get(self, name: str, dtype: type[np.floating]) -> Array:
         try:
             tensor = self._file.get_tensor(f"{self.prefix}{name}")
         except Exception as e:  # safetensors raises its own error types for a damaged body
-            raise ModelError(f"{self.path}: cannot read tensor '{name}' ({e})", argument="model") from None
+            message = _("{path}: cannot read tensor '{name}' ({reason})").format(path=self.path, name=name, reason=e)
+            raise ModelError(message, argument="model") from None
         out: Array = np.asarray(tensor, dtype=dtype)
         return out
 
@@ -232,9 +249,10 @@ class BertEncoder:
         ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
         b, t = ids.shape
         if t > c.max_positions:
-            raise ModelError(f"{t} tokens is more than the model's {c.max_positions} positions", argument="sentence")
+            message = _("{t} tokens is more than the model's {limit} positions").format(t=t, limit=c.max_positions)
+            raise ModelError(message, argument="sentence")
         if ids.min() < 0 or ids.max() >= c.vocab_size:
-            raise ModelError(f"token ids must lie in 0…{c.vocab_size - 1}", argument="sentence")
+            raise ModelError(_("token ids must lie in 0…{last}").format(last=c.vocab_size - 1), argument="sentence")
         w = self.weights.get
         eps = c.layer_norm_eps
 

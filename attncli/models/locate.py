@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attncli.errors import ModelError
+from attncli.i18n import _
 from attncli.models.bert import MODEL_FILES
 
 ENV_VAR = "ATTN_MODEL"
@@ -29,7 +30,7 @@ def install_command() -> list[str]:
 
 
 def install_hint() -> str:
-    return " ".join(install_command()) + " (or: attn model download)"
+    return _("{command} (or: attn model download)").format(command=" ".join(install_command()))
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,14 @@ def check_folder(source: ModelSource) -> Path:
     folder = source.folder
     arg = "--model" if source.origin == "option" else source.how
     if not folder.exists():
-        raise ModelError(f"model folder '{folder}' does not exist", argument=arg)
+        raise ModelError(_("model folder '{folder}' does not exist").format(folder=folder), argument=arg)
     if not folder.is_dir():
-        raise ModelError(
-            f"'{folder}' is not a folder (expected config.json, model.safetensors, tokenizer.json)", argument=arg
-        )
+        message = _("'{folder}' is not a folder (expected config.json, model.safetensors, tokenizer.json)")
+        raise ModelError(message.format(folder=folder), argument=arg)
     for name in MODEL_FILES:
         if not (folder / name).is_file():
-            raise ModelError(f"the model folder '{folder}' is incomplete: {name} is missing", argument=arg)
+            message = _("the model folder '{folder}' is incomplete: {name} is missing")
+            raise ModelError(message.format(folder=folder, name=name), argument=arg)
     return folder
 
 
@@ -89,8 +90,7 @@ def resolve(option: str | None) -> ModelSource:
     """The model to use, checked; a ModelError with the install command when there is none."""
     found = candidates(option)
     if not found:
-        raise ModelError(
-            f"the model {DEFAULT_NAME} is not installed; install it with: {install_hint()}", argument="model"
-        )
+        message = _("the model {name} is not installed; install it with: {command}")
+        raise ModelError(message.format(name=DEFAULT_NAME, command=install_hint()), argument="model")
     check_folder(found[0])
     return found[0]

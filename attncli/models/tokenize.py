@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attncli.errors import InputError, ModelError
+from attncli.i18n import _
 
 CONTINUATION = "##"  # WordPiece marks a piece that continues the previous one
 SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
@@ -48,33 +49,36 @@ class WordPiece:
 
         self.path = path
         if not path.is_file():
-            raise ModelError(f"{path} is missing (the model folder is incomplete)", argument="model")
+            raise ModelError(
+                _("{path} is missing (the model folder is incomplete)").format(path=path), argument="model"
+            )
         try:
             self._tok: Any = Tokenizer.from_file(str(path))
         except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
-            raise ModelError(f"{path} is not a readable tokenizer ({e})", argument="model") from None
+            message = _("{path} is not a readable tokenizer ({reason})").format(path=path, reason=e)
+            raise ModelError(message, argument="model") from None
         self._tok.no_padding()
         self._tok.no_truncation()
 
     def encode(self, sentence: str, max_tokens: int, truncate: bool = False) -> Tokens:
         """[CLS] pieces… [SEP]; more than `max_tokens` is an error unless `truncate` (then cut, keeping [SEP])."""
         if not sentence.strip():
-            raise InputError("the sentence is empty", argument="SENTENCE")
+            raise InputError(_("the sentence is empty"), argument="SENTENCE")
         enc = self._tok.encode(sentence)
         pieces: list[str] = list(enc.tokens)
         ids: list[int] = list(enc.ids)
         words: list[int | None] = list(enc.word_ids)
         spans: list[tuple[int, int]] = [tuple(o) for o in enc.offsets]
         if len(pieces) <= 2:
-            raise InputError(f"the sentence {sentence!r} gives no tokens (only [CLS] and [SEP])", argument="SENTENCE")
+            message = _("the sentence {sentence!r} gives no tokens (only [CLS] and [SEP])").format(sentence=sentence)
+            raise InputError(message, argument="SENTENCE")
         full = len(pieces)
         if full > max_tokens:
             if not truncate:
-                raise InputError(
-                    f"the sentence is {full} tokens long; the model takes at most {max_tokens} "
-                    "(--truncate cuts it to fit)",
-                    argument="SENTENCE",
+                message = _(
+                    "the sentence is {n} tokens long; the model takes at most {limit} (--truncate cuts it to fit)"
                 )
+                raise InputError(message.format(n=full, limit=max_tokens), argument="SENTENCE")
             # keep [CLS] and the first pieces, then close with the original [SEP]
             pieces = [*pieces[: max_tokens - 1], pieces[-1]]
             ids = [*ids[: max_tokens - 1], ids[-1]]
