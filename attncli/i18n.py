@@ -69,23 +69,23 @@ def language() -> str:
     return _chosen if _chosen is not None else language_from_env()
 
 
-def _catalogue() -> NullTranslations:
-    lang = language()
+def _catalogue(lang: str) -> NullTranslations:
     if lang not in _catalogues:
-        import gettext
+        import gettext  # only for a translation: English needs no catalogue (and `attn` starts faster)
 
-        if lang == "en":
-            _catalogues[lang] = gettext.NullTranslations()
-        else:
-            _catalogues[lang] = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
+        _catalogues[lang] = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
     return _catalogues[lang]
 
 
 def _(message: str) -> str:
     """`message` in the current language (the English text itself when there is no translation)."""
-    return _catalogue().gettext(message)
+    lang = language()
+    return message if lang == "en" else _catalogue(lang).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a message for the count `n` (English: 2 forms; Russian: 3, by the catalogue's rule)."""
-    return _catalogue().ngettext(singular, plural, n)
+    lang = language()
+    if lang == "en":
+        return singular if n == 1 else plural
+    return _catalogue(lang).ngettext(singular, plural, n)

@@ -283,3 +283,34 @@ def test_explain_in_russian(attn: RunAttn) -> None:
         attn(*args, "--layer", "2").err
         == "attn: ошибка: --layer: относится к предобученной модели, а не к --embeddings\n"
     )
+
+
+USER_ERRORS = {"AttnError", "InputError", "ShapeError", "NumericError", "ModelError"}
+
+
+def test_no_message_is_left_untranslatable() -> None:
+    """A user-facing error or warning written as a plain (f-)string would never be translated."""
+    plain = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args):
+                continue
+            if node.func.id in USER_ERRORS | {"warn", "fail"} and isinstance(
+                node.args[0], ast.Constant | ast.JoinedStr
+            ):
+                plain.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not plain, f"wrap these messages in _() or ngettext(): {plain}"
+
+
+def test_english_needs_no_catalogue() -> None:
+    code = "import sys, attncli.i18n as i; i._('x'); i.ngettext('a', 'b', 2); print('gettext' in sys.modules)"
+    assert attn_process_python(code) == "False"
+
+
+def attn_process_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("ATTN_LANG", "LC_ALL", "LC_MESSAGES")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "LANG": "C"})
+    return out.stdout.strip()
