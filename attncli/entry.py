@@ -1,8 +1,10 @@
 """The `attn` console script: errors as one line, and a fast start for plain `attn compute`.
 
-Every attncli.errors.AttnError and every usage error becomes one line on stderr, `attn: error: …`,
-with exit code 2 (`--debug` shows the traceback instead); Ctrl-C exits with 130; a closed pipe
-(`attn … | head -1`) ends quietly.
+Every attncli.errors.AttnError and every usage error becomes one line on stderr, `attn: error: …`
+(`attn: ошибка: …` in Russian: the language, from --lang, ATTN_LANG or the locale, is set before
+anything else, so that errors raised while reading the arguments are translated too), with exit
+code 2 (`--debug` shows the traceback instead); Ctrl-C exits with 130; a closed pipe (`attn … | head -1`)
+ends quietly.
 """
 
 from __future__ import annotations
