@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, _console, app, warn
+from attncli.cli import (
+    DebugOpt,
+    DTypeChoice,
+    JsonOpt,
+    NoColorOpt,
+    QuietOpt,
+    SaveHtmlOpt,
+    SaveSvgOpt,
+    _console,
+    app,
+    warn,
+)
+from attncli.commands import output_settings, save_recording, start_recording
 from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
@@ -134,6 +146,10 @@ def explain(
         typer.Option(min=0, max=15, help="Decimals in tables (default 2 with a model, 4 with --embeddings)."),
     ] = None,
     json_out: JsonOpt = False,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
@@ -145,6 +161,33 @@ def explain(
     for name in stage or ():
         if name not in EXPLAIN_STAGES:
             raise InputError(f"unknown stage {name!r} (choose from {', '.join(EXPLAIN_STAGES)})", argument="--stage")
+    output_settings(no_color, quiet)
+    if (save_svg or save_html) and json_out:
+        raise InputError("records the tables of the terminal; it does not go with --json", argument="--save-svg")
+    start_recording(save_svg, save_html)
+    _explain(sentence, layer, head, query, model, embeddings, (wq, wk, wv), causal, dtype, truncate, stage, top,
+             precision, json_out)  # fmt: skip
+    if save_svg or save_html:
+        save_recording(_console(), save_svg, save_html, f"attn explain {sentence!r}")
+
+
+def _explain(
+    sentence: str,
+    layer: str | None,
+    head: str | None,
+    query: str | None,
+    model: str | None,
+    embeddings: Path | None,
+    projections: tuple[str | None, str | None, str | None],
+    causal: bool,
+    dtype: DTypeChoice | None,
+    truncate: bool,
+    stage: list[str] | None,
+    top: int,
+    precision: int | None,
+    json_out: bool,
+) -> None:
+    wq, wk, wv = projections
     own = embeddings is not None
     default_precision = 4 if own else 2
     opts = Options(query, causal, stage, top, default_precision if precision is None else precision, json_out)

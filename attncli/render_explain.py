@@ -142,7 +142,15 @@ def heatmap(
     if None in rows:
         notes.append(f"{len([r for r in rows if r is not None])} of {n_rows} query rows")
     text = caption + (("\n(" + ", ".join(notes) + "; --json prints every value)") if notes else "")
-    return Group(Text(title, style="bold"), table, Text(text, style="dim"))
+    return Group(Text(title, style="bold"), table, Text(text, style="dim"), legend())
+
+
+def legend() -> Text:
+    """The colour scale of the heatmap, as weights on their own colours."""
+    scale = Text("colour scale: ", style="dim")
+    for w in (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0):
+        scale.append(f" {w:g} ", style=_colour(w))
+    return scale
 
 
 def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: int = 2) -> Group:
