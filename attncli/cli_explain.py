@@ -33,7 +33,7 @@ from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
     from attncli.engine import Attention, DType
-    from attncli.explain import Reading
+    from attncli.explanation import Reading
     from attncli.models.bert import BertEncoder
     from attncli.models.tokenize import Tokens
 
@@ -244,7 +244,7 @@ def _explain_model(
     truncate: bool,
     opts: Options,
 ) -> None:
-    from attncli.explain import choose_head, find_query, parse_index
+    from attncli.explanation import choose_head, find_query, parse_index
 
     if not sentence.strip():
         raise InputError("the sentence is empty", argument="SENTENCE")
@@ -375,7 +375,7 @@ def _tokens_title(tokens: Tokens) -> str:
 
 
 def _pieces_note(tokens: Tokens) -> str | None:
-    from attncli.explain import word_groups, word_text
+    from attncli.explanation import word_groups, word_text
 
     special = [tokens.is_special(i) for i in range(len(tokens))]
     split = [g for g in word_groups(tokens.pieces, special) if len(g) > 1]
@@ -401,7 +401,7 @@ def _overview(
 ) -> None:
     from rich.text import Text
 
-    from attncli.explain import summarize_head
+    from attncli.explanation import summarize_head
     from attncli.render_explain import overview_view, tokens_view
 
     pieces = list(tokens.pieces)
@@ -478,7 +478,7 @@ def _focus(att: Attention, rows: list[int]) -> Attention:
 
 def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
     """Print (or write as JSON) the stages of one attention, its heatmap and the reading."""
-    from attncli.explain import read_row
+    from attncli.explanation import read_row
 
     query_rows = rows if rows is not None else list(range(len(subject.labels)))
     readings = [read_row(subject.att.weights, i, subject.labels, subject.special, opts.top) for i in query_rows]
@@ -610,7 +610,7 @@ def _explain_embeddings(
     sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
     from attncli.engine import attention
-    from attncli.explain import find_query, load_embeddings, split_words
+    from attncli.explanation import find_query, load_embeddings, split_words
     from attncli.parsing import parse_matrix
 
     table = load_embeddings(path)

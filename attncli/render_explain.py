@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.engine import Attention
-from attncli.explain import HeadSummary, Reading
+from attncli.explanation import HeadSummary, Reading
 from attncli.render import View, dot_expansion, fmt, matrix_table, window
 
 Array = NDArray[np.floating]
