@@ -28,7 +28,7 @@ from attncli.cli import (
     app,
     warn,
 )
-from attncli.commands import output_settings, save_recording, start_recording
+from attncli.commands import _Progress, output_settings, save_recording, start_recording
 from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
@@ -263,7 +263,13 @@ def _explain_model(
     # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
     overview = layer == -1 or head == -1
     keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
-    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep)
+    progress = _Progress("layers")  # shown only if the forward pass takes over a second, on a terminal
+    try:
+        out = encoder.forward(
+            tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep, progress=progress
+        )
+    finally:
+        progress.close()
     weights = [w[0] for w in out.weights]  # per layer (H, T, T)
     notes = _notes(sentence, tokens, opts.causal, config.max_positions)
 
