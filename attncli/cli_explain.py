@@ -16,14 +16,26 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, LangOpt, _console, app, warn
-from attncli.commands import use_language
+from attncli.cli import (
+    DebugOpt,
+    DTypeChoice,
+    JsonOpt,
+    LangOpt,
+    NoColorOpt,
+    QuietOpt,
+    SaveHtmlOpt,
+    SaveSvgOpt,
+    _console,
+    app,
+    warn,
+)
+from attncli.commands import _Progress, output_settings, save_recording, start_recording, use_language
 from attncli.errors import InputError, ShapeError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from attncli.engine import Attention, DType
-    from attncli.explain import Reading
+    from attncli.explanation import Reading
     from attncli.models.bert import BertEncoder
     from attncli.models.tokenize import Tokens
 
@@ -147,6 +159,10 @@ def explain(
     ] = None,
     json_out: JsonOpt = False,
     lang: LangOpt = None,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
@@ -160,6 +176,34 @@ def explain(
         if name not in EXPLAIN_STAGES:
             message = _("unknown stage {name!r} (choose from {stages})")
             raise InputError(message.format(name=name, stages=", ".join(EXPLAIN_STAGES)), argument="--stage")
+    output_settings(no_color, quiet)
+    if (save_svg or save_html) and json_out:
+        message = _("records the tables of the terminal; it does not go with --json")
+        raise InputError(message, argument="--save-svg")
+    start_recording(save_svg, save_html)
+    _explain(sentence, layer, head, query, model, embeddings, (wq, wk, wv), causal, dtype, truncate, stage, top,
+             precision, json_out)  # fmt: skip
+    if save_svg or save_html:
+        save_recording(_console(), save_svg, save_html, f"attn explain {sentence!r}")
+
+
+def _explain(
+    sentence: str,
+    layer: str | None,
+    head: str | None,
+    query: str | None,
+    model: str | None,
+    embeddings: Path | None,
+    projections: tuple[str | None, str | None, str | None],
+    causal: bool,
+    dtype: DTypeChoice | None,
+    truncate: bool,
+    stage: list[str] | None,
+    top: int,
+    precision: int | None,
+    json_out: bool,
+) -> None:
+    wq, wk, wv = projections
     own = embeddings is not None
     default_precision = 4 if own else 2
     opts = Options(query, causal, stage, top, default_precision if precision is None else precision, json_out)
@@ -221,7 +265,7 @@ def _explain_model(
     truncate: bool,
     opts: Options,
 ) -> None:
-    from attncli.explain import choose_head, find_query, parse_index
+    from attncli.explanation import choose_head, find_query, parse_index
 
     if not sentence.strip():
         raise InputError(_("the sentence is empty"), argument="SENTENCE")
@@ -241,7 +285,13 @@ def _explain_model(
     # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
     overview = layer == -1 or head == -1
     keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
-    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep)
+    progress = _Progress(_("layers"))  # shown only if the forward pass takes over a second, on a terminal
+    try:
+        out = encoder.forward(
+            tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep, progress=progress
+        )
+    finally:
+        progress.close()
     weights = [w[0] for w in out.weights]  # per layer (H, T, T)
     notes = _notes(sentence, tokens, opts.causal, config.max_positions)
 
@@ -361,7 +411,7 @@ def _tokens_title(tokens: Tokens) -> str:
 
 
 def _pieces_note(tokens: Tokens) -> str | None:
-    from attncli.explain import word_groups, word_text
+    from attncli.explanation import word_groups, word_text
 
     special = [tokens.is_special(i) for i in range(len(tokens))]
     split = [g for g in word_groups(tokens.pieces, special) if len(g) > 1]
@@ -387,7 +437,7 @@ def _overview(
 ) -> None:
     from rich.text import Text
 
-    from attncli.explain import summarize_head
+    from attncli.explanation import summarize_head
     from attncli.render_explain import overview_view, tokens_view
 
     pieces = list(tokens.pieces)
@@ -467,7 +517,7 @@ def _focus(att: Attention, rows: list[int]) -> Attention:
 
 def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
     """Print (or write as JSON) the stages of one attention, its heatmap and the reading."""
-    from attncli.explain import read_row
+    from attncli.explanation import read_row
 
     query_rows = rows if rows is not None else list(range(len(subject.labels)))
     readings = [read_row(subject.att.weights, i, subject.labels, subject.special, opts.top) for i in query_rows]
@@ -602,7 +652,7 @@ def _explain_embeddings(
     sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
     from attncli.engine import attention
-    from attncli.explain import find_query, load_embeddings, split_words
+    from attncli.explanation import find_query, load_embeddings, split_words
     from attncli.parsing import parse_matrix
 
     table = load_embeddings(path)
