@@ -314,3 +314,10 @@ def attn_process_python(code: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("ATTN_LANG", "LC_ALL", "LC_MESSAGES")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "LANG": "C"})
     return out.stdout.strip()
+
+
+def test_model_list_and_a_model_error_in_russian(attn: RunAttn) -> None:
+    listing = attn("model", "list", "--lang", "ru", columns=120)
+    assert listing.code == 0 and "слоёв 6 × голов 12, скрытый размер 384, размер головы 32" in listing.out
+    run = attn("explain", "The cat", "--layer", "7", "--lang", "ru")
+    assert (run.code, run.err) == (2, "attn: ошибка: --layer: 7 вне диапазона: в этой модели слои 1…6\n")
