@@ -18,6 +18,7 @@ small matmuls. The result equals attncli.engine.attention's output (≤ 1e-12 in
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from attncli.engine import CausalAlign, DType, EmptyRow, _as_matrix, _mask_parts
+from attncli.engine import CausalAlign, DType, EmptyRow, _as_matrix, _mask_parts, scores_shape
 from attncli.errors import NumericError, ShapeError
+from attncli.parsing import parse_size as parse_size  # re-exported: --max-memory's sizes
 
 Array = NDArray[np.floating]
 
@@ -266,8 +268,7 @@ def _broadcast_kv(ka: Array, va: Array) -> tuple[Array, Array]:
 def stages_nbytes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], dtype: str) -> int:
     """Bytes the stage-keeping path needs for its T×S tables (scores, scaled, masked, shifted, exp,
     weights and the boolean mask of allowed cells), for every leading slice."""
-    lead = np.broadcast_shapes(tuple(q_shape[:-2]), tuple(k_shape[:-2]), tuple(v_shape[:-2]))
-    cells = int(np.prod(lead, dtype=np.int64)) * q_shape[-2] * k_shape[-2]
+    cells = math.prod(scores_shape(q_shape, k_shape, v_shape))  # a ShapeError when the inputs do not fit
     return cells * (6 * np.dtype(dtype).itemsize + 1)
 
 
@@ -281,19 +282,3 @@ def memory_budget() -> int:
     except OSError:
         pass
     return 4 * 2**30
-
-
-def parse_size(text: str, argument: str) -> int:
-    """'2G', '512M', '1.5GiB', '100000' (bytes) as a number of bytes."""
-    units = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    number, unit = (t[:-1], t[-1]) if t and t[-1] in units and t[-1] != "" else (t, "")
-    try:
-        value = float(number) * units[unit]
-    except ValueError:
-        raise ShapeError(
-            f"expected a size like 2G, 500M or a number of bytes, got {text!r}", argument=argument
-        ) from None
-    if not np.isfinite(value) or value <= 0:
-        raise ShapeError(f"must be a positive size, got {text!r}", argument=argument)
-    return int(value)

@@ -25,7 +25,9 @@ def warn(message: str) -> None:
 
 
 def _read_stdin(argument: str) -> str:
-    data = sys.stdin.read()
+    from attncli.parsing import read_stream
+
+    data = read_stream(sys.stdin, "stdin")
     if not data.strip():
         raise InputError("stdin is empty: expected a JSON problem document", argument=argument)
     return data
@@ -54,7 +56,7 @@ def load_cli_fields(
     `matrices` maps field names (q, k, v, mask, x, wq, …) to flag text. Stdin is read when --input is
     '-', or when the flags alone are incomplete and stdin is not a TTY.
     """
-    from attncli.parsing import parse_matrix, read_text
+    from attncli.parsing import parse_matrix, read_stream, read_text
     from attncli.problem import document_fields, read_document
 
     given = {name for name, text in matrices.items() if text is not None}
@@ -68,7 +70,7 @@ def load_cli_fields(
     elif input is not None:
         text, base, source = read_text(Path(input), "--input"), Path(input).parent, input
     elif not complete and not sys.stdin.isatty():
-        data = sys.stdin.read()
+        data = read_stream(sys.stdin, "stdin")
         if data.strip():
             text, source = data, "stdin"
     if text is not None and source is not None:
@@ -222,7 +224,10 @@ def run_compute(
     if save is not None and save.suffix not in (".npy", ".npz"):
         raise InputError(f"unknown file type '{save.suffix or save.name}' (use .npy or .npz)", argument="--save")
     problem = build_problem(fields, source)
-    output_only = _output_only(problem, stages, max_memory)
+    try:
+        output_only = _output_only(problem, stages, max_memory)
+    except AttnError as e:
+        raise _named(e, flags) from None
     with _blas_threads(threads):
         if output_only:
             out = solve_output_cli(problem, flags, threads)

@@ -119,12 +119,33 @@ def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
         raise ShapeError("must be a matrix (rows of numbers), got a scalar", argument=name)
     if 0 in a.shape:
         raise ShapeError(f"is empty (shape {a.shape})", argument=name)
-    out = np.array(a, dtype=dtype)  # a private copy: the result is frozen, the caller's array is not
+    with np.errstate(over="ignore"):  # a value past float32's range becomes inf: reported just below
+        out = np.array(a, dtype=dtype)  # a private copy: the result is frozen, the caller's array is not
     if not np.isfinite(out).all():
         if not np.isfinite(a).all():
             raise NumericError(f"must be finite: {_first_bad(a)}", argument=name)
         raise NumericError(f"overflows {np.dtype(dtype).name}: {_first_bad(out)}", argument=name)
     return out
+
+
+def scores_shape(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape (..., T, S) of the score-like stages, or a ShapeError saying which inputs do not fit."""
+    d_k, s = q_shape[-1], k_shape[-2]
+    if k_shape[-1] != d_k:
+        raise ShapeError(f"q has d_k = {d_k} columns but k has {k_shape[-1]}; Q·Kᵀ needs them equal", argument="k")
+    if v_shape[-2] != s:
+        raise ShapeError(
+            f"k has {s} row{'s' if s != 1 else ''} (keys) but v has {v_shape[-2]}; every key needs one value row",
+            argument="v",
+        )
+    try:
+        lead = np.broadcast_shapes(q_shape[:-2], k_shape[:-2], v_shape[:-2])
+    except ValueError:
+        raise ShapeError(
+            f"leading dimensions do not broadcast: q {q_shape[:-2]}, k {k_shape[:-2]}, v {v_shape[:-2]}",
+            argument="q/k/v",
+        ) from None
+    return (*lead, q_shape[-2], s)
 
 
 def _readonly(*arrays: NDArray[np.generic] | None) -> None:
@@ -209,23 +230,9 @@ def attention(
     ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
     qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
 
+    score_shape = scores_shape(qa.shape, ka.shape, va.shape)
     t, d_k = qa.shape[-2:]
     s = ka.shape[-2]
-    if ka.shape[-1] != d_k:
-        raise ShapeError(f"q has d_k = {d_k} columns but k has {ka.shape[-1]}; Q·Kᵀ needs them equal", argument="k")
-    if va.shape[-2] != s:
-        raise ShapeError(
-            f"k has {s} row{'s' if s != 1 else ''} (keys) but v has {va.shape[-2]}; every key needs one value row",
-            argument="v",
-        )
-    try:
-        lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2], va.shape[:-2])
-    except ValueError:
-        raise ShapeError(
-            f"leading dimensions do not broadcast: q {qa.shape[:-2]}, k {ka.shape[:-2]}, v {va.shape[:-2]}",
-            argument="q/k/v",
-        ) from None
-    score_shape = (*lead, t, s)
 
     if scale is None:
         scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
@@ -237,6 +244,8 @@ def attention(
     # (..., T, d_k) x (..., d_k, S) -> (..., T, S)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and reported just below
         scores = np.matmul(qa, np.swapaxes(ka, -1, -2))
+        if scores.shape != score_shape:  # v has leading dimensions that q and k lack: every stage gets them
+            scores = np.array(np.broadcast_to(scores, score_shape))
         scaled = scores * ftype(scale_value)
     if not np.isfinite(scaled).all():
         raise NumericError(

@@ -16,9 +16,10 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +29,10 @@ from attncli.errors import InputError
 Kind = Literal["matrix", "mask"]
 
 MAX_DIMS = 8
+# Text read from stdin or one file, at most (a JSON matrix takes ~16× its text in Python objects while
+# it is parsed); $ATTN_MAX_INPUT changes it. Large matrices belong in .npy files, which have no limit.
+MAX_TEXT_BYTES = 64 * 2**20
+INPUT_LIMIT_ENV = "ATTN_MAX_INPUT"
 _NEG_INF_WORDS = {"-inf", "-infinity", "−∞", "-∞"}
 _BOOL_WORDS = {"true": True, "false": False}
 
@@ -111,9 +116,9 @@ def _cell(value: Any, kind: Kind, position: Callable[[], str], argument: str) ->
             return value
         raise InputError(f"{position()}: {json.dumps(value)} is not a number", argument=argument)
     if isinstance(value, int | float):
-        x = float(value)
-        if not math.isfinite(x):
-            raise InputError(f"{position()}: {value} is out of range", argument=argument)
+        x = json_number(value)
+        if x is None:
+            raise InputError(f"{position()}: {_short(str(value))} is out of range", argument=argument)
         return x
     if kind == "mask" and (value is None or (isinstance(value, str) and value.strip().lower() in _NEG_INF_WORDS)):
         return -math.inf
@@ -122,6 +127,19 @@ def _cell(value: Any, kind: Kind, position: Callable[[], str], argument: str) ->
         shown = shown[:37] + "..."
     hint = ' (a mask cell may be true/false, a number, "-inf" or null)' if kind == "mask" else ""
     raise InputError(f"{position()}: {shown} is not a number{hint}", argument=argument)
+
+
+def json_number(value: int | float) -> float | None:
+    """A JSON number as a finite float, or None when it is out of range (JSON integers have no limit)."""
+    try:
+        x = float(value)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def from_json_value(value: Any, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
@@ -254,17 +272,85 @@ def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     return out
 
 
-def read_text(path: Path, argument: str) -> str:
+def parse_size(text: str, argument: str) -> int:
+    """'2G', '512M', '1.5GiB', '100000' (bytes) as a whole number of bytes (at least 1)."""
+    units = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in units and t[-1] != "" else (t, "")
     try:
-        return path.read_text(encoding="utf-8")
+        value = float(number) * units[unit]
+    except ValueError:
+        raise InputError(
+            f"expected a size like 2G, 500M or a number of bytes, got {text!r}", argument=argument
+        ) from None
+    if not math.isfinite(value) or value < 1:
+        raise InputError(f"must be a size of at least 1 byte, got {text!r}", argument=argument)
+    return int(value)
+
+
+def max_text_bytes() -> int:
+    """The most text attncli reads from stdin or one file: $ATTN_MAX_INPUT, else MAX_TEXT_BYTES."""
+    limit = os.environ.get(INPUT_LIMIT_ENV)
+    return MAX_TEXT_BYTES if not limit else parse_size(limit, f"${INPUT_LIMIT_ENV}")
+
+
+def _too_much(what: str, limit: int) -> InputError:
+    return InputError(
+        f"holds more than {_size(limit)} of text; give large matrices as .npy files (--q @q.npy), "
+        f"or raise the limit with {INPUT_LIMIT_ENV}=SIZE",
+        argument=what,
+    )
+
+
+def _size(n: int) -> str:
+    for unit, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= unit:
+            return f"{n / unit:.3g} {name}"
+    return f"{n} bytes"
+
+
+def decode_text(data: bytes, argument: str) -> str:
+    """UTF-8 bytes as text (a byte-order mark is dropped); else an error naming the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"is not UTF-8 text (byte {e.start + 1} is 0x{data[e.start]:02x}); a binary matrix must be a .npy file",
+            argument=argument,
+        ) from None
+
+
+def read_stream(stream: IO[str], argument: str) -> str:
+    """All of a text stream such as sys.stdin, read as bytes when it has a binary buffer; at most
+    max_text_bytes(), so an endless or huge stream is refused without being read to the end."""
+    limit = max_text_bytes()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a stream of text only (e.g. io.StringIO)
+        text = stream.read(limit + 1)
+        if len(text) > limit:
+            raise _too_much(argument, limit)
+        return text
+    data = buffer.read(limit + 1)
+    if len(data) > limit:
+        raise _too_much(argument, limit)
+    return decode_text(data, argument)
+
+
+def read_text(path: Path, argument: str) -> str:
+    """A UTF-8 text file, of at most max_text_bytes()."""
+    limit = max_text_bytes()
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except FileNotFoundError:
         raise InputError(f"file '{path}' not found", argument=argument) from None
     except IsADirectoryError:
         raise InputError(f"'{path}' is a directory, not a file", argument=argument) from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"'{path}' is not UTF-8 text (byte {e.start})", argument=argument) from None
     except OSError as e:
         raise InputError(f"cannot read '{path}': {e.strerror}", argument=argument) from None
+    if len(data) > limit:
+        raise _too_much(f"{argument} ({path})", limit)
+    return decode_text(data, f"{argument} ({path})")
 
 
 def load_file(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
 from attncli.errors import InputError
 from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
-from attncli.parsing import Kind, from_json_value, loads_json, parse_matrix
+from attncli.parsing import Kind, from_json_value, json_number, loads_json, parse_matrix
 
 MATRIX_KEYS = ("q", "k", "v")
 STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")  # the stages a document may claim
@@ -113,9 +113,19 @@ def _matrix(value: Any, argument: str, kind: Kind, base_dir: Path | None) -> NDA
     return from_json_value(value, argument, kind)
 
 
+def _shown(value: Any) -> str:
+    """A JSON value as an error shows it: repr, cut to 40 characters (a JSON integer may have thousands of digits)."""
+    text = (
+        repr(value)
+        if not isinstance(value, int) or abs(value) < 10**30
+        else f"an integer of {len(str(abs(value)))} digits"
+    )
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise InputError(f"must be one of {', '.join(choices)}, got {value!r}", argument=argument)
+        raise InputError(f"must be one of {', '.join(choices)}, got {_shown(value)}", argument=argument)
     return str(value)
 
 
@@ -157,17 +167,17 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     for key in ("rope", "alibi", "random_weights"):
         if key in doc:
             if not isinstance(doc[key], bool):
-                raise InputError(f"must be true or false, got {doc[key]!r}", argument=src + key)
+                raise InputError(f"must be true or false, got {_shown(doc[key])}", argument=src + key)
             fields[key] = doc[key]
     for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0)):
         if key in doc and doc[key] is not None:
             if isinstance(doc[key], bool) or not isinstance(doc[key], int) or doc[key] < low:
-                raise InputError(f"must be a whole number ≥ {low}, got {doc[key]!r}", argument=src + key)
+                raise InputError(f"must be a whole number ≥ {low}, got {_shown(doc[key])}", argument=src + key)
             fields[key] = doc[key]
     if "rope_base" in doc and doc["rope_base"] is not None:
         base = doc["rope_base"]
-        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0:
-            raise InputError(f"must be a positive number, got {base!r}", argument=src + "rope_base")
+        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0 or json_number(base) is None:
+            raise InputError(f"must be a positive finite number, got {_shown(base)}", argument=src + "rope_base")
         fields["rope_base"] = float(base)
     named_choices: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("rope_style", ROPE_STYLES),
@@ -178,12 +188,14 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
             fields[key] = _choice(doc[key], src + key, choices)
     if "causal" in doc:
         if not isinstance(doc["causal"], bool):
-            raise InputError(f"must be true or false, got {doc['causal']!r}", argument=src + "causal")
+            raise InputError(f"must be true or false, got {_shown(doc['causal'])}", argument=src + "causal")
         fields["causal"] = doc["causal"]
     if "scale" in doc and doc["scale"] is not None:
         s = doc["scale"]
         if isinstance(s, bool) or not isinstance(s, int | float):
-            raise InputError(f"must be a number or null, got {s!r}", argument=src + "scale")
+            raise InputError(f"must be a number or null, got {_shown(s)}", argument=src + "scale")
+        if json_number(s) is None:
+            raise InputError(f"must be a positive finite number, got {_shown(s)}", argument=src + "scale")
         fields["scale"] = float(s)
     elif "scale" in doc:
         fields["scale"] = None
