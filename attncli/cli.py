@@ -48,6 +48,12 @@ class DTypeChoice(StrEnum):
     float32 = "float32"
 
 
+class FormatChoice(StrEnum):
+    markdown = "markdown"
+    latex = "latex"
+    csv = "csv"
+
+
 class PositionalChoice(StrEnum):
     none = "none"
     sinusoidal = "sinusoidal"
@@ -91,8 +97,16 @@ EmptyRowOpt = Annotated[
 ]
 DTypeOpt = Annotated[DTypeChoice | None, typer.Option(help="Compute in float64 (default) or float32.")]
 InputOpt = Annotated[str | None, typer.Option("--input", "-i", help="A JSON problem document; '-' reads stdin.")]
+SampleOpt = Annotated[str | None, typer.Option(help="A bundled sample problem (see `attn samples`), as --input.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print strict JSON instead of tables.")]
-DebugOpt = Annotated[bool, typer.Option(help="Show a traceback on errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+FormatOpt = Annotated[
+    FormatChoice | None, typer.Option(help="Print the stage tables as markdown, latex or csv text instead.")
+]
+SaveSvgOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an SVG picture.")]
+SaveHtmlOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an HTML page.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours (as the NO_COLOR variable).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar, warnings or notes on stderr.")]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options
 
@@ -120,6 +134,7 @@ def compute(
     empty_row: EmptyRowOpt = None,
     dtype: DTypeOpt = None,
     input: InputOpt = None,
+    sample: SampleOpt = None,
     json_out: JsonOpt = False,
     stage: Annotated[
         list[str] | None,
@@ -153,7 +168,9 @@ def compute(
     average_heads: Annotated[
         bool,
         typer.Option(
-            help="Also show the head-averaged weights (nn.MultiheadAttention's default).", rich_help_panel=MHA
+            "--average-heads",
+            help="Also show the head-averaged weights (nn.MultiheadAttention's default).",
+            rich_help_panel=MHA,
         ),
     ] = False,
     random_weights: Annotated[
@@ -190,6 +207,12 @@ def compute(
     max_memory: Annotated[
         str | None, typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of free RAM).")
     ] = None,
+    format: FormatOpt = None,
+    heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum.
@@ -208,6 +231,7 @@ def compute(
         empty_row=empty_row.value if empty_row is not None else None,
         dtype=dtype.value if dtype is not None else None,
         input=input,
+        sample=sample,
         json_out=json_out,
         stage=stage,
         precision=precision,
@@ -237,6 +261,12 @@ def compute(
         threads=threads,
         save=save,
         max_memory=max_memory,
+        format=format.value if format is not None else None,
+        heatmap=heatmap,
+        save_svg=save_svg,
+        save_html=save_html,
+        no_color=no_color,
+        quiet=quiet,
         debug=debug,
     )
 
@@ -253,4 +283,5 @@ def main(argv: list[str] | None = None) -> None:
     entry_main(argv)
 
 
-from attncli import cli_check  # noqa: E402,F401  (registers `attn check`)
+# The other commands register themselves on `app` when imported.
+from attncli import cli_check, cli_explain, cli_samples  # noqa: E402,F401

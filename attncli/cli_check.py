@@ -21,12 +21,25 @@ from attncli.cli import (
     JsonOpt,
     KOpt,
     MaskOpt,
+    NoColorOpt,
     QOpt,
+    QuietOpt,
+    SampleOpt,
+    SaveHtmlOpt,
+    SaveSvgOpt,
     ScaleOpt,
     VOpt,
     app,
 )
-from attncli.commands import _console, load_cli_fields, solve_cli
+from attncli.commands import (
+    _console,
+    escape,
+    load_cli_fields,
+    output_settings,
+    resolve_sample,
+    save_recording,
+    solve_cli,
+)
 from attncli.errors import AttnError, InputError
 from attncli.grading import DEFAULT_TOL
 from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
@@ -56,6 +69,7 @@ def check(
     empty_row: EmptyRowOpt = None,
     dtype: DTypeOpt = None,
     input: InputOpt = None,
+    sample: SampleOpt = None,
     expect_scores: ExpectScoresOpt = None,
     expect_scaled: ExpectScaledOpt = None,
     expect_masked: ExpectMaskedOpt = None,
@@ -67,6 +81,10 @@ def check(
     ] = DEFAULT_TOL,
     json_out: JsonOpt = False,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown for the correct values.")] = 4,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Grade a hand calculation stage by stage and name the mistake (exit 0 right, 1 wrong, 2 bad input).
@@ -74,6 +92,12 @@ def check(
     Claimed values come from --expect-STAGE flags and/or the "expected" object of a problem document.
     """
     from attncli.grading import check as grade
+
+    output_settings(no_color, quiet)
+    if (save_svg or save_html) and json_out:
+        raise InputError("records the tables of the terminal; it does not go with --json", argument="--save-svg")
+
+    input = resolve_sample(sample, input)
     from attncli.parsing import parse_matrix
 
     settings: dict[str, object] = {"causal": causal, "scale": scale}
@@ -119,9 +143,10 @@ def check(
         from attncli.render import View
         from attncli.render_check import render_check
 
-        console = _console()
+        console = _console(record=bool(save_svg or save_html))
         if problem.title:
-            console.print(f"[bold]{problem.title}[/bold]")
+            console.print(f"[bold]{escape(problem.title)}[/bold]")
         console.print(render_check(report, View(precision=precision, width=console.width, labels=problem.labels)))
+        save_recording(console, save_svg, save_html, problem.title)
     if not report.passed:
         raise typer.Exit(1)

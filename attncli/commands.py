@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,11 +19,15 @@ from attncli.errors import AttnError, InputError
 if TYPE_CHECKING:
     from attncli.blocked import AttentionOutput
     from attncli.engine import Attention
+    from attncli.export import StageTable
     from attncli.problem import MultiHeadProblem, Problem
+    from attncli.render import View
 
 
-def warn(message: str) -> None:
-    print(f"attn: warning: {message}", file=sys.stderr)
+def warn(message: str, note: bool = False) -> None:
+    """A warning (or a note) on stderr; ATTN_QUIET (set by --quiet) silences both."""
+    if not os.environ.get("ATTN_QUIET"):
+        print(f"attn: {'note' if note else 'warning'}: {message}", file=sys.stderr)
 
 
 def _read_stdin(argument: str) -> str:
@@ -42,10 +48,105 @@ def _parse_cell(text: str) -> tuple[int, int]:
     return i, j
 
 
-def _console(stderr: bool = False) -> Any:
+def _console(stderr: bool = False, record: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, record=record)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How a command shows its result: JSON, a text format, or rich tables (optionally exported)."""
+
+    json_out: bool = False
+    format: str | None = None  # markdown, latex or csv
+    precision: int = 4
+    explain_cell: tuple[int, int] | None = None
+    save_svg: Path | None = None
+    save_html: Path | None = None
+    heatmap: bool = False
+
+    def check(self) -> None:
+        if self.json_out and self.format:
+            raise InputError("give --json or --format, not both", argument="--format")
+        if (self.save_svg or self.save_html) and (self.json_out or self.format):
+            flag = "--save-svg" if self.save_svg else "--save-html"
+            raise InputError(
+                "records the tables shown in the terminal; it does not go with --json or --format", argument=flag
+            )
+
+    def show(
+        self,
+        *,
+        title: str | None,
+        labels: Any,
+        json_text: Callable[[], str],
+        tables: Callable[[], list[StageTable]] | None,
+        render: Callable[[View], Any],
+    ) -> None:
+        """Print the result the way that was asked for, and export what the terminal showed."""
+        if self.json_out:
+            sys.stdout.write(json_text() + "\n")
+            return
+        if self.format:
+            from attncli import export
+
+            if tables is None:
+                raise InputError("there are no stage tables to format here (only the output)", argument="--format")
+            if self.format == "csv":  # data for a spreadsheet: every digit
+                sys.stdout.write(export.to_csv(tables()))
+            else:
+                writer = export.to_markdown if self.format == "markdown" else export.to_latex
+                sys.stdout.write(writer(tables(), self.precision))
+            return
+        from attncli.render import View
+
+        console = _console(record=bool(self.save_svg or self.save_html))
+        if title:
+            console.print(f"[bold]{escape(title)}[/bold]")
+        view = View(
+            precision=self.precision, width=console.width, labels=labels, explain_cell=self.explain_cell,
+            heatmap=self.heatmap,
+        )  # fmt: skip
+        console.print(render(view))
+        save_recording(console, self.save_svg, self.save_html, title)
+
+
+def save_recording(console: Any, svg: Path | None, html: Path | None, title: str | None) -> None:
+    """Write what a recording console showed as SVG and/or HTML (rich's own export)."""
+    for path, save in ((svg, console.save_svg), (html, console.save_html)):
+        if path is not None:
+            try:  # clear=False: the SVG and the HTML both get everything that was shown
+                extra = {"title": title or "attncli"} if path == svg else {}
+                save(str(path), clear=False, **extra)
+            except OSError as e:
+                flag = "--save-svg" if path == svg else "--save-html"
+                raise InputError(f"cannot write '{path}': {e.strerror}", argument=flag) from None
+            warn(f"saved what was shown to {path}", note=True)
+
+
+def output_settings(no_color: bool, quiet: bool) -> None:
+    """--no-color and --quiet, for every command: as the NO_COLOR and ATTN_QUIET variables."""
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+    if quiet:
+        os.environ["ATTN_QUIET"] = "1"
+
+
+def escape(text: str) -> str:
+    """Text shown as is by rich (no [markup])."""
+    return text.replace("[", "\\[")
+
+
+def resolve_sample(sample: str | None, input: str | None) -> str | None:
+    """--sample NAME is --input with the sample's file."""
+    if sample is None:
+        return input
+    if input is not None:
+        raise InputError("give --input or --sample, not both", argument="--sample")
+    from attncli.samples import sample_path
+
+    return str(sample_path(sample))
 
 
 def load_cli_fields(
@@ -152,6 +253,7 @@ def run_compute(
     empty_row: Any,
     dtype: Any,
     input: Any,
+    sample: Any,
     json_out: Any,
     stage: Any,
     precision: Any,
@@ -181,13 +283,23 @@ def run_compute(
     threads: Any,
     save: Any,
     max_memory: Any,
+    format: Any,
+    heatmap: Any,
+    save_svg: Any,
+    save_html: Any,
+    no_color: Any,
+    quiet: Any,
     debug: Any,
 ) -> None:
     """`attn compute`: parse the problem, compute, then render tables or print JSON (see attncli.cli)."""
+    input = resolve_sample(sample, input)
 
     from attncli.problem import build_multihead, build_problem, is_multihead
 
     cell = _parse_cell(explain_cell) if explain_cell else None
+    pres = Presentation(json_out, format, precision, cell, save_svg, save_html, bool(heatmap))
+    pres.check()
+    output_settings(no_color, quiet)
     matrices = {
         "q": q, "k": k, "v": v, "mask": mask, "x": x, "q_input": q_input, "kv_input": kv_input,
         "wq": wq, "wk": wk, "wv": wv, "wo": wo, "bq": bq, "bk": bk, "bv": bv, "bo": bo,
@@ -212,9 +324,7 @@ def run_compute(
     flags = {**matrices, **settings}
     stages = list(stage) if stage else None
     if is_multihead(fields) or head is not None or average_heads:
-        _compute_multihead(
-            build_multihead(fields, source), flags, stages, json_out, precision, cell, head, average_heads
-        )
+        _compute_multihead(build_multihead(fields, source), flags, stages, pres, head, average_heads)
         return
     from attncli.problem import TABLE_STAGES as STAGES
 
@@ -235,25 +345,33 @@ def run_compute(
             result = solve_cli(problem, flags)
     if save is not None:
         _save(save, out.output if output_only else result)
-        if not json_out:
+        if not json_out and not pres.format:
             return
-    if json_out:
-        from attncli.serialize import output_dict, to_json
+    from attncli import serialize
+    from attncli.export import stage_tables
 
-        if output_only:
-            from attncli.serialize import dumps
+    # rich (through attncli.render) is imported only when tables are drawn
+    def draw_output(view: View) -> Any:
+        from attncli.render import render_output
 
-            sys.stdout.write(dumps(output_dict(out, problem)) + "\n")
-        else:
-            sys.stdout.write(to_json(result, problem, stages) + "\n")
-        return
-    from attncli.render import View, render_attention, render_output
+        return render_output(out, view)
 
-    console = _console()
-    view = View(precision=precision, width=console.width, labels=problem.labels, explain_cell=cell)
-    if problem.title:
-        console.print(f"[bold]{problem.title}[/bold]")
-    console.print(render_output(out, view) if output_only else render_attention(result, stages, view))
+    def draw_stages(view: View) -> Any:
+        from attncli.render import render_attention
+
+        return render_attention(result, stages, view)
+
+    if output_only:
+        json_text = lambda: serialize.dumps(serialize.output_dict(out, problem))  # noqa: E731
+        pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=draw_output)
+    else:
+        pres.show(
+            title=problem.title,
+            labels=problem.labels,
+            json_text=lambda: serialize.to_json(result, problem, stages),
+            tables=lambda: stage_tables(result, stages, problem.labels),
+            render=draw_stages,
+        )
 
 
 def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
@@ -370,9 +488,7 @@ def _compute_multihead(
     problem: MultiHeadProblem,
     flags: dict[str, Any],
     stages: list[str] | None,
-    json_out: bool,
-    precision: int,
-    cell: tuple[int, int] | None,
+    pres: Presentation,
     head: int | None,
     average_heads: bool,
 ) -> None:
@@ -389,16 +505,25 @@ def _compute_multihead(
         raise InputError(f"there are {result.heads} heads; choose 1…{result.heads}", argument="--head")
     _warn_mask(problem.mask)
     _warn_empty_rows(result.attention, "head")
-    if json_out:
-        from attncli.serialize import dumps, multihead_dict
+    from attncli import serialize
+    from attncli.export import stage_tables
 
-        sys.stdout.write(dumps(multihead_dict(result, problem, stages, average_heads)) + "\n")
-        return
-    from attncli.render import View
-    from attncli.render_multihead import render_multihead
+    def tables() -> list[StageTable]:
+        from attncli.problem import TABLE_STAGES
 
-    console = _console()
-    view = View(precision=precision, width=console.width, labels=problem.labels, explain_cell=cell)
-    if problem.title:
-        console.print(f"[bold]{problem.title}[/bold]")
-    console.print(render_multihead(result, stages, view, head=head, average=average_heads))
+        shown = [s for s in (stages or TABLE_STAGES) if s in TABLE_STAGES]
+        per_head = stage_tables(result.attention, shown, problem.labels, slice_name="head")
+        return [t for t in per_head if head is None or t.slice_index == (head - 1,)]
+
+    def render(view: View) -> Any:
+        from attncli.render_multihead import render_multihead
+
+        return render_multihead(result, stages, view, head=head, average=average_heads)
+
+    pres.show(
+        title=problem.title,
+        labels=problem.labels,
+        json_text=lambda: serialize.dumps(serialize.multihead_dict(result, problem, stages, average_heads)),
+        tables=tables,
+        render=render,
+    )

@@ -20,7 +20,7 @@ Nothing here prints or reads files; bad shapes or values raise attncli.errors ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -78,6 +78,17 @@ class Attention:
     def dtype(self) -> str:
         return str(self.q.dtype)
 
+    # Display hooks for rich and Jupyter; the tables come from attncli.render, imported only when shown.
+    def __rich__(self) -> Any:
+        from attncli.render import render_attention
+
+        return render_attention(self)
+
+    def _repr_html_(self) -> str:
+        from attncli.render import html
+
+        return html(self.__rich__())
+
     @property
     def logits(self) -> Array:
         """What the softmax is applied to: `masked` if something masks, else `scaled`."""
@@ -128,8 +139,8 @@ def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
     return out
 
 
-def scores_shape(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape (..., T, S) of the score-like stages, or a ShapeError saying which inputs do not fit."""
+def check_widths(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...]) -> None:
+    """A ShapeError unless q and k have the same width d_k and v has a row for every key."""
     d_k, s = q_shape[-1], k_shape[-2]
     if k_shape[-1] != d_k:
         raise ShapeError(f"q has d_k = {d_k} columns but k has {k_shape[-1]}; Q·Kᵀ needs them equal", argument="k")
@@ -138,6 +149,11 @@ def scores_shape(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tu
             f"k has {s} row{'s' if s != 1 else ''} (keys) but v has {v_shape[-2]}; every key needs one value row",
             argument="v",
         )
+
+
+def scores_shape(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape (..., T, S) of the score-like stages, or a ShapeError saying which inputs do not fit."""
+    check_widths(q_shape, k_shape, v_shape)
     try:
         lead = np.broadcast_shapes(q_shape[:-2], k_shape[:-2], v_shape[:-2])
     except ValueError:
@@ -145,7 +161,33 @@ def scores_shape(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tu
             f"leading dimensions do not broadcast: q {q_shape[:-2]}, k {k_shape[:-2]}, v {v_shape[:-2]}",
             argument="q/k/v",
         ) from None
-    return (*lead, q_shape[-2], s)
+    return (*lead, q_shape[-2], k_shape[-2])
+
+
+def checked_inputs(
+    q: ArrayLike, k: ArrayLike, v: ArrayLike, *, dtype: str, causal_align: str, empty_row: str
+) -> tuple[type[np.floating], Array, Array, Array]:
+    """The settings checked and q, k, v as private float arrays whose widths fit together."""
+    if dtype not in DTYPES:
+        raise ShapeError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", argument="dtype")
+    if causal_align not in CAUSAL_ALIGNS:
+        raise ShapeError(f"must be one of {', '.join(CAUSAL_ALIGNS)}, got {causal_align!r}", argument="causal_align")
+    if empty_row not in EMPTY_ROW_POLICIES:
+        raise ShapeError(f"must be one of {', '.join(EMPTY_ROW_POLICIES)}, got {empty_row!r}", argument="empty_row")
+    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
+    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+    check_widths(qa.shape, ka.shape, va.shape)
+    return ftype, qa, ka, va
+
+
+def resolve_scale(scale: float | None, d_k: int) -> tuple[float, bool]:
+    """(the scale, whether it is the default 1/√d_k); a given scale must be positive and finite."""
+    if scale is None:
+        return 1.0 / float(np.sqrt(d_k)), True
+    value = float(scale)
+    if not np.isfinite(value) or value <= 0:
+        raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
+    return value, False
 
 
 def _readonly(*arrays: NDArray[np.generic] | None) -> None:
@@ -221,25 +263,11 @@ def attention(
         return attention_output(
             q, k, v, mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype
         )
-    if dtype not in DTYPES:
-        raise ShapeError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", argument="dtype")
-    if causal_align not in CAUSAL_ALIGNS:
-        raise ShapeError(f"must be one of {', '.join(CAUSAL_ALIGNS)}, got {causal_align!r}", argument="causal_align")
-    if empty_row not in EMPTY_ROW_POLICIES:
-        raise ShapeError(f"must be one of {', '.join(EMPTY_ROW_POLICIES)}, got {empty_row!r}", argument="empty_row")
-    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
-    qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
-
+    ftype, qa, ka, va = checked_inputs(q, k, v, dtype=dtype, causal_align=causal_align, empty_row=empty_row)
     score_shape = scores_shape(qa.shape, ka.shape, va.shape)
     t, d_k = qa.shape[-2:]
     s = ka.shape[-2]
-
-    if scale is None:
-        scale_value, scale_is_default = 1.0 / float(np.sqrt(d_k)), True
-    else:
-        scale_value, scale_is_default = float(scale), False
-        if not np.isfinite(scale_value) or scale_value <= 0:
-            raise NumericError(f"must be a positive finite number, got {scale}", argument="scale")
+    scale_value, scale_is_default = resolve_scale(scale, d_k)
 
     # (..., T, d_k) x (..., d_k, S) -> (..., T, S)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and reported just below

@@ -29,3 +29,7 @@ class ShapeError(AttnError):
 
 class NumericError(AttnError):
     """Values that are not finite, or a computation that would overflow."""
+
+
+class ModelError(AttnError):
+    """A pretrained model that is missing, incomplete or not of a kind attncli can run."""

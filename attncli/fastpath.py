@@ -10,7 +10,6 @@ for every option, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--dtype": ("dtype", ("float64", "float32")),
     "--input": ("input", "str"),
     "-i": ("input", "str"),
+    "--sample": ("sample", "str"),
     "--json": ("json_out", "flag=True"),
     "--stage": ("stage", "list"),
     "--precision": ("precision", "int>=0<=15"),
@@ -42,7 +42,6 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--kv-heads": ("kv_heads", "int>=1"),
     "--head": ("head", "int>=1"),
     "--average-heads": ("average_heads", "flag=True"),
-    "--no-average-heads": ("average_heads", "flag=False"),
     "--random-weights": ("random_weights", "flag=True"),
     "--seed": ("seed", "int>=0"),
     "--positional": ("positional", ("none", "sinusoidal")),
@@ -53,15 +52,18 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--threads": ("threads", "int>=1"),
     "--save": ("save", "path"),
     "--max-memory": ("max_memory", "str"),
+    "--format": ("format", ("markdown", "latex", "csv")),
+    "--heatmap": ("heatmap", "flag=True"),
+    "--save-svg": ("save_svg", "path"),
+    "--save-html": ("save_html", "path"),
+    "--no-color": ("no_color", "flag=True"),
+    "--quiet": ("quiet", "flag=True"),
     "--debug": ("debug", "flag=True"),
-    "--no-debug": ("debug", "flag=False"),
 }
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}
-COMPUTE_DEFAULTS.update(json_out=False, precision=4, average_heads=False, debug=False)
-
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_INT = re.compile(r"[+-]?\d+")
-_INT_KIND = re.compile(r"int>=(\d+)(?:<=(\d+))?")
+COMPUTE_DEFAULTS.update(
+    json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False, heatmap=False
+)
 
 
 def _value(kind: Any, text: str) -> tuple[bool, Any]:
@@ -73,13 +75,20 @@ def _value(kind: Any, text: str) -> tuple[bool, Any]:
     if kind == "path":
         return True, Path(text)
     if kind == "float":
-        return bool(_FLOAT.fullmatch(text)), float(text) if _FLOAT.fullmatch(text) else None
-    bounds = _INT_KIND.fullmatch(kind)
-    if bounds and _INT.fullmatch(text):
-        n = int(text)
-        low, high = int(bounds[1]), int(bounds[2]) if bounds[2] else None
-        return low <= n and (high is None or n <= high), n
-    return False, None
+        # plain decimal numbers only: nan, inf, 1_000 and the like are Typer's to judge
+        if not text or any(c not in "0123456789+-.eE" for c in text):
+            return False, None
+        try:
+            return True, float(text)
+        except ValueError:
+            return False, None
+    # "int>=LOW" or "int>=LOW<=HIGH"
+    low_text, _, high_text = kind.removeprefix("int>=").partition("<=")
+    digits = text.removeprefix("-").removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        return False, None
+    n = int(text)
+    return int(low_text) <= n and (not high_text or n <= int(high_text)), n
 
 
 def parse_compute(args: list[str]) -> dict[str, Any] | None:

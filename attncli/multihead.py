@@ -20,7 +20,7 @@ q/k/v may be given already projected and are only split into heads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -156,6 +156,16 @@ class MultiHead:
     attention: Attention  # q (H, T, d_head), k/v (H, S, ·), weights (H, T, S), output (H, T, d_v)
     concat: Array  # (T, H·d_v)
     output: Array  # (T, d_out): concat·W_o + b_o, or concat when there is no W_o
+
+    def __rich__(self) -> Any:  # rich and Jupyter display, as Attention
+        from attncli.render_multihead import render_multihead
+
+        return render_multihead(self)
+
+    def _repr_html_(self) -> str:
+        from attncli.render import html
+
+        return html(self.__rich__())
 
     @property
     def average_weights(self) -> Array:

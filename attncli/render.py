@@ -65,6 +65,7 @@ class View:
     slice_name: Callable[[tuple[int, ...]], str] | None = None  # e.g. "head 2" for index (1,)
     only_slices: tuple[tuple[int, ...], ...] | None = None  # show just these leading indices
     max_slices: int = MAX_SLICES
+    heatmap: bool = False  # also show the weights as a coloured heatmap
 
 
 def _labels(view: View, key: str, n: int, prefix: str) -> list[str]:
@@ -294,9 +295,23 @@ class _SliceRenderer:
             }[self.r.empty_row]
             lines.append(f"{self.q_labels[e[-1]]} is fully masked: {policy} (--empty-row {self.r.empty_row}).")
         title = "4c · softmax, step 3: weights" if step else f"4 · weights = softmax({self.logits})"
-        return self.table(
+        table = self.table(
             self.r.weights, title, "\n".join(lines), extra=[("Σ", np.nansum(w, axis=1))], bold_row_max=True
         )
+        if not self.view.heatmap:
+            return table
+        from attncli.render_explain import heatmap
+
+        picture = heatmap(
+            w,
+            self.q_labels,
+            self.k_labels,
+            title=f"the weights as a heatmap{self.suffix}: rows = queries, columns = keys",
+            caption="Brighter = more weight (colour-blind-safe scale); bold = the row's largest weight.",
+            width=self.view.width,
+            precision=min(self.p, 2),
+        )
+        return Group(table, Text(""), picture)
 
     def output(self) -> RenderableType:
         w, v = self.part(self.r.weights), self.part(self.r.v)
@@ -384,3 +399,14 @@ def render_output(out: AttentionOutput, view: View | None = None) -> Group:
     if len(indices) > view.max_slices:
         parts.append(Text(f"(showing {view.max_slices} of {len(indices)} slices; --save FILE.npy writes all)"))
     return Group(*parts)
+
+
+def html(renderable: RenderableType, width: int = 100) -> str:
+    """A renderable as a self-contained HTML fragment (for Jupyter's _repr_html_)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(record=True, file=io.StringIO(), width=width, color_system="truecolor")
+    console.print(renderable)
+    return console.export_html(inline_styles=True, code_format='<pre style="font-family:monospace">{code}</pre>')

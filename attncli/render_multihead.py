@@ -236,7 +236,7 @@ def render_multihead(
 
         head_view = View(
             precision=view.precision, width=view.width, labels=view.labels, explain_cell=view.explain_cell,
-            slice_name=name, only_slices=tuple((h,) for h in rd.shown), max_slices=MAX_HEADS,
+            slice_name=name, only_slices=tuple((h,) for h in rd.shown), max_slices=MAX_HEADS, heatmap=view.heatmap,
         )  # fmt: skip
         parts.append(render_attention(result.attention, per_head, head_view))
         if head is None and result.heads > MAX_HEADS:

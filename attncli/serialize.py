@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from attncli.blocked import AttentionOutput
 from attncli.engine import Attention
 from attncli.multihead import MultiHead
 from attncli.problem import MultiHeadProblem, Problem
+
+if TYPE_CHECKING:
+    from attncli.blocked import AttentionOutput
 
 SCHEMA_VERSION = 1
 ALL_STAGES = ("scores", "scaled", "masked", "softmax", "weights", "output")

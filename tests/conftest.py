@@ -57,6 +57,7 @@ def attn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) ->
         monkeypatch.setenv("COLUMNS", str(columns))
         monkeypatch.setenv("NO_COLOR", "1")
         monkeypatch.setenv("TERM", "dumb")
+        monkeypatch.delenv("ATTN_QUIET", raising=False)  # --quiet sets it in-process; undone after the test
         capsys.readouterr()
         try:
             main(list(args))

@@ -105,7 +105,7 @@ def assert_clean(r: Run, args: tuple[str, ...], stdin: Any = "") -> None:
     lines = r.err.splitlines()
     errors = [line for line in lines if line.startswith("attn: error: ")]
     for line in lines:
-        assert line.startswith(("attn: error: ", "attn: warning: ", "attn: saved ")), shown
+        assert line.startswith(("attn: error: ", "attn: warning: ", "attn: note: ", "attn: saved ")), shown
     if r.code == 2:
         assert len(errors) == 1 and lines[-1] == errors[0], shown
         assert r.err.endswith("\n") and "internal error" not in r.err, shown

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from attncli.samples import list_samples
+
 from conftest import ROOT, SAMPLES, RunAttn, attn_process
 
 ONE_QUERY = ("--q", "[[1,0]]", "--k", "[[0.5,0.5],[0.3,0.7]]", "--v", "[[1,0],[0.5,0.5]]")
 GOLDEN = Path(__file__).parent / "golden"
 
 
-@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.json")))
+@pytest.mark.parametrize("sample", sorted(s.path.name for s in list_samples()))
 def test_every_sample_passes(attn: RunAttn, sample: str) -> None:
     r = attn("check", "--input", str(SAMPLES / sample))
     assert r.code == 0, r.out + r.err

@@ -9,6 +9,8 @@ import jsonschema
 import numpy as np
 import pytest
 
+from attncli.samples import list_samples
+
 from conftest import ROOT, SAMPLES, RunAttn
 
 Q, K, V = "[[1,0]]", "[[0.5,0.5],[0.3,0.7]]", "[[1,0],[0.5,0.5]]"
@@ -53,7 +55,7 @@ def test_json_is_strict_and_matches_the_schema(attn: RunAttn) -> None:
     assert "row q2 is fully masked" in r.err
 
 
-@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.json")))
+@pytest.mark.parametrize("sample", sorted(s.path.name for s in list_samples()))
 def test_every_sample_validates_and_reproduces_its_expected_values(attn: RunAttn, sample: str) -> None:
     r = attn("compute", "--input", str(SAMPLES / sample), "--json")
     assert r.code == 0, r.err

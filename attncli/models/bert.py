@@ -1,0 +1,312 @@
+"""A BERT encoder (e.g. all-MiniLM-L6-v2) in NumPy: config, memory-mapped weights, forward pass.
+
+The forward pass is that of Hugging Face's BertModel in eval mode (no dropout):
+
+    x₀ = LayerNorm(word_emb[ids] + pos_emb[0…T−1] + type_emb[0])
+    per layer:  Q, K, V = x·W_Qᵀ + b_Q, …   split into H heads of d_head = hidden/H columns
+                a = attention(Q, K, V, mask = padding)      ← attncli.engine.attention, all heads at once
+                h = LayerNorm(x + concat_heads(a)·W_Oᵀ + b_O)
+                x = LayerNorm(h + GELU(h·W_1ᵀ + b_1)·W_2ᵀ + b_2)
+
+Shape letters: B = batch, T = tokens, D = hidden size, H = heads, d = head size (D = H·d), F = the
+feed-forward width. Linear weights are stored as PyTorch does, (out, in), so y = x·Wᵀ + b.
+Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from attncli.engine import Attention, DType, attention
+from attncli.errors import ModelError
+from attncli.models.special import gelu
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
+
+# Checkpoints name the same tensors with different prefixes: plain BertModel (""), BertFor… ("bert."),
+# sentence-transformers ("0.auto_model.").
+_PREFIXES = ("", "bert.", "0.auto_model.", "model.")
+_PROBE = "embeddings.word_embeddings.weight"
+
+Array = NDArray[np.floating]
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """The few numbers of config.json that the forward pass needs."""
+
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_positions: int
+    vocab_size: int
+    type_vocab_size: int
+    layer_norm_eps: float
+    name: str
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @classmethod
+    def read(cls, folder: Path) -> BertConfig:
+        path = folder / CONFIG_FILE
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"{path} is missing (the model folder is incomplete)", argument="model") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelError(f"{path} is not readable JSON ({e})", argument="model") from None
+        if not isinstance(raw, dict):
+            raise ModelError(f"{path} should hold a JSON object", argument="model")
+        kind = raw.get("model_type", "bert")
+        if kind not in ("bert",):
+            raise ModelError(f"{path}: model_type {kind!r} is not a BERT encoder", argument="model")
+        act = raw.get("hidden_act", "gelu")
+        if act != "gelu":
+            raise ModelError(f"{path}: hidden_act {act!r} is not supported (only the exact 'gelu')", argument="model")
+        if raw.get("position_embedding_type", "absolute") != "absolute":
+            raise ModelError(f"{path}: only absolute position embeddings are supported", argument="model")
+        try:
+            config = cls(
+                hidden_size=int(raw["hidden_size"]),
+                num_layers=int(raw["num_hidden_layers"]),
+                num_heads=int(raw["num_attention_heads"]),
+                intermediate_size=int(raw["intermediate_size"]),
+                max_positions=int(raw["max_position_embeddings"]),
+                vocab_size=int(raw["vocab_size"]),
+                type_vocab_size=int(raw.get("type_vocab_size", 2)),
+                layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
+                name=str(raw.get("_name_or_path") or folder.name),
+            )
+        except KeyError as e:
+            raise ModelError(f"{path} lacks the key {e.args[0]!r}", argument="model") from None
+        except (TypeError, ValueError) as e:
+            raise ModelError(f"{path} holds a value of the wrong type ({e})", argument="model") from None
+        if config.num_heads <= 0 or config.hidden_size % config.num_heads:
+            raise ModelError(
+                f"{path}: hidden_size {config.hidden_size} is not a multiple of num_attention_heads {config.num_heads}",
+                argument="model",
+            )
+        return config
+
+
+class BertWeights:
+    """The tensors of model.safetensors, read through safetensors' NumPy API.
+
+    The file is memory-mapped by safetensors; a tensor is copied out only when the forward pass asks
+    for it, and of the word-embedding matrix (vocab × D, the largest tensor) only the rows of the
+    sentence's token ids are read.
+    """
+
+    def __init__(self, folder: Path, config: BertConfig) -> None:
+        from safetensors import SafetensorError, safe_open
+
+        self.path = folder / WEIGHTS_FILE
+        self.config = config
+        if not self.path.is_file():
+            raise ModelError(f"{self.path} is missing (the model folder is incomplete)", argument="model")
+        try:
+            self._file: Any = cast(Any, safe_open(str(self.path), framework="np"))
+            names: set[str] = set(self._file.keys())
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ModelError(f"{self.path} is corrupt or truncated ({e})", argument="model") from None
+        self.prefix = next((p for p in _PREFIXES if p + _PROBE in names), None)
+        if self.prefix is None:
+            raise ModelError(f"{self.path} holds no BERT tensor named '{_PROBE}'", argument="model")
+        self._names = names
+        self._check_shapes()
+
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        c = self.config
+        d, f = c.hidden_size, c.intermediate_size
+        shapes: dict[str, tuple[int, ...]] = {
+            "embeddings.word_embeddings.weight": (c.vocab_size, d),
+            "embeddings.position_embeddings.weight": (c.max_positions, d),
+            "embeddings.token_type_embeddings.weight": (c.type_vocab_size, d),
+            "embeddings.LayerNorm.weight": (d,),
+            "embeddings.LayerNorm.bias": (d,),
+        }
+        for i in range(c.num_layers):
+            layer = f"encoder.layer.{i}."
+            for part in ("query", "key", "value"):
+                shapes[f"{layer}attention.self.{part}.weight"] = (d, d)
+                shapes[f"{layer}attention.self.{part}.bias"] = (d,)
+            shapes[f"{layer}attention.output.dense.weight"] = (d, d)
+            shapes[f"{layer}attention.output.dense.bias"] = (d,)
+            shapes[f"{layer}intermediate.dense.weight"] = (f, d)
+            shapes[f"{layer}intermediate.dense.bias"] = (f,)
+            shapes[f"{layer}output.dense.weight"] = (d, f)
+            shapes[f"{layer}output.dense.bias"] = (d,)
+            for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+                shapes[f"{layer}{ln}.weight"] = (d,)
+                shapes[f"{layer}{ln}.bias"] = (d,)
+        return shapes
+
+    def _check_shapes(self) -> None:
+        """Every tensor the forward pass needs is there with the shape config.json implies (header only)."""
+        for name, shape in self._expected_shapes().items():
+            full = f"{self.prefix}{name}"
+            if full not in self._names:
+                raise ModelError(f"{self.path} lacks the tensor '{full}' (incomplete model)", argument="model")
+            actual = tuple(self._file.get_slice(full).get_shape())
+            if actual != shape:
+                raise ModelError(
+                    f"{self.path}: tensor '{full}' has shape {actual}, config.json implies {shape}", argument="model"
+                )
+
+    def get(self, name: str, dtype: type[np.floating]) -> Array:
+        try:
+            tensor = self._file.get_tensor(f"{self.prefix}{name}")
+        except Exception as e:  # safetensors raises its own error types for a damaged body
+            raise ModelError(f"{self.path}: cannot read tensor '{name}' ({e})", argument="model") from None
+        out: Array = np.asarray(tensor, dtype=dtype)
+        return out
+
+    def embedding_rows(self, ids: NDArray[np.integer], dtype: type[np.floating]) -> Array:
+        """word_embeddings[ids] for a (B, T) array of ids, reading only those rows of the file."""
+        table = self._file.get_slice(f"{self.prefix}embeddings.word_embeddings.weight")
+        rows = {int(i): np.asarray(table[int(i) : int(i) + 1], dtype=dtype)[0] for i in np.unique(ids)}
+        out: Array = np.stack([rows[int(i)] for i in ids.ravel()]).reshape(*ids.shape, -1)
+        return out
+
+
+def layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
+    """LayerNorm over the last axis with the biased variance, as torch.nn.LayerNorm."""
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    out: Array = (x - mean) / np.sqrt(var + x.dtype.type(eps)) * weight + bias
+    return out
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """What one forward pass produced.
+
+    hidden_states: L + 1 arrays (B, T, D): the embeddings' output, then each layer's output.
+    weights: L arrays (B, H, T, T), the attention weights of every layer and head.
+    attentions: layer index (0-based) → the engine's full Attention (B, H, T, T) for the layers kept.
+    """
+
+    hidden_states: tuple[Array, ...]
+    weights: tuple[Array, ...]
+    attentions: Mapping[int, Attention]
+
+
+class BertEncoder:
+    """A loaded BERT encoder: config + weights, ready to run."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.config = BertConfig.read(folder)
+        self.weights = BertWeights(folder, self.config)
+
+    def forward(
+        self,
+        ids: NDArray[np.integer],
+        padding: NDArray[np.bool_] | None = None,
+        *,
+        dtype: DType = "float32",
+        causal: bool = False,
+        keep: Container[int] = (),
+    ) -> EncoderOutput:
+        """Run the encoder on token ids (B, T); `padding` (B, T) is True for real tokens, False for [PAD].
+
+        `keep` names the layers (0-based) whose every attention stage is returned; the others keep
+        only their weights, so a long sentence does not hold L × 10 stages of (B, H, T, T) in memory.
+        `causal` adds a causal mask, which this encoder was not trained with (for demonstration).
+        """
+        c = self.config
+        ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
+        ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
+        b, t = ids.shape
+        if t > c.max_positions:
+            raise ModelError(f"{t} tokens is more than the model's {c.max_positions} positions", argument="sentence")
+        if ids.min() < 0 or ids.max() >= c.vocab_size:
+            raise ModelError(f"token ids must lie in 0…{c.vocab_size - 1}", argument="sentence")
+        w = self.weights.get
+        eps = c.layer_norm_eps
+
+        # (B, T, D): word + position + token type (every token is of type 0: one segment)
+        x = (
+            self.weights.embedding_rows(ids, ftype)
+            + w("embeddings.position_embeddings.weight", ftype)[:t]
+            + w("embeddings.token_type_embeddings.weight", ftype)[0]
+        )
+        x = layer_norm(x, w("embeddings.LayerNorm.weight", ftype), w("embeddings.LayerNorm.bias", ftype), eps)
+        hidden = [x]
+        # (B, 1, 1, T): every query of every head may attend to the real (non-padding) keys
+        mask = None if padding is None else np.asarray(padding, dtype=bool)[:, None, None, :]
+        all_weights: list[Array] = []
+        kept: dict[int, Attention] = {}
+        h, d = c.num_heads, c.head_size
+
+        def heads(y: Array) -> Array:
+            # (B, T, D) -> (B, T, H, d) -> (B, H, T, d)
+            return y.reshape(b, t, h, d).transpose(0, 2, 1, 3)
+
+        for i in range(c.num_layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (
+                heads(x @ w(f"{p}attention.self.{n}.weight", ftype).T + w(f"{p}attention.self.{n}.bias", ftype))
+                for n in ("query", "key", "value")
+            )
+            att = attention(q, k, v, mask=mask, causal=causal, dtype=dtype)
+            all_weights.append(att.weights)
+            if i in keep:
+                kept[i] = att
+            # (B, H, T, d) -> (B, T, H, d) -> (B, T, D)
+            context = att.output.transpose(0, 2, 1, 3).reshape(b, t, c.hidden_size)
+            attn_out = context @ w(f"{p}attention.output.dense.weight", ftype).T + w(
+                f"{p}attention.output.dense.bias", ftype
+            )
+            x = layer_norm(
+                x + attn_out,
+                w(f"{p}attention.output.LayerNorm.weight", ftype),
+                w(f"{p}attention.output.LayerNorm.bias", ftype),
+                eps,
+            )
+            # (B, T, D) -> (B, T, F) -> (B, T, D)
+            inner = gelu(x @ w(f"{p}intermediate.dense.weight", ftype).T + w(f"{p}intermediate.dense.bias", ftype))
+            ffn = inner @ w(f"{p}output.dense.weight", ftype).T + w(f"{p}output.dense.bias", ftype)
+            x = layer_norm(x + ffn, w(f"{p}output.LayerNorm.weight", ftype), w(f"{p}output.LayerNorm.bias", ftype), eps)
+            hidden.append(x)
+        return EncoderOutput(hidden_states=tuple(hidden), weights=tuple(all_weights), attentions=kept)
+
+
+def map_stages(att: Attention, part: Callable[[Any], Any], **fixed: Any) -> Attention:
+    """A copy of `att` with `part` applied to every array stage; `fixed` overrides fields (mask, q, …)."""
+    import dataclasses
+
+    names = ("q", "k", "v", "allowed", "scores", "scaled", "masked", "row_max", "shifted", "exp", "row_sum")
+    arrays = {n: None if getattr(att, n) is None else part(getattr(att, n)) for n in (*names, "weights", "output")}
+    return dataclasses.replace(att, **{**arrays, **fixed})
+
+
+def head_attention(att: Attention, batch: int, head: int) -> Attention:
+    """One (batch, head) slice of a batched Attention (B, H, T, S), as a 2-D Attention the renderers show."""
+
+    def part(a: Any) -> Any:
+        lead = a.shape[:-2]
+        # leading dims of size 1 (a (B, 1, 1, S) mask) broadcast: take their only entry
+        idx = tuple(0 if n == 1 else i for i, n in zip((batch, head)[2 - len(lead) :], lead, strict=True))
+        return a[idx] if lead else a
+
+    t = att.scores.shape[-2]
+    return map_stages(
+        att,
+        part,
+        mask=None if att.mask is None else part(att.mask),
+        empty_rows=tuple((e[-1],) for e in att.empty_rows if tuple(e[:2]) == (batch, head) and e[-1] < t),
+    )

@@ -1,0 +1,111 @@
+"""The model's own WordPiece tokenizer (tokenizer.json, via the `tokenizers` library).
+
+The tokenizer.json shipped with all-MiniLM-L6-v2 pads every sentence to 128 tokens and truncates
+there; both are switched off: a sentence gives exactly its tokens, and length is checked here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from attncli.errors import InputError, ModelError
+
+CONTINUATION = "##"  # WordPiece marks a piece that continues the previous one
+SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A tokenized sentence: the pieces, their ids, and which word (0-based) each belongs to."""
+
+    pieces: tuple[str, ...]
+    ids: NDArray[np.int64]
+    words: tuple[int | None, ...]  # None for [CLS]/[SEP]
+    spans: tuple[tuple[int, int], ...]  # (start, end) character offsets of each piece in the sentence
+    truncated_from: int | None = None  # the full length, when --truncate cut the sentence
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def is_special(self, i: int) -> bool:
+        return self.pieces[i] in SPECIAL and self.words[i] is None
+
+    def is_continuation(self, i: int) -> bool:
+        return self.pieces[i].startswith(CONTINUATION)
+
+
+class WordPiece:
+    """tokenizer.json loaded with padding and truncation off."""
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.path = path
+        if not path.is_file():
+            raise ModelError(f"{path} is missing (the model folder is incomplete)", argument="model")
+        try:
+            self._tok: Any = Tokenizer.from_file(str(path))
+        except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
+            raise ModelError(f"{path} is not a readable tokenizer ({e})", argument="model") from None
+        self._tok.no_padding()
+        self._tok.no_truncation()
+
+    def encode(self, sentence: str, max_tokens: int, truncate: bool = False) -> Tokens:
+        """[CLS] pieces… [SEP]; more than `max_tokens` is an error unless `truncate` (then cut, keeping [SEP])."""
+        if not sentence.strip():
+            raise InputError("the sentence is empty", argument="SENTENCE")
+        enc = self._tok.encode(sentence)
+        pieces: list[str] = list(enc.tokens)
+        ids: list[int] = list(enc.ids)
+        words: list[int | None] = list(enc.word_ids)
+        spans: list[tuple[int, int]] = [tuple(o) for o in enc.offsets]
+        if len(pieces) <= 2:
+            raise InputError(f"the sentence {sentence!r} gives no tokens (only [CLS] and [SEP])", argument="SENTENCE")
+        full = len(pieces)
+        if full > max_tokens:
+            if not truncate:
+                raise InputError(
+                    f"the sentence is {full} tokens long; the model takes at most {max_tokens} "
+                    "(--truncate cuts it to fit)",
+                    argument="SENTENCE",
+                )
+            # keep [CLS] and the first pieces, then close with the original [SEP]
+            pieces = [*pieces[: max_tokens - 1], pieces[-1]]
+            ids = [*ids[: max_tokens - 1], ids[-1]]
+            words = [*words[: max_tokens - 1], words[-1]]
+            spans = [*spans[: max_tokens - 1], spans[-1]]
+        return Tokens(
+            pieces=tuple(pieces),
+            ids=np.array(ids, dtype=np.int64),
+            words=tuple(words),
+            spans=tuple(spans),
+            truncated_from=full if full > max_tokens else None,
+        )
+
+
+def spelled_out(sentence: str, tokens: Tokens) -> list[tuple[str, tuple[str, ...]]]:
+    """(word, pieces) for the words the vocabulary could only spell out letter by letter or not at all.
+
+    A word counts when a piece is [UNK], or when it has letters outside ASCII and at least half of its
+    pieces are one letter long (not counting '##'): e.g. Cyrillic in an English-only vocabulary.
+    """
+    by_word: dict[int, list[int]] = {}
+    for i, word in enumerate(tokens.words):
+        if word is not None:
+            by_word.setdefault(word, []).append(i)
+    found = []
+    for indices in by_word.values():
+        pieces = tuple(tokens.pieces[i] for i in indices)
+        text = sentence[tokens.spans[indices[0]][0] : tokens.spans[indices[-1]][1]]
+        bare = [p.removeprefix(CONTINUATION) for p in pieces]
+        single = sum(1 for p in bare if len(p) == 1)
+        non_ascii = any(ord(ch) > 127 and unicodedata.category(ch).startswith("L") for ch in text)
+        if "[UNK]" in bare or (non_ascii and single * 2 >= len(pieces)):
+            found.append((text, pieces))
+    return found
