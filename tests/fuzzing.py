@@ -17,6 +17,7 @@ import json
 import math
 import os
 import signal
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from conftest import FUZZ_ENV, Run
+from conftest import FUZZ_ENV, Run, RunAttn
 
 SLOW = os.environ.get(FUZZ_ENV) == "slow"
 CASES_CI = 30
@@ -63,6 +64,16 @@ def no_hang(seconds: float = HANG_SECONDS) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def run_clean(attn: RunAttn, *args: str, stdin: str | bytes = "") -> Run:
+    """Run attn in-process under the rule; a Python warning (which a real process prints) breaks it too."""
+    with no_hang(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = attn(*args, stdin=stdin)
+    assert not caught, f"args={args!r} stdin={stdin!r:.300}: {caught[0].category.__name__}: {caught[0].message}"
+    assert_clean(r, args, stdin)
+    return r
+
+
 # JSON paths (keys from the root) where null is a masked −∞ cell, or says "not used" (config).
 NULL_ALLOWED = (
     ("config",),
@@ -70,6 +81,7 @@ NULL_ALLOWED = (
     ("stages", "masked"),
     ("stages", "softmax", "row_max"),
     ("stages", "softmax", "shifted"),
+    ("query",),  # attn explain without --query
 )
 # Where --empty-row nan puts NaN (as null) in a fully masked row.
 NAN_POLICY_STAGES = (
@@ -114,7 +126,7 @@ def assert_clean(r: Run, args: tuple[str, ...], stdin: Any = "") -> None:
     if "--json" in args and r.out.strip():
         doc = json.loads(r.out, parse_constant=_strict_constant)
         assert_nulls_explained(doc, shown)
-    elif "nan" not in args and not _nan_policy_in(stdin):
+    elif args[:1] != ("model",) and "nan" not in args and not _nan_policy_in(stdin):  # model list may quote a file
         assert "nan" not in r.out.lower(), shown
 
 

@@ -7,7 +7,6 @@ traceback, hang, exit 70 or unasked-for NaN). `pytest --slow` or ATTN_FUZZ=slow 
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from attncli.problem import DOCUMENT_KEYS
 
 from conftest import SAMPLES, Run, RunAttn
 from fuzzing import (
-    assert_clean,
     finite_numbers,
     fuzz_settings,
     json_matrix,
@@ -31,6 +29,7 @@ from fuzzing import (
     mutate_text,
     no_hang,
     number_text,
+    run_clean,
     shapes,
 )
 
@@ -39,16 +38,6 @@ SAMPLE_TEXTS = {
     p.name: p.read_text(encoding="utf-8") for p in sorted(SAMPLES.glob("*.json")) if "embeddings" not in p.name
 }
 COMMANDS = (("compute", "--json"), ("compute",), ("check", "--json"), ("compute", "--stage", "output", "--json"))
-
-
-def run_clean(attn: RunAttn, *args: str, stdin: str | bytes = "") -> Run:
-    """Run attn in-process under the rule; a Python warning (which a real process prints) breaks it too."""
-    with no_hang(), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        r = attn(*args, stdin=stdin)
-    assert not caught, f"args={args!r} stdin={stdin!r:.300}: {caught[0].category.__name__}: {caught[0].message}"
-    assert_clean(r, args, stdin)
-    return r
 
 
 # ---------------------------------------------------------------- bytes and broken text

@@ -16,6 +16,7 @@ Nothing here prints.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,22 @@ class BertConfig:
             raise ModelError(f"{path} lacks the key {e.args[0]!r}", argument="model") from None
         except (TypeError, ValueError) as e:
             raise ModelError(f"{path} holds a value of the wrong type ({e})", argument="model") from None
-        if config.num_heads <= 0 or config.hidden_size % config.num_heads:
+        for key, value in (
+            ("hidden_size", config.hidden_size),
+            ("num_hidden_layers", config.num_layers),
+            ("num_attention_heads", config.num_heads),
+            ("intermediate_size", config.intermediate_size),
+            ("max_position_embeddings", config.max_positions),
+            ("vocab_size", config.vocab_size),
+            ("type_vocab_size", config.type_vocab_size),
+        ):
+            if value < 1:
+                raise ModelError(f"{path}: {key} must be at least 1, got {value}", argument="model")
+        if not (math.isfinite(config.layer_norm_eps) and config.layer_norm_eps >= 0):
+            raise ModelError(
+                f"{path}: layer_norm_eps must be a small positive number, got {config.layer_norm_eps}", argument="model"
+            )
+        if config.hidden_size % config.num_heads:
             raise ModelError(
                 f"{path}: hidden_size {config.hidden_size} is not a multiple of num_attention_heads {config.num_heads}",
                 argument="model",
@@ -172,13 +188,22 @@ class BertWeights:
         except Exception as e:  # safetensors raises its own error types for a damaged body
             raise ModelError(f"{self.path}: cannot read tensor '{name}' ({e})", argument="model") from None
         out: Array = np.asarray(tensor, dtype=dtype)
+        self._check_finite(out, name)
         return out
+
+    def _check_finite(self, values: Array, name: str) -> None:
+        """A damaged file can hold NaN or ∞ in a tensor: say so rather than carry it into every number."""
+        if not np.isfinite(values).all():
+            raise ModelError(
+                f"{self.path}: tensor '{name}' holds NaN or ∞ values (the file is corrupt)", argument="model"
+            )
 
     def embedding_rows(self, ids: NDArray[np.integer], dtype: type[np.floating]) -> Array:
         """word_embeddings[ids] for a (B, T) array of ids, reading only those rows of the file."""
         table = self._file.get_slice(f"{self.prefix}embeddings.word_embeddings.weight")
         rows = {int(i): np.asarray(table[int(i) : int(i) + 1], dtype=dtype)[0] for i in np.unique(ids)}
         out: Array = np.stack([rows[int(i)] for i in ids.ravel()]).reshape(*ids.shape, -1)
+        self._check_finite(out, "embeddings.word_embeddings.weight")
         return out
 
 
