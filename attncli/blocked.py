@@ -183,11 +183,14 @@ def attention_output(
         if parallel:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            pool = ThreadPoolExecutor(max_workers=n_threads)
+            try:
                 for _ in pool.map(run, items):
                     done += 1
                     if progress is not None:
                         progress(done, len(items))
+            finally:  # on Ctrl-C, drop the queued work items instead of waiting for them all
+                pool.shutdown(wait=False, cancel_futures=True)
         else:
             for item in items:
                 run(item)
@@ -260,6 +263,11 @@ def stages_nbytes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: t
     """Bytes the stage-keeping path needs for its T×S tables (scores, scaled, masked, shifted, exp,
     weights and the boolean mask of allowed cells), for every leading slice."""
     cells = math.prod(scores_shape(q_shape, k_shape, v_shape))  # a ShapeError when the inputs do not fit
+    return tables_nbytes(cells, dtype)
+
+
+def tables_nbytes(cells: int, dtype: str) -> int:
+    """Bytes of the stage-keeping path's tables for `cells` score cells (all slices and heads together)."""
     return cells * (6 * np.dtype(dtype).itemsize + 1)
 
 

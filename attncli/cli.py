@@ -107,6 +107,10 @@ SaveSvgOpt = Annotated[Path | None, typer.Option(help="Also save what is shown a
 SaveHtmlOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an HTML page.")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours (as the NO_COLOR variable).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar, warnings or notes on stderr.")]
+MaxMemoryOpt = Annotated[
+    str | None,
+    typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of the available RAM)."),
+]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options
 
@@ -204,9 +208,7 @@ def compute(
             help="Write the result to FILE.npy (the output) or FILE.npz (every stage kept) instead of tables."
         ),
     ] = None,
-    max_memory: Annotated[
-        str | None, typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of free RAM).")
-    ] = None,
+    max_memory: MaxMemoryOpt = None,
     format: FormatOpt = None,
     heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,
     save_svg: SaveSvgOpt = None,

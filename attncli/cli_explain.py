@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, _console, app, warn
+from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, MaxMemoryOpt, _console, app, warn
+from attncli.commands import refuse_over_budget
 from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ def explain(
         typer.Option(min=0, max=15, help="Decimals in tables (default 2 with a model, 4 with --embeddings)."),
     ] = None,
     json_out: JsonOpt = False,
+    max_memory: MaxMemoryOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
@@ -116,7 +118,7 @@ def explain(
                 raise InputError("applies to the pretrained model, not to --embeddings", argument=flag)
         _explain_embeddings(
             sentence, embeddings, (wq, wk, wv), query, causal, cast("DType", dtype or "float64"), stage, top,
-            4 if precision is None else precision, json_out,
+            4 if precision is None else precision, json_out, max_memory,
         )  # fmt: skip
         return
     for flag, value in (("--wq", wq), ("--wk", wk), ("--wv", wv)):
@@ -124,7 +126,7 @@ def explain(
             raise InputError("needs --embeddings (the model has its own W_Q, W_K, W_V)", argument=flag)
     _explain_model(
         sentence, layer, head, query, model, causal, cast("DType", dtype or "float32"), truncate, stage, top,
-        2 if precision is None else precision, json_out,
+        2 if precision is None else precision, json_out, max_memory,
     )  # fmt: skip
 
 
@@ -173,6 +175,7 @@ def _explain_model(
     top: int,
     precision: int,
     json_out: bool,
+    max_memory: str | None,
 ) -> None:
     from attncli.explain import choose_head, find_query, parse_index
 
@@ -193,6 +196,11 @@ def _explain_model(
     # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
     overview = layer == -1 or head == -1
     keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
+    kept = 0 if overview else config.num_layers if len(tokens) <= 128 else 1
+    refuse_over_budget(
+        encoder.attention_nbytes(len(tokens), dtype, kept), max_memory, f"the attention of {len(tokens)} tokens",
+        "explain a shorter sentence, or cut it with --truncate",
+    )  # fmt: skip
     out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep=() if overview else keep)
     weights = [w[0] for w in out.weights]  # per layer (H, T, T)
     notes = _notes(sentence, tokens, causal, config.max_positions)
@@ -565,7 +573,9 @@ def _explain_embeddings(
     top: int,
     precision: int,
     json_out: bool,
+    max_memory: str | None,
 ) -> None:
+    from attncli.blocked import tables_nbytes
     from attncli.engine import attention
     from attncli.explain import find_query, load_embeddings, split_words
     from attncli.parsing import parse_matrix
@@ -576,6 +586,10 @@ def _explain_embeddings(
     words = split_words(sentence)
     if not words:
         raise InputError(f"{sentence!r} holds no words (only punctuation or symbols)", argument="SENTENCE")
+    refuse_over_budget(
+        tables_nbytes(len(words) ** 2, dtype), max_memory, f"the stage tables of {len(words)} words",
+        "explain a shorter sentence",
+    )  # fmt: skip
     emb = table.lookup(words)
     inputs = []
     for name, text in zip(("q", "k", "v"), projections, strict=True):

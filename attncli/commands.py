@@ -324,7 +324,7 @@ def run_compute(
     flags = {**matrices, **settings}
     stages = list(stage) if stage else None
     if is_multihead(fields) or head is not None or average_heads:
-        _compute_multihead(build_multihead(fields, source), flags, stages, pres, head, average_heads)
+        _compute_multihead(build_multihead(fields, source), flags, stages, pres, head, average_heads, max_memory)
         return
     from attncli.problem import TABLE_STAGES as STAGES
 
@@ -374,13 +374,30 @@ def run_compute(
         )
 
 
+def stage_budget(max_memory: str | None) -> int:
+    """Bytes the stage tables may take: --max-memory, else a quarter of the memory available now."""
+    from attncli.blocked import memory_budget
+    from attncli.parsing import parse_size
+
+    return parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
+
+
+def refuse_over_budget(need: int, max_memory: str | None, what: str, instead: str) -> None:
+    """Before allocating: an error saying how much `what` would need and what to do `instead`, if over budget."""
+    budget = stage_budget(max_memory)
+    if need > budget:
+        raise InputError(
+            f"{what} would need {_gib(need)} (budget {_gib(budget)}, --max-memory); {instead}", argument="--max-memory"
+        )
+
+
 def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
     """Whether to take the blocked path: asked for (--stage output), or the stage tables would not fit."""
-    from attncli.blocked import memory_budget, parse_size, stages_nbytes
+    from attncli.blocked import stages_nbytes
 
     if stages == ["output"]:
         return True
-    budget = parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
+    budget = stage_budget(max_memory)
     need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
     if need <= budget:
         return False
@@ -394,7 +411,27 @@ def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | N
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB" if n >= 2**10 else f"{n} bytes"
+
+
+# What to do instead when a command that needs every stage table is over the memory budget.
+ONLY_THE_OUTPUT = (
+    "attn compute --q … --k … --v … --stage output computes one head's output alone in bounded memory "
+    "(the blocked path), or use fewer tokens"
+)
+
+
+def multihead_nbytes(problem: MultiHeadProblem) -> int:
+    """The multi-head path's stage tables (every head), plus ALiBi's bias and the combined mask."""
+    import numpy as np
+
+    from attncli.blocked import tables_nbytes
+
+    cells = problem.score_cells()
+    extra = 2 * cells * np.dtype(problem.dtype).itemsize if problem.alibi else 0
+    return tables_nbytes(cells, problem.dtype) + extra
 
 
 def _blas_threads(threads: int | None) -> Any:
@@ -491,12 +528,14 @@ def _compute_multihead(
     pres: Presentation,
     head: int | None,
     average_heads: bool,
+    max_memory: str | None,
 ) -> None:
     from attncli.problem import MULTIHEAD_STAGES
 
     for name in stages or ():
         if name not in MULTIHEAD_STAGES:
             raise InputError(f"unknown stage {name!r} (choose from {', '.join(MULTIHEAD_STAGES)})", argument="--stage")
+    refuse_over_budget(multihead_nbytes(problem), max_memory, "the multi-head stage tables", ONLY_THE_OUTPUT)
     try:
         result = problem.solve()
     except AttnError as e:

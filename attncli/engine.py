@@ -366,7 +366,10 @@ def _mask_parts(
         return m, None, m
     if not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
         raise ShapeError(f"must be boolean or real numbers, got {m.dtype}", argument="mask")
-    additive = np.array(m, dtype=ftype)
-    if np.isnan(additive).any() or np.isposinf(additive).any():
-        raise NumericError(f"may hold finite numbers or −∞ only: {_first_bad(additive)}", argument="mask")
+    with np.errstate(over="ignore"):  # a number past float32's range becomes ±inf: reported just below
+        additive = np.array(m, dtype=ftype)
+    if np.isnan(m).any() or np.isposinf(m).any():
+        raise NumericError(f"may hold finite numbers or −∞ only: {_first_bad(m)}", argument="mask")
+    if np.isposinf(additive).any():
+        raise NumericError(f"overflows {np.dtype(ftype).name}: {_first_bad(additive)}", argument="mask")
     return None, additive, m

@@ -245,7 +245,33 @@ def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     return _assemble(cells, shape, kind, argument, lambda i: f"line {lines[i // width][0]}, column {i % width + 1}")
 
 
+def _check_npy_size(path: Path, argument: str) -> None:
+    """Refuse a .npy file whose header promises more data than the file holds, before NumPy allocates
+    room for it (a damaged header can claim petabytes)."""
+    fmt = np.lib.format
+    try:
+        with path.open("rb") as f:
+            version = fmt.read_magic(f)
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            if read_header is None:
+                return  # another version: np.load judges it
+            shape, _, dtype = read_header(f)
+            held = path.stat().st_size - f.tell()
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"{path}: not a readable .npy file ({e})", argument=argument) from None
+    if dtype.hasobject:
+        return  # refused by np.load (no pickles)
+    promised = math.prod(shape) * dtype.itemsize
+    if promised > held:
+        raise InputError(
+            f"{path}: the header promises a {'×'.join(map(str, shape))} array ({_size(promised)}) but the file "
+            f"holds {_size(held)} of data (truncated or damaged)",
+            argument=argument,
+        )
+
+
 def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
+    _check_npy_size(path, argument)
     try:
         arr: Any = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:

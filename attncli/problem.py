@@ -310,6 +310,15 @@ class MultiHeadProblem:
     title: str | None = None
     description: str | None = None
 
+    def score_cells(self) -> int:
+        """H·T·S: the cells of every head's score-like stage tables (from the input shapes, before solving)."""
+        m = self.matrices
+        queries = next((m[k] for k in ("x", "q_input", "q") if k in m), None)
+        keys = next((m[k] for k in ("x", "kv_input", "k") if k in m), queries)
+        if queries is None or keys is None:
+            return 0
+        return self.heads * int(queries.shape[-2]) * int(keys.shape[-2])
+
     def solve(self) -> MultiHead:
         """Run the multi-head pipeline on this problem."""
         return multi_head_attention(
