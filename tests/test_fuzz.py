@@ -300,6 +300,9 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "--tol": st.sampled_from(("0.01", "0", "-1", "inf", "nan")),
     "--expect-weights": st.sampled_from(("0.5 0.5", "1", "[[null]]", "-inf", "nan")),
     "--expect-masked": st.sampled_from(("0 -inf", "[[null, 1]]", "x")),
+    "--sample": st.sampled_from(("causal-4x4", "mha-gqa", "nope", "", "../samples/causal-4x4", "embeddings-en")),
+    "--format": st.sampled_from(("markdown", "latex", "csv", "html")),
+    "--save": st.sampled_from(("/nonexistent/dir/out.npy", "out.txt")),
 }
 FLAGS = (
     "--causal",
@@ -317,7 +320,7 @@ FLAGS = (
 
 @fuzz_settings(ci=60, slow=1500)
 @given(
-    command=st.sampled_from(("compute", "check", "explain", "model", "nonsense", "")),
+    command=st.sampled_from(("compute", "check", "explain", "model", "samples", "nonsense", "")),
     sample=st.sampled_from((None, *sorted(SAMPLE_TEXTS))),
     options=st.lists(st.sampled_from(sorted(FLAG_VALUES)), max_size=4),
     flags=st.lists(st.sampled_from(FLAGS), max_size=2),
@@ -335,6 +338,38 @@ def test_flag_combinations(
         args += [option, data.draw(FLAG_VALUES[option])]
     args += flags
     run_clean(attn, *args, stdin=data.draw(st.sampled_from(("", '{"q": 1}', "[[1]]"))))
+
+
+MASK_DTYPES = ("bool", "int8", "uint8", "int64", "float16", "float32", "complex64", "<U3", "datetime64[s]", "V8")
+
+
+@fuzz_settings()
+@given(
+    dtype=st.sampled_from(MASK_DTYPES),
+    shape=st.sampled_from(((2, 3), (3,), (1, 3), (2, 1), (3, 2), (2, 2, 3), (1, 1, 1, 1, 1, 1, 1, 1, 1), (0, 3))),
+    fill=st.sampled_from((0, 1, -1, 70000, "max", "min")),
+    heads=st.booleans(),
+)
+def test_masks_of_every_dtype_and_shape(
+    attn: RunAttn, tmp_path: Path, dtype: str, shape: Any, fill: Any, heads: bool
+) -> None:
+    np_type = np.dtype(dtype)
+    if fill in ("max", "min") and np.issubdtype(np_type, np.number) and not np.issubdtype(np_type, np.complexfloating):
+        info = np.finfo(np_type) if np.issubdtype(np_type, np.floating) else np.iinfo(np_type)
+        value: Any = info.max if fill == "max" else info.min
+    else:
+        value = 0 if isinstance(fill, str) else fill
+    try:
+        mask = np.full(shape, value).astype(np_type)
+    except (TypeError, ValueError):  # a value this dtype cannot hold: an empty array of it instead
+        mask = np.zeros(shape, dtype=np_type)
+    np.save(tmp_path / "mask.npy", mask, allow_pickle=False)
+    problem = (
+        ("--x", "1 0 1 0; 0 1 0 1", "--heads", "2")
+        if heads
+        else ("--q", "1 0; 0 1", "--k", "1 0; 1 1; 0 1", "--v", "1; 2; 3")
+    )
+    run_clean(attn, "compute", "--json", *problem, "--mask", f"@{tmp_path / 'mask.npy'}")
 
 
 # ---------------------------------------------------------------- the parser alone
