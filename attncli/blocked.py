@@ -197,8 +197,13 @@ def attention_output(
                 done += 1
                 if progress is not None:
                     progress(done, len(items))
-    if not np.isfinite(output).all() and np.isfinite(row_sums).all():
-        raise NumericError(f"the output overflows {dtype}; the inputs are too large", argument="q/k/v")
+    if not np.isfinite(output).all():  # a score past the float range (inf − inf is NaN), or the weighted sum
+        cell = tuple(int(i) for i in np.argwhere(~np.isfinite(output))[0][:-1])  # (…, row)
+        raise NumericError(
+            f"the scaled scores or the weighted sum overflow {dtype} (output row {cell[-1] + 1}"
+            f"{f' of slice {list(cell[:-1])}' if len(cell) > 1 else ''}); the inputs are too large",
+            argument="q/k/v",
+        )
     empty = row_sums == 0
     for idx in np.argwhere(empty) if empty_row != "zero" else ():
         h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])

@@ -411,6 +411,8 @@ def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | N
 
 
 def _gib(n: int) -> str:
+    if n >= 2**80:  # past float range for a huge head count: say the order of magnitude
+        return f"about 2^{n.bit_length() - 1} bytes"
     if n >= 2**30:
         return f"{n / 2**30:.1f} GiB"
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB" if n >= 2**10 else f"{n} bytes"

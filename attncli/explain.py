@@ -226,7 +226,7 @@ class Embeddings:
 
 def load_embeddings(path: Path) -> Embeddings:
     """{"word": [numbers…], …} or {"title": …, "embeddings": {"word": [numbers…], …}}."""
-    from attncli.parsing import loads_json, read_text
+    from attncli.parsing import json_number, loads_json, read_text
 
     arg = "--embeddings"
     doc: Any = loads_json(read_text(path, arg), f"{arg} ({path})")
@@ -246,9 +246,10 @@ def load_embeddings(path: Path) -> Embeddings:
         )
         if not ok:
             raise InputError(f"{path}: the vector of {word!r} should be a non-empty list of numbers", argument=arg)
-        values = tuple(float(x) for x in vector)
-        if not all(math.isfinite(x) for x in values):
+        numbers = [json_number(x) for x in vector]  # None: out of float range (JSON integers are unbounded)
+        if any(x is None for x in numbers):
             raise InputError(f"{path}: the vector of {word!r} holds a non-finite number", argument=arg)
+        values = tuple(x for x in numbers if x is not None)
         if dim is not None and len(values) != dim:
             raise InputError(f"{path}: {word!r} has {len(values)} numbers, the others {dim}", argument=arg)
         dim = len(values)

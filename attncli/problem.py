@@ -317,6 +317,9 @@ class MultiHeadProblem:
         keys = next((m[k] for k in ("x", "kv_input", "k") if k in m), queries)
         if queries is None or keys is None:
             return 0
+        width = int(m["wq"].shape[-1]) if "wq" in m else int(queries.shape[-1])  # H·d_head
+        if self.heads > width:
+            return 0  # more heads than columns: solving says what is wrong (no tables are made)
         return self.heads * int(queries.shape[-2]) * int(keys.shape[-2])
 
     def solve(self) -> MultiHead:

@@ -261,6 +261,14 @@ def test_float32_overflow_is_reported_not_propagated(attn: RunAttn, args: tuple[
     assert r.code == 2 and message in r.err, r.err
 
 
+def test_score_overflow_on_the_blocked_path_is_reported(attn: RunAttn) -> None:
+    # found by the campaign: 1e300 · 3e8 overflows; the blocked path gave NaN where the stage path refused
+    for stage in ((), ("--stage", "output")):
+        r = attn("compute", "--q", "0 1e300", "--k", "0 3e8", "--v", "1", "--json", *stage)
+        assert_clean(r, ("compute", "--json"))
+        assert r.code == 2 and "overflow float64" in r.err and "the inputs are too large" in r.err, r.err
+
+
 def test_float64_overflow_in_the_output_projection(attn: RunAttn) -> None:
     r = attn("compute", "--x", "1 0", "--wo", "1e308 1e308; 1e308 1e308", "--bo", "1e308 1e308", "--json")
     assert r.code == 2 and "adding b_o overflows float64" in r.err, r.err
