@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from attncli.engine import Attention, attention, causal_allowed
     from attncli.errors import AttnError, InputError, NumericError, ShapeError
+    from attncli.explanation import Explanation, explain
     from attncli.grading import CheckReport, check
     from attncli.problem import Problem, load_problem
 
@@ -30,6 +31,8 @@ _WHERE = {
     "InputError": "attncli.errors",
     "NumericError": "attncli.errors",
     "ShapeError": "attncli.errors",
+    "Explanation": "attncli.explanation",
+    "explain": "attncli.explanation",
     "CheckReport": "attncli.grading",
     "check": "attncli.grading",
     "Problem": "attncli.problem",
@@ -40,6 +43,7 @@ __all__ = [
     "Attention",
     "AttnError",
     "CheckReport",
+    "Explanation",
     "InputError",
     "NumericError",
     "Problem",
@@ -48,6 +52,7 @@ __all__ = [
     "attention",
     "causal_allowed",
     "check",
+    "explain",
     "load_problem",
 ]
 

@@ -45,6 +45,7 @@ from attncli.commands import (
     resolve_sample,
     save_recording,
     solve_cli,
+    start_recording,
 )
 from attncli.errors import AttnError, InputError
 from attncli.grading import DEFAULT_TOL
@@ -158,7 +159,8 @@ def check(
         from attncli.render import View
         from attncli.render_check import render_check
 
-        console = _console(record=bool(save_svg or save_html))
+        start_recording(save_svg, save_html)
+        console = _console()
         if problem.title:
             console.print(f"[bold]{escape(problem.title)}[/bold]")
         console.print(render_check(report, View(precision=precision, width=console.width, labels=problem.labels)))

@@ -10,17 +10,31 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Container
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from attncli.cli import DebugOpt, DTypeChoice, JsonOpt, MaxMemoryOpt, _console, app, warn
-from attncli.commands import refuse_over_budget
+from attncli.cli import (
+    DebugOpt,
+    DTypeChoice,
+    JsonOpt,
+    MaxMemoryOpt,
+    NoColorOpt,
+    QuietOpt,
+    SaveHtmlOpt,
+    SaveSvgOpt,
+    _console,
+    app,
+    warn,
+)
+from attncli.commands import output_settings, refuse_over_budget, save_recording, start_recording
 from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
     from attncli.engine import Attention, DType
+    from attncli.explanation import Reading
     from attncli.models.bert import BertEncoder
     from attncli.models.tokenize import Tokens
 
@@ -31,6 +45,40 @@ CAUSAL_NOTE = (
     "causal mask (it reads in both directions), so these weights show what the mask does, not what the model "
     "learned."
 )
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to show the result, as the flags of `attn explain` say."""
+
+    query: str | None
+    causal: bool
+    stages: list[str] | None
+    top: int
+    precision: int
+    json_out: bool
+    max_memory: str | None  # the budget of the attention arrays (--max-memory)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One attention to show (a head of the model, or own embeddings) and what to say around it."""
+
+    att: Attention
+    labels: list[str]  # one per token (query rows and key columns alike)
+    special: list[bool]  # True for [CLS]/[SEP]
+    where: str  # "layer 3, head 7" or "own embeddings"
+    header: str
+    tokens_title: str
+    notes: list[str]
+    origins: dict[str, str]  # where Q, K and V come from
+    mask_note: str  # said when nothing is masked
+    reading_title: str
+    json_fields: dict[str, Any]  # mode, tokens, layer, head, … for --json
+    default_stages: tuple[str, ...]
+    reason: str | None = None  # why this layer and head, when chosen for the user
+    pieces_note: str | None = None
+
 
 model_app = typer.Typer(
     name="model",
@@ -101,6 +149,10 @@ def explain(
     ] = None,
     json_out: JsonOpt = False,
     max_memory: MaxMemoryOpt = None,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
@@ -112,22 +164,49 @@ def explain(
     for name in stage or ():
         if name not in EXPLAIN_STAGES:
             raise InputError(f"unknown stage {name!r} (choose from {', '.join(EXPLAIN_STAGES)})", argument="--stage")
+    output_settings(no_color, quiet)
+    if (save_svg or save_html) and json_out:
+        raise InputError("records the tables of the terminal; it does not go with --json", argument="--save-svg")
+    start_recording(save_svg, save_html)
+    _explain(sentence, layer, head, query, model, embeddings, (wq, wk, wv), causal, dtype, truncate, stage, top,
+             precision, json_out, max_memory)  # fmt: skip
+    if save_svg or save_html:
+        save_recording(_console(), save_svg, save_html, f"attn explain {sentence!r}")
+
+
+def _explain(
+    sentence: str,
+    layer: str | None,
+    head: str | None,
+    query: str | None,
+    model: str | None,
+    embeddings: Path | None,
+    projections: tuple[str | None, str | None, str | None],
+    causal: bool,
+    dtype: DTypeChoice | None,
+    truncate: bool,
+    stage: list[str] | None,
+    top: int,
+    precision: int | None,
+    json_out: bool,
+    max_memory: str | None,
+) -> None:
+    wq, wk, wv = projections
+    own = embeddings is not None
+    default_precision = 4 if own else 2
+    opts = Options(
+        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory
+    )
     if embeddings is not None:
         for flag, value in (("--layer", layer), ("--head", head), ("--model", model), ("--truncate", truncate or None)):
             if value is not None:
                 raise InputError("applies to the pretrained model, not to --embeddings", argument=flag)
-        _explain_embeddings(
-            sentence, embeddings, (wq, wk, wv), query, causal, cast("DType", dtype or "float64"), stage, top,
-            4 if precision is None else precision, json_out, max_memory,
-        )  # fmt: skip
+        _explain_embeddings(sentence, embeddings, (wq, wk, wv), cast("DType", dtype or "float64"), opts)
         return
     for flag, value in (("--wq", wq), ("--wk", wk), ("--wv", wv)):
         if value is not None:
             raise InputError("needs --embeddings (the model has its own W_Q, W_K, W_V)", argument=flag)
-    _explain_model(
-        sentence, layer, head, query, model, causal, cast("DType", dtype or "float32"), truncate, stage, top,
-        2 if precision is None else precision, json_out, max_memory,
-    )  # fmt: skip
+    _explain_model(sentence, layer, head, model, cast("DType", dtype or "float32"), truncate, opts)
 
 
 # ---- the pretrained model -------------------------------------------------------------------------
@@ -166,18 +245,12 @@ def _explain_model(
     sentence: str,
     layer_text: str | None,
     head_text: str | None,
-    query: str | None,
     model: str | None,
-    causal: bool,
     dtype: DType,
     truncate: bool,
-    stages: list[str] | None,
-    top: int,
-    precision: int,
-    json_out: bool,
-    max_memory: str | None,
+    opts: Options,
 ) -> None:
-    from attncli.explain import choose_head, find_query, parse_index
+    from attncli.explanation import choose_head, find_query, parse_index
 
     if not sentence.strip():
         raise InputError("the sentence is empty", argument="SENTENCE")
@@ -190,7 +263,7 @@ def _explain_model(
         warn(f"the sentence has {tokens.truncated_from} tokens; cut to the model's {config.max_positions} (--truncate)")
     pieces = list(tokens.pieces)
     special = [tokens.is_special(i) for i in range(len(tokens))]
-    rows = find_query(query, pieces, pieces, special) if query is not None else None
+    rows = find_query(opts.query, pieces, pieces, special) if opts.query is not None else None
 
     every_layer = range(config.num_layers)
     # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
@@ -198,15 +271,15 @@ def _explain_model(
     keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
     kept = 0 if overview else config.num_layers if len(tokens) <= 128 else 1
     refuse_over_budget(
-        encoder.attention_nbytes(len(tokens), dtype, kept), max_memory, f"the attention of {len(tokens)} tokens",
+        encoder.attention_nbytes(len(tokens), dtype, kept), opts.max_memory, f"the attention of {len(tokens)} tokens",
         "explain a shorter sentence, or cut it with --truncate",
     )  # fmt: skip
-    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep=() if overview else keep)
+    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep)
     weights = [w[0] for w in out.weights]  # per layer (H, T, T)
-    notes = _notes(sentence, tokens, causal, config.max_positions)
+    notes = _notes(sentence, tokens, opts.causal, config.max_positions)
 
     if overview:
-        if query is not None:
+        if opts.query is not None:
             raise InputError("shows one head; use it without --layer all / --head all", argument="--query")
         layers = list(every_layer) if layer == -1 else None
         heads = list(range(config.num_heads)) if head == -1 else None
@@ -218,7 +291,9 @@ def _explain_model(
             layers = [layer]
         if heads is None:  # --layer all: the given head, or every head
             heads = [head] if head is not None else list(range(config.num_heads))
-        _overview(sentence, tokens, special, weights, layers, heads, how, encoder, dtype, notes, scope_note, json_out)
+        _overview(
+            sentence, tokens, special, weights, layers, heads, how, encoder, dtype, notes, scope_note, opts.json_out
+        )
         return
 
     if layer is None or head is None:
@@ -232,25 +307,19 @@ def _explain_model(
     else:
         reason = None
     if layer not in out.attentions:
-        out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep={layer})
+        out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep={layer})
     from attncli.models.bert import head_attention
 
-    att = head_attention(out.attentions[layer], 0, head)
-    _show(
-        att=att,
+    subject = Subject(
+        att=head_attention(out.attentions[layer], 0, head),
         labels=pieces,
         special=special,
-        rows=rows,
-        stages=stages,
-        top=top,
-        precision=precision,
-        json_out=json_out,
         header=_model_header(encoder, how, dtype),
         tokens_title=_tokens_title(tokens),
         where=f"layer {layer + 1}, head {head + 1}",
         reason=reason,
         notes=notes,
-        extra_json={
+        json_fields={
             "mode": "model",
             "model": _model_json(encoder, how),
             "sentence": sentence,
@@ -265,7 +334,9 @@ def _explain_model(
         mask_note="3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
         "keys: the model attends to them (many heads park weight on [SEP]).",
         reading_title="Reading: where each query token looks (the pieces of a word added up)",
+        default_stages=("inputs", "scores", "scaled", "masked", "weights", "output"),
     )
+    _show(subject, rows, opts)
 
 
 def _origins(encoder: BertEncoder, layer: int, head: int) -> dict[str, str]:
@@ -315,7 +386,7 @@ def _tokens_title(tokens: Tokens) -> str:
 
 
 def _pieces_note(tokens: Tokens) -> str | None:
-    from attncli.explain import word_groups, word_text
+    from attncli.explanation import word_groups, word_text
 
     special = [tokens.is_special(i) for i in range(len(tokens))]
     split = [g for g in word_groups(tokens.pieces, special) if len(g) > 1]
@@ -341,7 +412,7 @@ def _overview(
 ) -> None:
     from rich.text import Text
 
-    from attncli.explain import summarize_head
+    from attncli.explanation import summarize_head
     from attncli.render_explain import overview_view, tokens_view
 
     pieces = list(tokens.pieces)
@@ -416,117 +487,101 @@ def _focus(att: Attention, rows: list[int]) -> Attention:
     )
 
 
-def _show(
-    *,
-    att: Attention,
-    labels: list[str],
-    special: list[bool],
-    rows: list[int] | None,
-    stages: list[str] | None,
-    top: int,
-    precision: int,
-    json_out: bool,
-    header: str,
-    tokens_title: str,
-    where: str,
-    reason: str | None,
-    notes: list[str],
-    extra_json: dict[str, Any],
-    pieces_note: str | None,
-    origins: dict[str, str],
-    mask_note: str,
-    reading_title: str,
-    default_stages: tuple[str, ...] = ("inputs", "scores", "scaled", "masked", "weights", "output"),
-) -> None:
+def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
     """Print (or write as JSON) the stages of one attention, its heatmap and the reading."""
-    from attncli.explain import read_row
+    from attncli.explanation import read_row
 
-    query_rows = rows if rows is not None else list(range(len(labels)))
-    readings = [read_row(att.weights, i, labels, special, top) for i in query_rows]
-    shown = _focus(att, rows) if rows is not None else att
-    q_labels = [labels[i] for i in query_rows]
-    if json_out:
-        from attncli.serialize import SCHEMA_VERSION, dumps, result_dict
+    query_rows = rows if rows is not None else list(range(len(subject.labels)))
+    readings = [read_row(subject.att.weights, i, subject.labels, subject.special, opts.top) for i in query_rows]
+    shown = _focus(subject.att, rows) if rows is not None else subject.att  # the focused query rows only
+    if opts.json_out:
+        _write_json(subject, shown, rows, readings)
+    else:
+        _print_text(subject, shown, rows, readings, opts)
 
-        doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **extra_json}
-        doc.update(result_dict(shown, None, None))
-        doc.update(
-            {
-                "query": None if rows is None else {"tokens": q_labels, "positions": [i + 1 for i in rows]},
-                "labels": {"q": q_labels, "k": labels},
-                "reading": [
-                    {"query": labels[r.query], "keys": [{"key": k, "weight": w} for k, w in r.keys]} for r in readings
-                ],
-                "notes": notes,
-            }
-        )
-        sys.stdout.write(dumps(doc) + "\n")
-        return
 
+def _write_json(subject: Subject, shown: Attention, rows: list[int] | None, readings: list[Reading]) -> None:
+    from attncli.serialize import SCHEMA_VERSION, dumps, result_dict
+
+    labels = subject.labels
+    q_labels = labels if rows is None else [labels[i] for i in rows]
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **subject.json_fields}
+    doc.update(result_dict(shown, None, None))
+    doc.update(
+        {
+            "query": None if rows is None else {"tokens": q_labels, "positions": [i + 1 for i in rows]},
+            "labels": {"q": q_labels, "k": labels},
+            "reading": [
+                {"query": labels[r.query], "keys": [{"key": k, "weight": w} for k, w in r.keys]} for r in readings
+            ],
+            "notes": subject.notes,
+        }
+    )
+    sys.stdout.write(dumps(doc) + "\n")
+
+
+def _print_text(
+    subject: Subject, shown: Attention, rows: list[int] | None, readings: list[Reading], opts: Options
+) -> None:
     from rich.text import Text
 
     from attncli.render import View, render_attention
     from attncli.render_explain import _short, focus_view, qkv_view, reading_view, tokens_view
 
     console = _console()
+    labels, where = subject.labels, subject.where
+    q_labels = labels if rows is None else [labels[i] for i in rows]
     t = len(labels)
-    if stages:
-        wanted = list(stages)
-        cut_note = None
+    cut_note = None
+    if opts.stages:
+        wanted = list(opts.stages)
     elif t <= FULL_STAGES_UP_TO or rows is not None:  # one focused row is short whatever the length
-        wanted = list(default_stages)
-        cut_note = None
+        wanted = list(subject.default_stages)
     else:
         wanted = ["weights"]
         cut_note = f"{t} tokens: showing the weights and the reading; --stage inputs --stage scores … shows more."
     # key labels cut to 6 characters when the full ones would push key columns off the screen
     too_wide = max(map(len, q_labels)) + len(labels) * (max(map(len, labels)) + 3) > console.width
     k_labels = [_short(k, 6) for k in labels] if too_wide else labels
-    view = View(precision=precision, width=console.width, labels={"q": q_labels, "k": k_labels})
-    console.print(Text(header, style="dim"))
-    console.print(tokens_view(labels, special, tokens_title))
-    if pieces_note:
-        console.print(Text(pieces_note, style="dim"))
+    view = View(precision=opts.precision, width=console.width, labels={"q": q_labels, "k": k_labels})
+
+    console.print(Text(subject.header, style="dim"))
+    console.print(tokens_view(labels, subject.special, subject.tokens_title))
+    if subject.pieces_note:
+        console.print(Text(subject.pieces_note, style="dim"))
     console.print()
     console.print(Text(where[0].upper() + where[1:], style="bold reverse"))
-    if reason:
-        console.print(Text(f"(default: {reason}; choose with --layer/--head, or compare heads with --head all)"))
-    if rows is not None:
+    if subject.reason:
         console.print(
-            Text(f"Focus on the query {' '.join(q_labels)} (--query): its row only; K and V keep every token.")
+            Text(f"(default: {subject.reason}; choose with --layer/--head, or compare heads with --head all)")
         )
-    for note in notes:
+    if rows is not None:
+        focus = " ".join(q_labels)
+        console.print(Text(f"Focus on the query {focus} (--query): its row only; K and V keep every token."))
+    for note in subject.notes:
         console.print(Text("note: " + note, style="yellow"))
     if cut_note:
         console.print(Text(cut_note, style="dim"))
     console.print()
 
     if "inputs" in wanted:
-        console.print(qkv_view(att, labels, view, f"of {where}", rows, origins))
+        console.print(qkv_view(subject.att, labels, view, f"of {where}", rows, subject.origins))
         console.print()
     if rows is not None and len(rows) == 1 and any(n in wanted for n in ("scores", "scaled", "weights")):
         # one query: its row of every stage on its side, one line per key, so no key column is cut
         title = f"1–4 · the query {q_labels[0]}, {where}: one line per key"
-        console.print(focus_view(shown, q_labels[0], labels, title, precision))
+        console.print(focus_view(shown, q_labels[0], labels, title, opts.precision))
         console.print()
     else:
-        _stage_tables(shown, att.masked is None, wanted, view, where, mask_note, labels, q_labels, precision)
+        _stage_tables(subject, shown, wanted, view, q_labels, opts.precision)
     if "output" in wanted:
         console.print(render_attention(shown, ["output"], view))
-    console.print(Text(reading_title, style="bold"))
-    console.print(reading_view(readings, labels, precision))
+    console.print(Text(subject.reading_title, style="bold"))
+    console.print(reading_view(readings, labels, opts.precision))
 
 
 def _stage_tables(
-    shown: Attention,
-    unmasked: bool,
-    wanted: list[str],
-    view: Any,
-    where: str,
-    mask_note: str,
-    labels: list[str],
-    q_labels: list[str],
-    precision: int,
+    subject: Subject, shown: Attention, wanted: list[str], view: Any, q_labels: list[str], precision: int
 ) -> None:
     """Scores, scaled, mask, softmax steps and the weights heatmap, one table each."""
     from rich.text import Text
@@ -538,8 +593,8 @@ def _stage_tables(
     for name in ("scores", "scaled", "masked", "softmax"):
         if name not in wanted:
             continue
-        if name == "masked" and unmasked:
-            console.print(Text(mask_note, style="dim"))
+        if name == "masked" and shown.masked is None:
+            console.print(Text(subject.mask_note, style="dim"))
             console.print()
         else:
             console.print(render_attention(shown, [name], view))
@@ -548,9 +603,9 @@ def _stage_tables(
             heatmap(
                 shown.weights,
                 q_labels,
-                labels,
+                subject.labels,
                 title=("the weights as a heatmap" if "softmax" in wanted else "4 · weights = softmax(scaled)")
-                + f", {where}: rows = queries, columns = keys",
+                + f", {subject.where}: rows = queries, columns = keys",
                 caption="Each row sums to 1; bold = the row's largest weight; brighter colour = more weight.",
                 width=console.width,
                 precision=precision,
@@ -563,21 +618,11 @@ def _stage_tables(
 
 
 def _explain_embeddings(
-    sentence: str,
-    path: Path,
-    projections: tuple[str | None, str | None, str | None],
-    query: str | None,
-    causal: bool,
-    dtype: DType,
-    stages: list[str] | None,
-    top: int,
-    precision: int,
-    json_out: bool,
-    max_memory: str | None,
+    sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
     from attncli.blocked import tables_nbytes
     from attncli.engine import attention
-    from attncli.explain import find_query, load_embeddings, split_words
+    from attncli.explanation import find_query, load_embeddings, split_words
     from attncli.parsing import parse_matrix
 
     table = load_embeddings(path)
@@ -587,7 +632,7 @@ def _explain_embeddings(
     if not words:
         raise InputError(f"{sentence!r} holds no words (only punctuation or symbols)", argument="SENTENCE")
     refuse_over_budget(
-        tables_nbytes(len(words) ** 2, dtype), max_memory, f"the stage tables of {len(words)} words",
+        tables_nbytes(len(words) ** 2, dtype), opts.max_memory, f"the stage tables of {len(words)} words",
         "explain a shorter sentence",
     )  # fmt: skip
     emb = table.lookup(words)
@@ -609,28 +654,22 @@ def _explain_embeddings(
             "(give --wq and --wk with the same number of columns)",
             argument="--wq/--wk",
         )
-    att = attention(*inputs, causal=causal, dtype=dtype)
+    att = attention(*inputs, causal=opts.causal, dtype=dtype)
     special = [False] * len(words)
-    rows = find_query(query, words, words, special) if query is not None else None
+    rows = find_query(opts.query, words, words, special) if opts.query is not None else None
     given = [f"W_{n.upper()}" for n, p in zip("qkv", projections, strict=True) if p is not None]
     how = "Q = K = V = the embeddings" if not given else "Q, K, V = E·W where given (" + ", ".join(given) + ")"
-    notes = [CAUSAL_NOTE.replace("This encoder was trained", "A real encoder is trained")] if causal else []
-    _show(
+    notes = [CAUSAL_NOTE.replace("This encoder was trained", "A real encoder is trained")] if opts.causal else []
+    subject = Subject(
         att=att,
         labels=words,
         special=special,
-        rows=rows,
-        stages=stages,
-        top=top,
-        precision=precision,
-        json_out=json_out,
         header=f"{table.title or 'Own embeddings'}\n({path}: {len(table.vectors)} words × {table.dim} numbers; "
         f"{how}; {dtype})",
         tokens_title=f"Words ({len(words)})",
         where="own embeddings",
-        reason=None,
         notes=notes,
-        extra_json={
+        json_fields={
             "mode": "embeddings",
             "embeddings": str(path),
             "sentence": sentence,
@@ -638,7 +677,6 @@ def _explain_embeddings(
             "layer": None,
             "head": None,
         },
-        pieces_note=None,
         origins={
             n.upper(): f"{n.upper()} = E·W_{n.upper()}: each word's embedding times --w{n}"
             if p is not None
@@ -649,6 +687,7 @@ def _explain_embeddings(
         reading_title="Reading: where each word looks",
         default_stages=("inputs", "scores", "scaled", "masked", "softmax", "output"),
     )
+    _show(subject, rows, opts)
 
 
 # ---- attn model ------------------------------------------------------------------------------------

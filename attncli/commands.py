@@ -48,10 +48,29 @@ def _parse_cell(text: str) -> tuple[int, int]:
     return i, j
 
 
+_recording: Any = None  # the console that records for --save-svg/--save-html while a command runs
+
+
 def _console(stderr: bool = False, record: bool = False) -> Any:
+    """A console for results (stdout) or messages (stderr); while recording, every stdout console is
+    the one recording console, so that a command printing in several places is exported whole."""
+    global _recording
+    if not stderr and _recording is not None:
+        return _recording
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, record=record)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record)
+    if record:
+        _recording = console
+    return console
+
+
+def start_recording(svg: Path | None, html: Path | None) -> None:
+    """Record what the command shows from now on, if it is to be saved (--save-svg/--save-html)."""
+    global _recording
+    _recording = None
+    if svg is not None or html is not None:
+        _console(record=True)
 
 
 @dataclass(frozen=True)
@@ -101,7 +120,8 @@ class Presentation:
             return
         from attncli.render import View
 
-        console = _console(record=bool(self.save_svg or self.save_html))
+        start_recording(self.save_svg, self.save_html)
+        console = _console()
         if title:
             console.print(f"[bold]{escape(title)}[/bold]")
         view = View(
@@ -113,7 +133,9 @@ class Presentation:
 
 
 def save_recording(console: Any, svg: Path | None, html: Path | None, title: str | None) -> None:
-    """Write what a recording console showed as SVG and/or HTML (rich's own export)."""
+    """Write what a recording console showed as SVG and/or HTML (rich's own export), and stop recording."""
+    global _recording
+    _recording = None
     for path, save in ((svg, console.save_svg), (html, console.save_html)):
         if path is not None:
             try:  # clear=False: the SVG and the HTML both get everything that was shown

@@ -46,6 +46,8 @@ def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
     except SystemExit:
         raise
     except Exception as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # `attn` or `attn model` alone: the help was shown
+            raise SystemExit(0) from None
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # a click usage error
             if debug:
                 raise

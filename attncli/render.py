@@ -75,7 +75,7 @@ def _labels(view: View, key: str, n: int, prefix: str) -> list[str]:
     return [f"{prefix}{i + 1}" for i in range(n)]
 
 
-def _window(n: int, limit: int) -> list[int | None]:
+def window(n: int, limit: int) -> list[int | None]:
     """Indices to show out of n, with None where a '…' goes."""
     if n <= limit:
         return list(range(n))
@@ -105,8 +105,8 @@ def matrix_table(
     col_w = max(cell_w, *(len(s) for s in col_labels[:50])) + 3
     room = view.width - label_w - 4 - len(extra) * col_w
     max_cols = max(3, room // col_w)
-    cols = _window(n_cols, max_cols)
-    rows = _window(n_rows, MAX_ROWS)
+    cols = window(n_cols, max_cols)
+    rows = window(n_rows, MAX_ROWS)
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("", style="bold", no_wrap=True)
@@ -150,7 +150,7 @@ def _dims(n: int) -> list[str]:
     return [f"d{j + 1}" for j in range(n)]
 
 
-def _dot_expansion(q: NDArray[np.floating], k: NDArray[np.floating], i: int, j: int, qi: str, kj: str, p: int) -> str:
+def dot_expansion(q: NDArray[np.floating], k: NDArray[np.floating], i: int, j: int, qi: str, kj: str, p: int) -> str:
     terms = [f"{num(a, p)}×{num(b, p)}" for a, b in zip(q[i], k[j], strict=True)]
     if len(terms) > EXPAND_TERMS:
         terms = [*terms[:3], f"… ({len(terms)} terms)"]
@@ -233,7 +233,7 @@ class _SliceRenderer:
         q, k = self.part(self.r.q), self.part(self.r.k)
         t, s = self.r.scores.shape[-2:]
         i, j = self.cell
-        example = _dot_expansion(q, k, i - 1, j - 1, self.q_labels[i - 1], self.k_labels[j - 1], self.p)
+        example = dot_expansion(q, k, i - 1, j - 1, self.q_labels[i - 1], self.k_labels[j - 1], self.p)
         shape = f"{t} {'query' if t == 1 else 'queries'} × {s} {'key' if s == 1 else 'keys'}, d_k = {self.r.d_k}"
         caption = f"Each cell: a query row · a key row ({shape}).\n{example}"
         return self.table(self.r.scores, "1 · scores = Q·Kᵀ", caption)

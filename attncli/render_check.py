@@ -20,7 +20,7 @@ from rich.text import Text
 from attncli.engine import Array
 from attncli.grading import CheckReport, StageCheck, tolerance_text
 from attncli.parsing import where
-from attncli.render import MAX_SLICES, View, _window, fmt, num
+from attncli.render import MAX_SLICES, View, fmt, num, window
 from attncli.serialize import dumps, jsonable
 
 STAGE_TITLES = {
@@ -69,12 +69,12 @@ def _table(
     n_rows, n_cols = len(cells), len(cells[0])
     cell_w = max(len(str(c)) for row in cells for c in row)
     col_w = max(cell_w, *(len(c) for c in col_labels)) + 2
-    cols = _window(n_cols, max(3, (width - max(len(r) for r in row_labels) - 2) // col_w))
+    cols = window(n_cols, max(3, (width - max(len(r) for r in row_labels) - 2) // col_w))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("", style="bold", no_wrap=True)
     for j in cols:
         table.add_column("…" if j is None else col_labels[j], justify="right", no_wrap=True)
-    for i in _window(n_rows, MAX_ROWS):
+    for i in window(n_rows, MAX_ROWS):
         if i is None:
             table.add_row("⋮", *["⋮" for _ in cols])
         else:

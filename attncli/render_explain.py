@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.engine import Attention
-from attncli.explain import HeadSummary, Reading
-from attncli.render import View, _dot_expansion, _window, fmt, matrix_table
+from attncli.explanation import HeadSummary, Reading
+from attncli.render import View, dot_expansion, fmt, matrix_table, window
 
 Array = NDArray[np.floating]
 
@@ -114,9 +114,9 @@ def heatmap(
     if not fits:
         headers = [_short(h, max(cell_w, 5)) for h in headers]
     widths = [max(cell_w, len(h)) for h in headers]
-    cols = _window(n_cols, n_cols if fits else max(3, room // (max(widths) + 1)))
+    cols = window(n_cols, n_cols if fits else max(3, room // (max(widths) + 1)))
     roomy = fits and sum(w + 2 for w in widths) <= room  # then a second space between columns
-    rows = _window(n_rows, HEATMAP_ROWS)
+    rows = window(n_rows, HEATMAP_ROWS)
     # the box's one-space column divider separates the cells (width + 1 per column), plus a space if roomy
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1) if roomy else 0)
     table.add_column("", style="bold", no_wrap=True)
@@ -142,7 +142,15 @@ def heatmap(
     if None in rows:
         notes.append(f"{len([r for r in rows if r is not None])} of {n_rows} query rows")
     text = caption + (("\n(" + ", ".join(notes) + "; --json prints every value)") if notes else "")
-    return Group(Text(title, style="bold"), table, Text(text, style="dim"))
+    return Group(Text(title, style="bold"), table, Text(text, style="dim"), legend())
+
+
+def legend() -> Text:
+    """The colour scale of the heatmap, as weights on their own colours."""
+    scale = Text("colour scale: ", style="dim")
+    for w in (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0):
+        scale.append(f" {w:g} ", style=_colour(w))
+    return scale
 
 
 def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: int = 2) -> Group:
@@ -202,7 +210,7 @@ def focus_view(att: Attention, query_label: str, keys: Sequence[str], title: str
         table.add_row(key, *cells)
     scale = f"× {fmt(att.scale, 4)} = ÷ √{att.d_k}" if att.scale_is_default else f"× {fmt(att.scale, 4)}"
     best = int(np.argmax(weights))
-    example = _dot_expansion(att.q, att.k, 0, best, query_label, keys[best], precision)
+    example = dot_expansion(att.q, att.k, 0, best, query_label, keys[best], precision)
     caption = (
         f"q·k: the query row of {query_label} dotted with each key row, e.g. {example}; × scale: {scale}; "
         f"weight: softmax down the column, so the weights add up to 1; the bar is the weight × {bar_width}."

@@ -352,3 +352,10 @@ def test_whole_process_explain() -> None:
     r = attn_process("explain", EIFFEL, "--stage", "weights")
     assert r.code == 0, r.err
     assert "tower →" in r.out
+
+
+def test_layer_or_head_alone_chooses_the_other(attn: RunAttn) -> None:
+    by_layer = _json(attn("explain", EIFFEL, "--layer", "4", "--json"))
+    assert by_layer["layer"] == 4 and "of the 12 heads" in str(by_layer["choice"])
+    by_head = _json(attn("explain", EIFFEL, "--head", "9", "--json"))
+    assert by_head["head"] == 9 and "of the 6 heads" in str(by_head["choice"])

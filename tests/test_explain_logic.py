@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attncli.errors import InputError
-from attncli.explain import (
+from attncli.explanation import (
     choose_head,
     find_query,
     load_embeddings,

@@ -48,3 +48,22 @@ def test_results_display_as_tables_in_rich_and_jupyter() -> None:
     html = r._repr_html_()
     assert html.startswith("<pre") and "0.5353" in html
     assert "6 · concat" in multi_head_attention([[1.0, 0.0], [0.0, 1.0]], heads=2)._repr_html_()
+
+
+def test_python_api_explain_matches_the_cli(attn: RunAttn) -> None:
+    import json
+
+    import numpy as np
+
+    from attncli import explain
+
+    e = explain("The miniature Eiffel tower is a toy", layer=3, head=7)
+    doc = json.loads(
+        attn("explain", "The miniature Eiffel tower is a toy", "--layer", "3", "--head", "7", "--json").out
+    )
+    assert list(e.tokens) == doc["tokens"] and (e.layer, e.head) == (doc["layer"], doc["head"])
+    np.testing.assert_allclose(e.attention.weights, doc["stages"]["weights"], rtol=0, atol=1e-6)
+    assert e.readings[6].keys[0][0] == "[CLS]"
+    chosen = explain("The miniature Eiffel tower is a toy")
+    assert chosen.reason and 1 <= chosen.layer <= 6 and 1 <= chosen.head <= 12
+    assert "4 · weights" in chosen._repr_html_()

@@ -256,3 +256,75 @@ def load_embeddings(path: Path) -> Embeddings:
         vectors[word] = values
     assert dim is not None
     return Embeddings(vectors, dim, title, path)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One head's attention over a sentence, as `attn explain` shows it (layer and head 1-based)."""
+
+    sentence: str
+    tokens: tuple[str, ...]  # WordPiece pieces, [CLS] and [SEP] included
+    layer: int
+    head: int
+    reason: str | None  # why this layer and head, when they were chosen for you
+    attention: Any  # attncli.engine.Attention of that head: q, k, v, scores, …, weights, output (T × ·)
+    readings: tuple[Reading, ...]  # for every token, the words it gives most weight to
+
+    def __rich__(self) -> Any:  # rich and Jupyter: the stages as tables
+        from attncli.render import View, render_attention
+
+        labels = {"q": self.tokens, "k": self.tokens}
+        return render_attention(self.attention, ["scores", "weights", "output"], View(precision=2, labels=labels))
+
+    def _repr_html_(self) -> str:
+        from attncli.render import html
+
+        return html(self.__rich__())
+
+
+def explain(
+    sentence: str,
+    *,
+    layer: int | None = None,
+    head: int | None = None,
+    model: str | Path | None = None,
+    dtype: str = "float32",
+    causal: bool = False,
+    truncate: bool = False,
+    top: int = 3,
+) -> Explanation:
+    """Run the pretrained encoder (all-MiniLM-L6-v2, or the BERT folder `model`) on `sentence` and
+    return one head's attention with a reading. `layer` and `head` are 1-based; when not given they
+    are chosen as `attn explain` chooses them (the head whose words look hardest at other words).
+
+    >>> e = explain("The miniature Eiffel tower is a toy")      # doctest: +SKIP
+    >>> e.layer, e.head, e.readings[6]                           # doctest: +SKIP
+    """
+    from attncli.models.bert import TOKENIZER_FILE, BertEncoder, head_attention
+    from attncli.models.locate import resolve
+    from attncli.models.tokenize import WordPiece
+
+    if not sentence.strip():
+        raise InputError("the sentence is empty", argument="sentence")
+    source = resolve(None if model is None else str(model))
+    encoder = BertEncoder(source.folder)
+    config = encoder.config
+    tokens = WordPiece(source.folder / TOKENIZER_FILE).encode(sentence, config.max_positions, truncate)
+    pieces = list(tokens.pieces)
+    special = [tokens.is_special(i) for i in range(len(tokens))]
+    for value, name, count in ((layer, "layer", config.num_layers), (head, "head", config.num_heads)):
+        if value is not None and not 1 <= value <= count:
+            raise InputError(f"must be 1…{count}, got {value}", argument=name)
+    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep=range(config.num_layers))  # type: ignore[arg-type]
+    reason = None
+    if layer is None or head is None:
+        choice = choose_head(
+            [w[0] for w in out.weights],
+            special,
+            [layer - 1] if layer is not None else list(range(config.num_layers)),
+            [head - 1] if head is not None else list(range(config.num_heads)),
+        )
+        layer, head, reason = choice.layer + 1, choice.head + 1, choice.reason
+    att = head_attention(out.attentions[layer - 1], 0, head - 1)
+    readings = tuple(read_row(att.weights, i, pieces, special, top) for i in range(len(pieces)))
+    return Explanation(sentence, tuple(pieces), layer, head, reason, att, readings)
