@@ -29,7 +29,7 @@ from attncli.cli import (
     app,
     warn,
 )
-from attncli.commands import output_settings, refuse_over_budget, save_recording, start_recording
+from attncli.commands import _Progress, output_settings, refuse_over_budget, save_recording, start_recording
 from attncli.errors import InputError, ShapeError
 
 if TYPE_CHECKING:
@@ -274,7 +274,13 @@ def _explain_model(
         encoder.attention_nbytes(len(tokens), dtype, kept), opts.max_memory, f"the attention of {len(tokens)} tokens",
         "explain a shorter sentence, or cut it with --truncate",
     )  # fmt: skip
-    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep)
+    progress = _Progress("layers")  # shown only if the forward pass takes over a second, on a terminal
+    try:
+        out = encoder.forward(
+            tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep, progress=progress
+        )
+    finally:
+        progress.close()
     weights = [w[0] for w in out.weights]  # per layer (H, T, T)
     notes = _notes(sentence, tokens, opts.causal, config.max_positions)
 

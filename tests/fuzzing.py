@@ -123,7 +123,8 @@ def assert_clean(r: Run, args: tuple[str, ...], stdin: Any = "") -> None:
         assert r.err.endswith("\n") and "internal error" not in r.err, shown
         return
     assert not errors, shown
-    if "--json" in args and r.out.strip():
+    asked_help = any(a in ("--help", "-h", "--version") for a in args)  # prints help, not the result
+    if "--json" in args and r.out.strip() and not asked_help:
         doc = json.loads(r.out, parse_constant=_strict_constant)
         assert_nulls_explained(doc, shown)
     elif args[:1] != ("model",) and not _mentions_nan(args, stdin):  # model list may quote a broken file

@@ -202,7 +202,6 @@ def test_readme_grading_loop(homework: Path) -> None:
     assert "Diagnosis: K not transposed" in (homework / "homework" / "boris.report.txt").read_text()
 
 
-@pytest.mark.skipif(shutil.which("jq") is None, reason="the README's jq example needs jq")
 def test_readme_jq_summary(homework: Path) -> None:
     [pipeline] = [b for b in readme_blocks() if "jq -s" in b]
     done = run_bash(pipeline, homework)

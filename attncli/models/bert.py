@@ -256,8 +256,11 @@ class BertEncoder:
         dtype: DType = "float32",
         causal: bool = False,
         keep: Container[int] = (),
+        progress: Callable[[int, int], None] | None = None,
     ) -> EncoderOutput:
         """Run the encoder on token ids (B, T); `padding` (B, T) is True for real tokens, False for [PAD].
+
+        `progress(layers done, layers)` is called after every layer (for a progress bar on long input).
 
         `keep` names the layers (0-based) whose every attention stage is returned; the others keep
         only their weights, so a long sentence does not hold L × 10 stages of (B, H, T, T) in memory.
@@ -274,8 +277,8 @@ class BertEncoder:
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(limits=1, user_api="blas"):
-                return self._forward(ids, padding, dtype, causal, keep)
-        return self._forward(ids, padding, dtype, causal, keep)
+                return self._forward(ids, padding, dtype, causal, keep, progress)
+        return self._forward(ids, padding, dtype, causal, keep, progress)
 
     def _forward(
         self,
@@ -284,6 +287,7 @@ class BertEncoder:
         dtype: DType,
         causal: bool,
         keep: Container[int],
+        progress: Callable[[int, int], None] | None,
     ) -> EncoderOutput:
         c = self.config
         ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
@@ -335,6 +339,8 @@ class BertEncoder:
             ffn = inner @ w(f"{p}output.dense.weight", ftype).T + w(f"{p}output.dense.bias", ftype)
             x = layer_norm(x + ffn, w(f"{p}output.LayerNorm.weight", ftype), w(f"{p}output.LayerNorm.bias", ftype), eps)
             hidden.append(x)
+            if progress is not None:
+                progress(i + 1, c.num_layers)
         return EncoderOutput(hidden_states=tuple(hidden), weights=tuple(all_weights), attentions=kept)
 
 
