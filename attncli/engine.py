@@ -290,7 +290,8 @@ def attention(
 
     masked: Array | None = None
     if allowed is not None or additive is not None:
-        masked = scaled + additive if additive is not None else scaled.copy()
+        with np.errstate(over="ignore"):  # +∞ from a huge score plus a huge mask value is reported below
+            masked = scaled + additive if additive is not None else scaled.copy()
         if allowed is not None:
             masked[~allowed] = -np.inf
             if additive is not None:
@@ -305,7 +306,8 @@ def attention(
     # instead of producing −∞ − (−∞) = NaN.
     row_max = logits.max(axis=-1, keepdims=True)
     empty = np.isneginf(row_max)
-    shifted = logits - np.where(empty, ftype(0), row_max)
+    with np.errstate(over="ignore"):  # a score 2×1e308 below its row max is −∞ here: exp gives 0, as it should
+        shifted = logits - np.where(empty, ftype(0), row_max)
     exp = np.exp(shifted)
     row_sum = exp.sum(axis=-1, keepdims=True)
     weights = exp / np.where(empty, ftype(1), row_sum)

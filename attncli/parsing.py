@@ -229,7 +229,11 @@ def parse_compact(text: str, argument: str, kind: Kind = "matrix") -> NDArray[An
 
 def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     """CSV rows of numbers (no header). Positions are 'line L, column C' of the file."""
-    lines = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1) if any(c.strip() for c in row)]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        lines = [(n, row) for n, row in enumerate(reader, start=1) if any(c.strip() for c in row)]
+    except csv.Error as e:  # e.g. a lone carriage return inside a field
+        raise InputError(f"line {reader.line_num}: not CSV ({e})", argument=argument) from None
     if not lines:
         raise InputError("the CSV file holds no rows", argument=argument)
     width = len(lines[0][1])

@@ -82,6 +82,8 @@ NULL_ALLOWED = (
     ("stages", "softmax", "row_max"),
     ("stages", "softmax", "shifted"),
     ("query",),  # attn explain without --query
+    ("layer",),  # attn explain --embeddings: no model, so no layer or head
+    ("head",),
 )
 # Where --empty-row nan puts NaN (as null) in a fully masked row.
 NAN_POLICY_STAGES = (
