@@ -137,7 +137,9 @@ def attention_table(sizes: list[int], dtypes: list[str], repeat: int, threads: i
                 rows: list[tuple[str, float, int | None]] = []
                 torch_s = None
                 if torch is not None:
-                    tq, tk, tv = (torch.from_numpy(a) for a in (q, k, v))
+                    # (1, 1, T, d): SDPA's fused CPU kernel wants batch and head dimensions (2-D input takes a
+                    # slower generic path)
+                    tq, tk, tv = (torch.from_numpy(a)[None, None] for a in (q, k, v))
                     torch_s = timed(partial(F.scaled_dot_product_attention, tq, tk, tv, is_causal=causal), repeat)
                 blocked = partial(attention_output, q, k, v, causal=causal, dtype=dtype, threads=threads)
                 with threadpool_limits(threads, user_api="blas"):
