@@ -345,7 +345,8 @@ def decode_text(data: bytes, argument: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise InputError(
-            f"is not UTF-8 text (byte {e.start + 1} is 0x{data[e.start]:02x}); a binary matrix must be a .npy file",
+            f"is not UTF-8 text (byte {e.start + 1} is 0x{data[e.start]:02x}): expected JSON or CSV text "
+            "(binary matrices go in .npy files)",
             argument=argument,
         ) from None
 
