@@ -18,6 +18,7 @@ small matmuls. The result equals attncli.engine.attention's output (≤ 1e-12 in
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -27,9 +28,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from attncli.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale
+from attncli.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale, scores_shape
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
+from attncli.parsing import parse_size as parse_size  # re-exported: --max-memory's sizes
 
 Array = NDArray[np.floating]
 
@@ -182,21 +184,32 @@ def attention_output(
         if parallel:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            pool = ThreadPoolExecutor(max_workers=n_threads)
+            try:
                 for _done in pool.map(run, items):
                     done += 1
                     if progress is not None:
                         progress(done, len(items))
+            finally:  # on Ctrl-C, drop the queued work items instead of waiting for them all
+                pool.shutdown(wait=False, cancel_futures=True)
         else:
             for item in items:
                 run(item)
                 done += 1
                 if progress is not None:
                     progress(done, len(items))
-    if not np.isfinite(output).all() and np.isfinite(row_sums).all():
-        raise NumericError(
-            _("the output overflows {dtype}; the inputs are too large").format(dtype=dtype), argument="q/k/v"
-        )
+    if not np.isfinite(output).all():  # a score past the float range (inf − inf is NaN), or the weighted sum
+        cell = tuple(int(i) for i in np.argwhere(~np.isfinite(output))[0][:-1])  # (…, row)
+        if len(cell) > 1:
+            message = _(
+                "the scaled scores or the weighted sum overflow {dtype} (output row {row} of slice {slice}); "
+                "the inputs are too large"
+            )
+        else:
+            message = _(
+                "the scaled scores or the weighted sum overflow {dtype} (output row {row}); the inputs are too large"
+            )
+        raise NumericError(message.format(dtype=dtype, row=cell[-1] + 1, slice=list(cell[:-1])), argument="q/k/v")
     empty = row_sums == 0
     for idx in np.argwhere(empty) if empty_row != "zero" else ():
         h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])
@@ -264,8 +277,12 @@ def _broadcast_kv(ka: Array, va: Array) -> tuple[Array, Array]:
 def stages_nbytes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], dtype: str) -> int:
     """Bytes the stage-keeping path needs for its T×S tables (scores, scaled, masked, shifted, exp,
     weights and the boolean mask of allowed cells), for every leading slice."""
-    lead = np.broadcast_shapes(tuple(q_shape[:-2]), tuple(k_shape[:-2]), tuple(v_shape[:-2]))
-    cells = int(np.prod(lead, dtype=np.int64)) * q_shape[-2] * k_shape[-2]
+    cells = math.prod(scores_shape(q_shape, k_shape, v_shape))  # a ShapeError when the inputs do not fit
+    return tables_nbytes(cells, dtype)
+
+
+def tables_nbytes(cells: int, dtype: str) -> int:
+    """Bytes of the stage-keeping path's tables for `cells` score cells (all slices and heads together)."""
     return cells * (6 * np.dtype(dtype).itemsize + 1)
 
 
@@ -279,18 +296,3 @@ def memory_budget() -> int:
     except OSError:
         pass
     return 4 * 2**30
-
-
-def parse_size(text: str, argument: str) -> int:
-    """'2G', '512M', '1.5GiB', '100000' (bytes) as a number of bytes."""
-    units = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    number, unit = (t[:-1], t[-1]) if t and t[-1] in units and t[-1] != "" else (t, "")
-    try:
-        value = float(number) * units[unit]
-    except ValueError:
-        message = _("expected a size like 2G, 500M or a number of bytes, got {value!r}").format(value=text)
-        raise ShapeError(message, argument=argument) from None
-    if not np.isfinite(value) or value <= 0:
-        raise ShapeError(_("must be a positive size, got {value!r}").format(value=text), argument=argument)
-    return int(value)

@@ -116,6 +116,10 @@ LangOpt = Annotated[
     LangChoice | None,
     typer.Option(help="Language of captions and messages: en or ru (default: $ATTN_LANG, else a Russian locale)."),
 ]
+MaxMemoryOpt = Annotated[
+    str | None,
+    typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of the available RAM)."),
+]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options
 
@@ -213,9 +217,7 @@ def compute(
             help="Write the result to FILE.npy (the output) or FILE.npz (every stage kept) instead of tables."
         ),
     ] = None,
-    max_memory: Annotated[
-        str | None, typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of free RAM).")
-    ] = None,
+    max_memory: MaxMemoryOpt = None,
     format: FormatOpt = None,
     heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,
     save_svg: SaveSvgOpt = None,

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from attncli.blocked import stages_nbytes
 from attncli.cli import (
     AlignOpt,
     CausalOpt,
@@ -22,6 +23,7 @@ from attncli.cli import (
     KOpt,
     LangOpt,
     MaskOpt,
+    MaxMemoryOpt,
     NoColorOpt,
     QOpt,
     QuietOpt,
@@ -34,9 +36,13 @@ from attncli.cli import (
 )
 from attncli.commands import (
     _console,
+    _named,
     escape,
     load_cli_fields,
+    multihead_nbytes,
+    only_the_output,
     output_settings,
+    refuse_over_budget,
     resolve_sample,
     save_recording,
     solve_cli,
@@ -88,6 +94,7 @@ def check(
     lang: LangOpt = None,
     save_svg: SaveSvgOpt = None,
     save_html: SaveHtmlOpt = None,
+    max_memory: MaxMemoryOpt = None,
     no_color: NoColorOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -115,10 +122,19 @@ def check(
     )
     flags = {"q": q, "k": k, "v": v, "mask": mask, "scale": scale}
     problem: Problem | MultiHeadProblem
+    # Grading keeps the correct stages and tries the catalogue's mistakes on them: about twice the tables.
+    what = _("grading (twice the stage tables)")
+    instead = _("check a smaller problem; {instead}").format(instead=only_the_output())
     if is_multihead(fields):  # e.g. samples/mha-*.json: per-head stages and the final output are graded
         problem = build_multihead(fields, source_name)
+        refuse_over_budget(2 * multihead_nbytes(problem), max_memory, what, instead)
     else:
         problem = build_problem(fields, source_name)
+        try:
+            need = 2 * stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
+        except AttnError as e:
+            raise _named(e, flags) from None
+        refuse_over_budget(need, max_memory, what, instead)
         solve_cli(problem, flags)
 
     # Each claim remembers where it came from, so that an error names the flag or the document key.

@@ -21,6 +21,7 @@ from attncli.cli import (
     DTypeChoice,
     JsonOpt,
     LangOpt,
+    MaxMemoryOpt,
     NoColorOpt,
     QuietOpt,
     SaveHtmlOpt,
@@ -29,7 +30,14 @@ from attncli.cli import (
     app,
     warn,
 )
-from attncli.commands import _Progress, output_settings, save_recording, start_recording, use_language
+from attncli.commands import (
+    _Progress,
+    output_settings,
+    refuse_over_budget,
+    save_recording,
+    start_recording,
+    use_language,
+)
 from attncli.errors import InputError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -68,6 +76,7 @@ class Options:
     top: int
     precision: int
     json_out: bool
+    max_memory: str | None  # the budget of the attention arrays (--max-memory)
 
 
 @dataclass(frozen=True)
@@ -158,11 +167,12 @@ def explain(
         typer.Option(min=0, max=15, help="Decimals in tables (default 2 with a model, 4 with --embeddings)."),
     ] = None,
     json_out: JsonOpt = False,
-    lang: LangOpt = None,
+    max_memory: MaxMemoryOpt = None,
     save_svg: SaveSvgOpt = None,
     save_html: SaveHtmlOpt = None,
     no_color: NoColorOpt = False,
     quiet: QuietOpt = False,
+    lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
@@ -182,7 +192,7 @@ def explain(
         raise InputError(message, argument="--save-svg")
     start_recording(save_svg, save_html)
     _explain(sentence, layer, head, query, model, embeddings, (wq, wk, wv), causal, dtype, truncate, stage, top,
-             precision, json_out)  # fmt: skip
+             precision, json_out, max_memory)  # fmt: skip
     if save_svg or save_html:
         save_recording(_console(), save_svg, save_html, f"attn explain {sentence!r}")
 
@@ -202,11 +212,14 @@ def _explain(
     top: int,
     precision: int | None,
     json_out: bool,
+    max_memory: str | None,
 ) -> None:
     wq, wk, wv = projections
     own = embeddings is not None
     default_precision = 4 if own else 2
-    opts = Options(query, causal, stage, top, default_precision if precision is None else precision, json_out)
+    opts = Options(
+        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory
+    )
     if embeddings is not None:
         for flag, value in (("--layer", layer), ("--head", head), ("--model", model), ("--truncate", truncate or None)):
             if value is not None:
@@ -285,6 +298,12 @@ def _explain_model(
     # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
     overview = layer == -1 or head == -1
     keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
+    kept = 0 if overview else config.num_layers if len(tokens) <= 128 else 1
+    refuse_over_budget(
+        encoder.attention_nbytes(len(tokens), dtype, kept), opts.max_memory,
+        ngettext("the attention of {n} token", "the attention of {n} tokens", len(tokens)).format(n=len(tokens)),
+        _("explain a shorter sentence, or cut it with --truncate"),
+    )  # fmt: skip
     progress = _Progress(_("layers"))  # shown only if the forward pass takes over a second, on a terminal
     try:
         out = encoder.forward(
@@ -651,6 +670,7 @@ def _stage_tables(
 def _explain_embeddings(
     sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
+    from attncli.blocked import tables_nbytes
     from attncli.engine import attention
     from attncli.explanation import find_query, load_embeddings, split_words
     from attncli.parsing import parse_matrix
@@ -662,6 +682,11 @@ def _explain_embeddings(
     if not words:
         message = _("{sentence!r} holds no words (only punctuation or symbols)").format(sentence=sentence)
         raise InputError(message, argument="SENTENCE")
+    refuse_over_budget(
+        tables_nbytes(len(words) ** 2, dtype), opts.max_memory,
+        ngettext("the stage tables of {n} word", "the stage tables of {n} words", len(words)).format(n=len(words)),
+        _("explain a shorter sentence"),
+    )  # fmt: skip
     emb = table.lookup(words)
     inputs = []
     for name, text in zip(("q", "k", "v"), projections, strict=True):

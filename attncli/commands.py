@@ -33,7 +33,9 @@ def warn(message: str, note: bool = False) -> None:
 
 
 def _read_stdin(argument: str) -> str:
-    data = sys.stdin.read()
+    from attncli.parsing import read_stream
+
+    data = read_stream(sys.stdin, "stdin")
     if not data.strip():
         raise InputError(_("stdin is empty: expected a JSON problem document"), argument=argument)
     return data
@@ -189,7 +191,7 @@ def load_cli_fields(
     `matrices` maps field names (q, k, v, mask, x, wq, …) to flag text. Stdin is read when --input is
     '-', or when the flags alone are incomplete and stdin is not a TTY.
     """
-    from attncli.parsing import parse_matrix, read_text
+    from attncli.parsing import parse_matrix, read_stream, read_text
     from attncli.problem import document_fields, read_document
 
     given = {name for name, text in matrices.items() if text is not None}
@@ -203,7 +205,7 @@ def load_cli_fields(
     elif input is not None:
         text, base, source = read_text(Path(input), "--input"), Path(input).parent, input
     elif not complete and not sys.stdin.isatty():
-        data = sys.stdin.read()
+        data = read_stream(sys.stdin, "stdin")
         if data.strip():
             text, source = data, "stdin"
     if text is not None and source is not None:
@@ -368,7 +370,7 @@ def run_compute(
     flags = {**matrices, **settings}
     stages = list(stage) if stage else None
     if is_multihead(fields) or head is not None or average_heads:
-        _compute_multihead(build_multihead(fields, source), flags, stages, pres, head, average_heads)
+        _compute_multihead(build_multihead(fields, source), flags, stages, pres, head, average_heads, max_memory)
         return
     from attncli.problem import TABLE_STAGES as STAGES
 
@@ -380,7 +382,10 @@ def run_compute(
         message = _("unknown file type '{suffix}' (use .npy or .npz)").format(suffix=save.suffix or save.name)
         raise InputError(message, argument="--save")
     problem = build_problem(fields, source)
-    output_only = _output_only(problem, stages, max_memory)
+    try:
+        output_only = _output_only(problem, stages, max_memory)
+    except AttnError as e:
+        raise _named(e, flags) from None
     with _blas_threads(threads):
         if output_only:
             out = solve_output_cli(problem, flags, threads)
@@ -417,13 +422,31 @@ def run_compute(
         )
 
 
+def stage_budget(max_memory: str | None) -> int:
+    """Bytes the stage tables may take: --max-memory, else a quarter of the memory available now."""
+    from attncli.blocked import memory_budget
+    from attncli.parsing import parse_size
+
+    return parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
+
+
+def refuse_over_budget(need: int, max_memory: str | None, what: str, instead: str) -> None:
+    """Before allocating: an error saying how much `what` would need and what to do `instead`, if over budget."""
+    budget = stage_budget(max_memory)
+    if need > budget:
+        message = _("{what} would need {need} (budget {budget}, --max-memory); {instead}")
+        raise InputError(
+            message.format(what=what, need=_gib(need), budget=_gib(budget), instead=instead), argument="--max-memory"
+        )
+
+
 def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
     """Whether to take the blocked path: asked for (--stage output), or the stage tables would not fit."""
-    from attncli.blocked import memory_budget, parse_size, stages_nbytes
+    from attncli.blocked import stages_nbytes
 
     if stages == ["output"]:
         return True
-    budget = parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
+    budget = stage_budget(max_memory)
     need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
     if need <= budget:
         return False
@@ -443,7 +466,32 @@ def _output_only(problem: Problem, stages: list[str] | None, max_memory: str | N
 
 
 def _gib(n: int) -> str:
-    return _("{n:.1f} GiB").format(n=n / 2**30) if n >= 2**30 else _("{n:.0f} MiB").format(n=n / 2**20)
+    if n >= 2**80:  # past float range for a huge head count: say the order of magnitude
+        return _("about 2^{power} bytes").format(power=n.bit_length() - 1)
+    if n >= 2**30:
+        return _("{n:.1f} GiB").format(n=n / 2**30)
+    if n >= 2**20:
+        return _("{n:.0f} MiB").format(n=n / 2**20)
+    return _("{n:.0f} KiB").format(n=n / 2**10) if n >= 2**10 else ngettext("{n} byte", "{n} bytes", n).format(n=n)
+
+
+def only_the_output() -> str:
+    """What to do instead when a command that needs every stage table is over the memory budget."""
+    return _(
+        "attn compute --q … --k … --v … --stage output computes one head's output alone in bounded memory "
+        "(the blocked path), or use fewer tokens"
+    )
+
+
+def multihead_nbytes(problem: MultiHeadProblem) -> int:
+    """The multi-head path's stage tables (every head), plus ALiBi's bias and the combined mask."""
+    import numpy as np
+
+    from attncli.blocked import tables_nbytes
+
+    cells = problem.score_cells()
+    extra = 2 * cells * np.dtype(problem.dtype).itemsize if problem.alibi else 0
+    return tables_nbytes(cells, problem.dtype) + extra
 
 
 def _blas_threads(threads: int | None) -> Any:
@@ -543,6 +591,7 @@ def _compute_multihead(
     pres: Presentation,
     head: int | None,
     average_heads: bool,
+    max_memory: str | None,
 ) -> None:
     from attncli.problem import MULTIHEAD_STAGES
 
@@ -550,6 +599,7 @@ def _compute_multihead(
         if name not in MULTIHEAD_STAGES:
             message = _("unknown stage {name!r} (choose from {stages})")
             raise InputError(message.format(name=name, stages=", ".join(MULTIHEAD_STAGES)), argument="--stage")
+    refuse_over_budget(multihead_nbytes(problem), max_memory, _("the multi-head stage tables"), only_the_output())
     try:
         result = problem.solve()
     except AttnError as e:

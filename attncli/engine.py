@@ -134,7 +134,8 @@ def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
         raise ShapeError(_("must be a matrix (rows of numbers), got a scalar"), argument=name)
     if 0 in a.shape:
         raise ShapeError(_("is empty (shape {shape})").format(shape=a.shape), argument=name)
-    out = np.array(a, dtype=dtype)  # a private copy: the result is frozen, the caller's array is not
+    with np.errstate(over="ignore"):  # a value past float32's range becomes inf: reported just below
+        out = np.array(a, dtype=dtype)  # a private copy: the result is frozen, the caller's array is not
     if not np.isfinite(out).all():
         if not np.isfinite(a).all():
             raise NumericError(_("must be finite: {where}").format(where=_first_bad(a)), argument=name)
@@ -143,10 +144,38 @@ def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
     return out
 
 
+def check_widths(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...]) -> None:
+    """A ShapeError unless q and k have the same width d_k and v has a row for every key."""
+    d_k, s = q_shape[-1], k_shape[-2]
+    if k_shape[-1] != d_k:
+        message = _("q has d_k = {d_k} columns but k has {n}; Q·Kᵀ needs them equal")
+        raise ShapeError(message.format(d_k=d_k, n=k_shape[-1]), argument="k")
+    if v_shape[-2] != s:
+        message = ngettext(
+            "k has {s} row (keys) but v has {n}; every key needs one value row",
+            "k has {s} rows (keys) but v has {n}; every key needs one value row",
+            s,
+        )
+        raise ShapeError(message.format(s=s, n=v_shape[-2]), argument="v")
+
+
+def scores_shape(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape (..., T, S) of the score-like stages, or a ShapeError saying which inputs do not fit."""
+    check_widths(q_shape, k_shape, v_shape)
+    try:
+        lead = np.broadcast_shapes(q_shape[:-2], k_shape[:-2], v_shape[:-2])
+    except ValueError:
+        message = _("leading dimensions do not broadcast: {shapes}").format(
+            shapes=f"q {q_shape[:-2]}, k {k_shape[:-2]}, v {v_shape[:-2]}"
+        )
+        raise ShapeError(message, argument="q/k/v") from None
+    return (*lead, q_shape[-2], k_shape[-2])
+
+
 def checked_inputs(
     q: ArrayLike, k: ArrayLike, v: ArrayLike, *, dtype: str, causal_align: str, empty_row: str
 ) -> tuple[type[np.floating], Array, Array, Array]:
-    """The settings checked and q, k, v as private float arrays whose shapes fit together."""
+    """The settings checked and q, k, v as private float arrays whose widths fit together."""
     one_of = _("must be one of {choices}, got {value!r}")
     if dtype not in DTYPES:
         raise ShapeError(one_of.format(choices=", ".join(DTYPES), value=dtype), argument="dtype")
@@ -156,17 +185,7 @@ def checked_inputs(
         raise ShapeError(one_of.format(choices=", ".join(EMPTY_ROW_POLICIES), value=empty_row), argument="empty_row")
     ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
     qa, ka, va = (_as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
-    d_k, s = qa.shape[-1], ka.shape[-2]
-    if ka.shape[-1] != d_k:
-        message = _("q has d_k = {d_k} columns but k has {n}; Q·Kᵀ needs them equal")
-        raise ShapeError(message.format(d_k=d_k, n=ka.shape[-1]), argument="k")
-    if va.shape[-2] != s:
-        message = ngettext(
-            "k has {s} row (keys) but v has {n}; every key needs one value row",
-            "k has {s} rows (keys) but v has {n}; every key needs one value row",
-            s,
-        )
-        raise ShapeError(message.format(s=s, n=va.shape[-2]), argument="v")
+    check_widths(qa.shape, ka.shape, va.shape)
     return ftype, qa, ka, va
 
 
@@ -254,21 +273,16 @@ def attention(
             q, k, v, mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype
         )
     ftype, qa, ka, va = checked_inputs(q, k, v, dtype=dtype, causal_align=causal_align, empty_row=empty_row)
+    score_shape = scores_shape(qa.shape, ka.shape, va.shape)
     t, d_k = qa.shape[-2:]
     s = ka.shape[-2]
-    try:
-        lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2], va.shape[:-2])
-    except ValueError:
-        message = _("leading dimensions do not broadcast: {shapes}").format(
-            shapes=f"q {qa.shape[:-2]}, k {ka.shape[:-2]}, v {va.shape[:-2]}"
-        )
-        raise ShapeError(message, argument="q/k/v") from None
-    score_shape = (*lead, t, s)
     scale_value, scale_is_default = resolve_scale(scale, d_k)
 
     # (..., T, d_k) x (..., d_k, S) -> (..., T, S)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked and reported just below
         scores = np.matmul(qa, np.swapaxes(ka, -1, -2))
+        if scores.shape != score_shape:  # v has leading dimensions that q and k lack: every stage gets them
+            scores = np.array(np.broadcast_to(scores, score_shape))
         scaled = scores * ftype(scale_value)
     if not np.isfinite(scaled).all():
         message = _("the scaled scores overflow {dtype} ({where}); the inputs are too large")
@@ -283,7 +297,8 @@ def attention(
 
     masked: Array | None = None
     if allowed is not None or additive is not None:
-        masked = scaled + additive if additive is not None else scaled.copy()
+        with np.errstate(over="ignore"):  # +∞ from a huge score plus a huge mask value is reported below
+            masked = scaled + additive if additive is not None else scaled.copy()
         if allowed is not None:
             masked[~allowed] = -np.inf
             if additive is not None:
@@ -298,7 +313,8 @@ def attention(
     # instead of producing −∞ − (−∞) = NaN.
     row_max = logits.max(axis=-1, keepdims=True)
     empty = np.isneginf(row_max)
-    shifted = logits - np.where(empty, ftype(0), row_max)
+    with np.errstate(over="ignore"):  # a score 2×1e308 below its row max is −∞ here: exp gives 0, as it should
+        shifted = logits - np.where(empty, ftype(0), row_max)
     exp = np.exp(shifted)
     row_sum = exp.sum(axis=-1, keepdims=True)
     weights = exp / np.where(empty, ftype(1), row_sum)
@@ -357,8 +373,12 @@ def _mask_parts(
         return m, None, m
     if not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
         raise ShapeError(_("must be boolean or real numbers, got {dtype}").format(dtype=m.dtype), argument="mask")
-    additive = np.array(m, dtype=ftype)
-    if np.isnan(additive).any() or np.isposinf(additive).any():
-        message = _("may hold finite numbers or −∞ only: {where}").format(where=_first_bad(additive))
+    with np.errstate(over="ignore"):  # a number past float32's range becomes ±inf: reported just below
+        additive = np.array(m, dtype=ftype)
+    if np.isnan(m).any() or np.isposinf(m).any():
+        message = _("may hold finite numbers or −∞ only: {where}").format(where=_first_bad(m))
+        raise NumericError(message, argument="mask")
+    if np.isposinf(additive).any():
+        message = _("overflows {dtype}: {where}").format(dtype=np.dtype(ftype).name, where=_first_bad(additive))
         raise NumericError(message, argument="mask")
     return None, additive, m

@@ -18,8 +18,16 @@ from typing import Any, NoReturn
 def fail(message: str, code: int = 2) -> NoReturn:
     from attncli.i18n import _
 
-    print(_("attn: error: {message}").format(message=message), file=sys.stderr)
+    print(_("attn: error: {message}").format(message=one_line(message)), file=sys.stderr)
     raise SystemExit(code)
+
+
+def one_line(message: str) -> str:
+    """The message with line breaks and other control characters (which user input may carry into it)
+    escaped, so that an error is always exactly one line."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
 
 
 def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:

@@ -238,7 +238,7 @@ class Embeddings:
 
 def load_embeddings(path: Path) -> Embeddings:
     """{"word": [numbers…], …} or {"title": …, "embeddings": {"word": [numbers…], …}}."""
-    from attncli.parsing import loads_json, read_text
+    from attncli.parsing import json_number, loads_json, read_text
 
     arg = "--embeddings"
     doc: Any = loads_json(read_text(path, arg), f"{arg} ({path})")
@@ -259,10 +259,11 @@ def load_embeddings(path: Path) -> Embeddings:
         if not ok:
             message = _("{path}: the vector of {word!r} should be a non-empty list of numbers")
             raise InputError(message.format(path=path, word=word), argument=arg)
-        values = tuple(float(x) for x in vector)
-        if not all(math.isfinite(x) for x in values):
+        numbers = [json_number(x) for x in vector]  # None: out of float range (JSON integers are unbounded)
+        if any(x is None for x in numbers):
             message = _("{path}: the vector of {word!r} holds a non-finite number").format(path=path, word=word)
             raise InputError(message, argument=arg)
+        values = tuple(x for x in numbers if x is not None)
         if dim is not None and len(values) != dim:
             message = _("{path}: {word!r} has {n} numbers, the others {dim}")
             raise InputError(message.format(path=path, word=word, n=len(values), dim=dim), argument=arg)

@@ -25,8 +25,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from attncli.engine import Attention, CausalAlign, DType, EmptyRow, attention
-from attncli.errors import ShapeError
+from attncli.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, attention
+from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
 Array = NDArray[np.floating]
@@ -176,7 +176,7 @@ class MultiHead:
 
 
 def _matrix(x: ArrayLike, name: str, ftype: type[np.floating]) -> Array:
-    a = np.asarray(x, dtype=ftype)
+    a = _finite(x, name, ftype)
     if a.ndim == 1 and name.startswith("b"):
         return a
     if a.ndim == 1:
@@ -186,10 +186,33 @@ def _matrix(x: ArrayLike, name: str, ftype: type[np.floating]) -> Array:
     return a
 
 
+def _finite(x: ArrayLike, name: str, ftype: type[np.floating]) -> Array:
+    """x as an array of ftype; a NumericError naming the cell when a value is not finite or overflows ftype."""
+    given = np.asarray(x)
+    with np.errstate(over="ignore"):
+        a = np.asarray(given, dtype=ftype)
+    if not np.isfinite(a).all():
+        if not np.isfinite(given).all():
+            raise NumericError(_("must be finite: {where}").format(where=_first_bad(given)), argument=name)
+        message = _("overflows {dtype}: {where}").format(dtype=np.dtype(ftype).name, where=_first_bad(a))
+        raise NumericError(message, argument=name)
+    return a
+
+
+def _product(a: Array, b: Array, what: str, name: str) -> Array:
+    """a·b (or a + b for a bias), with an overflow reported as a NumericError naming the step."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out: Array = a + b if b.ndim == 1 else a @ b
+    if not np.isfinite(out).all():
+        message = _("{what} overflows {dtype} ({where}); the inputs or weights are too large")
+        raise NumericError(message.format(what=what, dtype=a.dtype, where=_first_bad(out)), argument=name)
+    return out
+
+
 def _bias(b: ArrayLike | None, width: int, name: str, ftype: type[np.floating]) -> Array | None:
     if b is None:
         return None
-    a = np.asarray(b, dtype=ftype).reshape(-1)
+    a = _finite(b, name, ftype).reshape(-1)
     if a.shape[0] != width:
         message = ngettext(
             "has {n} value but the projection gives {width} columns",
@@ -284,9 +307,6 @@ def multi_head_attention(
             raise ShapeError(_("cross-attention needs both q_input and kv_input"), argument=missing)
         x_q = _matrix(x if x is not None else q_input, "x" if x is not None else "q_input", ftype)  # type: ignore[arg-type]
         x_kv = x_q if x is not None else _matrix(kv_input, "kv_input", ftype)  # type: ignore[arg-type]
-        for a, name in ((x_q, "x" if x is not None else "q_input"), (x_kv, "kv_input")):
-            if not np.isfinite(a).all():
-                raise ShapeError(_("must be finite"), argument=name)
         xq_in, xkv_in = x_q, x_kv
         if positional == "sinusoidal":
             pe_q = sinusoidal_encoding(x_q.shape[0], x_q.shape[1]).astype(ftype)
@@ -342,15 +362,17 @@ def multi_head_attention(
             _chain(xkv_in, weights["wk"], kv_name, "wk")
             _chain(xkv_in, weights["wv"], kv_name, "wv")
             # (T, d_model) x (d_model, H·d_head) -> (T, H·d_head); likewise K, V with G heads
-            q_p, k_p, v_p = xq_in @ weights["wq"], xkv_in @ weights["wk"], xkv_in @ weights["wv"]
+            q_p = _product(xq_in, weights["wq"], _("the projection {x}·W_q").format(x=x_name), "wq")
+            k_p = _product(xkv_in, weights["wk"], _("the projection {x}·W_k").format(x=kv_name), "wk")
+            v_p = _product(xkv_in, weights["wv"], _("the projection {x}·W_v").format(x=kv_name), "wv")
         for name, b, proj in (("bq", bq, "q"), ("bk", bk, "k"), ("bv", bv, "v")):
             width = {"q": q_p, "k": k_p, "v": v_p}[proj].shape[1]
             bias = _bias(b, width, name, ftype)
             if bias is not None:
                 weights[name] = bias
-        q_p = q_p + weights["bq"] if "bq" in weights else q_p
-        k_p = k_p + weights["bk"] if "bk" in weights else k_p
-        v_p = v_p + weights["bv"] if "bv" in weights else v_p
+        q_p = _product(q_p, weights["bq"], _("adding b_q"), "bq") if "bq" in weights else q_p
+        k_p = _product(k_p, weights["bk"], _("adding b_k"), "bk") if "bk" in weights else k_p
+        v_p = _product(v_p, weights["bv"], _("adding b_v"), "bv") if "bv" in weights else v_p
     else:
         if not all(given_qkv):
             absent = [n for n, gv in zip(("q", "k", "v"), given_qkv, strict=True) if not gv]
@@ -404,7 +426,12 @@ def multi_head_attention(
                 _("RoPE rotates pairs of columns; d_head = {d_head} is odd").format(d_head=d_head), argument="rope"
             )
         qa, ka = rope_angles(t, d_head, rope_base), rope_angles(s, d_head, rope_base)
-        q_r, k_r = apply_rope(q_h, qa, rope_style), apply_rope(k_h, ka, rope_style)
+        with np.errstate(over="ignore", invalid="ignore"):
+            q_r, k_r = apply_rope(q_h, qa, rope_style), apply_rope(k_h, ka, rope_style)
+        for rotated, name in ((q_r, "q"), (k_r, "k")):
+            if not np.isfinite(rotated).all():
+                message = _("rotating {name} overflows {dtype} ({where})")
+                raise NumericError(message.format(name=name, dtype=dtype, where=_first_bad(rotated)), argument="rope")
         rope_stage = Rope(rope_style, rope_base, q_h, k_h, q_r, k_r, qa, ka)
         q_h, k_h = q_r, k_r
 
@@ -435,11 +462,11 @@ def multi_head_attention(
     output = concat
     if "wo" in weights:
         _chain(concat, weights["wo"], "concat", "wo")
-        output = concat @ weights["wo"]
+        output = _product(concat, weights["wo"], _("the output projection concat·W_o"), "wo")
     bias_o = _bias(bo, output.shape[1], "bo", ftype)
     if bias_o is not None:
         weights["bo"] = bias_o
-        output = output + bias_o
+        output = _product(output, bias_o, _("adding b_o"), "bo")
     return MultiHead(
         heads=heads,
         kv_heads=g,

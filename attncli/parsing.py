@@ -16,9 +16,10 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +30,10 @@ from attncli.i18n import _, ngettext
 Kind = Literal["matrix", "mask"]
 
 MAX_DIMS = 8
+# Text read from stdin or one file, at most (a JSON matrix takes ~16× its text in Python objects while
+# it is parsed); $ATTN_MAX_INPUT changes it. Large matrices belong in .npy files, which have no limit.
+MAX_TEXT_BYTES = 64 * 2**20
+INPUT_LIMIT_ENV = "ATTN_MAX_INPUT"
 _NEG_INF_WORDS = {"-inf", "-infinity", "−∞", "-∞"}
 _BOOL_WORDS = {"true": True, "false": False}
 
@@ -121,11 +126,10 @@ def _cell(value: Any, kind: Kind, position: Callable[[], str], argument: str) ->
         message = _("{where}: {value} is not a number")
         raise InputError(message.format(where=position(), value=json.dumps(value)), argument=argument)
     if isinstance(value, int | float):
-        x = float(value)
-        if not math.isfinite(x):
-            raise InputError(
-                _("{where}: {value} is out of range").format(where=position(), value=value), argument=argument
-            )
+        x = json_number(value)
+        if x is None:
+            message = _("{where}: {value} is out of range").format(where=position(), value=_short(str(value)))
+            raise InputError(message, argument=argument)
         return x
     if kind == "mask" and (value is None or (isinstance(value, str) and value.strip().lower() in _NEG_INF_WORDS)):
         return -math.inf
@@ -137,6 +141,19 @@ def _cell(value: Any, kind: Kind, position: Callable[[], str], argument: str) ->
     else:
         message = _("{where}: {value} is not a number")
     raise InputError(message.format(where=position(), value=shown), argument=argument)
+
+
+def json_number(value: int | float) -> float | None:
+    """A JSON number as a finite float, or None when it is out of range (JSON integers have no limit)."""
+    try:
+        x = float(value)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def from_json_value(value: Any, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
@@ -225,7 +242,12 @@ def parse_compact(text: str, argument: str, kind: Kind = "matrix") -> NDArray[An
 
 def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     """CSV rows of numbers (no header). Positions are 'line L, column C' of the file."""
-    lines = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1) if any(c.strip() for c in row)]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        lines = [(n, row) for n, row in enumerate(reader, start=1) if any(c.strip() for c in row)]
+    except csv.Error as e:  # e.g. a lone carriage return inside a field
+        message = _("line {line}: not CSV ({reason})").format(line=reader.line_num, reason=e)
+        raise InputError(message, argument=argument) from None
     if not lines:
         raise InputError(_("the CSV file holds no rows"), argument=argument)
     width = len(lines[0][1])
@@ -240,7 +262,37 @@ def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     return _assemble(cells, shape, kind, argument, lambda i: _line_at(lines[i // width][0], i % width + 1))
 
 
+def _check_npy_size(path: Path, argument: str) -> None:
+    """Refuse a .npy file whose header promises more data than the file holds, before NumPy allocates
+    room for it (a damaged header can claim petabytes)."""
+    fmt = np.lib.format
+    try:
+        with path.open("rb") as f:
+            version = fmt.read_magic(f)
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            if read_header is None:
+                return  # another version: np.load judges it
+            shape, _fortran, dtype = read_header(f)  # (not `_`: that is the translator)
+            held = path.stat().st_size - f.tell()
+    except (ValueError, OSError, EOFError) as e:
+        message = _("{path}: not a readable .npy file ({reason})").format(path=path, reason=e)
+        raise InputError(message, argument=argument) from None
+    if dtype.hasobject:
+        return  # refused by np.load (no pickles)
+    promised = math.prod(shape) * dtype.itemsize
+    if promised > held:
+        message = _(
+            "{path}: the header promises a {shape} array ({promised}) but the file holds {held} of data "
+            "(truncated or damaged)"
+        )
+        shape_text = "×".join(map(str, shape))
+        raise InputError(
+            message.format(path=path, shape=shape_text, promised=_size(promised), held=_size(held)), argument=argument
+        )
+
+
 def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
+    _check_npy_size(path, argument)
     try:
         arr: Any = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -271,19 +323,86 @@ def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     return out
 
 
-def read_text(path: Path, argument: str) -> str:
+def parse_size(text: str, argument: str) -> int:
+    """'2G', '512M', '1.5GiB', '100000' (bytes) as a whole number of bytes (at least 1)."""
+    units = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in units and t[-1] != "" else (t, "")
     try:
-        return path.read_text(encoding="utf-8")
+        value = float(number) * units[unit]
+    except ValueError:
+        message = _("expected a size like 2G, 500M or a number of bytes, got {value!r}").format(value=text)
+        raise InputError(message, argument=argument) from None
+    if not math.isfinite(value) or value < 1:
+        raise InputError(_("must be a size of at least 1 byte, got {text!r}").format(text=text), argument=argument)
+    return int(value)
+
+
+def max_text_bytes() -> int:
+    """The most text attncli reads from stdin or one file: $ATTN_MAX_INPUT, else MAX_TEXT_BYTES."""
+    limit = os.environ.get(INPUT_LIMIT_ENV)
+    return MAX_TEXT_BYTES if not limit else parse_size(limit, f"${INPUT_LIMIT_ENV}")
+
+
+def _too_much(what: str, limit: int) -> InputError:
+    message = _(
+        "holds more than {limit} of text; give large matrices as .npy files (--q @q.npy), "
+        "or raise the limit with {variable}=SIZE"
+    )
+    return InputError(message.format(limit=_size(limit), variable=INPUT_LIMIT_ENV), argument=what)
+
+
+def _size(n: int) -> str:
+    for unit, size in ((2**30, _("{n:.3g} GiB")), (2**20, _("{n:.3g} MiB")), (2**10, _("{n:.3g} KiB"))):
+        if n >= unit:
+            return size.format(n=n / unit)
+    return ngettext("{n} byte", "{n} bytes", n).format(n=n)
+
+
+def decode_text(data: bytes, argument: str) -> str:
+    """UTF-8 bytes as text (a byte-order mark is dropped); else an error naming the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        message = _(
+            "is not UTF-8 text (byte {byte} is 0x{value:02x}): expected JSON or CSV text "
+            "(binary matrices go in .npy files)"
+        )
+        raise InputError(message.format(byte=e.start + 1, value=data[e.start]), argument=argument) from None
+
+
+def read_stream(stream: IO[str], argument: str) -> str:
+    """All of a text stream such as sys.stdin, read as bytes when it has a binary buffer; at most
+    max_text_bytes(), so an endless or huge stream is refused without being read to the end."""
+    limit = max_text_bytes()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a stream of text only (e.g. io.StringIO)
+        text = stream.read(limit + 1)
+        if len(text) > limit:
+            raise _too_much(argument, limit)
+        return text
+    data = buffer.read(limit + 1)
+    if len(data) > limit:
+        raise _too_much(argument, limit)
+    return decode_text(data, argument)
+
+
+def read_text(path: Path, argument: str) -> str:
+    """A UTF-8 text file, of at most max_text_bytes()."""
+    limit = max_text_bytes()
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except FileNotFoundError:
         raise InputError(_("file '{path}' not found").format(path=path), argument=argument) from None
     except IsADirectoryError:
         raise InputError(_("'{path}' is a directory, not a file").format(path=path), argument=argument) from None
-    except UnicodeDecodeError as e:
-        message = _("'{path}' is not UTF-8 text (byte {byte})").format(path=path, byte=e.start)
-        raise InputError(message, argument=argument) from None
     except OSError as e:
         message = _("cannot read '{path}': {reason}").format(path=path, reason=e.strerror)
         raise InputError(message, argument=argument) from None
+    if len(data) > limit:
+        raise _too_much(f"{argument} ({path})", limit)
+    return decode_text(data, f"{argument} ({path})")
 
 
 def load_file(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:

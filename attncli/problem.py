@@ -20,7 +20,7 @@ from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention,
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
 from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
-from attncli.parsing import Kind, from_json_value, loads_json, parse_matrix
+from attncli.parsing import Kind, from_json_value, json_number, loads_json, parse_matrix
 
 MATRIX_KEYS = ("q", "k", "v")
 STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")  # the stages a document may claim
@@ -113,9 +113,21 @@ def _matrix(value: Any, argument: str, kind: Kind, base_dir: Path | None) -> NDA
     return from_json_value(value, argument, kind)
 
 
+def _shown(value: Any) -> str:
+    """A JSON value as an error shows it: repr, cut to 40 characters (a JSON integer may have thousands of digits)."""
+    text = (
+        repr(value)
+        if not isinstance(value, int) or abs(value) < 10**30
+        else ngettext("an integer of {n} digit", "an integer of {n} digits", len(str(abs(value)))).format(
+            n=len(str(abs(value)))
+        )
+    )
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        message = _("must be one of {choices}, got {value!r}").format(choices=", ".join(choices), value=value)
+        message = _("must be one of {choices}, got {value}").format(choices=", ".join(choices), value=_shown(value))
         raise InputError(message, argument=argument)
     return str(value)
 
@@ -158,18 +170,19 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     for key in ("rope", "alibi", "random_weights"):
         if key in doc:
             if not isinstance(doc[key], bool):
-                raise InputError(_("must be true or false, got {value!r}").format(value=doc[key]), argument=src + key)
+                message = _("must be true or false, got {value}").format(value=_shown(doc[key]))
+                raise InputError(message, argument=src + key)
             fields[key] = doc[key]
     for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0)):
         if key in doc and doc[key] is not None:
             if isinstance(doc[key], bool) or not isinstance(doc[key], int) or doc[key] < low:
-                message = _("must be a whole number ≥ {low}, got {value!r}").format(low=low, value=doc[key])
+                message = _("must be a whole number ≥ {low}, got {value}").format(low=low, value=_shown(doc[key]))
                 raise InputError(message, argument=src + key)
             fields[key] = doc[key]
     if "rope_base" in doc and doc["rope_base"] is not None:
         base = doc["rope_base"]
-        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0:
-            message = _("must be a positive number, got {value!r}").format(value=base)
+        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0 or json_number(base) is None:
+            message = _("must be a positive finite number, got {value}").format(value=_shown(base))
             raise InputError(message, argument=src + "rope_base")
         fields["rope_base"] = float(base)
     named_choices: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -181,13 +194,16 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
             fields[key] = _choice(doc[key], src + key, choices)
     if "causal" in doc:
         if not isinstance(doc["causal"], bool):
-            message = _("must be true or false, got {value!r}").format(value=doc["causal"])
+            message = _("must be true or false, got {value}").format(value=_shown(doc["causal"]))
             raise InputError(message, argument=src + "causal")
         fields["causal"] = doc["causal"]
     if "scale" in doc and doc["scale"] is not None:
         s = doc["scale"]
         if isinstance(s, bool) or not isinstance(s, int | float):
-            raise InputError(_("must be a number or null, got {value!r}").format(value=s), argument=src + "scale")
+            raise InputError(_("must be a number or null, got {value}").format(value=_shown(s)), argument=src + "scale")
+        if json_number(s) is None:
+            message = _("must be a positive finite number, got {value}").format(value=_shown(s))
+            raise InputError(message, argument=src + "scale")
         fields["scale"] = float(s)
     elif "scale" in doc:
         fields["scale"] = None
@@ -303,6 +319,18 @@ class MultiHeadProblem:
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
     description: str | None = None
+
+    def score_cells(self) -> int:
+        """H·T·S: the cells of every head's score-like stage tables (from the input shapes, before solving)."""
+        m = self.matrices
+        queries = next((m[k] for k in ("x", "q_input", "q") if k in m), None)
+        keys = next((m[k] for k in ("x", "kv_input", "k") if k in m), queries)
+        if queries is None or keys is None:
+            return 0
+        width = int(m["wq"].shape[-1]) if "wq" in m else int(queries.shape[-1])  # H·d_head
+        if self.heads > width:
+            return 0  # more heads than columns: solving says what is wrong (no tables are made)
+        return self.heads * int(queries.shape[-2]) * int(keys.shape[-2])
 
     def solve(self) -> MultiHead:
         """Run the multi-head pipeline on this problem."""

@@ -15,6 +15,18 @@ import pytest
 from attncli.entry import main
 
 ROOT = Path(__file__).resolve().parent.parent
+FUZZ_ENV = "ATTN_FUZZ"  # ATTN_FUZZ=slow (or pytest --slow) runs the long fuzzing campaign (tests/fuzzing.py)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="run the long fuzzing campaign (as ATTN_FUZZ=slow)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--slow"):
+        os.environ[FUZZ_ENV] = "slow"  # read by tests/fuzzing.py when the test modules are imported
+
+
 SAMPLES = ROOT / "samples"
 
 
@@ -45,11 +57,16 @@ def _english_unless_asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def attn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunAttn:
     """Call `attn ARGS…` in-process through attncli.entry.main, as the console script does.
 
-    stdin is empty (not a TTY) unless given; the terminal is 80 columns wide, without colour.
+    stdin is empty (not a TTY) unless given (text, or bytes read through a binary buffer as a real
+    stdin); the terminal is 80 columns wide, without colour.
     """
 
-    def run(*args: str, stdin: str = "", columns: int = 80) -> Run:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    def run(*args: str, stdin: str | bytes = "", columns: int = 80) -> Run:
+        # Bytes arrive as a real stdin does: a UTF-8 text stream over a binary buffer.
+        stream = (
+            io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8") if isinstance(stdin, bytes) else io.StringIO(stdin)
+        )
+        monkeypatch.setattr(sys, "stdin", stream)
         monkeypatch.setenv("COLUMNS", str(columns))
         monkeypatch.setenv("NO_COLOR", "1")
         monkeypatch.setenv("TERM", "dumb")

@@ -321,3 +321,23 @@ def test_model_list_and_a_model_error_in_russian(attn: RunAttn) -> None:
     assert listing.code == 0 and "слоёв 6 × голов 12, скрытый размер 384, размер головы 32" in listing.out
     run = attn("explain", "The cat", "--layer", "7", "--lang", "ru")
     assert (run.code, run.err) == (2, "attn: ошибка: --layer: 7 вне диапазона: в этой модели слои 1…6\n")
+
+
+def test_the_translator_is_never_shadowed() -> None:
+    """`for _, x in …` or `a, _ = …` in a module that translates would turn `_()` into a crash there."""
+    shadowed = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        translates = any(
+            isinstance(n, ast.ImportFrom) and n.module == "attncli.i18n" and any(a.name == "_" for a in n.names)
+            for n in ast.walk(tree)
+        )
+        in_comprehension = {
+            id(n) for c in ast.walk(tree) if isinstance(c, ast.comprehension) for n in ast.walk(c.target)
+        }
+        for node in ast.walk(tree):  # (a comprehension's variable has its own scope: harmless)
+            if translates and isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store):
+                if id(node) in in_comprehension:
+                    continue
+                shadowed.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not shadowed, f"name these throwaway variables otherwise: {shadowed}"

@@ -16,6 +16,7 @@ Nothing here prints.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,22 @@ class BertConfig:
         except (TypeError, ValueError) as e:
             message = _("{path} holds a value of the wrong type ({reason})").format(path=path, reason=e)
             raise ModelError(message, argument="model") from None
-        if config.num_heads <= 0 or config.hidden_size % config.num_heads:
-            message = _("{path}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+        for key, value in (
+            ("hidden_size", config.hidden_size),
+            ("num_hidden_layers", config.num_layers),
+            ("num_attention_heads", config.num_heads),
+            ("intermediate_size", config.intermediate_size),
+            ("max_position_embeddings", config.max_positions),
+            ("vocab_size", config.vocab_size),
+            ("type_vocab_size", config.type_vocab_size),
+        ):
+            if value < 1:
+                message = _("{path}: {key} must be at least 1, got {value}").format(path=path, key=key, value=value)
+                raise ModelError(message, argument="model")
+        if not (math.isfinite(config.layer_norm_eps) and config.layer_norm_eps >= 0):
+            message = _("{path}: layer_norm_eps must be a small positive number, got {value}")
+            raise ModelError(message.format(path=path, value=config.layer_norm_eps), argument="model")
+        if config.hidden_size % config.num_heads:
             raise ModelError(
                 message.format(path=path, hidden=config.hidden_size, heads=config.num_heads), argument="model"
             )
@@ -192,13 +207,21 @@ class BertWeights:
             message = _("{path}: cannot read tensor '{name}' ({reason})").format(path=self.path, name=name, reason=e)
             raise ModelError(message, argument="model") from None
         out: Array = np.asarray(tensor, dtype=dtype)
+        self._check_finite(out, name)
         return out
+
+    def _check_finite(self, values: Array, name: str) -> None:
+        """A damaged file can hold NaN or ∞ in a tensor: say so rather than carry it into every number."""
+        if not np.isfinite(values).all():
+            message = _("{path}: tensor '{name}' holds NaN or ∞ values (the file is corrupt)")
+            raise ModelError(message.format(path=self.path, name=name), argument="model")
 
     def embedding_rows(self, ids: NDArray[np.integer], dtype: type[np.floating]) -> Array:
         """word_embeddings[ids] for a (B, T) array of ids, reading only those rows of the file."""
         table = self._file.get_slice(f"{self.prefix}embeddings.word_embeddings.weight")
         rows = {int(i): np.asarray(table[int(i) : int(i) + 1], dtype=dtype)[0] for i in np.unique(ids)}
         out: Array = np.stack([rows[int(i)] for i in ids.ravel()]).reshape(*ids.shape, -1)
+        self._check_finite(out, "embeddings.word_embeddings.weight")
         return out
 
 
@@ -231,6 +254,14 @@ class BertEncoder:
         self.folder = folder
         self.config = BertConfig.read(folder)
         self.weights = BertWeights(folder, self.config)
+
+    def attention_nbytes(self, tokens: int, dtype: str, kept_layers: int) -> int:
+        """Bytes of one forward pass's attention arrays: every layer's weights (H, T, T), and every stage
+        of the `kept_layers` whose stages are returned."""
+        from attncli.blocked import tables_nbytes
+
+        cells = self.config.num_heads * tokens * tokens
+        return self.config.num_layers * cells * np.dtype(dtype).itemsize + kept_layers * tables_nbytes(cells, dtype)
 
     def forward(
         self,
