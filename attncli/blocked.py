@@ -23,16 +23,19 @@ import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from attncli.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale, scores_shape
 from attncli.errors import NumericError, ShapeError
 from attncli.parsing import parse_size as parse_size  # re-exported: --max-memory's sizes
 
-Array = NDArray[np.floating]
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    Array = NDArray[np.floating]
+
 
 # Tile sizes measured on the 2-core benchmark machine (see benchmarks/bench_attention.py and the README).
 BLOCK_Q = 256

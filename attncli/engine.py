@@ -23,9 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from attncli.errors import NumericError, ShapeError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    Array = NDArray[np.floating]
 
 if TYPE_CHECKING:
     from attncli.blocked import AttentionOutput
@@ -37,8 +41,6 @@ DType = Literal["float64", "float32"]
 CAUSAL_ALIGNS: tuple[str, ...] = ("top-left", "bottom-right")
 EMPTY_ROW_POLICIES: tuple[str, ...] = ("zero", "uniform", "nan")
 DTYPES: tuple[str, ...] = ("float64", "float32")
-
-Array = NDArray[np.floating]
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,8 @@ def wall(cmd: list[str], runs: int) -> float:
 
 def startup(runs: int) -> None:
     py = sys.executable
+    # byte-compiled, as a regular install is (PYTHONDONTWRITEBYTECODE may keep an editable one from it)
+    subprocess.run([py, "-m", "compileall", "-q", str(ROOT / "attncli")], check=True)
     attn = [py, "-m", "attncli"]
     small = ["--q", "[[1,0]]", "--k", "[[0.5,0.5],[0.3,0.7]]", "--v", "[[1,0],[0.5,0.5]]"]
     cases = [
