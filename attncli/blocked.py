@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 BLOCK_Q = 256
 BLOCK_K = 1024
 BLOCK_K_CAUSAL = 512
-SERIAL_BELOW = 512 * 512  # T·S under this runs serially with multi-threaded BLAS: a pool costs ~0.3 ms
+# T·S under this runs serially with multi-threaded BLAS: the pool and the BLAS thread switch cost
+# about 1 ms, which only pays off from T = S ≈ 1024 (benchmarks/bench_attention.py)
+SERIAL_BELOW = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -179,9 +181,7 @@ def attention_output(
 
     limit: Any = nullcontext()
     if parallel:
-        from threadpoolctl import threadpool_limits
-
-        limit = threadpool_limits(limits=1, user_api="blas")
+        limit = _blas_controller().limit(limits=1, user_api="blas")
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
             from concurrent.futures import ThreadPoolExecutor
@@ -289,3 +289,16 @@ def memory_budget() -> int:
     except OSError:
         pass
     return 4 * 2**30
+
+
+_controller: Any = None
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller, made once: finding the BLAS libraries costs about a millisecond."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller
