@@ -162,7 +162,7 @@ def attention_table(sizes: list[int], dtypes: list[str], repeat: int, threads: i
 
 
 BIG_RUN = """
-import resource, sys, time, tracemalloc
+import sys, time, tracemalloc
 import numpy as np
 from attncli.blocked import attention_output
 t, d = int(sys.argv[1]), 64
@@ -172,7 +172,9 @@ tracemalloc.start()
 start = time.perf_counter()
 attention_output(q, k, v, dtype="float32", threads=int(sys.argv[2]))
 sec = time.perf_counter() - start
-print(sec, tracemalloc.get_traced_memory()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM (peak resident memory of this address space); ru_maxrss would include the parent's, from before exec
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(sec, tracemalloc.get_traced_memory()[1], hwm * 1024)
 """
 
 
