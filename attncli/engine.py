@@ -23,10 +23,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    Array = NDArray[np.floating]
 
 if TYPE_CHECKING:
     from attncli.blocked import AttentionOutput
@@ -38,8 +42,6 @@ DType = Literal["float64", "float32"]
 CAUSAL_ALIGNS: tuple[str, ...] = ("top-left", "bottom-right")
 EMPTY_ROW_POLICIES: tuple[str, ...] = ("zero", "uniform", "nan")
 DTYPES: tuple[str, ...] = ("float64", "float32")
-
-Array = NDArray[np.floating]
 
 
 @dataclass(frozen=True)

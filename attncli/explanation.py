@@ -13,15 +13,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
 
-Array = NDArray[np.floating]
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.floating]
+
 
 PATTERN_SHARE = 0.5  # a head gets a label when at least this share of its weight follows one pattern
 BROAD_ENTROPY = 0.8  # …or "broad" when its rows' entropy is at least this share of the uniform maximum

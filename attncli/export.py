@@ -10,13 +10,16 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 
 from attncli.engine import Attention
 from attncli.i18n import _
 from attncli.problem import TABLE_STAGES
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 FORMATS = ("markdown", "latex", "csv")
 

@@ -27,20 +27,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
-from attncli.engine import Array, Attention, CausalAlign, causal_allowed
+from attncli.engine import Attention, CausalAlign, causal_allowed
 from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext
 from attncli.multihead import MultiHead
 from attncli.parsing import where
 from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    from attncli.engine import Array
+
+    Step = Callable[[Array], Array]  # the value of one stage from the value of the stage before it
+
 Verdict = Literal["correct", "consistent", "wrong"]
-Step = Callable[[Array], Array]  # the value of one stage from the value of the stage before it
 
 DEFAULT_TOL = 0.01  # answers written with 2–3 decimals pass; a 1% slip in a weight does not
 ROUNDING_DECIMALS = (0, 1, 2, 3, 4)

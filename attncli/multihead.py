@@ -20,16 +20,19 @@ q/k/v may be given already projected and are only split into heads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from attncli.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, attention
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
-Array = NDArray[np.floating]
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
+    Array = NDArray[np.floating]
+
 RopeStyle = Literal["half", "interleaved"]
 ROPE_STYLES: tuple[str, ...] = ("half", "interleaved")
 POSITIONALS: tuple[str, ...] = ("none", "sinusoidal")

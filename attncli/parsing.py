@@ -19,13 +19,15 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
 
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 Kind = Literal["matrix", "mask"]
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, cast
 
 from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
 from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
 from attncli.parsing import Kind, from_json_value, json_number, loads_json, parse_matrix
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 MATRIX_KEYS = ("q", "k", "v")
 STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")  # the stages a document may claim

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 from rich import box
 from rich.columns import Columns
 from rich.console import Group, RenderableType
@@ -22,6 +22,9 @@ from attncli.engine import Attention
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
 from attncli.problem import TABLE_STAGES
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 STAGES = TABLE_STAGES
 MAX_ROWS = 20  # taller matrices show their first and last rows around a ⋮ row

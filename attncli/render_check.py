@@ -7,7 +7,7 @@ diagnosis of a wrong stage; a summary with the partial credit and the tolerance 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich import box
@@ -17,12 +17,14 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from attncli.engine import Array
 from attncli.grading import CheckReport, StageCheck, tolerance_text
 from attncli.i18n import _, ngettext
 from attncli.parsing import where
 from attncli.render import MAX_SLICES, View, fmt, num, window
 from attncli.serialize import dumps, jsonable
+
+if TYPE_CHECKING:
+    from attncli.engine import Array
 
 
 def stage_title(stage: str, logits: str) -> str:

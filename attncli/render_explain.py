@@ -5,9 +5,9 @@ and the per-head overview. Nothing here prints.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 from rich import box
 from rich.console import Group, RenderableType
 from rich.style import Style
@@ -19,7 +19,11 @@ from attncli.explanation import HeadSummary, Reading
 from attncli.i18n import _, ngettext
 from attncli.render import View, dot_expansion, fmt, matrix_table, window
 
-Array = NDArray[np.floating]
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.floating]
+
 
 # Heatmap colours, low → high weight (viridis-like: dark blue, teal, green, yellow).
 _RAMP = ((38, 24, 84), (33, 104, 140), (34, 160, 120), (140, 205, 60), (250, 230, 40))

@@ -6,9 +6,9 @@ Nothing here prints; `render_multihead(result)` returns a rich Group.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -18,6 +18,9 @@ from attncli.i18n import _, ngettext
 from attncli.multihead import MultiHead
 from attncli.problem import MULTIHEAD_STAGES
 from attncli.render import STAGES, View, matrix_table, num, render_attention
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 MAX_HEADS = 8  # heads rendered one after another before a note says to pick one with --head
 

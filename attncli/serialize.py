@@ -10,11 +10,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from attncli.engine import Attention
 from attncli.multihead import MultiHead
 from attncli.problem import MultiHeadProblem, Problem
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from attncli.blocked import AttentionOutput

@@ -20,15 +20,19 @@ import math
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from numpy.typing import NDArray
 
 from attncli.engine import Attention, DType, attention
 from attncli.errors import ModelError
 from attncli.i18n import _
 from attncli.models.special import gelu
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.floating]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -42,8 +46,6 @@ _PROBE = "embeddings.word_embeddings.weight"
 # Up to this many tokens (batch × length) the matrix products are tiny: a second BLAS thread only
 # costs its start-up and spinning (about 0.1 s of a 0.4 s run on a busy 2-core machine), so use one.
 SINGLE_THREAD_UP_TO = 64
-
-Array = NDArray[np.floating]
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,12 @@ approximation, so the forward pass needs its own:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 _SERIES_TERMS = 80  # at |x| = 3 the terms fall below 1e-17 of the sum after about 60
 _FRACTION_DEPTH = 60  # at |x| = 3 the fraction has converged to double precision well before this depth

@@ -9,13 +9,15 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from attncli.errors import InputError, ModelError
 from attncli.i18n import _
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 CONTINUATION = "##"  # WordPiece marks a piece that continues the previous one
 SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
