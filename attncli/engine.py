@@ -136,12 +136,18 @@ def _as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
         raise ShapeError(_("must be a matrix (rows of numbers), got a scalar"), argument=name)
     if 0 in a.shape:
         raise ShapeError(_("is empty (shape {shape})").format(shape=a.shape), argument=name)
+    return as_finite(a, name, dtype, copy=True)  # a private copy: the result is frozen, the caller's array is not
+
+
+def as_finite(x: ArrayLike, name: str, ftype: type[np.floating], copy: bool = False) -> Array:
+    """x as an array of ftype; a NumericError naming the cell when a value is not finite or overflows ftype."""
+    given = np.asarray(x)
     with np.errstate(over="ignore"):  # a value past float32's range becomes inf: reported just below
-        out = np.array(a, dtype=dtype)  # a private copy: the result is frozen, the caller's array is not
+        out: Array = np.array(given, dtype=ftype) if copy else np.asarray(given, dtype=ftype)
     if not np.isfinite(out).all():
-        if not np.isfinite(a).all():
-            raise NumericError(_("must be finite: {where}").format(where=_first_bad(a)), argument=name)
-        message = _("overflows {dtype}: {where}").format(dtype=np.dtype(dtype).name, where=_first_bad(out))
+        if not np.isfinite(given).all():
+            raise NumericError(_("must be finite: {where}").format(where=_first_bad(given)), argument=name)
+        message = _("overflows {dtype}: {where}").format(dtype=np.dtype(ftype).name, where=_first_bad(out))
         raise NumericError(message, argument=name)
     return out
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from attncli.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, attention
+from attncli.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, as_finite, attention
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -179,26 +179,13 @@ class MultiHead:
 
 
 def _matrix(x: ArrayLike, name: str, ftype: type[np.floating]) -> Array:
-    a = _finite(x, name, ftype)
+    a = as_finite(x, name, ftype)
     if a.ndim == 1 and name.startswith("b"):
         return a
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2:
         raise ShapeError(_("must be a 2-D matrix, got shape {shape}").format(shape=a.shape), argument=name)
-    return a
-
-
-def _finite(x: ArrayLike, name: str, ftype: type[np.floating]) -> Array:
-    """x as an array of ftype; a NumericError naming the cell when a value is not finite or overflows ftype."""
-    given = np.asarray(x)
-    with np.errstate(over="ignore"):
-        a = np.asarray(given, dtype=ftype)
-    if not np.isfinite(a).all():
-        if not np.isfinite(given).all():
-            raise NumericError(_("must be finite: {where}").format(where=_first_bad(given)), argument=name)
-        message = _("overflows {dtype}: {where}").format(dtype=np.dtype(ftype).name, where=_first_bad(a))
-        raise NumericError(message, argument=name)
     return a
 
 
@@ -215,7 +202,7 @@ def _product(a: Array, b: Array, what: str, name: str) -> Array:
 def _bias(b: ArrayLike | None, width: int, name: str, ftype: type[np.floating]) -> Array | None:
     if b is None:
         return None
-    a = _finite(b, name, ftype).reshape(-1)
+    a = as_finite(b, name, ftype).reshape(-1)
     if a.shape[0] != width:
         message = ngettext(
             "has {n} value but the projection gives {width} columns",
