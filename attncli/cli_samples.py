@@ -43,7 +43,10 @@ def samples(ctx: typer.Context, lang: LangOpt = None) -> None:
     console.print(_("Run one: attn compute --sample NAME   ·   print it: attn samples show NAME"), style="dim")
 
 
-@samples_app.command(epilog="Example:\n\n  attn samples show one-query-two-keys | jq .expected")
+@samples_app.command(
+    epilog="Examples:\n\n  attn samples show one-query-two-keys | jq .expected\n\n"
+    "  attn samples show causal-4x4 > mine.json && attn compute --input mine.json"
+)
 def show(
     name: Annotated[str, typer.Argument(help="The sample's name, as `attn samples` lists it.")], lang: LangOpt = None
 ) -> None:

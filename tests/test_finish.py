@@ -33,7 +33,15 @@ def test_completion_scripts_and_answers_for_bash_and_zsh(tmp_path: Path) -> None
 
 
 def test_every_command_help_has_examples(attn: RunAttn) -> None:
-    for command in (["compute"], ["check"], ["samples"]):
+    for command in (
+        ["compute"],
+        ["check"],
+        ["samples"],
+        ["samples", "show"],
+        ["explain"],
+        ["model", "list"],
+        ["model", "download"],
+    ):
         r = attn(*command, "--help", columns=120)
         assert r.code == 0
         examples = [line for line in r.out.splitlines() if line.strip().startswith("attn ")]
