@@ -11,13 +11,14 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from attncli.blocked import AttentionOutput
     from attncli.engine import Attention
     from attncli.export import StageTable
@@ -203,6 +204,8 @@ def load_cli_fields(
     if input == "-":
         text, source = _read_stdin("--input -"), "stdin"
     elif input is not None:
+        from pathlib import Path  # only for a file: pathlib is not imported on the way to a result
+
         text, base, source = read_text(Path(input), "--input"), Path(input).parent, input
     elif not complete and not sys.stdin.isatty():
         data = read_stream(sys.stdin, "stdin")

@@ -10,8 +10,10 @@ for every option, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
 
 # option -> (parameter, kind); kind is "str", "float", "int>=N", "flag=VALUE", "list", "path" or a tuple
 # of choices.
@@ -74,6 +76,8 @@ def _value(kind: Any, text: str) -> tuple[bool, Any]:
     if kind in ("str", "list"):
         return True, text
     if kind == "path":
+        from pathlib import Path
+
         return True, Path(text)
     if kind == "float":
         # plain decimal numbers only: nan, inf, 1_000 and the like are Typer's to judge

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 
 LANGUAGES = ("en", "ru")
 DOMAIN = "attncli"
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")  # os.path: pathlib costs start-up
 
 _chosen: str | None = None  # set by set_language; None: decided by the environment on first use
 _catalogues: dict[str, NullTranslations] = {}

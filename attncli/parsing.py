@@ -18,7 +18,6 @@ import json
 import math
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -27,6 +26,8 @@ from attncli.errors import InputError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from numpy.typing import NDArray
 
 Kind = Literal["matrix", "mask"]
@@ -431,6 +432,8 @@ def parse_matrix(text: str, argument: str, kind: Kind = "matrix", base_dir: Path
     if not stripped:
         raise InputError(_("is empty"), argument=argument)
     if stripped.startswith("@"):
+        from pathlib import Path  # only for @file arguments
+
         path = Path(stripped[1:])
         if not stripped[1:]:
             raise InputError(_("'@' needs a file name after it"), argument=argument)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
@@ -21,6 +20,8 @@ from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_at
 from attncli.parsing import Kind, from_json_value, json_number, loads_json, parse_matrix
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from numpy.typing import NDArray
 
 MATRIX_KEYS = ("q", "k", "v")
