@@ -232,56 +232,9 @@ def compute(
     With --x (or --q-input and --kv-input) and projection weights, or --heads, it runs multi-head
     attention: projections, heads, positions (sinusoidal, RoPE, ALiBi), concatenation, output projection.
     """
-    run_compute(
-        q=q,
-        k=k,
-        v=v,
-        mask=mask,
-        causal=causal,
-        causal_align=causal_align.value if causal_align is not None else None,
-        scale=scale,
-        empty_row=empty_row.value if empty_row is not None else None,
-        dtype=dtype.value if dtype is not None else None,
-        input=input,
-        sample=sample,
-        json_out=json_out,
-        stage=stage,
-        precision=precision,
-        explain_cell=explain_cell,
-        x=x,
-        q_input=q_input,
-        kv_input=kv_input,
-        wq=wq,
-        wk=wk,
-        wv=wv,
-        wo=wo,
-        bq=bq,
-        bk=bk,
-        bv=bv,
-        bo=bo,
-        heads=heads,
-        kv_heads=kv_heads,
-        head=head,
-        average_heads=average_heads,
-        random_weights=random_weights,
-        seed=seed,
-        positional=positional.value if positional is not None else None,
-        rope=rope,
-        rope_style=rope_style.value if rope_style is not None else None,
-        rope_base=rope_base,
-        alibi=alibi,
-        threads=threads,
-        save=save,
-        max_memory=max_memory,
-        format=format.value if format is not None else None,
-        heatmap=heatmap,
-        save_svg=save_svg,
-        save_html=save_html,
-        no_color=no_color,
-        quiet=quiet,
-        lang=lang.value if lang is not None else None,
-        debug=debug,
-    )
+    # every parameter as it is, but choices (str enums) as their plain values
+    params = {name: value.value if isinstance(value, StrEnum) else value for name, value in locals().items()}
+    run_compute(**params)
 
 
 def run_typer(args: list[str]) -> Any:

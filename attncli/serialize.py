@@ -39,10 +39,48 @@ def jsonable(a: NDArray[Any] | None) -> Any:
     return cells.tolist()
 
 
-def mask_kind(result: Attention) -> str | None:
-    if result.mask is None:
+def mask_kind(mask: NDArray[Any] | None) -> str | None:
+    """How a mask reads: None, "boolean" (True = attend) or "additive"."""
+    if mask is None:
         return None
-    return "boolean" if result.mask.dtype == np.bool_ else "additive"
+    return "boolean" if mask.dtype == np.bool_ else "additive"
+
+
+def _document(
+    r: Attention | AttentionOutput,
+    inputs: tuple[Any, Any, Any, Any],
+    scores_shape: tuple[int, ...],
+    stages: dict[str, Any],
+    problem: Problem | MultiHeadProblem | None,
+) -> dict[str, Any]:
+    """The document every result shares: schema version, config, inputs (q, k, v, mask), stages, output."""
+    q, k, v = (np.asarray(a) for a in inputs[:3])
+    mask = None if inputs[3] is None else np.asarray(inputs[3])
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": {
+            "scale": r.scale,
+            "scale_rule": "1/sqrt(d_k)" if r.scale_is_default else "given",
+            "causal": r.causal,
+            "causal_align": r.causal_align,
+            "mask": mask_kind(mask),
+            "dtype": r.dtype,
+            "empty_row": r.empty_row,
+            "empty_rows": [list(i) for i in r.empty_rows],
+            "shapes": {
+                "q": list(q.shape),
+                "k": list(k.shape),
+                "v": list(v.shape),
+                "scores": list(scores_shape),
+                "output": list(r.output.shape),
+            },
+        },
+        "inputs": {"q": jsonable(q), "k": jsonable(k), "v": jsonable(v), "mask": jsonable(mask)},
+        "stages": stages,
+        "output": jsonable(r.output),
+    }
+    doc.update(_problem_extras(problem))
+    return doc
 
 
 def result_dict(
@@ -70,36 +108,7 @@ def result_dict(
         stage_values["weights"] = jsonable(result.weights)
     if "output" in wanted:
         stage_values["output"] = jsonable(result.output)
-    doc: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "config": {
-            "scale": result.scale,
-            "scale_rule": "1/sqrt(d_k)" if result.scale_is_default else "given",
-            "causal": result.causal,
-            "causal_align": result.causal_align,
-            "mask": mask_kind(result),
-            "dtype": result.dtype,
-            "empty_row": result.empty_row,
-            "empty_rows": [list(i) for i in result.empty_rows],
-            "shapes": {
-                "q": list(result.q.shape),
-                "k": list(result.k.shape),
-                "v": list(result.v.shape),
-                "scores": list(result.scores.shape),
-                "output": list(result.output.shape),
-            },
-        },
-        "inputs": {
-            "q": jsonable(result.q),
-            "k": jsonable(result.k),
-            "v": jsonable(result.v),
-            "mask": jsonable(result.mask),
-        },
-        "stages": stage_values,
-        "output": jsonable(result.output),
-    }
-    doc.update(_problem_extras(problem))
-    return doc
+    return _document(result, (result.q, result.k, result.v, result.mask), result.scores.shape, stage_values, problem)
 
 
 def dumps(value: Any, indent: int = 2, _level: int = 0) -> str:
@@ -154,11 +163,7 @@ def multihead_dict(
     wanted = set(ALL_STAGES + MULTIHEAD_ONLY_STAGES if stages is None else stages)
     base = result_dict(result.attention, None, [s for s in wanted if s in ALL_STAGES])
     config = base["config"]
-    config["mask"] = (
-        None
-        if problem is None or problem.mask is None
-        else ("boolean" if problem.mask.dtype == np.bool_ else "additive")
-    )
+    config["mask"] = mask_kind(None if problem is None else problem.mask)  # the user's mask, not ALiBi's bias
     config.update(
         heads=result.heads,
         kv_heads=result.kv_heads,
@@ -219,31 +224,7 @@ def multihead_dict(
 
 def output_dict(out: AttentionOutput, problem: Problem) -> dict[str, Any]:
     """The JSON document of an output-only result (the blocked path): stages hold just `output`."""
-    q, k, v = (np.asarray(a) for a in (problem.q, problem.k, problem.v))
-    t, s = q.shape[-2], k.shape[-2]
-    mask = problem.mask
-    doc: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "config": {
-            "scale": out.scale,
-            "scale_rule": "1/sqrt(d_k)" if out.scale_is_default else "given",
-            "causal": out.causal,
-            "causal_align": out.causal_align,
-            "mask": None if mask is None else ("boolean" if mask.dtype == np.bool_ else "additive"),
-            "dtype": out.dtype,
-            "empty_row": out.empty_row,
-            "empty_rows": [list(i) for i in out.empty_rows],
-            "shapes": {
-                "q": list(q.shape),
-                "k": list(k.shape),
-                "v": list(v.shape),
-                "scores": [*out.output.shape[:-2], t, s],
-                "output": list(out.output.shape),
-            },
-        },
-        "inputs": {"q": jsonable(q), "k": jsonable(k), "v": jsonable(v), "mask": jsonable(mask)},
-        "stages": {"output": jsonable(out.output)},
-        "output": jsonable(out.output),
-    }
-    doc.update(_problem_extras(problem))
-    return doc
+    t, s = problem.q.shape[-2], problem.k.shape[-2]
+    scores_shape = (*out.output.shape[:-2], t, s)
+    inputs = (problem.q, problem.k, problem.v, problem.mask)
+    return _document(out, inputs, scores_shape, {"output": jsonable(out.output)}, problem)
