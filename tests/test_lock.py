@@ -73,3 +73,11 @@ def test_the_environment_is_exactly_the_test_lock() -> None:
     assert not extra, f"installed but not in requirements/test.lock: {extra}"
     differ = {n: f"{installed.get(n)} installed, {v} locked" for n, v in locked.items() if installed.get(n) != v}
     assert not differ, f"the environment is not the lock: {differ}"
+
+
+def test_the_readme_names_the_versions_the_golden_renders_were_made_with() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = re.search(r"\(rich (\S+), typer (\S+), click (\S+)\)", readme)
+    assert named, "the README's sentence on the versions of the golden renders is gone"
+    locked = pins("test.lock")
+    assert [Version(v) for v in named.groups()] == [locked["rich"], locked["typer"], locked["click"]]
