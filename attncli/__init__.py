@@ -15,28 +15,28 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from attncli.engine import Attention, attention, causal_allowed
+    from attncli.analysis.explanation import Explanation, explain
+    from attncli.analysis.grading import CheckReport, check
+    from attncli.core.engine import Attention, attention, causal_allowed
     from attncli.errors import AttnError, InputError, NumericError, ShapeError
-    from attncli.explanation import Explanation, explain
-    from attncli.grading import CheckReport, check
-    from attncli.problem import Problem, load_problem
+    from attncli.problem.document import Problem, load_problem
 
 __version__ = "0.1.0"
 
 _WHERE = {
-    "Attention": "attncli.engine",
-    "attention": "attncli.engine",
-    "causal_allowed": "attncli.engine",
+    "Attention": "attncli.core.engine",
+    "attention": "attncli.core.engine",
+    "causal_allowed": "attncli.core.engine",
     "AttnError": "attncli.errors",
     "InputError": "attncli.errors",
     "NumericError": "attncli.errors",
     "ShapeError": "attncli.errors",
-    "Explanation": "attncli.explanation",
-    "explain": "attncli.explanation",
-    "CheckReport": "attncli.grading",
-    "check": "attncli.grading",
-    "Problem": "attncli.problem",
-    "load_problem": "attncli.problem",
+    "Explanation": "attncli.analysis.explanation",
+    "explain": "attncli.analysis.explanation",
+    "CheckReport": "attncli.analysis.grading",
+    "check": "attncli.analysis.grading",
+    "Problem": "attncli.problem.document",
+    "load_problem": "attncli.problem.document",
 }
 
 __all__ = [

@@ -5,7 +5,7 @@ Every caption, narrative, diagnosis and error message is written in English in t
 and formatted with named placeholders afterwards: `_("row {row} is empty").format(row=2)`, so that a
 translation may put the words in its own order.
 
-The language: `--lang en|ru` (attncli.entry reads it from the arguments before anything else, so even
+The language: `--lang en|ru` (attncli.cli.entry reads it from the arguments before anything else, so even
 errors raised while parsing come out in it), else the ATTN_LANG environment variable, else the locale
 when it is Russian (the first of LC_ALL, LC_MESSAGES, LANG that is set), else English. English needs no
 catalogue: the message is its own text. `make locale` extracts, updates and compiles the catalogues.

@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402  (after the BLAS environment is settled)
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from attncli import attention  # noqa: E402
-from attncli.blocked import attention_output  # noqa: E402
+from attncli.core.blocked import attention_output  # noqa: E402
 
 try:
     import torch
@@ -164,7 +164,7 @@ def attention_table(sizes: list[int], dtypes: list[str], repeat: int, threads: i
 BIG_RUN = """
 import sys, time, tracemalloc
 import numpy as np
-from attncli.blocked import attention_output
+from attncli.core.blocked import attention_output
 t, d = int(sys.argv[1]), 64
 rng = np.random.default_rng(0)
 q, k, v = (rng.standard_normal((t, d), dtype=np.float32) for _ in range(3))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attncli.entry import main
+from attncli.cli.entry import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_ENV = "ATTN_FUZZ"  # ATTN_FUZZ=slow (or pytest --slow) runs the long fuzzing campaign (tests/fuzzing.py)
@@ -55,7 +55,7 @@ def _english_unless_asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def attn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunAttn:
-    """Call `attn ARGS…` in-process through attncli.entry.main, as the console script does.
+    """Call `attn ARGS…` in-process through attncli.cli.entry.main, as the console script does.
 
     stdin is empty (not a TTY) unless given (text, or bytes read through a binary buffer as a real
     stdin); the terminal is 80 columns wide, without colour.

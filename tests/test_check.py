@@ -1,7 +1,7 @@
-"""attncli.grading: verdicts, partial credit and the diagnosis of every catalogued mistake.
+"""attncli.analysis.grading: verdicts, partial credit and the diagnosis of every catalogued mistake.
 
 The wrong answers here are made by a plain NumPy "student" below that makes each mistake itself;
-it shares no code with attncli.grading, so a diagnosis is only found if check really recognises it.
+it shares no code with attncli.analysis.grading, so a diagnosis is only found if check really recognises it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from attncli import Problem, check
+from attncli.analysis.grading import DEFAULT_TOL, MISTAKE_KEYS, tolerance_text
 from attncli.errors import InputError, NumericError, ShapeError
-from attncli.grading import DEFAULT_TOL, MISTAKE_KEYS, tolerance_text
 
 STAGES = ("scores", "scaled", "masked", "weights", "output")
 EXAMPLES = settings(max_examples=25, deadline=None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from attncli.samples import list_samples
+from attncli.problem.samples import list_samples
 
 from conftest import ROOT, SAMPLES, RunAttn, attn_process
 

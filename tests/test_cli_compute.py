@@ -9,7 +9,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from attncli.samples import list_samples
+from attncli.problem.samples import list_samples
 
 from conftest import ROOT, SAMPLES, RunAttn
 

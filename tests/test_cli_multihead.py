@@ -8,7 +8,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from attncli.multihead import multi_head_attention
+from attncli.core.multihead import multi_head_attention
 
 from conftest import ROOT, SAMPLES, RunAttn
 

@@ -6,7 +6,7 @@ import re
 
 import typer
 
-from attncli.cli import app
+from attncli.cli.app import app
 
 from conftest import ROOT, RunAttn
 

@@ -341,9 +341,8 @@ def test_golden_render_of_own_embeddings(attn: RunAttn, monkeypatch: pytest.Monk
 
 
 def test_help_and_compute_do_not_load_the_model_libraries() -> None:
-    code = (
-        "import sys, attncli.cli; print(sorted(m for m in ('tokenizers', 'safetensors', 'torch') if m in sys.modules))"
-    )
+    libraries = "('tokenizers', 'safetensors', 'torch')"
+    code = f"import sys, attncli.cli.app; print(sorted(m for m in {libraries} if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.strip() == "[]"
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attncli.errors import InputError
-from attncli.explanation import (
+from attncli.analysis.explanation import (
     choose_head,
     find_query,
     load_embeddings,
@@ -19,6 +18,7 @@ from attncli.explanation import (
     summarize_head,
     word_groups,
 )
+from attncli.errors import InputError
 
 PIECES = ["[CLS]", "the", "e", "##iff", "##el", "tower", "is", "tall", "[SEP]"]
 SPECIAL = [True, False, False, False, False, False, False, False, True]

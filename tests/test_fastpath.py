@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import typer
 
-from attncli.cli import app
-from attncli.fastpath import COMPUTE_DEFAULTS, COMPUTE_OPTIONS, parse_compute
+from attncli.cli.app import app
+from attncli.cli.fastpath import COMPUTE_DEFAULTS, COMPUTE_OPTIONS, parse_compute
 
 COMMAND = typer.main.get_command(app).commands["compute"]  # type: ignore[attr-defined]
 

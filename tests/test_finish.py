@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from attncli import attention
-from attncli.multihead import multi_head_attention
+from attncli.core.multihead import multi_head_attention
 
 from conftest import RunAttn, attn_process
 

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attncli.errors import AttnError
-from attncli.parsing import parse_matrix
-from attncli.problem import DOCUMENT_KEYS
+from attncli.parse.matrix import parse_matrix
+from attncli.problem.document import DOCUMENT_KEYS
 
 from conftest import SAMPLES, Run, RunAttn
 from fuzzing import (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attncli import InputError
-from attncli.parsing import parse_matrix
+from attncli.parse.matrix import parse_matrix
 
 DATA = Path(__file__).parent / "data"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from attncli.samples import list_samples, samples_dir
+from attncli.problem.samples import list_samples, samples_dir
 
 from conftest import SAMPLES, RunAttn
 

@@ -4,7 +4,7 @@ The forward pass is that of Hugging Face's BertModel in eval mode (no dropout):
 
     x₀ = LayerNorm(word_emb[ids] + pos_emb[0…T−1] + type_emb[0])
     per layer:  Q, K, V = x·W_Qᵀ + b_Q, …   split into H heads of d_head = hidden/H columns
-                a = attention(Q, K, V, mask = padding)      ← attncli.engine.attention, all heads at once
+                a = attention(Q, K, V, mask = padding)      ← attncli.core.engine.attention, all heads at once
                 h = LayerNorm(x + concat_heads(a)·W_Oᵀ + b_O)
                 x = LayerNorm(h + GELU(h·W_1ᵀ + b_1)·W_2ᵀ + b_2)
 
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from attncli.engine import Attention, DType, attention
+from attncli.core.engine import Attention, DType, attention
 from attncli.errors import ModelError
 from attncli.i18n import _
 from attncli.models.special import gelu
@@ -260,7 +260,7 @@ class BertEncoder:
     def attention_nbytes(self, tokens: int, dtype: str, kept_layers: int) -> int:
         """Bytes of one forward pass's attention arrays: every layer's weights (H, T, T), and every stage
         of the `kept_layers` whose stages are returned."""
-        from attncli.blocked import tables_nbytes
+        from attncli.core.blocked import tables_nbytes
 
         cells = self.config.num_heads * tokens * tokens
         return self.config.num_layers * cells * np.dtype(dtype).itemsize + kept_layers * tables_nbytes(cells, dtype)

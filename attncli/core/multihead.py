@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from attncli.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, as_finite, attention
+from attncli.core.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, as_finite, attention
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -162,12 +162,12 @@ class MultiHead:
     output: Array  # (T, d_out): concat·W_o + b_o, or concat when there is no W_o
 
     def __rich__(self) -> Any:  # rich and Jupyter display, as Attention
-        from attncli.render_multihead import render_multihead
+        from attncli.render.multihead import render_multihead
 
         return render_multihead(self)
 
     def _repr_html_(self) -> str:
-        from attncli.render import html
+        from attncli.render.tables import html
 
         return html(self.__rich__())
 

@@ -88,13 +88,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
     set_language(language_from_args(args))  # first, so that every message (errors too) is in that language
     debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))
     if args[:1] == ["compute"]:
-        from attncli.fastpath import parse_compute
+        from attncli.cli.fastpath import parse_compute
 
         params = parse_compute(args[1:])
         if params is not None:
-            from attncli.commands import run_compute
+            from attncli.cli.run_compute import run_compute
 
             guarded(lambda: run_compute(**params), debug)
-    from attncli.cli import run_typer
+    from attncli.cli.app import run_typer
 
     guarded(lambda: run_typer(args), debug)

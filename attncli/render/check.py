@@ -17,14 +17,14 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from attncli.grading import CheckReport, StageCheck, tolerance_text
+from attncli.analysis.grading import CheckReport, StageCheck, tolerance_text
 from attncli.i18n import _, ngettext
-from attncli.parsing import where
-from attncli.render import MAX_SLICES, View, fmt, num, window
-from attncli.serialize import dumps, jsonable
+from attncli.parse.matrix import where
+from attncli.render.tables import MAX_SLICES, View, fmt, num, window
+from attncli.serialize.strict_json import dumps, jsonable
 
 if TYPE_CHECKING:
-    from attncli.engine import Array
+    from attncli.core.engine import Array
 
 
 def stage_title(stage: str, logits: str) -> str:

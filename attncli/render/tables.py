@@ -17,11 +17,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.blocked import AttentionOutput
-from attncli.engine import Attention
+from attncli.core.blocked import AttentionOutput
+from attncli.core.engine import Attention
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
-from attncli.problem import TABLE_STAGES
+from attncli.problem.document import TABLE_STAGES
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -317,7 +317,7 @@ class _SliceRenderer:
         )
         if not self.view.heatmap:
             return table
-        from attncli.render_explain import heatmap
+        from attncli.render.explain import heatmap
 
         picture = heatmap(
             w,

@@ -13,7 +13,7 @@ so the T×S matrix never exists: memory is O(block_q·block_k) per worker. Causa
 entirely in the future are skipped (about half the work). Work items (head, query block) run on a
 small thread pool, each with single-threaded BLAS, because NumPy releases the GIL in matmul and
 ufuncs: two workers keep both cores busy without the synchronisation cost of 2-thread BLAS on
-small matmuls. The result equals attncli.engine.attention's output (≤ 1e-12 in float64).
+small matmuls. The result equals attncli.core.engine.attention's output (≤ 1e-12 in float64).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from attncli.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale, scores_shape
+from attncli.core.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale, scores_shape
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
-from attncli.parsing import parse_size as parse_size  # re-exported: --max-memory's sizes
+from attncli.parse.matrix import parse_size as parse_size  # re-exported: --max-memory's sizes
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray

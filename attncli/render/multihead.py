@@ -14,10 +14,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from attncli.core.multihead import MultiHead
 from attncli.i18n import _, ngettext
-from attncli.multihead import MultiHead
-from attncli.problem import MULTIHEAD_STAGES
-from attncli.render import STAGES, View, matrix_table, num, render_attention
+from attncli.problem.document import MULTIHEAD_STAGES
+from attncli.render.tables import STAGES, View, matrix_table, num, render_attention
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from attncli.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
+from attncli.core.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
+from attncli.core.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
-from attncli.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
-from attncli.parsing import Kind, from_json_value, json_number, loads_json, parse_matrix
+from attncli.parse.matrix import Kind, from_json_value, json_number, loads_json, parse_matrix
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,7 +40,7 @@ MULTIHEAD_STAGES = (
     "projection",
 )
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
-# Multi-head attention (attncli.multihead): inputs, projection weights and biases, and settings.
+# Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
 MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
 MULTIHEAD_SETTING_KEYS = ("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi")
 MULTIHEAD_KEYS = frozenset({*MULTIHEAD_MATRIX_KEYS, *MULTIHEAD_SETTING_KEYS, "random_weights", "seed"})
@@ -299,7 +299,7 @@ def load_problem(text: str, source: str, base_dir: Path | None = None, **overrid
 
 @dataclass(frozen=True)
 class MultiHeadProblem:
-    """A multi-head / cross / grouped-query attention problem (see attncli.multihead)."""
+    """A multi-head / cross / grouped-query attention problem (see attncli.core.multihead)."""
 
     matrices: Mapping[str, NDArray[Any]]  # any of x, q_input, kv_input, q, k, v, wq…wo, bq…bo
     mask: NDArray[Any] | None = None

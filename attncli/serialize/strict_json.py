@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from attncli.engine import Attention
-from attncli.multihead import MultiHead
-from attncli.problem import MultiHeadProblem, Problem
+from attncli.core.engine import Attention
+from attncli.core.multihead import MultiHead
+from attncli.problem.document import MultiHeadProblem, Problem
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from attncli.blocked import AttentionOutput
+    from attncli.core.blocked import AttentionOutput
 
 SCHEMA_VERSION = 1
 ALL_STAGES = ("scores", "scaled", "masked", "softmax", "weights", "output")

@@ -1,7 +1,7 @@
 """`attn check`: grade a hand calculation stage by stage and name the mistake.
 
 Exit codes: 0 every claimed stage is correct, 1 something is not, 2 bad input (as every command).
-Registered by the import at the bottom of attncli.cli; rich is imported only when tables are printed.
+Registered by the import at the bottom of attncli.cli.app; rich is imported only when tables are printed.
 """
 
 from __future__ import annotations
@@ -11,8 +11,17 @@ from typing import Annotated
 
 import typer
 
-from attncli.blocked import stages_nbytes
-from attncli.cli import (
+from attncli.analysis.grading import DEFAULT_TOL
+from attncli.cli.inputs import (
+    load_cli_fields,
+    multihead_nbytes,
+    named_after_flags,
+    only_the_output,
+    refuse_over_budget,
+    resolve_sample,
+    solve_cli,
+)
+from attncli.cli.options import (
     AlignOpt,
     CausalOpt,
     DebugOpt,
@@ -32,27 +41,19 @@ from attncli.cli import (
     SaveSvgOpt,
     ScaleOpt,
     VOpt,
-    app,
 )
-from attncli.commands import (
-    _console,
-    _named,
-    escape,
-    load_cli_fields,
-    multihead_nbytes,
-    only_the_output,
-    output_settings,
-    refuse_over_budget,
-    resolve_sample,
-    save_recording,
-    solve_cli,
-    start_recording,
-    use_language,
-)
+from attncli.cli.output import escape, make_console, output_settings, save_recording, start_recording, use_language
+from attncli.core.blocked import stages_nbytes
 from attncli.errors import AttnError, InputError
-from attncli.grading import DEFAULT_TOL
 from attncli.i18n import _
-from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
+from attncli.problem.document import (
+    STAGE_NAMES,
+    MultiHeadProblem,
+    Problem,
+    build_multihead,
+    build_problem,
+    is_multihead,
+)
 
 # Claimed values, one flag per stage (parsed like --q; a masked claim may hold −∞).
 ExpectScoresOpt = Annotated[str | None, typer.Option(help="Your scores Q·Kᵀ (T×S), same forms as --q.")]
@@ -62,12 +63,18 @@ ExpectWeightsOpt = Annotated[str | None, typer.Option(help="Your attention weigh
 ExpectOutputOpt = Annotated[str | None, typer.Option(help="Your output weights·V (T×d_v).")]
 
 
-@app.command(
-    epilog="Examples:\n\n"
+EPILOG = (
+    "Examples:\n\n"
     "  attn check --q '[[1,0]]' --k '[[0.5,0.5],[0.3,0.7]]' --v '[[1,0],[0.5,0.5]]' --expect-output '[[0.75,0.25]]'\n\n"
     "  attn check --input homework/ivanov.json\n\n"
-    "  for f in homework/*.json; do attn check --input \"$f\" --json; done | jq -s 'map(.passed)'",
+    "  for f in homework/*.json; do attn check --input \"$f\" --json; done | jq -s 'map(.passed)'"
 )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(check)
+
+
 def check(
     q: QOpt = None,
     k: KOpt = None,
@@ -103,7 +110,7 @@ def check(
 
     Claimed values come from --expect-STAGE flags and/or the "expected" object of a problem document.
     """
-    from attncli.grading import check as grade
+    from attncli.analysis.grading import check as grade
 
     use_language(lang.value if lang is not None else None)
     output_settings(no_color, quiet)
@@ -112,7 +119,7 @@ def check(
         raise InputError(message, argument="--save-svg")
 
     input = resolve_sample(sample, input)
-    from attncli.parsing import parse_matrix
+    from attncli.parse.matrix import parse_matrix
 
     settings: dict[str, object] = {"causal": causal, "scale": scale}
     for name, choice in (("causal_align", causal_align), ("empty_row", empty_row), ("dtype", dtype)):
@@ -133,7 +140,7 @@ def check(
         try:
             need = 2 * stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
         except AttnError as e:
-            raise _named(e, flags) from None
+            raise named_after_flags(e, flags) from None
         refuse_over_budget(need, max_memory, what, instead)
         solve_cli(problem, flags)
 
@@ -161,15 +168,15 @@ def check(
         raise e.with_argument(origin.get(stage, e.argument or "check")) from None
 
     if json_out:
-        from attncli.render_check import report_json
+        from attncli.render.check import report_json
 
         sys.stdout.write(report_json(report, source, problem.title) + "\n")
     else:
-        from attncli.render import View
-        from attncli.render_check import render_check
+        from attncli.render.check import render_check
+        from attncli.render.tables import View
 
         start_recording(save_svg, save_html)
-        console = _console()
+        console = make_console()
         if problem.title:
             console.print(f"[bold]{escape(problem.title)}[/bold]")
         console.print(render_check(report, View(precision=precision, width=console.width, labels=problem.labels)))

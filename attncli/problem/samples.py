@@ -1,7 +1,7 @@
 """The bundled sample problems: worked examples with their expected values.
 
 They live in `samples/` at the top of the repository and are installed inside the package as
-`attncli/_samples/`. A sample is a problem document (see attncli.problem) with a title.
+`attncli/_samples/`. A sample is a problem document (see attncli.problem.document) with a title.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Sample:
 
 def samples_dir() -> Path:
     """Where the samples are: inside the installed package, or beside it in a source checkout."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the attncli package
     installed = here / "_samples"
     return installed if installed.is_dir() else here.parent / "samples"
 

@@ -31,17 +31,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from attncli.engine import Attention, CausalAlign, causal_allowed
+from attncli.core.engine import Attention, CausalAlign, causal_allowed
+from attncli.core.multihead import MultiHead
 from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext
-from attncli.multihead import MultiHead
-from attncli.parsing import where
-from attncli.problem import STAGE_NAMES, MultiHeadProblem, Problem
+from attncli.parse.matrix import where
+from attncli.problem.document import STAGE_NAMES, MultiHeadProblem, Problem
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-    from attncli.engine import Array
+    from attncli.core.engine import Array
 
     Step = Callable[[Array], Array]  # the value of one stage from the value of the stage before it
 

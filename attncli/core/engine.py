@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     Array = NDArray[np.floating]
 
 if TYPE_CHECKING:
-    from attncli.blocked import AttentionOutput
+    from attncli.core.blocked import AttentionOutput
 
 CausalAlign = Literal["top-left", "bottom-right"]
 EmptyRow = Literal["zero", "uniform", "nan"]
@@ -81,14 +81,14 @@ class Attention:
     def dtype(self) -> str:
         return str(self.q.dtype)
 
-    # Display hooks for rich and Jupyter; the tables come from attncli.render, imported only when shown.
+    # Display hooks for rich and Jupyter; the tables come from attncli.render.tables, imported only when shown.
     def __rich__(self) -> Any:
-        from attncli.render import render_attention
+        from attncli.render.tables import render_attention
 
         return render_attention(self)
 
     def _repr_html_(self) -> str:
-        from attncli.render import html
+        from attncli.render.tables import html
 
         return html(self.__rich__())
 
@@ -261,7 +261,7 @@ def attention(
     """Scaled dot-product attention with every intermediate stage kept.
 
     With keep_stages=False only the output is computed, by the blocked online-softmax path
-    (attncli.blocked.attention_output), in memory that does not grow with T×S; the result is an
+    (attncli.core.blocked.attention_output), in memory that does not grow with T×S; the result is an
     AttentionOutput.
 
     q: (..., T, d_k), k: (..., S, d_k), v: (..., S, d_v); a 1-D input is one row. Leading
@@ -275,7 +275,7 @@ def attention(
     [[0.5, 0.3]]
     """
     if not keep_stages:
-        from attncli.blocked import attention_output
+        from attncli.core.blocked import attention_output
 
         return attention_output(
             q, k, v, mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from attncli.engine import Attention
+from attncli.core.engine import Attention
 from attncli.i18n import _
-from attncli.problem import TABLE_STAGES
+from attncli.problem.document import TABLE_STAGES
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

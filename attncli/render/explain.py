@@ -14,10 +14,10 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from attncli.engine import Attention
-from attncli.explanation import HeadSummary, Reading
+from attncli.analysis.explanation import HeadSummary, Reading
+from attncli.core.engine import Attention
 from attncli.i18n import _, ngettext
-from attncli.render import View, dot_expansion, fmt, matrix_table, window
+from attncli.render.tables import View, dot_expansion, fmt, matrix_table, window
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -241,7 +241,7 @@ class Embeddings:
 
 def load_embeddings(path: Path) -> Embeddings:
     """{"word": [numbers…], …} or {"title": …, "embeddings": {"word": [numbers…], …}}."""
-    from attncli.parsing import json_number, loads_json, read_text
+    from attncli.parse.matrix import json_number, loads_json, read_text
 
     arg = "--embeddings"
     doc: Any = loads_json(read_text(path, arg), f"{arg} ({path})")
@@ -285,17 +285,17 @@ class Explanation:
     layer: int
     head: int
     reason: str | None  # why this layer and head, when they were chosen for you
-    attention: Any  # attncli.engine.Attention of that head: q, k, v, scores, …, weights, output (T × ·)
+    attention: Any  # attncli.core.engine.Attention of that head: q, k, v, scores, …, weights, output (T × ·)
     readings: tuple[Reading, ...]  # for every token, the words it gives most weight to
 
     def __rich__(self) -> Any:  # rich and Jupyter: the stages as tables
-        from attncli.render import View, render_attention
+        from attncli.render.tables import View, render_attention
 
         labels = {"q": self.tokens, "k": self.tokens}
         return render_attention(self.attention, ["scores", "weights", "output"], View(precision=2, labels=labels))
 
     def _repr_html_(self) -> str:
-        from attncli.render import html
+        from attncli.render.tables import html
 
         return html(self.__rich__())
 

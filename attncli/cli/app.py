@@ -1,0 +1,49 @@
+"""The `attn` command: the Typer application, with every command registered on it.
+
+Each command module (compute, check, explain, model, samples) declares its Typer function and a
+`register(app)`; this module imports them and registers them, so arrows only point down from here.
+Errors: attncli.cli.entry turns every attncli.errors.AttnError and every usage error into one line on
+stderr, `attn: error: …`, and exit code 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from attncli import __version__
+from attncli.cli import check, compute, explain, model, samples
+
+app = typer.Typer(
+    name="attn",
+    help="attncli: see every stage of attention, exactly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"attn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """attncli: see every stage of attention, exactly."""
+
+
+for command in (compute, check, explain, model, samples):
+    command.register(app)
+
+
+def run_typer(args: list[str]) -> Any:
+    """Parse `args` with Typer and run the command; errors propagate (attncli.cli.entry turns them into exit codes)."""
+    return typer.main.get_command(app).main(args=args, prog_name="attn", standalone_mode=False)

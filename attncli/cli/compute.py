@@ -1,0 +1,153 @@
+"""`attn compute`: the Typer command (its options and help). The work is attncli.cli.run_compute's,
+which the fast path (attncli.cli.fastpath) calls without Typer for plain invocations."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attncli.cli.options import (
+    MHA,
+    AlignOpt,
+    CausalOpt,
+    DebugOpt,
+    DTypeOpt,
+    EmptyRowOpt,
+    FormatOpt,
+    InputOpt,
+    JsonOpt,
+    KOpt,
+    LangOpt,
+    MaskOpt,
+    MaxMemoryOpt,
+    NoColorOpt,
+    PositionalChoice,
+    QOpt,
+    QuietOpt,
+    RopeStyleChoice,
+    SampleOpt,
+    SaveHtmlOpt,
+    SaveSvgOpt,
+    ScaleOpt,
+    VOpt,
+    matrix_option,
+)
+from attncli.cli.run_compute import run_compute
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EPILOG)(compute)
+
+
+EPILOG = (
+    "Examples:\n\n"
+    "  attn compute --q '[[1,0]]' --k '[[0.5,0.5],[0.3,0.7]]' --v '[[1,0],[0.5,0.5]]'\n\n"
+    "  attn compute --q '1 0; 0 1' --k '1 0; 0 1' --v '1 0; 0 1' --causal\n\n"
+    "  attn compute --input samples/cat-sits.json --json | jq '.stages.weights'\n\n"
+    "  attn compute --input samples/mha-2heads.json --head 1\n\n"
+    "  attn compute --x '[[1,0,1,0],[0,2,0,2]]' --heads 8 --kv-heads 2 --random-weights --seed 7"
+)
+
+
+def compute(
+    q: QOpt = None,
+    k: KOpt = None,
+    v: VOpt = None,
+    mask: MaskOpt = None,
+    causal: CausalOpt = None,
+    causal_align: AlignOpt = None,
+    scale: ScaleOpt = None,
+    empty_row: EmptyRowOpt = None,
+    dtype: DTypeOpt = None,
+    input: InputOpt = None,
+    sample: SampleOpt = None,
+    json_out: JsonOpt = False,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Show only this stage (repeatable): inputs, scores, scaled, masked, softmax, weights, output; "
+            "with heads also positional, projected, heads, rope, alibi, concat, projection."
+        ),
+    ] = None,
+    precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown in tables.")] = 4,
+    explain_cell: Annotated[
+        str | None, typer.Option(help="Expand one score cell term by term, e.g. 1,2 (query 1, key 2).")
+    ] = None,
+    x: Annotated[
+        str | None, matrix_option("Inputs X (T×d_model) for self-attention; projected by --wq/--wk/--wv.")
+    ] = None,
+    q_input: Annotated[str | None, matrix_option("Query-side inputs (T×d_model) for cross-attention.")] = None,
+    kv_input: Annotated[str | None, matrix_option("Key/value-side inputs (S×d_model) for cross-attention.")] = None,
+    wq: Annotated[str | None, matrix_option("W_q (d_model × heads·d_head): Q = X·W_q (nn.Linear's weight.T).")] = None,
+    wk: Annotated[str | None, matrix_option("W_k (d_model × kv_heads·d_head).")] = None,
+    wv: Annotated[str | None, matrix_option("W_v (d_model × kv_heads·d_v).")] = None,
+    wo: Annotated[str | None, matrix_option("W_o (heads·d_v × d_out): output = concat·W_o.")] = None,
+    bq: Annotated[str | None, matrix_option("Bias added to Q.")] = None,
+    bk: Annotated[str | None, matrix_option("Bias added to K.")] = None,
+    bv: Annotated[str | None, matrix_option("Bias added to V.")] = None,
+    bo: Annotated[str | None, matrix_option("Bias added to the output.")] = None,
+    heads: Annotated[int | None, typer.Option(min=1, help="Number of heads H.", rich_help_panel=MHA)] = None,
+    kv_heads: Annotated[
+        int | None, typer.Option(min=1, help="K/V heads G (grouped-query; H divisible by G).", rich_help_panel=MHA)
+    ] = None,
+    head: Annotated[int | None, typer.Option(min=1, help="Show only head N (1-based).", rich_help_panel=MHA)] = None,
+    average_heads: Annotated[
+        bool,
+        typer.Option(
+            "--average-heads",
+            help="Also show the head-averaged weights (nn.MultiheadAttention's default).",
+            rich_help_panel=MHA,
+        ),
+    ] = False,
+    random_weights: Annotated[
+        bool | None,
+        typer.Option("--random-weights", help="Reproducible demo weights (see --seed).", rich_help_panel=MHA),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Seed of --random-weights (default 0).", rich_help_panel=MHA)
+    ] = None,
+    positional: Annotated[
+        PositionalChoice | None,
+        typer.Option(help="Add sinusoidal position encodings to the inputs.", rich_help_panel=MHA),
+    ] = None,
+    rope: Annotated[
+        bool | None, typer.Option("--rope", help="Rotary position embedding on q and k.", rich_help_panel=MHA)
+    ] = None,
+    rope_style: Annotated[
+        RopeStyleChoice | None,
+        typer.Option(help="half (GPT-NeoX, Llama; default) or interleaved (RoFormer, GPT-J).", rich_help_panel=MHA),
+    ] = None,
+    rope_base: Annotated[float | None, typer.Option(help="RoPE base (default 10000).", rich_help_panel=MHA)] = None,
+    alibi: Annotated[
+        bool | None, typer.Option("--alibi", help="ALiBi distance penalties per head.", rich_help_panel=MHA)
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Worker and BLAS threads (default: the cores available).")
+    ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the result to FILE.npy (the output) or FILE.npz (every stage kept) instead of tables."
+        ),
+    ] = None,
+    max_memory: MaxMemoryOpt = None,
+    format: FormatOpt = None,
+    heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,
+    save_svg: SaveSvgOpt = None,
+    save_html: SaveHtmlOpt = None,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum.
+
+    With --x (or --q-input and --kv-input) and projection weights, or --heads, it runs multi-head
+    attention: projections, heads, positions (sinusoidal, RoPE, ALiBi), concatenation, output projection.
+    """
+    # every parameter as it is, but choices (str enums) as their plain values
+    params = {name: value.value if isinstance(value, StrEnum) else value for name, value in locals().items()}
+    run_compute(**params)

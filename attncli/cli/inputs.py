@@ -1,0 +1,246 @@
+"""From flags and documents to a problem, and solving it with the errors named after the flags: stdin,
+--sample, the memory budget (--max-memory), BLAS threads, warnings about masks and empty rows."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, cast
+
+from attncli.cli.output import ProgressBar, warn
+from attncli.errors import AttnError, InputError
+from attncli.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from attncli.core.blocked import AttentionOutput
+    from attncli.core.engine import Attention
+    from attncli.problem.document import MultiHeadProblem, Problem
+
+
+def _read_stdin(argument: str) -> str:
+    from attncli.parse.matrix import read_stream
+
+    data = read_stream(sys.stdin, "stdin")
+    if not data.strip():
+        raise InputError(_("stdin is empty: expected a JSON problem document"), argument=argument)
+    return data
+
+
+def resolve_sample(sample: str | None, input: str | None) -> str | None:
+    """--sample NAME is --input with the sample's file."""
+    if sample is None:
+        return input
+    if input is not None:
+        raise InputError(_("give --input or --sample, not both"), argument="--sample")
+    from attncli.problem.samples import sample_path
+
+    return str(sample_path(sample))
+
+
+def load_cli_fields(
+    *, matrices: dict[str, str | None], input: str | None, settings: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The problem fields the flags describe: a document (--input, or piped stdin) with flags laid over it.
+
+    `matrices` maps field names (q, k, v, mask, x, wq, …) to flag text. Stdin is read when --input is
+    '-', or when the flags alone are incomplete and stdin is not a TTY.
+    """
+    from attncli.parse.matrix import parse_matrix, read_stream, read_text
+    from attncli.problem.document import document_fields, read_document
+
+    given = {name for name, text in matrices.items() if text is not None}
+    complete = {"q", "k", "v"} <= given or "x" in given or {"q_input", "kv_input"} <= given
+    fields: dict[str, Any] = {}
+    source: str | None = None
+    text: str | None = None
+    base: Path | None = None
+    if input == "-":
+        text, source = _read_stdin("--input -"), "stdin"
+    elif input is not None:
+        from pathlib import Path  # only for a file: pathlib is not imported on the way to a result
+
+        text, base, source = read_text(Path(input), "--input"), Path(input).parent, input
+    elif not complete and not sys.stdin.isatty():
+        data = read_stream(sys.stdin, "stdin")
+        if data.strip():
+            text, source = data, "stdin"
+    if text is not None and source is not None:
+        fields = document_fields(read_document(text, source), source, base)
+    for name, value in matrices.items():
+        if value is not None:
+            fields[name] = parse_matrix(value, _flag(name), "mask" if name == "mask" else "matrix")
+    fields.update({key: val for key, val in settings.items() if val is not None})
+    return fields, source
+
+
+def load_cli_problem(
+    *,
+    q: str | None,
+    k: str | None,
+    v: str | None,
+    mask: str | None,
+    input: str | None,
+    settings: dict[str, Any],
+) -> Problem:
+    """The single-head problem the flags describe (see load_cli_fields)."""
+    from attncli.problem.document import build_problem
+
+    fields, source = load_cli_fields(matrices={"q": q, "k": k, "v": v, "mask": mask}, input=input, settings=settings)
+    return build_problem(fields, source)
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def named_after_flags(e: AttnError, flags: dict[str, Any]) -> AttnError:
+    """The engine names fields (q, kv_heads); say the flag (--q, --kv-heads) when a flag gave the value."""
+    if e.argument is not None and flags.get(e.argument) is not None and flags.get(e.argument) is not False:
+        return e.with_argument(_flag(e.argument))
+    return e.with_argument(e.argument or _("input"))
+
+
+def warn_mask(mask: Any) -> None:
+    if mask is not None and mask.dtype != bool:
+        import numpy as np
+
+        if set(np.unique(mask).tolist()) <= {0.0, 1.0}:
+            warn(
+                _(
+                    "the mask holds only 0 and 1, so it is additive (added to the scores); "
+                    "write true/false for a boolean mask (True = attend)"
+                )
+            )
+
+
+def warn_empty_rows(result: Attention, slice_name: str = "slice") -> None:
+    policy = {
+        "zero": _("weights and output set to 0"),
+        "uniform": _("weights set to uniform"),
+        "nan": _("weights set to NaN"),
+    }
+    for idx in result.empty_rows:
+        where = f"q{idx[-1] + 1}"
+        if len(idx) > 1:
+            if slice_name == "head":
+                where = _("{row} of head {head}").format(row=where, head=idx[0] + 1)
+            else:
+                where = _("{row} of slice {slice}").format(row=where, slice=list(idx[:-1]))
+        message = _("row {row} is fully masked: {policy} (--empty-row {empty_row})")
+        warn(message.format(row=where, policy=policy[result.empty_row], empty_row=result.empty_row))
+
+
+def solve_cli(problem: Problem, flags: dict[str, Any]) -> Attention:
+    """Solve, naming the flag (--q) rather than the field (q) in errors; warn about odd masks and empty rows."""
+    try:
+        result = problem.solve()
+    except AttnError as e:
+        raise named_after_flags(e, flags) from None
+    warn_mask(problem.mask)
+    warn_empty_rows(result)
+    return result
+
+
+def stage_budget(max_memory: str | None) -> int:
+    """Bytes the stage tables may take: --max-memory, else a quarter of the memory available now."""
+    from attncli.core.blocked import memory_budget
+    from attncli.parse.matrix import parse_size
+
+    return parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
+
+
+def refuse_over_budget(need: int, max_memory: str | None, what: str, instead: str) -> None:
+    """Before allocating: an error saying how much `what` would need and what to do `instead`, if over budget."""
+    budget = stage_budget(max_memory)
+    if need > budget:
+        message = _("{what} would need {need} (budget {budget}, --max-memory); {instead}")
+        raise InputError(
+            message.format(what=what, need=_gib(need), budget=_gib(budget), instead=instead), argument="--max-memory"
+        )
+
+
+def output_only_needed(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
+    """Whether to take the blocked path: asked for (--stage output), or the stage tables would not fit."""
+    from attncli.core.blocked import stages_nbytes
+
+    if stages == ["output"]:
+        return True
+    budget = stage_budget(max_memory)
+    need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
+    if need <= budget:
+        return False
+    sizes = {"need": _gib(need), "budget": _gib(budget)}
+    if stages is None:
+        message = _(
+            "the stage tables would need {need} (budget {budget}, --max-memory): "
+            "computing only the output with the blocked path, as --stage output does"
+        )
+        warn(message.format(**sizes))
+        return True
+    message = _(
+        "the stage tables would need {need} (budget {budget}, --max-memory); "
+        "ask for --stage output to compute only the output in bounded memory"
+    )
+    raise InputError(message.format(**sizes), argument="--stage")
+
+
+def _gib(n: int) -> str:
+    if n >= 2**80:  # past float range for a huge head count: say the order of magnitude
+        return _("about 2^{power} bytes").format(power=n.bit_length() - 1)
+    if n >= 2**30:
+        return _("{n:.1f} GiB").format(n=n / 2**30)
+    if n >= 2**20:
+        return _("{n:.0f} MiB").format(n=n / 2**20)
+    return _("{n:.0f} KiB").format(n=n / 2**10) if n >= 2**10 else ngettext("{n} byte", "{n} bytes", n).format(n=n)
+
+
+def only_the_output() -> str:
+    """What to do instead when a command that needs every stage table is over the memory budget."""
+    return _(
+        "attn compute --q … --k … --v … --stage output computes one head's output alone in bounded memory "
+        "(the blocked path), or use fewer tokens"
+    )
+
+
+def multihead_nbytes(problem: MultiHeadProblem) -> int:
+    """The multi-head path's stage tables (every head), plus ALiBi's bias and the combined mask."""
+    import numpy as np
+
+    from attncli.core.blocked import tables_nbytes
+
+    cells = problem.score_cells()
+    extra = 2 * cells * np.dtype(problem.dtype).itemsize if problem.alibi else 0
+    return tables_nbytes(cells, problem.dtype) + extra
+
+
+def blas_threads(threads: int | None) -> Any:
+    """Limit BLAS to `threads` threads while computing (threadpoolctl); no-op when not asked."""
+    if threads is None:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | None) -> AttentionOutput:
+    """The output only, by the blocked path, with a progress bar on stderr for long runs."""
+    from attncli.core.blocked import attention_output
+
+    progress = ProgressBar(_("attention"))
+    try:
+        out = attention_output(
+            problem.q, problem.k, problem.v, mask=problem.mask, causal=problem.causal,
+            causal_align=cast(Any, problem.causal_align), scale=problem.scale, empty_row=cast(Any, problem.empty_row),
+            dtype=cast(Any, problem.dtype), threads=threads, progress=progress,
+        )  # fmt: skip
+    except AttnError as e:
+        raise named_after_flags(e, flags) from None
+    finally:
+        progress.close()
+    warn_mask(problem.mask)
+    policy = {"zero": _("output set to 0"), "uniform": _("weights set to uniform"), "nan": _("output set to NaN")}
+    for idx in out.empty_rows[:10]:
+        message = _("row {row} is fully masked: {policy} (--empty-row {empty_row})")
+        warn(message.format(row=f"q{idx[-1] + 1}", policy=policy[out.empty_row], empty_row=out.empty_row))
+    return out

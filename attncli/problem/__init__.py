@@ -1,0 +1,1 @@
+"""Problem documents and bundled samples into typed problems: what to compute."""

@@ -1,0 +1,1 @@
+"""rich renderables only: tables, heatmaps, captions. Never prints, never validates flags."""

@@ -1,0 +1,1 @@
+"""Strict JSON documents and text exports (Markdown, LaTeX, CSV)."""
