@@ -14,6 +14,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from attncli.core import display as _display
+
 if TYPE_CHECKING:
     from attncli.analysis.explanation import Explanation, explain
     from attncli.analysis.grading import CheckReport, check
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from attncli.errors import AttnError, InputError, NumericError, ShapeError
     from attncli.problem.document import Problem, load_problem
 
-__version__ = "0.1.0"
+from attncli.version import __version__
 
 _WHERE = {
     "Attention": "attncli.core.engine",
@@ -55,6 +57,23 @@ __all__ = [
     "explain",
     "load_problem",
 ]
+
+
+def _renderable(result: object) -> Any:
+    from attncli.render.display import renderable
+
+    return renderable(result)
+
+
+def _html(renderable: Any) -> str:
+    from attncli.render.tables import html
+
+    return html(renderable)
+
+
+# The roof wires the floors together: results of the core show themselves through the render floor,
+# which neither the core imports nor `attn compute --json` loads.
+_display.install(_renderable, _html)
 
 
 def __getattr__(name: str) -> Any:

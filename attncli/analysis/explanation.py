@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from attncli.core.display import Displayable
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
 
@@ -277,7 +278,7 @@ def load_embeddings(path: Path) -> Embeddings:
 
 
 @dataclass(frozen=True)
-class Explanation:
+class Explanation(Displayable):
     """One head's attention over a sentence, as `attn explain` shows it (layer and head 1-based)."""
 
     sentence: str
@@ -287,17 +288,6 @@ class Explanation:
     reason: str | None  # why this layer and head, when they were chosen for you
     attention: Any  # attncli.core.engine.Attention of that head: q, k, v, scores, …, weights, output (T × ·)
     readings: tuple[Reading, ...]  # for every token, the words it gives most weight to
-
-    def __rich__(self) -> Any:  # rich and Jupyter: the stages as tables
-        from attncli.render.tables import View, render_attention
-
-        labels = {"q": self.tokens, "k": self.tokens}
-        return render_attention(self.attention, ["scores", "weights", "output"], View(precision=2, labels=labels))
-
-    def _repr_html_(self) -> str:
-        from attncli.render.tables import html
-
-        return html(self.__rich__())
 
 
 def explain(

@@ -33,10 +33,11 @@ import numpy as np
 
 from attncli.core.engine import Attention, CausalAlign, causal_allowed
 from attncli.core.multihead import MultiHead
+from attncli.core.stages import STAGE_NAMES
 from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import where
-from attncli.problem.document import STAGE_NAMES, MultiHeadProblem, Problem
+from attncli.problem.document import MultiHeadProblem, Problem
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from attncli import __version__
 from attncli.cli import check, compute, explain, model, samples
+from attncli.version import __version__
 
 app = typer.Typer(
     name="attn",

@@ -43,17 +43,11 @@ from attncli.cli.options import (
     VOpt,
 )
 from attncli.cli.output import escape, make_console, output_settings, save_recording, start_recording, use_language
-from attncli.core.blocked import stages_nbytes
+from attncli.core.memory import stages_nbytes
+from attncli.core.stages import STAGE_NAMES
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _
-from attncli.problem.document import (
-    STAGE_NAMES,
-    MultiHeadProblem,
-    Problem,
-    build_multihead,
-    build_problem,
-    is_multihead,
-)
+from attncli.problem.document import MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
 
 # Claimed values, one flag per stage (parsed like --q; a masked claim may hold −∞).
 ExpectScoresOpt = Annotated[str | None, typer.Option(help="Your scores Q·Kᵀ (T×S), same forms as --q.")]

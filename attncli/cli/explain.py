@@ -657,8 +657,8 @@ def _explain_embeddings(
     sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
     from attncli.analysis.explanation import find_query, load_embeddings, split_words
-    from attncli.core.blocked import tables_nbytes
     from attncli.core.engine import attention
+    from attncli.core.memory import tables_nbytes
     from attncli.parse.matrix import parse_matrix
 
     table = load_embeddings(path)

@@ -142,7 +142,7 @@ def solve_cli(problem: Problem, flags: dict[str, Any]) -> Attention:
 
 def stage_budget(max_memory: str | None) -> int:
     """Bytes the stage tables may take: --max-memory, else a quarter of the memory available now."""
-    from attncli.core.blocked import memory_budget
+    from attncli.core.memory import memory_budget
     from attncli.parse.matrix import parse_size
 
     return parse_size(max_memory, "--max-memory") if max_memory is not None else memory_budget()
@@ -160,7 +160,7 @@ def refuse_over_budget(need: int, max_memory: str | None, what: str, instead: st
 
 def output_only_needed(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
     """Whether to take the blocked path: asked for (--stage output), or the stage tables would not fit."""
-    from attncli.core.blocked import stages_nbytes
+    from attncli.core.memory import stages_nbytes
 
     if stages == ["output"]:
         return True
@@ -205,7 +205,7 @@ def multihead_nbytes(problem: MultiHeadProblem) -> int:
     """The multi-head path's stage tables (every head), plus ALiBi's bias and the combined mask."""
     import numpy as np
 
-    from attncli.core.blocked import tables_nbytes
+    from attncli.core.memory import tables_nbytes
 
     cells = problem.score_cells()
     extra = 2 * cells * np.dtype(problem.dtype).itemsize if problem.alibi else 0

@@ -134,7 +134,7 @@ def run_compute(
     if is_multihead(fields) or head is not None or average_heads:
         _compute_multihead(build_multihead(fields, source), flags, stages, pres, head, average_heads, max_memory)
         return
-    from attncli.problem.document import TABLE_STAGES as STAGES
+    from attncli.core.stages import TABLE_STAGES as STAGES
 
     for name in stages or ():
         if name not in STAGES:
@@ -217,7 +217,7 @@ def _compute_multihead(
     average_heads: bool,
     max_memory: str | None,
 ) -> None:
-    from attncli.problem.document import MULTIHEAD_STAGES
+    from attncli.core.stages import MULTIHEAD_STAGES
 
     for name in stages or ():
         if name not in MULTIHEAD_STAGES:
@@ -237,7 +237,7 @@ def _compute_multihead(
     from attncli.serialize.export import stage_tables
 
     def tables() -> list[StageTable]:
-        from attncli.problem.document import TABLE_STAGES
+        from attncli.core.stages import TABLE_STAGES
 
         shown = [s for s in (stages or TABLE_STAGES) if s in TABLE_STAGES]
         per_head = stage_tables(result.attention, shown, problem.labels, slice_name="head")

@@ -18,7 +18,6 @@ small matmuls. The result equals attncli.core.engine.attention's output (≤ 1e-
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -27,10 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from attncli.core.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale, scores_shape
+from attncli.core.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
-from attncli.parse.matrix import parse_size as parse_size  # re-exported: --max-memory's sizes
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -275,30 +273,6 @@ def _broadcast_kv(ka: Array, va: Array) -> tuple[Array, Array]:
         message = _("leading dimensions do not broadcast: {shapes}")
         raise ShapeError(message.format(shapes=f"k {ka.shape[:-2]}, v {va.shape[:-2]}"), argument="v") from None
     return np.broadcast_to(ka, (*lead, *ka.shape[-2:])), np.broadcast_to(va, (*lead, *va.shape[-2:]))
-
-
-def stages_nbytes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], dtype: str) -> int:
-    """Bytes the stage-keeping path needs for its T×S tables (scores, scaled, masked, shifted, exp,
-    weights and the boolean mask of allowed cells), for every leading slice."""
-    cells = math.prod(scores_shape(q_shape, k_shape, v_shape))  # a ShapeError when the inputs do not fit
-    return tables_nbytes(cells, dtype)
-
-
-def tables_nbytes(cells: int, dtype: str) -> int:
-    """Bytes of the stage-keeping path's tables for `cells` score cells (all slices and heads together)."""
-    return cells * (6 * np.dtype(dtype).itemsize + 1)
-
-
-def memory_budget() -> int:
-    """Default budget for stage tables: a quarter of the memory available now (4 GiB if unknown)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 4
-    except OSError:
-        pass
-    return 4 * 2**30
 
 
 _controller: Any = None

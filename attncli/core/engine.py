@@ -20,10 +20,11 @@ Nothing here prints or reads files; bad shapes or values raise attncli.errors ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
+from attncli.core.display import Displayable
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -45,7 +46,7 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 
 
 @dataclass(frozen=True)
-class Attention:
+class Attention(Displayable):
     """Every stage of one attention computation. Arrays are read-only.
 
     Shapes: q (..., T, d_k), k (..., S, d_k), v (..., S, d_v); score-like stages (..., T, S);
@@ -80,17 +81,6 @@ class Attention:
     @property
     def dtype(self) -> str:
         return str(self.q.dtype)
-
-    # Display hooks for rich and Jupyter; the tables come from attncli.render.tables, imported only when shown.
-    def __rich__(self) -> Any:
-        from attncli.render.tables import render_attention
-
-        return render_attention(self)
-
-    def _repr_html_(self) -> str:
-        from attncli.render.tables import html
-
-        return html(self.__rich__())
 
     @property
     def logits(self) -> Array:

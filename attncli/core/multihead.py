@@ -20,10 +20,11 @@ q/k/v may be given already projected and are only split into heads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from attncli.core.display import Displayable
 from attncli.core.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, as_finite, attention
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
@@ -139,7 +140,7 @@ class Rope:
 
 
 @dataclass(frozen=True)
-class MultiHead:
+class MultiHead(Displayable):
     """Every stage of a multi-head attention. `attention` holds the per-head stages with a leading
     head axis H (K and V already repeated for grouped heads)."""
 
@@ -160,16 +161,6 @@ class MultiHead:
     attention: Attention  # q (H, T, d_head), k/v (H, S, ·), weights (H, T, S), output (H, T, d_v)
     concat: Array  # (T, H·d_v)
     output: Array  # (T, d_out): concat·W_o + b_o, or concat when there is no W_o
-
-    def __rich__(self) -> Any:  # rich and Jupyter display, as Attention
-        from attncli.render.multihead import render_multihead
-
-        return render_multihead(self)
-
-    def _repr_html_(self) -> str:
-        from attncli.render.tables import html
-
-        return html(self.__rich__())
 
     @property
     def average_weights(self) -> Array:

@@ -260,7 +260,7 @@ class BertEncoder:
     def attention_nbytes(self, tokens: int, dtype: str, kept_layers: int) -> int:
         """Bytes of one forward pass's attention arrays: every layer's weights (H, T, T), and every stage
         of the `kept_layers` whose stages are returned."""
-        from attncli.core.blocked import tables_nbytes
+        from attncli.core.memory import tables_nbytes
 
         cells = self.config.num_heads * tokens * tokens
         return self.config.num_layers * cells * np.dtype(dtype).itemsize + kept_layers * tables_nbytes(cells, dtype)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from attncli.core.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
 from attncli.core.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
+from attncli.core.stages import STAGE_NAMES
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import Kind, from_json_value, json_number, loads_json, parse_matrix
@@ -25,20 +26,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 MATRIX_KEYS = ("q", "k", "v")
-STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")  # the stages a document may claim
-# What --stage may show: single-head tables, and the multi-head pipeline's stages around them.
-TABLE_STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
-MULTIHEAD_STAGES = (
-    "inputs",
-    "positional",
-    "projected",
-    "heads",
-    "rope",
-    "alibi",
-    *TABLE_STAGES[1:],
-    "concat",
-    "projection",
-)
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
 # Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
 MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")

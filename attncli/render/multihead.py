@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.core.multihead import MultiHead
+from attncli.core.stages import MULTIHEAD_STAGES
 from attncli.i18n import _, ngettext
-from attncli.problem.document import MULTIHEAD_STAGES
 from attncli.render.tables import STAGES, View, matrix_table, num, render_attention
 
 if TYPE_CHECKING:

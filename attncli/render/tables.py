@@ -19,9 +19,9 @@ from rich.text import Text
 
 from attncli.core.blocked import AttentionOutput
 from attncli.core.engine import Attention
+from attncli.core.stages import TABLE_STAGES
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
-from attncli.problem.document import TABLE_STAGES
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from attncli.core.engine import Attention
+from attncli.core.stages import TABLE_STAGES
 from attncli.i18n import _
-from attncli.problem.document import TABLE_STAGES
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
