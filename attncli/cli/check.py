@@ -167,7 +167,7 @@ def check(
         sys.stdout.write(report_json(report, source, problem.title) + "\n")
     else:
         from attncli.render.check import render_check
-        from attncli.render.tables import View
+        from attncli.render.format import View
 
         start_recording(save_svg, save_html)
         console = make_console()

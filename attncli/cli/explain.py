@@ -558,8 +558,10 @@ def _print_text(
 ) -> None:
     from rich.text import Text
 
-    from attncli.render.explain import _short, focus_view, qkv_view, reading_view, tokens_view
-    from attncli.render.tables import View, render_attention
+    from attncli.render.explain import focus_view, qkv_view, reading_view, tokens_view
+    from attncli.render.format import View
+    from attncli.render.heatmap import short
+    from attncli.render.tables import render_attention
 
     console = make_console()
     labels, where = subject.labels, subject.where
@@ -576,7 +578,7 @@ def _print_text(
         cut_note = cut_note.format(t=t)
     # key labels cut to 6 characters when the full ones would push key columns off the screen
     too_wide = max(map(len, q_labels)) + len(labels) * (max(map(len, labels)) + 3) > console.width
-    k_labels = [_short(k, 6) for k in labels] if too_wide else labels
+    k_labels = [short(k, 6) for k in labels] if too_wide else labels
     view = View(precision=opts.precision, width=console.width, labels={"q": q_labels, "k": k_labels})
 
     console.print(Text(subject.header, style="dim"))
@@ -619,7 +621,7 @@ def _stage_tables(
     """Scores, scaled, mask, softmax steps and the weights heatmap, one table each."""
     from rich.text import Text
 
-    from attncli.render.explain import heatmap
+    from attncli.render.heatmap import heatmap
     from attncli.render.tables import render_attention
 
     console = make_console()

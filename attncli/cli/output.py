@@ -15,7 +15,7 @@ from attncli.i18n import _
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from attncli.render.tables import View
+    from attncli.render.format import View
     from attncli.serialize.export import StageTable
 
 
@@ -96,7 +96,7 @@ class Presentation:
                 writer = export.to_markdown if self.format == "markdown" else export.to_latex
                 sys.stdout.write(writer(tables(), self.precision))
             return
-        from attncli.render.tables import View
+        from attncli.render.format import View
 
         start_recording(self.save_svg, self.save_html)
         console = make_console()

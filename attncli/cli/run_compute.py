@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from attncli.core.engine import Attention
     from attncli.problem.document import MultiHeadProblem
-    from attncli.render.tables import View
+    from attncli.render.format import View
     from attncli.serialize.export import StageTable
 
 

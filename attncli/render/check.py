@@ -20,7 +20,7 @@ from rich.text import Text
 from attncli.analysis.grading import CheckReport, StageCheck, tolerance_text
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import where
-from attncli.render.tables import MAX_SLICES, View, fmt, num, window
+from attncli.render.format import MAX_SLICES, View, fmt, num, window
 from attncli.serialize.strict_json import dumps, jsonable
 
 if TYPE_CHECKING:

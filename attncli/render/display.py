@@ -7,8 +7,9 @@ from typing import Any
 from attncli.analysis.explanation import Explanation
 from attncli.core.engine import Attention
 from attncli.core.multihead import MultiHead
+from attncli.render.format import View
 from attncli.render.multihead import render_multihead
-from attncli.render.tables import View, html, render_attention
+from attncli.render.tables import html, render_attention
 
 
 def renderable(result: object) -> Any:

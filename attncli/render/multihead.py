@@ -17,7 +17,8 @@ from rich.text import Text
 from attncli.core.multihead import MultiHead
 from attncli.core.stages import MULTIHEAD_STAGES
 from attncli.i18n import _, ngettext
-from attncli.render.tables import STAGES, View, matrix_table, num, render_attention
+from attncli.render.format import View, num
+from attncli.render.tables import STAGES, matrix_table, render_attention
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
