@@ -15,20 +15,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from attncli.core import display as _display
-
-if TYPE_CHECKING:
-    from attncli.analysis.explanation import Explanation, explain
-    from attncli.analysis.grading import CheckReport, check
-    from attncli.core.engine import Attention, attention, causal_allowed
-    from attncli.errors import AttnError, InputError, NumericError, ShapeError
-    from attncli.problem.document import Problem, load_problem
-
 from attncli.version import __version__
 
+# The public API: name -> the module that defines it (imported on first use).
 _WHERE = {
     "Attention": "attncli.core.engine",
-    "attention": "attncli.core.engine",
-    "causal_allowed": "attncli.core.engine",
+    "AttentionOutput": "attncli.core.blocked",
+    "AttentionSettings": "attncli.core.settings",
+    "attention": "attncli.core.attention",
+    "attention_output": "attncli.core.attention",
+    "causal_allowed": "attncli.core.masks",
+    "MultiHead": "attncli.core.multihead",
+    "multi_head_attention": "attncli.core.multihead",
     "AttnError": "attncli.errors",
     "InputError": "attncli.errors",
     "NumericError": "attncli.errors",
@@ -41,21 +39,38 @@ _WHERE = {
     "load_problem": "attncli.problem.document",
 }
 
+if TYPE_CHECKING:
+    from attncli.analysis.explanation import Explanation, explain
+    from attncli.analysis.grading import CheckReport, check
+    from attncli.core.attention import attention, attention_output
+    from attncli.core.blocked import AttentionOutput
+    from attncli.core.engine import Attention
+    from attncli.core.masks import causal_allowed
+    from attncli.core.multihead import MultiHead, multi_head_attention
+    from attncli.core.settings import AttentionSettings
+    from attncli.errors import AttnError, InputError, NumericError, ShapeError
+    from attncli.problem.document import Problem, load_problem
+
 __all__ = [
     "Attention",
+    "AttentionOutput",
+    "AttentionSettings",
     "AttnError",
     "CheckReport",
     "Explanation",
     "InputError",
+    "MultiHead",
     "NumericError",
     "Problem",
     "ShapeError",
     "__version__",
     "attention",
+    "attention_output",
     "causal_allowed",
     "check",
     "explain",
     "load_problem",
+    "multi_head_attention",
 ]
 
 

@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402  (after the BLAS environment is settled)
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from attncli import attention  # noqa: E402
-from attncli.core.blocked import attention_output  # noqa: E402
+from attncli.core.attention import attention_output  # noqa: E402
 
 try:
     import torch

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attncli import attention
-from attncli.core.blocked import attention_output
+from attncli.core.attention import attention_output
 
 
 @st.composite

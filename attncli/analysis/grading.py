@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from attncli.core.engine import Attention, CausalAlign, causal_allowed
+from attncli.core.engine import Attention
+from attncli.core.masks import causal_allowed
 from attncli.core.multihead import MultiHead
+from attncli.core.settings import CausalAlign
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext

@@ -42,7 +42,8 @@ from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from attncli.analysis.explanation import Reading
-    from attncli.core.engine import Attention, DType
+    from attncli.core.engine import Attention
+    from attncli.core.settings import DType
     from attncli.models.bert import BertEncoder
     from attncli.models.tokenize import Tokens
 
@@ -659,7 +660,7 @@ def _explain_embeddings(
     sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
     from attncli.analysis.explanation import find_query, load_embeddings, split_words
-    from attncli.core.engine import attention
+    from attncli.core.attention import attention
     from attncli.core.memory import tables_nbytes
     from attncli.parse.matrix import parse_matrix
 

@@ -225,7 +225,7 @@ def blas_threads(threads: int | None) -> Any:
 
 def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | None) -> AttentionOutput:
     """The output only, by the blocked path, with a progress bar on stderr for long runs."""
-    from attncli.core.blocked import attention_output
+    from attncli.core.attention import attention_output
 
     progress = ProgressBar(_("attention"))
     try:

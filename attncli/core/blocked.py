@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from attncli.core.engine import CausalAlign, DType, EmptyRow, _mask_parts, checked_inputs, resolve_scale
+from attncli.core.checks import Checked
+from attncli.core.masks import mask_parts
+from attncli.core.settings import CausalAlign, EmptyRow
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
-    from numpy.typing import ArrayLike, NDArray
+    from numpy.typing import NDArray
 
     Array = NDArray[np.floating]
 
@@ -59,6 +61,18 @@ class AttentionOutput:
     dtype: str
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """How the blocked path cuts and runs the work: tile sizes (default: BLOCK_Q × BLOCK_K, or
+    BLOCK_K_CAUSAL with causal), worker threads (default: the cores available), and `progress(done,
+    total)`, called after each work item."""
+
+    block_q: int | None = None
+    block_k: int | None = None
+    threads: int | None = None
+    progress: Callable[[int, int], None] | None = None
+
+
 def cpu_threads() -> int:
     """Cores this process may use."""
     try:
@@ -67,40 +81,39 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def attention_output(
-    q: ArrayLike,
-    k: ArrayLike,
-    v: ArrayLike,
-    *,
-    mask: ArrayLike | None = None,
-    causal: bool = False,
-    causal_align: CausalAlign = "top-left",
-    scale: float | None = None,
-    empty_row: EmptyRow = "zero",
-    dtype: DType = "float64",
-    block_q: int | None = None,
-    block_k: int | None = None,
-    threads: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> AttentionOutput:
-    """The output of scaled dot-product attention without materialising T×S.
+@dataclass(frozen=True)
+class _Plan:
+    """The checked inputs laid out for tiles: every leading dimension present, grouped heads mapped."""
 
-    Same arguments and rules as attncli.attention (mask True = attend or additive; causal; scale
-    1/√d_k by default; empty_row policy). Leading dimensions of q (…, H, T, d) and k/v (…, G, S, ·)
-    broadcast, and when H ≠ G with H divisible by G, query head h uses K/V head h // (H/G)
-    (grouped-query attention). `threads` workers (default: the cores available); `progress(done,
-    total)` is called after each work item.
-    """
-    ftype, qa, ka, va = checked_inputs(q, k, v, dtype=dtype, causal_align=causal_align, empty_row=empty_row)
+    q: Array  # (*lead, T, d_k), a broadcast view
+    k: Array  # (*kv_lead, S, d_k)
+    v_ones: Array  # (*kv_lead, S, d_v + 1): V with a column of ones, so P·[V | 1] also sums P
+    lead: tuple[int, ...]
+    group: int  # query heads per K/V head (1: no grouping)
+    allowed: NDArray[np.bool_] | None  # (*lead, T, S) views of the mask's parts
+    additive: Array | None
+    offset: int  # causal: query i sees keys j ≤ i + offset
+    checked: Checked
+
+    def kv_index(self, h: tuple[int, ...]) -> tuple[int, ...]:
+        """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
+        k = self.k
+        idx = list(h[len(h) - (k.ndim - 2) :]) if k.ndim > 2 else []
+        idx = [0 if n == 1 else i for i, n in zip(idx, k.shape[:-2], strict=True)]
+        if self.group > 1:
+            idx[-1] = h[-1] // self.group
+        return tuple(idx)
+
+
+def _plan(checked: Checked) -> _Plan:
+    qa, ka, va = checked.q, checked.k, checked.v
     t, d_k = qa.shape[-2:]
-    s, d_v = ka.shape[-2], va.shape[-1]
+    s = ka.shape[-2]
     if ka.shape[:-2] != va.shape[:-2]:
         ka, va = _broadcast_kv(ka, va)
     group = _gqa_group(qa.shape[:-2], ka.shape[:-2])
     if group > 1:
-        kv_lead = ka.shape[:-2]
-        lead = (*kv_lead[:-1], qa.shape[-3])
-        qa = np.broadcast_to(qa, (*lead, t, d_k))
+        lead = (*ka.shape[:-3], qa.shape[-3])
     else:
         try:
             lead = np.broadcast_shapes(qa.shape[:-2], ka.shape[:-2])
@@ -108,79 +121,103 @@ def attention_output(
             message = _("leading dimensions do not broadcast: {shapes}")
             shapes = f"q {qa.shape[:-2]}, k {ka.shape[:-2]}"
             raise ShapeError(message.format(shapes=shapes), argument="q/k/v") from None
-    scale_value, scale_is_default = resolve_scale(scale, d_k)
-    allowed, additive, _given = _mask_parts(mask, (*lead, t, s), ftype)  # (not `_`: that is the translator)
+    allowed, additive, _given = mask_parts(checked.settings.mask, (*lead, t, s), checked.ftype)
     # Views with every leading dimension, so tiles can be cut by the work item's index alone.
     if allowed is not None:
         allowed = np.broadcast_to(allowed, (*lead, t, s))
     if additive is not None:
         additive = np.broadcast_to(additive, (*lead, t, s))
-    offset = 0 if causal_align == "top-left" else s - t
+    v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
+    offset = 0 if checked.settings.causal_align == "top-left" else s - t
+    q_full = np.broadcast_to(qa, (*lead, t, d_k))
+    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked)
 
-    bq = block_q or BLOCK_Q
-    bk = block_k or (BLOCK_K_CAUSAL if causal else BLOCK_K)
-    output = np.empty((*lead, t, d_v), dtype=ftype)
-    row_sums = np.empty((*lead, t), dtype=ftype)
-    heads = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
+
+def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionOutput:
+    """The output of scaled dot-product attention for checked inputs, without materialising T×S
+    (attncli.core.attention.attention_output documents the rules)."""
+    tiling = tiling or Tiling()
+    plan = _plan(checked)
+    t, s, d_v = checked.q.shape[-2], checked.k.shape[-2], checked.v.shape[-1]
+    bq = tiling.block_q or BLOCK_Q
+    bk = tiling.block_k or (BLOCK_K_CAUSAL if checked.settings.causal else BLOCK_K)
+    output = np.empty((*plan.lead, t, d_v), dtype=checked.ftype)
+    row_sums = np.empty((*plan.lead, t), dtype=checked.ftype)
+    heads = [tuple(int(i) for i in idx) for idx in np.ndindex(*plan.lead)] if plan.lead else [()]
     items = [(h, i0) for h in heads for i0 in range(0, t, bq)]
-    n_threads = min(threads or cpu_threads(), len(items))
-    parallel = n_threads > 1 and t * s >= SERIAL_BELOW
-    done = 0
-
-    def kv_index(h: tuple[int, ...]) -> tuple[int, ...]:
-        """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
-        idx = list(h[len(h) - (ka.ndim - 2) :]) if ka.ndim > 2 else []
-        idx = [0 if n == 1 else i for i, n in zip(idx, ka.shape[:-2], strict=True)]
-        if group > 1:
-            idx[-1] = h[-1] // group
-        return tuple(idx)
-
-    def q_index(h: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(0 if n == 1 else i for i, n in zip(h[len(h) - (qa.ndim - 2) :], qa.shape[:-2], strict=True))
-
-    # V with a column of ones: P·[V | 1] gives the weighted values and the row sums of P in one
-    # matmul, which saves a pass over every tile.
-    masking = causal or allowed is not None or additive is not None
-    v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=ftype)], axis=-1)
 
     def run(item: tuple[tuple[int, ...], int]) -> None:
         h, i0 = item
         i1 = min(i0 + bq, t)
-        qb = np.multiply(qa[q_index(h)][i0:i1], ftype(scale_value))  # Q scaled once per block: (bq, d_k)
-        kh, vh = ka[kv_index(h)], v_ones[kv_index(h)]
-        rows = i1 - i0
-        m = np.full(rows, -np.inf, dtype=ftype)
-        acc = np.zeros((rows, d_v + 1), dtype=ftype)  # running Σ P·V and, in the last column, Σ P
-        buf = np.empty((rows, min(bk, s)), dtype=ftype)
-        pv = np.empty((rows, d_v + 1), dtype=ftype)
-        # With causal, keys past i1 − 1 + offset are hidden from every row of this block.
-        last_key = min(s, i1 + offset) if causal else s
-        for j0 in range(0, max(last_key, 0), bk):
-            j1 = min(j0 + bk, last_key)
-            sb = buf[:, : j1 - j0]
-            np.matmul(qb, kh[j0:j1].T, out=sb)  # (bq, d) x (d, bk) -> (bq, bk)
-            if additive is not None:
-                sb += additive[h][i0:i1, j0:j1]
-            hidden = _block_hidden(h, i0, i1, j0, j1, causal, offset, allowed)
-            if hidden is not None:
-                sb[hidden] = -np.inf
-            m_new = np.maximum(m, sb.max(axis=1))
-            shift = m_new
-            if masking:  # rows with nothing visible yet have m_new = −∞: shift by 0 so exp gives 0, not NaN
-                shift = np.where(np.isneginf(m_new), ftype(0), m_new)
-            sb -= shift[:, None]
-            np.exp(sb, out=sb)
-            acc *= np.exp(m - shift)[:, None]
-            np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
-            acc += pv
-            m = m_new
-        l_sum = acc[:, d_v]
-        output[h][i0:i1] = acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None]
-        row_sums[h][i0:i1] = l_sum
+        output[h][i0:i1], row_sums[h][i0:i1] = _attend_rows(plan, h, i0, i1, bk)
 
-    limit: Any = nullcontext()
-    if parallel:
-        limit = _blas_controller().limit(limits=1, user_api="blas")
+    n_threads = min(tiling.threads or cpu_threads(), len(items))
+    _run_all(items, run, n_threads if t * s >= SERIAL_BELOW else 1, tiling.progress)
+    _check_finite(output, checked.settings.dtype)
+    empty = row_sums == 0
+    for idx in np.argwhere(empty) if checked.settings.empty_row != "zero" else ():
+        h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])
+        # uniform: weight 1/S on every key, so the output is the mean value row
+        mean = plan.v_ones[plan.kv_index(h)][:, :d_v].mean(axis=0)
+        output[h][row] = mean if checked.settings.empty_row == "uniform" else np.nan
+    output.flags.writeable = False
+    settings = checked.settings
+    return AttentionOutput(
+        output=output,
+        scale=checked.scale,
+        scale_is_default=checked.scale_is_default,
+        causal=settings.causal,
+        causal_align=settings.causal_align,
+        empty_row=settings.empty_row,
+        empty_rows=tuple(tuple(int(i) for i in idx) for idx in np.argwhere(empty)),
+        dtype=str(output.dtype),
+    )
+
+
+def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> tuple[Array, Array]:
+    """Online softmax for query rows i0…i1 − 1 of slice h, key block by key block: (output rows, row sums)."""
+    checked, ftype = plan.checked, plan.checked.ftype
+    causal, s, d_v = checked.settings.causal, checked.k.shape[-2], checked.v.shape[-1]
+    masking = causal or plan.allowed is not None or plan.additive is not None
+    qb = np.multiply(plan.q[h][i0:i1], ftype(checked.scale))  # Q scaled once per block: (bq, d_k)
+    kh, vh = plan.k[plan.kv_index(h)], plan.v_ones[plan.kv_index(h)]
+    rows = i1 - i0
+    m = np.full(rows, -np.inf, dtype=ftype)
+    acc = np.zeros((rows, d_v + 1), dtype=ftype)  # running Σ P·V and, in the last column, Σ P
+    buf = np.empty((rows, min(bk, s)), dtype=ftype)
+    pv = np.empty((rows, d_v + 1), dtype=ftype)
+    # With causal, keys past i1 − 1 + offset are hidden from every row of this block.
+    last_key = min(s, i1 + plan.offset) if causal else s
+    for j0 in range(0, max(last_key, 0), bk):
+        j1 = min(j0 + bk, last_key)
+        sb = buf[:, : j1 - j0]
+        np.matmul(qb, kh[j0:j1].T, out=sb)  # (bq, d) x (d, bk) -> (bq, bk)
+        if plan.additive is not None:
+            sb += plan.additive[h][i0:i1, j0:j1]
+        hidden = _block_hidden(h, i0, i1, j0, j1, causal, plan.offset, plan.allowed)
+        if hidden is not None:
+            sb[hidden] = -np.inf
+        m_new = np.maximum(m, sb.max(axis=1))
+        shift = m_new
+        if masking:  # rows with nothing visible yet have m_new = −∞: shift by 0 so exp gives 0, not NaN
+            shift = np.where(np.isneginf(m_new), ftype(0), m_new)
+        sb -= shift[:, None]
+        np.exp(sb, out=sb)
+        acc *= np.exp(m - shift)[:, None]
+        np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
+        acc += pv
+        m = m_new
+    l_sum = acc[:, d_v]
+    return acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None], l_sum
+
+
+def _run_all(
+    items: list[Any], run: Callable[[Any], None], n_threads: int, progress: Callable[[int, int], None] | None
+) -> None:
+    """Run every work item: on a thread pool with single-threaded BLAS when n_threads > 1, else in turn."""
+    parallel = n_threads > 1
+    limit: Any = _blas_controller().limit(limits=1, user_api="blas") if parallel else nullcontext()
+    done = 0
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
             from concurrent.futures import ThreadPoolExecutor
@@ -199,34 +236,24 @@ def attention_output(
                 done += 1
                 if progress is not None:
                     progress(done, len(items))
-    if not np.isfinite(output).all():  # a score past the float range (inf − inf is NaN), or the weighted sum
-        cell = tuple(int(i) for i in np.argwhere(~np.isfinite(output))[0][:-1])  # (…, row)
-        if len(cell) > 1:
-            message = _(
-                "the scaled scores or the weighted sum overflow {dtype} (output row {row} of slice {slice}); "
-                "the inputs are too large"
-            )
-        else:
-            message = _(
-                "the scaled scores or the weighted sum overflow {dtype} (output row {row}); the inputs are too large"
-            )
-        raise NumericError(message.format(dtype=dtype, row=cell[-1] + 1, slice=list(cell[:-1])), argument="q/k/v")
-    empty = row_sums == 0
-    for idx in np.argwhere(empty) if empty_row != "zero" else ():
-        h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])
-        # uniform: weight 1/S on every key, so the output is the mean value row
-        output[h][row] = va[kv_index(h)].mean(axis=0) if empty_row == "uniform" else np.nan
-    output.flags.writeable = False
-    return AttentionOutput(
-        output=output,
-        scale=scale_value,
-        scale_is_default=scale_is_default,
-        causal=causal,
-        causal_align=causal_align,
-        empty_row=empty_row,
-        empty_rows=tuple(tuple(int(i) for i in idx) for idx in np.argwhere(empty)),
-        dtype=str(output.dtype),
-    )
+
+
+def _check_finite(output: Array, dtype: str) -> None:
+    """A NumericError naming the first output row that is not finite (a score past the float range,
+    where inf − inf is NaN, or a weighted sum that overflowed)."""
+    if np.isfinite(output).all():
+        return
+    cell = tuple(int(i) for i in np.argwhere(~np.isfinite(output))[0][:-1])  # (…, row)
+    if len(cell) > 1:
+        message = _(
+            "the scaled scores or the weighted sum overflow {dtype} (output row {row} of slice {slice}); "
+            "the inputs are too large"
+        )
+    else:
+        message = _(
+            "the scaled scores or the weighted sum overflow {dtype} (output row {row}); the inputs are too large"
+        )
+    raise NumericError(message.format(dtype=dtype, row=cell[-1] + 1, slice=list(cell[:-1])), argument="q/k/v")
 
 
 def _block_hidden(

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from attncli.core.engine import scores_shape
+from attncli.core.checks import scores_shape
 
 
 def stages_nbytes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], dtype: str) -> int:

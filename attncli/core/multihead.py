@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from attncli.core.attention import attention
+from attncli.core.checks import as_finite, first_bad
 from attncli.core.display import Displayable
-from attncli.core.engine import Attention, CausalAlign, DType, EmptyRow, _first_bad, as_finite, attention
+from attncli.core.engine import Attention
+from attncli.core.settings import CausalAlign, DType, EmptyRow
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -186,7 +189,7 @@ def _product(a: Array, b: Array, what: str, name: str) -> Array:
         out: Array = a + b if b.ndim == 1 else a @ b
     if not np.isfinite(out).all():
         message = _("{what} overflows {dtype} ({where}); the inputs or weights are too large")
-        raise NumericError(message.format(what=what, dtype=a.dtype, where=_first_bad(out)), argument=name)
+        raise NumericError(message.format(what=what, dtype=a.dtype, where=first_bad(out)), argument=name)
     return out
 
 
@@ -412,7 +415,7 @@ def multi_head_attention(
         for rotated, name in ((q_r, "q"), (k_r, "k")):
             if not np.isfinite(rotated).all():
                 message = _("rotating {name} overflows {dtype} ({where})")
-                raise NumericError(message.format(name=name, dtype=dtype, where=_first_bad(rotated)), argument="rope")
+                raise NumericError(message.format(name=name, dtype=dtype, where=first_bad(rotated)), argument="rope")
         rope_stage = Rope(rope_style, rope_base, q_h, k_h, q_r, k_r, qa, ka)
         q_h, k_h = q_r, k_r
 

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from attncli.core.engine import Attention, DType, attention
+from attncli.core.attention import attention
+from attncli.core.engine import Attention
+from attncli.core.settings import DType
 from attncli.errors import ModelError
 from attncli.i18n import _
 from attncli.models.special import gelu

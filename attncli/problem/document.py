@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from attncli.core.engine import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, Attention, attention
+from attncli.core.attention import attention
+from attncli.core.engine import Attention
 from attncli.core.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
+from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
