@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attncli.core.multihead import alibi_slopes, apply_rope, multi_head_attention, rope_angles, sinusoidal_encoding
+from attncli.core.multihead import multi_head_attention
+from attncli.core.positions import alibi_slopes, apply_rope, rope_angles, sinusoidal_encoding
 
 
 def _mha(e: int, h: int, bias: bool, seed: int) -> torch.nn.MultiheadAttention:

@@ -58,3 +58,24 @@ def mask_parts(
         message = _("overflows {dtype}: {where}").format(dtype=np.dtype(ftype).name, where=first_bad(additive))
         raise NumericError(message, argument="mask")
     return None, additive, m
+
+
+def combine_with_bias(mask: NDArray[np.generic], bias: Array) -> Array:
+    """A user mask and the ALiBi bias as one additive mask: False cells become −∞."""
+    try:
+        np.broadcast_shapes(mask.shape, bias.shape)
+    except ValueError:
+        raise ShapeError(
+            _("shape {shape} does not broadcast to the scores' shape {scores} ({axes})").format(
+                shape=mask.shape, scores=bias.shape, axes="H, T, S"
+            ),
+            argument="mask",
+        ) from None
+    if mask.dtype == np.bool_:
+        additive: Array = np.where(mask, 0.0, -np.inf).astype(bias.dtype)
+    else:
+        additive = mask.astype(bias.dtype)
+    if additive.ndim == 1:
+        additive = additive[None, :]
+    combined: Array = additive + bias
+    return combined

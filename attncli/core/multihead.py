@@ -19,8 +19,9 @@ q/k/v may be given already projected and are only split into heads.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import numpy as np
 
@@ -28,7 +29,18 @@ from attncli.core.attention import attention
 from attncli.core.checks import as_finite, first_bad
 from attncli.core.display import Displayable
 from attncli.core.engine import Attention
-from attncli.core.settings import CausalAlign, DType, EmptyRow
+from attncli.core.masks import combine_with_bias
+from attncli.core.positions import (
+    PositionalKind,
+    Positions,
+    RopeStyle,
+    alibi_bias,
+    alibi_slopes,
+    apply_rope,
+    rope_angles,
+    sinusoidal_encoding,
+)
+from attncli.core.settings import SETTING_NAMES, AttentionSettings, SettingKeywords, settings_from
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -37,69 +49,8 @@ if TYPE_CHECKING:
 
     Array = NDArray[np.floating]
 
-RopeStyle = Literal["half", "interleaved"]
-ROPE_STYLES: tuple[str, ...] = ("half", "interleaved")
-POSITIONALS: tuple[str, ...] = ("none", "sinusoidal")
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo")
 BIAS_NAMES = ("bq", "bk", "bv", "bo")
-
-
-def sinusoidal_encoding(n: int, d_model: int) -> Array:
-    """PE[pos, 2i] = sin(pos / 10000^(2i/d_model)), PE[pos, 2i+1] = cos(same angle). Shape (n, d_model)."""
-    pos = np.arange(n, dtype=np.float64)[:, None]
-    i2 = np.arange(0, d_model, 2, dtype=np.float64)[None, :]  # the even column index 2i
-    angle = pos / np.power(10000.0, i2 / d_model)  # (n, ceil(d/2))
-    pe = np.zeros((n, d_model))
-    pe[:, 0::2] = np.sin(angle)
-    pe[:, 1::2] = np.cos(angle[:, : d_model // 2])
-    return pe
-
-
-def rope_angles(n: int, d_head: int, base: float = 10000.0) -> Array:
-    """θ[m, i] = m · base^(−2i/d_head) for positions m < n and pairs i < d_head/2. Shape (n, d_head/2)."""
-    inv_freq = base ** (-np.arange(0, d_head, 2, dtype=np.float64) / d_head)
-    angles: Array = np.arange(n, dtype=np.float64)[:, None] * inv_freq[None, :]
-    return angles
-
-
-def apply_rope(x: Array, angles: Array, style: RopeStyle = "half") -> Array:
-    """Rotate x (..., n, d) by the angles (n, d/2).
-
-    "half" (GPT-NeoX, Llama): pair i is (x_i, x_{i+d/2}) — x·cos + rotate_half(x)·sin with
-    rotate_half(x) = [−x₂, x₁]. "interleaved" (RoFormer, GPT-J): pair i is (x_{2i}, x_{2i+1}).
-    """
-    cos, sin = np.cos(angles).astype(x.dtype), np.sin(angles).astype(x.dtype)
-    if style == "half":
-        half = x.shape[-1] // 2
-        x1, x2 = x[..., :half], x[..., half:]
-        return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
-    even, odd = x[..., 0::2], x[..., 1::2]
-    out = np.empty_like(x)
-    out[..., 0::2] = even * cos - odd * sin
-    out[..., 1::2] = even * sin + odd * cos
-    return out
-
-
-def alibi_slopes(heads: int) -> Array:
-    """The ALiBi paper's slopes: 2^(−8h/n) for h = 1…n when n is a power of 2; otherwise the slopes of
-    the nearest lower power of 2, then every other slope of the next power of 2 (as the reference code)."""
-
-    def power_of_2(n: int) -> list[float]:
-        return [2.0 ** (-8.0 * h / n) for h in range(1, n + 1)]
-
-    closest = 2 ** int(np.floor(np.log2(heads)))
-    slopes = power_of_2(closest)
-    if closest < heads:
-        slopes += power_of_2(2 * closest)[0::2][: heads - closest]
-    return np.array(slopes)
-
-
-def alibi_bias(slopes: Array, t: int, s: int, align: CausalAlign = "top-left") -> Array:
-    """−slope_h · |i − j| for query i and key j (positions aligned like the causal mask). Shape (H, T, S)."""
-    offset = 0 if align == "top-left" else s - t
-    distance = np.abs(np.arange(t)[:, None] + offset - np.arange(s)[None, :]).astype(np.float64)
-    bias: Array = -slopes[:, None, None] * distance[None]
-    return bias
 
 
 def random_weights(
@@ -217,46 +168,68 @@ def _chain(x: Array, w: Array, x_name: str, w_name: str) -> None:
         raise ShapeError(message.format(rows=w.shape[0], x=x_name, columns=x.shape[-1], w=w_name), argument=w_name)
 
 
+class MultiHeadKeywords(SettingKeywords, total=False):
+    """multi_head_attention's inputs, weights and the settings it also takes one by one."""
+
+    q_input: ArrayLike | None
+    kv_input: ArrayLike | None
+    q: ArrayLike | None
+    k: ArrayLike | None
+    v: ArrayLike | None
+    wq: ArrayLike | None
+    wk: ArrayLike | None
+    wv: ArrayLike | None
+    wo: ArrayLike | None
+    bq: ArrayLike | None
+    bk: ArrayLike | None
+    bv: ArrayLike | None
+    bo: ArrayLike | None
+    random_weights_seed: int | None
+    positional: PositionalKind
+    rope: bool
+    rope_style: RopeStyle
+    rope_base: float
+    alibi: bool
+
+
+INPUT_NAMES = ("q_input", "kv_input", "q", "k", "v", *WEIGHT_NAMES, *BIAS_NAMES)
+POSITION_NAMES = ("positional", "rope", "rope_style", "rope_base", "alibi")
+
+
 def multi_head_attention(
     x: ArrayLike | None = None,
     *,
-    q_input: ArrayLike | None = None,
-    kv_input: ArrayLike | None = None,
-    q: ArrayLike | None = None,
-    k: ArrayLike | None = None,
-    v: ArrayLike | None = None,
-    wq: ArrayLike | None = None,
-    wk: ArrayLike | None = None,
-    wv: ArrayLike | None = None,
-    wo: ArrayLike | None = None,
-    bq: ArrayLike | None = None,
-    bk: ArrayLike | None = None,
-    bv: ArrayLike | None = None,
-    bo: ArrayLike | None = None,
     heads: int = 1,
     kv_heads: int | None = None,
-    random_weights_seed: int | None = None,
-    mask: ArrayLike | None = None,
-    causal: bool = False,
-    causal_align: CausalAlign = "top-left",
-    scale: float | None = None,
-    empty_row: EmptyRow = "zero",
-    dtype: DType = "float64",
-    positional: str = "none",
-    rope: bool = False,
-    rope_style: RopeStyle = "half",
-    rope_base: float = 10000.0,
-    alibi: bool = False,
+    settings: AttentionSettings | None = None,
+    positions: Positions | None = None,
+    **given: Unpack[MultiHeadKeywords],
 ) -> MultiHead:
     """Multi-head (or grouped-query) attention, self or cross, with every stage kept.
 
     Give `x` (self-attention) or `q_input` and `kv_input` (cross-attention), with projection weights
     `wq`, `wk`, `wv` (all three, or none for identity projections, or `random_weights_seed`), optional
-    `wo` and biases; or give `q`, `k`, `v` already projected. `heads` H splits the projections;
-    `kv_heads` G (H divisible by G) shares each K/V head among H/G query heads. `mask` broadcasts to
-    (H, T, S) or (T, S); `scale` defaults to 1/√d_head.
+    `wo` and biases `bq`, `bk`, `bv`, `bo`; or give `q`, `k`, `v` already projected. `heads` H splits
+    the projections; `kv_heads` G (H divisible by G) shares each K/V head among H/G query heads.
+    The attention settings (mask, broadcast to (H, T, S) or (T, S); causal, causal_align; scale,
+    default 1/√d_head; empty_row; dtype) come as an AttentionSettings or as keywords, and so do the
+    positions (positional, rope, rope_style, rope_base, alibi: a Positions or keywords).
     """
-    ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
+    unknown = sorted(set(given) - {*INPUT_NAMES, *SETTING_NAMES, *POSITION_NAMES, "random_weights_seed"})
+    if unknown:
+        raise ShapeError(_("unexpected {names}").format(names=", ".join(unknown)), argument=unknown[0])
+    chosen = settings_from(settings, cast(SettingKeywords, {n: given[n] for n in SETTING_NAMES if n in given}))  # type: ignore[literal-required]
+    g = _kv_heads(heads, kv_heads)
+    place = {n: given[n] for n in POSITION_NAMES if n in given}  # type: ignore[literal-required]
+    if positions is not None and place:
+        message = _("give positions or the keywords {names}, not both").format(names=", ".join(sorted(place)))
+        raise ShapeError(message, argument="positions")
+    spec = _checked(x, dict(given), heads, g, chosen, positions or Positions(**place))
+    return _multi_head(spec)
+
+
+def _kv_heads(heads: int, kv_heads: int | None) -> int:
+    """G, the number of K/V heads (H when not given); H must be a multiple of it."""
     g = heads if kv_heads is None else kv_heads
     if heads < 1:
         raise ShapeError(_("must be at least 1, got {value}").format(value=heads), argument="heads")
@@ -264,206 +237,227 @@ def multi_head_attention(
         raise ShapeError(
             _("heads = {heads} is not divisible by kv_heads = {g}").format(heads=heads, g=g), argument="kv_heads"
         )
-    if positional not in POSITIONALS:
-        message = _("must be one of {choices}, got {value!r}").format(choices=", ".join(POSITIONALS), value=positional)
-        raise ShapeError(message, argument="positional")
-    if rope_style not in ROPE_STYLES:
-        message = _("must be one of {choices}, got {value!r}").format(choices=", ".join(ROPE_STYLES), value=rope_style)
-        raise ShapeError(message, argument="rope_style")
-    if not (rope_base > 0 and np.isfinite(rope_base)):
-        raise ShapeError(_("must be a positive number, got {value}").format(value=rope_base), argument="rope_base")
+    return g
 
-    given_qkv = [a is not None for a in (q, k, v)]
-    given_x = x is not None or q_input is not None or kv_input is not None
-    if any(given_qkv) and given_x:
+
+@dataclass(frozen=True)
+class _Spec:
+    """A multi-head problem whose every shape was checked, before anything is computed."""
+
+    heads: int
+    kv_heads: int
+    projection: str  # as MultiHead.projection
+    x_q: Array | None  # the inputs (T, d_model), (S, d_model), or None when q, k, v are given
+    x_kv: Array | None
+    x_names: tuple[str, str]  # how messages name them: ("x", "x") or ("q_input", "kv_input")
+    qkv: tuple[Array, Array, Array] | None  # q, k, v given already projected
+    weights: dict[str, Array]  # wq, wk, wv (unless identity), wo, and the biases, checked
+    settings: AttentionSettings
+    positions: Positions
+
+
+def _checked(
+    x: ArrayLike | None, given: Mapping[str, Any], heads: int, g: int, settings: AttentionSettings, positions: Positions
+) -> _Spec:
+    """Every check of multi_head_attention, in the order a reader meets the inputs: the inputs, the
+    weights, the heads, the positions, the output projection."""
+    ftype = settings.ftype
+    qkv_given = [given.get(n) is not None for n in ("q", "k", "v")]
+    x_given = x is not None or given.get("q_input") is not None or given.get("kv_input") is not None
+    if any(qkv_given) and x_given:
         raise ShapeError(
             _("give either x (or q_input and kv_input) with weights, or q, k and v; not both"), argument="x"
         )
-    weights: dict[str, Array] = {}
-    positional_stage: Positional | None = None
-    x_q = x_kv = None
-
-    if given_x:
-        if x is not None and (q_input is not None or kv_input is not None):
-            raise ShapeError(_("give x for self-attention or q_input and kv_input for cross-attention"), argument="x")
-        if x is None and (q_input is None or kv_input is None):
-            missing = "kv_input" if q_input is not None else "q_input"
-            raise ShapeError(_("cross-attention needs both q_input and kv_input"), argument=missing)
-        x_q = _matrix(x if x is not None else q_input, "x" if x is not None else "q_input", ftype)  # type: ignore[arg-type]
-        x_kv = x_q if x is not None else _matrix(kv_input, "kv_input", ftype)  # type: ignore[arg-type]
-        xq_in, xkv_in = x_q, x_kv
-        if positional == "sinusoidal":
-            pe_q = sinusoidal_encoding(x_q.shape[0], x_q.shape[1]).astype(ftype)
-            pe_kv = sinusoidal_encoding(x_kv.shape[0], x_kv.shape[1]).astype(ftype)
-            xq_in, xkv_in = x_q + pe_q, x_kv + pe_kv
-            positional_stage = Positional(x_q, pe_q, xq_in, x_kv, pe_kv, xkv_in)
-        given_w = {n: w for n, w in (("wq", wq), ("wk", wk), ("wv", wv)) if w is not None}
-        x_name = "x" if x is not None else "q_input"
-        kv_name = "x" if x is not None else "kv_input"
-        if random_weights_seed is not None:
-            if given_w or wo is not None:
-                raise ShapeError(_("give projection weights or random weights, not both"), argument="random_weights")
-            d_model = x_q.shape[1]
-            if d_model % heads:
-                message = _("d_model = {d_model} is not divisible by heads = {heads}")
-                raise ShapeError(message.format(d_model=d_model, heads=heads), argument="heads")
-            rw = random_weights(d_model, heads, g, d_model // heads, random_weights_seed, x_kv.shape[1])
-            weights = {n: a.astype(ftype) for n, a in rw.items()}
-            projection = "random"
-        elif given_w:
-            missing_w = [n for n in ("wq", "wk", "wv") if n not in given_w]
-            if missing_w:
-                raise ShapeError(
-                    _("missing {names}: give all of wq, wk and wv, or none (identity projections)").format(
-                        names=", ".join(missing_w)
-                    ),
-                    argument=missing_w[0],
-                )
-            weights = {n: _matrix(w, n, ftype) for n, w in given_w.items()}
-            if wo is not None:
-                weights["wo"] = _matrix(wo, "wo", ftype)
-            projection = "given"
-        else:
-            if wo is not None:
-                weights["wo"] = _matrix(wo, "wo", ftype)
-            projection = "identity"
-        if projection == "identity":
-            if x_q.shape[1] != x_kv.shape[1]:
-                raise ShapeError(
-                    _(
-                        "q_input has {q} columns and kv_input {kv}: identity projections need them equal "
-                        "(give wq, wk, wv)"
-                    ).format(q=x_q.shape[1], kv=x_kv.shape[1]),
-                    argument="kv_input",
-                )
-            q_p, k_p, v_p = xq_in, xkv_in, xkv_in
-            if g != heads:
-                raise ShapeError(
-                    _("grouped K/V heads need projection weights (wk, wv) or random weights"), argument="kv_heads"
-                )
-        else:
-            _chain(xq_in, weights["wq"], x_name, "wq")
-            _chain(xkv_in, weights["wk"], kv_name, "wk")
-            _chain(xkv_in, weights["wv"], kv_name, "wv")
-            # (T, d_model) x (d_model, H·d_head) -> (T, H·d_head); likewise K, V with G heads
-            q_p = _product(xq_in, weights["wq"], _("the projection {x}·W_q").format(x=x_name), "wq")
-            k_p = _product(xkv_in, weights["wk"], _("the projection {x}·W_k").format(x=kv_name), "wk")
-            v_p = _product(xkv_in, weights["wv"], _("the projection {x}·W_v").format(x=kv_name), "wv")
-        for name, b, proj in (("bq", bq, "q"), ("bk", bk, "k"), ("bv", bv, "v")):
-            width = {"q": q_p, "k": k_p, "v": v_p}[proj].shape[1]
-            bias = _bias(b, width, name, ftype)
-            if bias is not None:
-                weights[name] = bias
-        q_p = _product(q_p, weights["bq"], _("adding b_q"), "bq") if "bq" in weights else q_p
-        k_p = _product(k_p, weights["bk"], _("adding b_k"), "bk") if "bk" in weights else k_p
-        v_p = _product(v_p, weights["bv"], _("adding b_v"), "bv") if "bv" in weights else v_p
+    if x_given:
+        x_q, x_kv, names = _inputs(x, given, ftype)
+        projection, weights = _projection_weights(given, x_q, x_kv, names, heads, g, ftype)
+        widths = _projected_widths(projection, weights, x_q, x_kv)
+        qkv = None
     else:
-        if not all(given_qkv):
-            absent = [n for n, gv in zip(("q", "k", "v"), given_qkv, strict=True) if not gv]
-            message = _("missing {names}: give x (with weights) or q, k and v").format(names=", ".join(absent))
-            raise ShapeError(message, argument=absent[0])
-        if any(w is not None for w in (wq, wk, wv, bq, bk, bv)) or random_weights_seed is not None:
-            raise ShapeError(
-                _("projection weights need inputs x (or q_input and kv_input), not q, k, v"), argument="wq"
-            )
-        if positional != "none":
-            raise ShapeError(_("positional encodings are added to inputs x, not to q, k, v"), argument="positional")
-        q_p, k_p, v_p = (_matrix(a, n, ftype) for a, n in ((q, "q"), (k, "k"), (v, "v")))  # type: ignore[arg-type]
-        if wo is not None:
-            weights["wo"] = _matrix(wo, "wo", ftype)
-        projection = "none"
+        qkv = _given_qkv(given, qkv_given, positions, ftype)
+        x_q, x_kv = None, None
+        names = ("x", "x")
+        projection, weights = "none", {}
+        widths = (qkv[0].shape[1], qkv[1].shape[1], qkv[2].shape[1])
+    for name, width in zip(("bq", "bk", "bv"), widths, strict=True):
+        bias = _bias(given.get(name), width, name, ftype)
+        if bias is not None:
+            weights[name] = bias
+    if qkv is not None and given.get("wo") is not None:
+        weights["wo"] = _matrix(given["wo"], "wo", ftype)
+    rows = (qkv[0].shape[0], qkv[1].shape[0], qkv[2].shape[0]) if qkv is not None else None
+    _d_head, d_v = _check_heads(widths, rows, heads, g, projection, positions)
+    _check_output_projection(weights, given.get("bo"), heads * d_v, ftype)
+    return _Spec(heads, g, projection, x_q, x_kv, names, qkv, weights, settings, positions)
 
-    t, s = q_p.shape[0], k_p.shape[0]
-    if v_p.shape[0] != s:
-        message = ngettext("k has {s} row (keys) but v has {n}", "k has {s} rows (keys) but v has {n}", s)
-        raise ShapeError(message.format(s=s, n=v_p.shape[0]), argument="v")
-    if projection == "identity" and q_p.shape[1] % heads:
+
+def _inputs(
+    x: ArrayLike | None, given: Mapping[str, Any], ftype: type[np.floating]
+) -> tuple[Array, Array, tuple[str, str]]:
+    """(X_q, X_kv, their names): x for self-attention, or q_input and kv_input for cross-attention."""
+    q_input, kv_input = given.get("q_input"), given.get("kv_input")
+    if x is not None and (q_input is not None or kv_input is not None):
+        raise ShapeError(_("give x for self-attention or q_input and kv_input for cross-attention"), argument="x")
+    if x is None and (q_input is None or kv_input is None):
+        missing = "kv_input" if q_input is not None else "q_input"
+        raise ShapeError(_("cross-attention needs both q_input and kv_input"), argument=missing)
+    if x is not None:
+        x_q = _matrix(x, "x", ftype)
+        return x_q, x_q, ("x", "x")
+    assert q_input is not None and kv_input is not None
+    return _matrix(q_input, "q_input", ftype), _matrix(kv_input, "kv_input", ftype), ("q_input", "kv_input")
+
+
+def _projection_weights(
+    given: Mapping[str, Any],
+    x_q: Array,
+    x_kv: Array,
+    names: tuple[str, str],
+    heads: int,
+    g: int,
+    ftype: type[np.floating],
+) -> tuple[str, dict[str, Array]]:
+    """("given", "random" or "identity", the weights): checked to chain with the inputs."""
+    given_w: dict[str, ArrayLike] = {n: given[n] for n in ("wq", "wk", "wv") if given.get(n) is not None}
+    wo, seed = given.get("wo"), given.get("random_weights_seed")
+    if seed is not None:
+        if given_w or wo is not None:
+            raise ShapeError(_("give projection weights or random weights, not both"), argument="random_weights")
+        d_model = x_q.shape[1]
+        if d_model % heads:
+            message = _("d_model = {d_model} is not divisible by heads = {heads}")
+            raise ShapeError(message.format(d_model=d_model, heads=heads), argument="heads")
+        drawn = random_weights(d_model, heads, g, d_model // heads, seed, x_kv.shape[1])
+        return "random", {n: a.astype(ftype) for n, a in drawn.items()}
+    weights = {"wo": _matrix(wo, "wo", ftype)} if wo is not None else {}
+    if not given_w:
+        if x_q.shape[1] != x_kv.shape[1]:
+            message = _(
+                "q_input has {q} columns and kv_input {kv}: identity projections need them equal (give wq, wk, wv)"
+            )
+            raise ShapeError(message.format(q=x_q.shape[1], kv=x_kv.shape[1]), argument="kv_input")
+        if g != heads:
+            message = _("grouped K/V heads need projection weights (wk, wv) or random weights")
+            raise ShapeError(message, argument="kv_heads")
+        return "identity", weights
+    missing = [n for n in ("wq", "wk", "wv") if n not in given_w]
+    if missing:
+        message = _("missing {names}: give all of wq, wk and wv, or none (identity projections)")
+        raise ShapeError(message.format(names=", ".join(missing)), argument=missing[0])
+    checked = {n: _matrix(w, n, ftype) for n, w in given_w.items()}
+    for name, inputs, input_name in (("wq", x_q, names[0]), ("wk", x_kv, names[1]), ("wv", x_kv, names[1])):
+        _chain(inputs, checked[name], input_name, name)
+    return "given", {**checked, **weights}
+
+
+def _projected_widths(projection: str, weights: dict[str, Array], x_q: Array, x_kv: Array) -> tuple[int, int, int]:
+    """The widths of Q, K and V after projection: H·d_head, G·d_head, G·d_v."""
+    if projection == "identity":
+        return x_q.shape[1], x_kv.shape[1], x_kv.shape[1]
+    return weights["wq"].shape[1], weights["wk"].shape[1], weights["wv"].shape[1]
+
+
+def _given_qkv(
+    given: Mapping[str, Any], qkv_given: list[bool], positions: Positions, ftype: type[np.floating]
+) -> tuple[Array, Array, Array]:
+    """q, k and v given already projected: all three, with nothing that needs inputs x."""
+    if not all(qkv_given):
+        absent = [n for n, present in zip(("q", "k", "v"), qkv_given, strict=True) if not present]
+        message = _("missing {names}: give x (with weights) or q, k and v").format(names=", ".join(absent))
+        raise ShapeError(message, argument=absent[0])
+    if any(given.get(n) is not None for n in ("wq", "wk", "wv", "bq", "bk", "bv")) or (
+        given.get("random_weights_seed") is not None
+    ):
+        raise ShapeError(_("projection weights need inputs x (or q_input and kv_input), not q, k, v"), argument="wq")
+    if positions.positional != "none":
+        raise ShapeError(_("positional encodings are added to inputs x, not to q, k, v"), argument="positional")
+    q, k, v = (_matrix(given[n], n, ftype) for n in ("q", "k", "v"))
+    return q, k, v
+
+
+def _check_heads(
+    widths: tuple[int, int, int],
+    rows: tuple[int, int, int] | None,
+    heads: int,
+    g: int,
+    projection: str,
+    positions: Positions,
+) -> tuple[int, int]:
+    """(d_head, d_v), once the projected widths split into H query heads and G key/value heads."""
+    if rows is not None and rows[2] != rows[1]:
+        message = ngettext("k has {s} row (keys) but v has {n}", "k has {s} rows (keys) but v has {n}", rows[1])
+        raise ShapeError(message.format(s=rows[1], n=rows[2]), argument="v")
+    if projection == "identity" and widths[0] % heads:
         message = _("d_model = {d_model} is not divisible by heads = {heads}")
-        raise ShapeError(message.format(d_model=q_p.shape[1], heads=heads), argument="heads")
-    for a, name, n in ((q_p, "q", heads), (k_p, "k", g), (v_p, "v", g)):
-        if a.shape[1] % n:
+        raise ShapeError(message.format(d_model=widths[0], heads=heads), argument="heads")
+    for width, name, n in zip(widths, ("q", "k", "v"), (heads, g, g), strict=True):
+        if width % n:
             what = "heads" if name == "q" else "kv_heads"
-            raise ShapeError(
-                _("the projected {name} has {columns} columns, not divisible by {what} = {n}").format(
-                    name=name, columns=a.shape[1], what=what, n=n
-                ),
-                argument=what,
-            )
-    d_head, d_kh, d_v = q_p.shape[1] // heads, k_p.shape[1] // g, v_p.shape[1] // g
+            message = _("the projected {name} has {columns} columns, not divisible by {what} = {n}")
+            raise ShapeError(message.format(name=name, columns=width, what=what, n=n), argument=what)
+    d_head, d_kh, d_v = widths[0] // heads, widths[1] // g, widths[2] // g
     if d_kh != d_head:
-        raise ShapeError(
-            _("query heads have d_head = {d_head} but key heads have {d_kh}; check wk's columns").format(
-                d_head=d_head, d_kh=d_kh
-            ),
-            argument="wk",
-        )
+        message = _("query heads have d_head = {d_head} but key heads have {d_kh}; check wk's columns")
+        raise ShapeError(message.format(d_head=d_head, d_kh=d_kh), argument="wk")
+    if positions.rope and d_head % 2:
+        message = _("RoPE rotates pairs of columns; d_head = {d_head} is odd").format(d_head=d_head)
+        raise ShapeError(message, argument="rope")
+    return d_head, d_v
 
-    # (T, H·d) -> (T, H, d) -> (H, T, d)
+
+def _check_output_projection(
+    weights: dict[str, Array], bo: ArrayLike | None, concat_width: int, ftype: type[np.floating]
+) -> None:
+    """W_o must take the concatenated heads (H·d_v columns); b_o must fit the output's width."""
+    if "wo" in weights and weights["wo"].shape[0] != concat_width:
+        _chain(np.empty((0, concat_width)), weights["wo"], "concat", "wo")
+    bias = _bias(bo, weights["wo"].shape[1] if "wo" in weights else concat_width, "bo", ftype)
+    if bias is not None:
+        weights["bo"] = bias
+
+
+def _multi_head(spec: _Spec) -> MultiHead:
+    """The formula, for a checked problem: positions, projections, heads, RoPE, attention, concat, W_o."""
+    heads, g, w = spec.heads, spec.kv_heads, spec.weights
+    x_q, x_kv, positional = _with_positions(spec)
+    q_p, k_p, v_p = _projections(spec, x_q, x_kv)
+    t, s = q_p.shape[0], k_p.shape[0]
+    d_head, d_v = q_p.shape[1] // heads, v_p.shape[1] // g
+    # (T, H·d) -> (T, H, d) -> (H, T, d); likewise K and V with G heads
     q_h = q_p.reshape(t, heads, d_head).transpose(1, 0, 2)
     k_h = k_p.reshape(s, g, d_head).transpose(1, 0, 2)
     v_h = v_p.reshape(s, g, d_v).transpose(1, 0, 2)
-
-    rope_stage: Rope | None = None
-    if rope:
-        if d_head % 2:
-            raise ShapeError(
-                _("RoPE rotates pairs of columns; d_head = {d_head} is odd").format(d_head=d_head), argument="rope"
-            )
-        qa, ka = rope_angles(t, d_head, rope_base), rope_angles(s, d_head, rope_base)
-        with np.errstate(over="ignore", invalid="ignore"):
-            q_r, k_r = apply_rope(q_h, qa, rope_style), apply_rope(k_h, ka, rope_style)
-        for rotated, name in ((q_r, "q"), (k_r, "k")):
-            if not np.isfinite(rotated).all():
-                message = _("rotating {name} overflows {dtype} ({where})")
-                raise NumericError(message.format(name=name, dtype=dtype, where=first_bad(rotated)), argument="rope")
-        rope_stage = Rope(rope_style, rope_base, q_h, k_h, q_r, k_r, qa, ka)
-        q_h, k_h = q_r, k_r
-
+    rope = _rotated(q_h, k_h, spec) if spec.positions.rope else None
+    if rope is not None:
+        q_h, k_h = rope.q_after, rope.k_after
     group = heads // g
-    head_map = tuple(h // group for h in range(heads))
     # Repeat each K/V head for the H/G query heads that share it: (G, S, d) -> (H, S, d)
     k_rep, v_rep = np.repeat(k_h, group, axis=0), np.repeat(v_h, group, axis=0)
-
-    slopes = bias = None
-    attn_mask: ArrayLike | None = mask
-    if alibi:
+    settings, slopes, bias = spec.settings, None, None
+    if spec.positions.alibi:
         slopes = alibi_slopes(heads)
-        bias = alibi_bias(slopes, t, s, causal_align).astype(ftype)
-        attn_mask = bias if mask is None else _combine(np.asarray(mask), bias)
-    result = attention(
-        q_h,
-        k_rep,
-        v_rep,
-        mask=attn_mask,
-        causal=causal,
-        causal_align=causal_align,
-        scale=scale,
-        empty_row=empty_row,
-        dtype=dtype,
-    )
+        bias = alibi_bias(slopes, t, s, settings.causal_align).astype(settings.ftype)
+        given = settings.mask
+        settings = settings.but(mask=bias if given is None else combine_with_bias(np.asarray(given), bias))
+    result = attention(q_h, k_rep, v_rep, settings=settings)
     # (H, T, d_v) -> (T, H, d_v) -> (T, H·d_v)
     concat = result.output.transpose(1, 0, 2).reshape(t, heads * d_v)
-    output = concat
-    if "wo" in weights:
-        _chain(concat, weights["wo"], "concat", "wo")
-        output = _product(concat, weights["wo"], _("the output projection concat·W_o"), "wo")
-    bias_o = _bias(bo, output.shape[1], "bo", ftype)
-    if bias_o is not None:
-        weights["bo"] = bias_o
-        output = _product(output, bias_o, _("adding b_o"), "bo")
+    output = _product(concat, w["wo"], _("the output projection concat·W_o"), "wo") if "wo" in w else concat
+    if "bo" in w:
+        output = _product(output, w["bo"], _("adding b_o"), "bo")
     return MultiHead(
         heads=heads,
         kv_heads=g,
         d_head=d_head,
         d_v=d_v,
-        projection=projection,
-        x_q=x_q,
-        x_kv=x_kv,
-        weights=weights,
-        positional=positional_stage,
+        projection=spec.projection,
+        x_q=spec.x_q,
+        x_kv=spec.x_kv,
+        weights=w,
+        positional=positional,
         projected=(q_p, k_p, v_p),
-        head_map=head_map,
-        rope=rope_stage,
+        head_map=tuple(h // group for h in range(heads)),
+        rope=rope,
         alibi_slopes=slopes,
         alibi_bias=bias,
         attention=result,
@@ -472,22 +466,46 @@ def multi_head_attention(
     )
 
 
-def _combine(mask: NDArray[np.generic], bias: Array) -> Array:
-    """A user mask and the ALiBi bias as one additive mask: False cells become −∞."""
-    try:
-        np.broadcast_shapes(mask.shape, bias.shape)
-    except ValueError:
-        raise ShapeError(
-            _("shape {shape} does not broadcast to the scores' shape {scores} ({axes})").format(
-                shape=mask.shape, scores=bias.shape, axes="H, T, S"
-            ),
-            argument="mask",
-        ) from None
-    if mask.dtype == np.bool_:
-        additive: Array = np.where(mask, 0.0, -np.inf).astype(bias.dtype)
+def _with_positions(spec: _Spec) -> tuple[Array | None, Array | None, Positional | None]:
+    """The inputs with sinusoidal encodings added, if asked: (X_q + PE, X_kv + PE, the stage)."""
+    x_q, x_kv = spec.x_q, spec.x_kv
+    if x_q is None or x_kv is None or spec.positions.positional != "sinusoidal":
+        return x_q, x_kv, None
+    ftype = spec.settings.ftype
+    pe_q = sinusoidal_encoding(x_q.shape[0], x_q.shape[1]).astype(ftype)
+    pe_kv = sinusoidal_encoding(x_kv.shape[0], x_kv.shape[1]).astype(ftype)
+    return x_q + pe_q, x_kv + pe_kv, Positional(x_q, pe_q, x_q + pe_q, x_kv, pe_kv, x_kv + pe_kv)
+
+
+def _projections(spec: _Spec, x_q: Array | None, x_kv: Array | None) -> tuple[Array, Array, Array]:
+    """Q = X_q·W_q + b_q, K = X_kv·W_k + b_k, V = X_kv·W_v + b_v (or the inputs, or q, k, v as given)."""
+    w, (x_name, kv_name) = spec.weights, spec.x_names
+    if spec.qkv is not None:
+        return spec.qkv
+    assert x_q is not None and x_kv is not None
+    if spec.projection == "identity":
+        q_p, k_p, v_p = x_q, x_kv, x_kv
     else:
-        additive = mask.astype(bias.dtype)
-    if additive.ndim == 1:
-        additive = additive[None, :]
-    combined: Array = additive + bias
-    return combined
+        # (T, d_model) x (d_model, H·d_head) -> (T, H·d_head); likewise K, V with G heads
+        q_p = _product(x_q, w["wq"], _("the projection {x}·W_q").format(x=x_name), "wq")
+        k_p = _product(x_kv, w["wk"], _("the projection {x}·W_k").format(x=kv_name), "wk")
+        v_p = _product(x_kv, w["wv"], _("the projection {x}·W_v").format(x=kv_name), "wv")
+    q_p = _product(q_p, w["bq"], _("adding b_q"), "bq") if "bq" in w else q_p
+    k_p = _product(k_p, w["bk"], _("adding b_k"), "bk") if "bk" in w else k_p
+    v_p = _product(v_p, w["bv"], _("adding b_v"), "bv") if "bv" in w else v_p
+    return q_p, k_p, v_p
+
+
+def _rotated(q_h: Array, k_h: Array, spec: _Spec) -> Rope:
+    """RoPE of every head's q (H, T, d_head) and k (G, S, d_head), by position."""
+    style, base = spec.positions.rope_style, spec.positions.rope_base
+    d_head = q_h.shape[-1]
+    qa, ka = rope_angles(q_h.shape[1], d_head, base), rope_angles(k_h.shape[1], d_head, base)
+    with np.errstate(over="ignore", invalid="ignore"):
+        q_r, k_r = apply_rope(q_h, qa, style), apply_rope(k_h, ka, style)
+    for rotated, name in ((q_r, "q"), (k_r, "k")):
+        if not np.isfinite(rotated).all():
+            message = _("rotating {name} overflows {dtype} ({where})")
+            where = first_bad(rotated)
+            raise NumericError(message.format(name=name, dtype=spec.settings.dtype, where=where), argument="rope")
+    return Rope(style, base, q_h, k_h, q_r, k_r, qa, ka)

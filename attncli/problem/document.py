@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from attncli.core.attention import attention
 from attncli.core.engine import Attention
-from attncli.core.multihead import POSITIONALS, ROPE_STYLES, MultiHead, multi_head_attention
-from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES
+from attncli.core.multihead import MultiHead, multi_head_attention
+from attncli.core.positions import POSITIONALS, ROPE_STYLES, Positions
+from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, AttentionSettings
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
@@ -62,19 +63,17 @@ class Problem:
     title: str | None = None
     description: str | None = None
 
+    @property
+    def settings(self) -> AttentionSettings:
+        """How this problem's scores become weights (checked when made)."""
+        return AttentionSettings(
+            self.mask, self.causal, cast(Any, self.causal_align), self.scale, cast(Any, self.empty_row),
+            cast(Any, self.dtype),
+        )  # fmt: skip
+
     def solve(self) -> Attention:
         """Run the engine on this problem."""
-        return attention(
-            self.q,
-            self.k,
-            self.v,
-            mask=self.mask,
-            causal=self.causal,
-            causal_align=cast(Any, self.causal_align),
-            scale=self.scale,
-            empty_row=cast(Any, self.empty_row),
-            dtype=cast(Any, self.dtype),
-        )
+        return attention(self.q, self.k, self.v, settings=self.settings)
 
 
 def read_document(text: str, source: str) -> dict[str, Any]:
@@ -323,6 +322,19 @@ class MultiHeadProblem:
             return 0  # more heads than columns: solving says what is wrong (no tables are made)
         return self.heads * int(queries.shape[-2]) * int(keys.shape[-2])
 
+    @property
+    def settings(self) -> AttentionSettings:
+        """How this problem's scores become weights (checked when made)."""
+        return AttentionSettings(
+            self.mask, self.causal, cast(Any, self.causal_align), self.scale, cast(Any, self.empty_row),
+            cast(Any, self.dtype),
+        )  # fmt: skip
+
+    @property
+    def positions(self) -> Positions:
+        """Where positions enter (checked when made)."""
+        return Positions(cast(Any, self.positional), self.rope, cast(Any, self.rope_style), self.rope_base, self.alibi)
+
     def solve(self) -> MultiHead:
         """Run the multi-head pipeline on this problem."""
         return multi_head_attention(
@@ -330,17 +342,8 @@ class MultiHeadProblem:
             heads=self.heads,
             kv_heads=self.kv_heads,
             random_weights_seed=self.seed if self.random_weights else None,
-            mask=self.mask,
-            causal=self.causal,
-            causal_align=cast(Any, self.causal_align),
-            scale=self.scale,
-            empty_row=cast(Any, self.empty_row),
-            dtype=cast(Any, self.dtype),
-            positional=self.positional,
-            rope=self.rope,
-            rope_style=cast(Any, self.rope_style),
-            rope_base=self.rope_base,
-            alibi=self.alibi,
+            settings=self.settings,
+            positions=self.positions,
         )
 
 
