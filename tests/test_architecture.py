@@ -191,3 +191,39 @@ def test_no_function_takes_a_dozen_parameters_typed_any() -> None:
         if len(typed_any) >= 6:
             loose.append(f"{where}: {len(typed_any)} parameters typed Any")
     assert not loose, "\n".join(loose)
+
+
+def test_the_cli_choices_are_the_core_choice_sets() -> None:
+    """Typer wants enums; their values are the core's choice sets, which the fast path uses directly."""
+    from attncli.cli import fastpath, options
+    from attncli.core import settings
+    from attncli.i18n import LANGUAGES
+    from attncli.serialize.export import FORMATS
+
+    pairs = [
+        (options.CausalAlignChoice, settings.CAUSAL_ALIGNS),
+        (options.EmptyRowChoice, settings.EMPTY_ROW_POLICIES),
+        (options.DTypeChoice, settings.DTYPES),
+        (options.PositionalChoice, settings.POSITIONALS),
+        (options.RopeStyleChoice, settings.ROPE_STYLES),
+        (options.FormatChoice, FORMATS),
+        (options.LangChoice, LANGUAGES),
+    ]
+    for enum, choices in pairs:
+        assert tuple(e.value for e in enum) == tuple(choices), enum.__name__
+    assert fastpath.FORMATS == FORMATS
+
+
+def test_the_setting_keywords_are_the_settings_fields() -> None:
+    from attncli.core.multihead import INPUT_NAMES, POSITION_NAMES, MultiHeadKeywords
+    from attncli.core.positions import Positions
+    from attncli.core.settings import SETTING_NAMES, AttentionSettings, SettingKeywords
+
+    assert tuple(SettingKeywords.__annotations__) == SETTING_NAMES == tuple(AttentionSettings.__dataclass_fields__)
+    assert POSITION_NAMES == tuple(Positions.__dataclass_fields__)
+    assert set(MultiHeadKeywords.__optional_keys__) == {
+        *INPUT_NAMES,
+        *SETTING_NAMES,
+        *POSITION_NAMES,
+        "random_weights_seed",
+    }

@@ -3,7 +3,6 @@ which the fast path (attncli.cli.fastpath) calls without Typer for plain invocat
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +34,7 @@ from attncli.cli.options import (
     VOpt,
     matrix_option,
 )
-from attncli.cli.run_compute import run_compute
+from attncli.cli.run_compute import ComputeRequest, run_compute
 
 
 def register(app: typer.Typer) -> None:
@@ -53,6 +52,7 @@ EPILOG = (
 
 
 def compute(
+    ctx: typer.Context,
     q: QOpt = None,
     k: KOpt = None,
     v: VOpt = None,
@@ -148,6 +148,4 @@ def compute(
     With --x (or --q-input and --kv-input) and projection weights, or --heads, it runs multi-head
     attention: projections, heads, positions (sinusoidal, RoPE, ALiBi), concatenation, output projection.
     """
-    # every parameter as it is, but choices (str enums) as their plain values
-    params = {name: value.value if isinstance(value, StrEnum) else value for name, value in locals().items()}
-    run_compute(**params)
+    run_compute(ComputeRequest.from_options(ctx.params))  # Typer's parameters by name, as the fast path gives them

@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
         params = parse_compute(args[1:])
         if params is not None:
-            from attncli.cli.run_compute import run_compute
+            from attncli.cli.run_compute import ComputeRequest, run_compute
 
-            guarded(lambda: run_compute(**params), debug)
+            guarded(lambda: run_compute(ComputeRequest.from_options(params)), debug)
     from attncli.cli.app import run_typer
 
     guarded(lambda: run_typer(args), debug)

@@ -4,20 +4,21 @@ Importing Typer (with click and pydantic) costs about as much as importing NumPy
 `attn compute … --json` in a shell loop twice as slow as it needs to be. This reader handles the
 common case — known options with well-formed values — and returns None for anything else (--help,
 an unknown option, a value Typer would reject), so that Typer then parses the same arguments and
-gives its usual messages. tests/test_fastpath.py checks that both readers give the same parameters
+gives its usual messages. tests/cli/test_fastpath.py checks that both readers give the same parameters
 for every option, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, POSITIONALS, ROPE_STYLES
+from attncli.i18n import LANGUAGES
+
+FORMATS = ("markdown", "latex", "csv")  # attncli.serialize.export.FORMATS (that module loads NumPy; a test checks)
 
 # option -> (parameter, kind); kind is "str", "float", "int>=N", "flag=VALUE", "list", "path" or a tuple
 # of choices.
-_CHOICES_ALIGN = ("top-left", "bottom-right")
 COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--q": ("q", "str"),
     "--k": ("k", "str"),
@@ -25,10 +26,10 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--mask": ("mask", "str"),
     "--causal": ("causal", "flag=True"),
     "--no-causal": ("causal", "flag=False"),
-    "--causal-align": ("causal_align", _CHOICES_ALIGN),
+    "--causal-align": ("causal_align", CAUSAL_ALIGNS),
     "--scale": ("scale", "float"),
-    "--empty-row": ("empty_row", ("zero", "uniform", "nan")),
-    "--dtype": ("dtype", ("float64", "float32")),
+    "--empty-row": ("empty_row", EMPTY_ROW_POLICIES),
+    "--dtype": ("dtype", DTYPES),
     "--input": ("input", "str"),
     "-i": ("input", "str"),
     "--sample": ("sample", "str"),
@@ -46,21 +47,21 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--average-heads": ("average_heads", "flag=True"),
     "--random-weights": ("random_weights", "flag=True"),
     "--seed": ("seed", "int>=0"),
-    "--positional": ("positional", ("none", "sinusoidal")),
+    "--positional": ("positional", POSITIONALS),
     "--rope": ("rope", "flag=True"),
-    "--rope-style": ("rope_style", ("half", "interleaved")),
+    "--rope-style": ("rope_style", ROPE_STYLES),
     "--rope-base": ("rope_base", "float"),
     "--alibi": ("alibi", "flag=True"),
     "--threads": ("threads", "int>=1"),
     "--save": ("save", "path"),
     "--max-memory": ("max_memory", "str"),
-    "--format": ("format", ("markdown", "latex", "csv")),
+    "--format": ("format", FORMATS),
     "--heatmap": ("heatmap", "flag=True"),
     "--save-svg": ("save_svg", "path"),
     "--save-html": ("save_html", "path"),
     "--no-color": ("no_color", "flag=True"),
     "--quiet": ("quiet", "flag=True"),
-    "--lang": ("lang", ("en", "ru")),
+    "--lang": ("lang", LANGUAGES),
     "--debug": ("debug", "flag=True"),
 }
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}

@@ -1,13 +1,17 @@
-"""What the commands do, without Typer: reading problems from flags, documents and stdin, solving,
-warnings, the blocked path, saving, and printing tables or JSON.
+"""`attn compute` without Typer: the request, reading the problem from flags, documents and stdin,
+solving (the blocked path when only the output is wanted or the tables would not fit), saving, and
+showing tables or JSON.
 
-attncli.cli.app declares the Typer commands and calls these; attncli.cli.entry calls run_compute directly for
-plain `attn compute` invocations, so they start without importing Typer (see attncli.cli.fastpath).
+attncli.cli.compute declares the Typer command; attncli.cli.entry runs plain `attn compute`
+invocations directly (attncli.cli.fastpath reads their arguments), so they start without Typer.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from attncli.cli.inputs import (
@@ -25,14 +29,16 @@ from attncli.cli.inputs import (
     warn_mask,
 )
 from attncli.cli.output import Presentation, output_settings, use_language
+from attncli.core.stages import MULTIHEAD_STAGES, TABLE_STAGES, check_stages
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from attncli.core.blocked import AttentionOutput
     from attncli.core.engine import Attention
-    from attncli.problem.document import MultiHeadProblem
+    from attncli.problem.document import MultiHeadProblem, Problem
     from attncli.render.format import View
     from attncli.serialize.export import StageTable
 
@@ -47,141 +53,122 @@ def _parse_cell(text: str) -> tuple[int, int]:
     return i, j
 
 
-def run_compute(
-    *,
-    q: Any,
-    k: Any,
-    v: Any,
-    mask: Any,
-    causal: Any,
-    causal_align: Any,
-    scale: Any,
-    empty_row: Any,
-    dtype: Any,
-    input: Any,
-    sample: Any,
-    json_out: Any,
-    stage: Any,
-    precision: Any,
-    explain_cell: Any,
-    x: Any,
-    q_input: Any,
-    kv_input: Any,
-    wq: Any,
-    wk: Any,
-    wv: Any,
-    wo: Any,
-    bq: Any,
-    bk: Any,
-    bv: Any,
-    bo: Any,
-    heads: Any,
-    kv_heads: Any,
-    head: Any,
-    average_heads: Any,
-    random_weights: Any,
-    seed: Any,
-    positional: Any,
-    rope: Any,
-    rope_style: Any,
-    rope_base: Any,
-    alibi: Any,
-    threads: Any,
-    save: Any,
-    max_memory: Any,
-    format: Any,
-    heatmap: Any,
-    save_svg: Any,
-    save_html: Any,
-    no_color: Any,
-    quiet: Any,
-    lang: Any,
-    debug: Any,
-) -> None:
-    """`attn compute`: parse the problem, compute, then render tables or print JSON (see attncli.cli.app)."""
-    use_language(lang)
-    input = resolve_sample(sample, input)
+MATRIX_FLAGS = ("q", "k", "v", "mask", "x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
+SETTING_FLAGS = (
+    *("causal", "causal_align", "scale", "empty_row", "dtype", "heads", "kv_heads", "random_weights", "seed"),
+    *("positional", "rope", "rope_style", "rope_base", "alibi"),
+)
+
+
+@dataclass(frozen=True)
+class ComputeRequest:
+    """What `attn compute` was asked, as its options say (None: not given). Made by the Typer command
+    and by the fast path alike (from_options), so that both run the same request."""
+
+    matrices: Mapping[str, str | None]  # q, k, v, mask, x, q_input, …, bo: the text of each flag
+    settings: Mapping[str, Any]  # causal, causal_align, scale, …, alibi: parsed values
+    input: str | None  # --input (or --sample's file, once resolved)
+    sample: str | None
+    stages: list[str] | None
+    head: int | None
+    average_heads: bool
+    threads: int | None
+    save: Path | None
+    max_memory: str | None
+    presentation: Presentation
+    explain_cell: str | None
+    no_color: bool
+    quiet: bool
+    lang: str | None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> ComputeRequest:
+        """From the options by parameter name (choices as enums or as their values)."""
+        o: dict[str, Any] = {k: v.value if isinstance(v, StrEnum) else v for k, v in options.items()}
+        presentation = Presentation(
+            o["json_out"], o["format"], o["precision"], None, o["save_svg"], o["save_html"], bool(o["heatmap"])
+        )
+        return cls(
+            matrices={name: o[name] for name in MATRIX_FLAGS},
+            settings={name: o[name] for name in SETTING_FLAGS},
+            input=o["input"], sample=o["sample"], stages=list(o["stage"]) if o["stage"] else None,
+            head=o["head"], average_heads=bool(o["average_heads"]), threads=o["threads"], save=o["save"],
+            max_memory=o["max_memory"], presentation=presentation, explain_cell=o["explain_cell"],
+            no_color=bool(o["no_color"]), quiet=bool(o["quiet"]), lang=o["lang"],
+        )  # fmt: skip
+
+
+def run_compute(request: ComputeRequest) -> None:
+    """`attn compute`: read the problem, compute, then render tables or print JSON (see attncli.cli.compute)."""
+    use_language(request.lang)
+    input = resolve_sample(request.sample, request.input)
 
     from attncli.problem.document import build_multihead, build_problem, is_multihead
 
-    cell = _parse_cell(explain_cell) if explain_cell else None
-    pres = Presentation(json_out, format, precision, cell, save_svg, save_html, bool(heatmap))
+    cell = _parse_cell(request.explain_cell) if request.explain_cell else None
+    pres = replace(request.presentation, explain_cell=cell)
     pres.check()
-    output_settings(no_color, quiet)
-    matrices = {
-        "q": q, "k": k, "v": v, "mask": mask, "x": x, "q_input": q_input, "kv_input": kv_input,
-        "wq": wq, "wk": wk, "wv": wv, "wo": wo, "bq": bq, "bk": bk, "bv": bv, "bo": bo,
-    }  # fmt: skip
-    settings = {
-        "causal": causal,
-        "causal_align": causal_align,
-        "scale": scale,
-        "empty_row": empty_row,
-        "dtype": dtype,
-        "heads": heads,
-        "kv_heads": kv_heads,
-        "random_weights": random_weights,
-        "seed": seed,
-        "positional": positional,
-        "rope": rope,
-        "rope_style": rope_style,
-        "rope_base": rope_base,
-        "alibi": alibi,
-    }
-    fields, source = load_cli_fields(matrices=matrices, input=input, settings=settings)
-    flags = {**matrices, **settings}
-    stages = list(stage) if stage else None
-    if is_multihead(fields) or head is not None or average_heads:
-        _compute_multihead(build_multihead(fields, source), flags, stages, pres, head, average_heads, max_memory)
+    output_settings(request.no_color, request.quiet)
+    fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=dict(request.settings))
+    flags: dict[str, Any] = {**request.matrices, **request.settings}
+    if is_multihead(fields) or request.head is not None or request.average_heads:
+        _compute_multihead(build_multihead(fields, source), flags, request, pres)
         return
-    from attncli.core.stages import TABLE_STAGES as STAGES
-
-    for name in stages or ():
-        if name not in STAGES:
-            message = _("unknown stage {name!r} (choose from {stages})").format(name=name, stages=", ".join(STAGES))
-            raise InputError(message, argument="--stage")
+    try:
+        check_stages(request.stages, TABLE_STAGES)
+    except AttnError as e:
+        raise e.with_argument("--stage") from None
+    save = request.save
     if save is not None and save.suffix not in (".npy", ".npz"):
         message = _("unknown file type '{suffix}' (use .npy or .npz)").format(suffix=save.suffix or save.name)
         raise InputError(message, argument="--save")
     problem = build_problem(fields, source)
     try:
-        output_only = output_only_needed(problem, stages, max_memory)
+        output_only = output_only_needed(problem, request.stages, request.max_memory)
     except AttnError as e:
         raise named_after_flags(e, flags) from None
-    with blas_threads(threads):
-        if output_only:
-            out = solve_output_cli(problem, flags, threads)
-        else:
-            result = solve_cli(problem, flags)
+    with blas_threads(request.threads):
+        result = solve_output_cli(problem, flags, request.threads) if output_only else solve_cli(problem, flags)
     if save is not None:
-        _save(save, out.output if output_only else result)
-        if not json_out and not pres.format:
+        _save(save, result.output if output_only else result)
+        if not pres.json_out and not pres.format:
             return
+    _show_single(problem, result, request.stages, pres)
+
+
+def _show_single(
+    problem: Problem, result: Attention | AttentionOutput, stages: list[str] | None, pres: Presentation
+) -> None:
+    """Tables, text or JSON of a single-head result (rich, through attncli.render, only when tables are drawn)."""
+    from attncli.core.engine import Attention
     from attncli.serialize import strict_json as serialize
     from attncli.serialize.export import stage_tables
 
-    # rich (through attncli.render.tables) is imported only when tables are drawn
-    def draw_output(view: View) -> Any:
-        from attncli.render.tables import render_output
+    if not isinstance(result, Attention):
+        out = result
 
-        return render_output(out, view)
+        def draw_output(view: View) -> Any:
+            from attncli.render.tables import render_output
+
+            return render_output(out, view)
+
+        json_text = lambda: serialize.dumps(serialize.output_dict(out, problem))  # noqa: E731
+        pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=draw_output)
+        return
+    stages_result = result
 
     def draw_stages(view: View) -> Any:
         from attncli.render.tables import render_attention
 
-        return render_attention(result, stages, view)
+        return render_attention(stages_result, stages, view)
 
-    if output_only:
-        json_text = lambda: serialize.dumps(serialize.output_dict(out, problem))  # noqa: E731
-        pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=draw_output)
-    else:
-        pres.show(
-            title=problem.title,
-            labels=problem.labels,
-            json_text=lambda: serialize.to_json(result, problem, stages),
-            tables=lambda: stage_tables(result, stages, problem.labels),
-            render=draw_stages,
-        )
+    pres.show(
+        title=problem.title,
+        labels=problem.labels,
+        json_text=lambda: serialize.to_json(stages_result, problem, stages),
+        tables=lambda: stage_tables(stages_result, stages, problem.labels),
+        render=draw_stages,
+    )
 
 
 def _save(path: Path, result: Any) -> None:
@@ -209,20 +196,13 @@ def _stage_arrays(result: Attention) -> dict[str, Any]:
 
 
 def _compute_multihead(
-    problem: MultiHeadProblem,
-    flags: dict[str, Any],
-    stages: list[str] | None,
-    pres: Presentation,
-    head: int | None,
-    average_heads: bool,
-    max_memory: str | None,
+    problem: MultiHeadProblem, flags: dict[str, Any], request: ComputeRequest, pres: Presentation
 ) -> None:
-    from attncli.core.stages import MULTIHEAD_STAGES
-
-    for name in stages or ():
-        if name not in MULTIHEAD_STAGES:
-            message = _("unknown stage {name!r} (choose from {stages})")
-            raise InputError(message.format(name=name, stages=", ".join(MULTIHEAD_STAGES)), argument="--stage")
+    stages, head, average_heads, max_memory = request.stages, request.head, request.average_heads, request.max_memory
+    try:
+        check_stages(stages, MULTIHEAD_STAGES)
+    except AttnError as e:
+        raise e.with_argument("--stage") from None
     refuse_over_budget(multihead_nbytes(problem), max_memory, _("the multi-head stage tables"), only_the_output())
     try:
         result = problem.solve()
@@ -237,8 +217,6 @@ def _compute_multihead(
     from attncli.serialize.export import stage_tables
 
     def tables() -> list[StageTable]:
-        from attncli.core.stages import TABLE_STAGES
-
         shown = [s for s in (stages or TABLE_STAGES) if s in TABLE_STAGES]
         per_head = stage_tables(result.attention, shown, problem.labels, slice_name="head")
         return [t for t in per_head if head is None or t.slice_index == (head - 1,)]

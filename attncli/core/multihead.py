@@ -30,17 +30,15 @@ from attncli.core.checks import as_finite, first_bad
 from attncli.core.display import Displayable
 from attncli.core.engine import Attention
 from attncli.core.masks import combine_with_bias
-from attncli.core.positions import (
+from attncli.core.positions import Positions, alibi_bias, alibi_slopes, apply_rope, rope_angles, sinusoidal_encoding
+from attncli.core.settings import (
+    SETTING_NAMES,
+    AttentionSettings,
     PositionalKind,
-    Positions,
     RopeStyle,
-    alibi_bias,
-    alibi_slopes,
-    apply_rope,
-    rope_angles,
-    sinusoidal_encoding,
+    SettingKeywords,
+    settings_from,
 )
-from attncli.core.settings import SETTING_NAMES, AttentionSettings, SettingKeywords, settings_from
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 

@@ -4,11 +4,11 @@ Need"), rotary embeddings (RoPE) of q and k, and ALiBi's distance penalties on t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from attncli.core.settings import CausalAlign
+from attncli.core.settings import POSITIONALS, ROPE_STYLES, CausalAlign, PositionalKind, RopeStyle
 from attncli.errors import ShapeError
 from attncli.i18n import _
 
@@ -16,12 +16,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     Array = NDArray[np.floating]
-
-
-RopeStyle = Literal["half", "interleaved"]
-ROPE_STYLES: tuple[str, ...] = get_args(RopeStyle)
-PositionalKind = Literal["none", "sinusoidal"]
-POSITIONALS: tuple[str, ...] = get_args(PositionalKind)
 
 
 def sinusoidal_encoding(n: int, d_model: int) -> Array:

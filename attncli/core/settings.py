@@ -23,6 +23,11 @@ DType = Literal["float64", "float32"]
 CAUSAL_ALIGNS: tuple[str, ...] = get_args(CausalAlign)
 EMPTY_ROW_POLICIES: tuple[str, ...] = get_args(EmptyRow)
 DTYPES: tuple[str, ...] = get_args(DType)
+# Where positions enter multi-head attention (attncli.core.positions.Positions)
+RopeStyle = Literal["half", "interleaved"]
+ROPE_STYLES: tuple[str, ...] = get_args(RopeStyle)
+PositionalKind = Literal["none", "sinusoidal"]
+POSITIONALS: tuple[str, ...] = get_args(PositionalKind)
 
 
 @dataclass(frozen=True)

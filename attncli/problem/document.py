@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 from attncli.core.attention import attention
 from attncli.core.engine import Attention
 from attncli.core.multihead import MultiHead, multi_head_attention
-from attncli.core.positions import POSITIONALS, ROPE_STYLES, Positions
-from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, AttentionSettings
+from attncli.core.positions import Positions
+from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, POSITIONALS, ROPE_STYLES, AttentionSettings
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
