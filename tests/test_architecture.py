@@ -220,7 +220,7 @@ def test_the_setting_keywords_are_the_settings_fields() -> None:
     from attncli.core.settings import SETTING_NAMES, AttentionSettings, SettingKeywords
 
     assert tuple(SettingKeywords.__annotations__) == SETTING_NAMES == tuple(AttentionSettings.__dataclass_fields__)
-    assert POSITION_NAMES == tuple(Positions.__dataclass_fields__)
+    assert tuple(Positions.__dataclass_fields__) == POSITION_NAMES
     assert set(MultiHeadKeywords.__optional_keys__) == {
         *INPUT_NAMES,
         *SETTING_NAMES,
