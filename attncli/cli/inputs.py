@@ -82,10 +82,34 @@ def load_cli_problem(
     settings: dict[str, Any],
 ) -> Problem:
     """The single-head problem the flags describe (see load_cli_fields)."""
-    from attncli.problem.document import build_problem
-
     fields, source = load_cli_fields(matrices={"q": q, "k": k, "v": v, "mask": mask}, input=input, settings=settings)
-    return build_problem(fields, source)
+    return problem_from(fields, source)
+
+
+def problem_from(fields: dict[str, Any], source: str | None) -> Problem:
+    """The single-head problem of these fields; missing inputs are said with the flags that give them."""
+    from attncli.problem.document import MissingInputs, build_problem
+
+    try:
+        return build_problem(fields, source)
+    except MissingInputs as e:
+        names = ", ".join(f"--{k}" for k in e.missing)
+        message = _("no {missing} given: pass {flags}, or a problem document with --input FILE or on stdin")
+        raise InputError(message.format(missing="/".join(e.missing), flags=names), argument=source) from None
+
+
+def multihead_from(fields: dict[str, Any], source: str | None) -> MultiHeadProblem:
+    """The multi-head problem of these fields; missing inputs are said with the flags that give them."""
+    from attncli.problem.document import MissingInputs, build_multihead
+
+    try:
+        return build_multihead(fields, source)
+    except MissingInputs:
+        message = _(
+            "no inputs given: pass --x (self-attention), --q-input and --kv-input (cross-attention), "
+            "or --q, --k and --v"
+        )
+        raise InputError(message, argument=source) from None
 
 
 def _flag(field_name: str) -> str:

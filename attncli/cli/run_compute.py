@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from attncli.cli.inputs import (
     blas_threads,
     load_cli_fields,
+    multihead_from,
     multihead_nbytes,
     named_after_flags,
     only_the_output,
     output_only_needed,
+    problem_from,
     refuse_over_budget,
     resolve_sample,
     solve_cli,
@@ -103,7 +105,7 @@ def run_compute(request: ComputeRequest) -> None:
     use_language(request.lang)
     input = resolve_sample(request.sample, request.input)
 
-    from attncli.problem.document import build_multihead, build_problem, is_multihead
+    from attncli.problem.document import is_multihead
 
     cell = _parse_cell(request.explain_cell) if request.explain_cell else None
     pres = replace(request.presentation, explain_cell=cell)
@@ -112,7 +114,7 @@ def run_compute(request: ComputeRequest) -> None:
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=dict(request.settings))
     flags: dict[str, Any] = {**request.matrices, **request.settings}
     if is_multihead(fields) or request.head is not None or request.average_heads:
-        _compute_multihead(build_multihead(fields, source), flags, request, pres)
+        _compute_multihead(multihead_from(fields, source), flags, request, pres)
         return
     try:
         check_stages(request.stages, TABLE_STAGES)
@@ -122,7 +124,7 @@ def run_compute(request: ComputeRequest) -> None:
     if save is not None and save.suffix not in (".npy", ".npz"):
         message = _("unknown file type '{suffix}' (use .npy or .npz)").format(suffix=save.suffix or save.name)
         raise InputError(message, argument="--save")
-    problem = build_problem(fields, source)
+    problem = problem_from(fields, source)
     try:
         output_only = output_only_needed(problem, request.stages, request.max_memory)
     except AttnError as e:

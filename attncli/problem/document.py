@@ -45,6 +45,14 @@ RESULT_CONFIG_KEYS = frozenset(
 )
 
 
+class MissingInputs(InputError):
+    """A problem without the inputs it needs; `missing` names them (empty: multi-head inputs of any kind)."""
+
+    def __init__(self, message: str, *, argument: str | None = None, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message, argument=argument)
+        self.missing = missing
+
+
 @dataclass(frozen=True)
 class Problem:
     """Everything needed to compute one attention, plus optional labels and expected values."""
@@ -260,9 +268,8 @@ def build_problem(fields: Mapping[str, Any], source: str | None = None) -> Probl
         raise InputError(message, argument=source)
     missing = [k for k in MATRIX_KEYS if fields.get(k) is None]
     if missing:
-        names = ", ".join(f"--{k}" for k in missing)
-        message = _("no {missing} given: pass {flags}, or a problem document with --input FILE or on stdin")
-        raise InputError(message.format(missing="/".join(missing), flags=names), argument=source)
+        message = _("no {missing} given: the problem needs q, k and v").format(missing="/".join(missing))
+        raise MissingInputs(message, argument=source, missing=tuple(missing))
     known = {f for f in Problem.__dataclass_fields__}
     problem = Problem(**{k: v for k, v in fields.items() if k in known and v is not None})
     _check_labels(problem)
@@ -352,13 +359,10 @@ def build_multihead(fields: Mapping[str, Any], source: str | None = None) -> Mul
     matrix_keys = (*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS)
     matrices = {k: fields[k] for k in matrix_keys if fields.get(k) is not None}
     if not any(k in matrices for k in ("x", "q_input", "kv_input", "q", "k", "v")):
-        raise InputError(
-            _(
-                "no inputs given: pass --x (self-attention), --q-input and --kv-input (cross-attention), "
-                "or --q, --k and --v"
-            ),
-            argument=source,
+        message = _(
+            "no inputs given: the problem needs x (self-attention), q_input and kv_input (cross-attention), or q, k and v"
         )
+        raise MissingInputs(message, argument=source)
     known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices"}
     settings = {k: v for k, v in fields.items() if k in known and v is not None}
     return MultiHeadProblem(matrices=matrices, **settings)
