@@ -1,6 +1,6 @@
 """Golden renders: the whole table output at a fixed width, compared character for character.
 
-Regenerate after an intended change with  ATTN_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+Regenerate after an intended change with  ATTN_UPDATE_GOLDEN=1 python -m pytest tests/render/test_golden.py
 and read the diff before committing it.
 """
 
