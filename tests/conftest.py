@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import os
 import subprocess
@@ -28,6 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 SAMPLES = ROOT / "samples"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+UPDATE_GOLDEN = "ATTN_UPDATE_GOLDEN"  # ATTN_UPDATE_GOLDEN=1 rewrites tests/golden/ from the output (read the diff)
 
 
 @dataclass
@@ -96,3 +99,38 @@ def attn_process(*args: str, stdin: str | None = None, env: dict[str, str] | Non
         timeout=120,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+Golden = Callable[[str, str], None]
+
+
+@pytest.fixture
+def golden() -> Golden:
+    """golden(NAME, text): text must equal tests/golden/NAME.txt, character for character.
+
+    With ATTN_UPDATE_GOLDEN set (to anything but the empty string) the file is first written from
+    text, so the comparison passes; read `git diff tests/golden` before committing the change.
+    Otherwise a difference fails the test with a unified diff of the file against the output.
+    """
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / f"{name}.txt"
+        if os.environ.get(UPDATE_GOLDEN):
+            path.write_text(text, encoding="utf-8")
+        expected = path.read_text(encoding="utf-8")
+        if text != expected:
+            diff = "".join(
+                difflib.unified_diff(
+                    expected.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    fromfile=f"tests/golden/{name}.txt",
+                    tofile="output",
+                )
+            )
+            pytest.fail(
+                f"the output differs from tests/golden/{name}.txt ({len(expected)} characters expected, "
+                f"{len(text)} given; after an intended change, rerun with {UPDATE_GOLDEN}=1):\n{diff}",
+                pytrace=False,
+            )
+
+    return check

@@ -17,7 +17,7 @@ from babel.messages.pofile import read_po
 
 from attncli import i18n
 
-from conftest import ROOT, SAMPLES, RunAttn, attn_process
+from conftest import ROOT, SAMPLES, Golden, RunAttn, attn_process
 
 PACKAGE = ROOT / "attncli"
 PO = PACKAGE / "locale" / "ru" / "LC_MESSAGES" / "attncli.po"
@@ -190,7 +190,6 @@ def test_a_real_process_in_russian() -> None:
     )
 
 
-GOLDEN = ROOT / "tests" / "golden"
 RUSSIAN_GOLDEN = [
     ("causal-4x4-80-ru", ["compute", "--input", str(SAMPLES / "causal-4x4.json")]),
     ("mha-gqa-80-ru", ["compute", "--input", str(SAMPLES / "mha-gqa.json"), "--head", "3"]),
@@ -216,14 +215,11 @@ RUSSIAN_GOLDEN = [
 
 
 @pytest.mark.parametrize(("name", "args"), RUSSIAN_GOLDEN, ids=[c[0] for c in RUSSIAN_GOLDEN])
-def test_golden_render_in_russian(attn: RunAttn, name: str, args: list[str]) -> None:
+def test_golden_render_in_russian(attn: RunAttn, golden: Golden, name: str, args: list[str]) -> None:
     """The whole Russian output at 80 columns (ATTN_UPDATE_GOLDEN=1 rewrites it, as in test_golden.py)."""
     run = attn(*args, "--lang", "ru")
     assert run.code == (1 if args[0] == "check" else 0), run.err
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("ATTN_UPDATE_GOLDEN"):
-        path.write_text(run.out, encoding="utf-8")
-    assert run.out == path.read_text(encoding="utf-8")
+    golden(name, run.out)
     assert max(len(line) for line in run.out.splitlines()) <= 80
 
 

@@ -1,19 +1,14 @@
 """Golden renders: the whole table output at a fixed width, compared character for character.
 
-Regenerate after an intended change with  ATTN_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+Regenerate after an intended change with  ATTN_UPDATE_GOLDEN=1 python -m pytest tests/render/test_golden.py
 and read the diff before committing it.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from conftest import SAMPLES, RunAttn
-
-GOLDEN = Path(__file__).parent / "golden"
+from conftest import SAMPLES, Golden, RunAttn
 
 CASES = [
     ("one-query-two-keys-80", ["--input", str(SAMPLES / "one-query-two-keys.json")], 80),
@@ -39,11 +34,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "args", "columns"), CASES, ids=[c[0] for c in CASES])
-def test_golden_render(attn: RunAttn, name: str, args: list[str], columns: int) -> None:
+def test_golden_render(attn: RunAttn, golden: Golden, name: str, args: list[str], columns: int) -> None:
     r = attn("compute", *args, columns=columns)
     assert r.code == 0, r.err
-    path = GOLDEN / f"{name}.txt"
-    if os.environ.get("ATTN_UPDATE_GOLDEN"):
-        path.write_text(r.out, encoding="utf-8")
-    assert r.out == path.read_text(encoding="utf-8")
+    golden(name, r.out)
     assert max(len(line) for line in r.out.splitlines()) <= columns

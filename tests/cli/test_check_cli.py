@@ -15,10 +15,9 @@ import pytest
 
 from attncli.problem.samples import list_samples
 
-from conftest import ROOT, SAMPLES, RunAttn, attn_process
+from conftest import ROOT, SAMPLES, Golden, RunAttn, attn_process
 
 ONE_QUERY = ("--q", "[[1,0]]", "--k", "[[0.5,0.5],[0.3,0.7]]", "--v", "[[1,0],[0.5,0.5]]")
-GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.mark.parametrize("sample", sorted(s.path.name for s in list_samples()))
@@ -131,14 +130,14 @@ def test_bad_claims_in_a_document_name_the_key(
     assert message in r.err
 
 
-def test_golden_report_at_80_columns(attn: RunAttn) -> None:
+def test_golden_report_at_80_columns(attn: RunAttn, golden: Golden) -> None:
     """The whole text of one report: a wrong stage with its diagnosis, a consistent one, a correct one."""
     r = attn(
         "check", *ONE_QUERY, "--expect-scores", "0.5 0.5", "--expect-weights", "0.5 0.5", "--expect-output", "0.76 0.24"
     )
     assert r.code == 1
     shown = "\n".join(line.rstrip() for line in r.out.splitlines()) + "\n"  # rich pads lines with spaces
-    assert shown == (GOLDEN / "check-one-query.txt").read_text(encoding="utf-8")
+    golden("check-one-query", shown)
     assert max(len(line) for line in r.out.splitlines()) <= 80
 
 

@@ -10,7 +10,7 @@ import pytest
 from attncli import InputError
 from attncli.parse.matrix import parse_matrix
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 ACCEPTED = [
     ("[[1,0],[0,1]]", "matrix", [[1, 0], [0, 1]]),

@@ -15,7 +15,7 @@ from conftest import ROOT, SAMPLES, RunAttn
 
 Q, K, V = "[[1,0]]", "[[0.5,0.5],[0.3,0.7]]", "[[1,0],[0.5,0.5]]"
 SCHEMA = json.loads((ROOT / "attncli" / "schema" / "result.schema.json").read_text())
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 
 
 def test_all_input_forms_agree(attn: RunAttn) -> None:

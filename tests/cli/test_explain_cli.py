@@ -17,10 +17,9 @@ from attncli.models.bert import BertEncoder
 from attncli.models.locate import package_folder
 from attncli.models.tokenize import WordPiece
 
-from conftest import ROOT, SAMPLES, RunAttn, attn_process
+from conftest import ROOT, SAMPLES, Golden, RunAttn, attn_process
 
 EIFFEL = "The miniature Eiffel tower is a toy"
-GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.fixture(scope="module")
@@ -327,17 +326,12 @@ def test_embeddings_with_projections(attn: RunAttn) -> None:
     np.testing.assert_allclose(doc["inputs"]["v"], e)  # type: ignore[index]
 
 
-def test_golden_render_of_own_embeddings(attn: RunAttn, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_render_of_own_embeddings(attn: RunAttn, golden: Golden, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fixed-width (80 columns) render of a deterministic, model-free case. ATTN_UPDATE_GOLDEN=1 rewrites the file."""
-    import os
-
     monkeypatch.chdir(ROOT)  # the output names the samples file by the path given
     r = attn("explain", "The cat sat on the mat.", "--embeddings", "samples/embeddings-en.json", "--causal")
     assert r.code == 0, r.err
-    path = GOLDEN / "explain-embeddings-en-causal.txt"
-    if os.environ.get("ATTN_UPDATE_GOLDEN"):
-        path.write_text(r.out, encoding="utf-8")
-    assert r.out == path.read_text(encoding="utf-8")
+    golden("explain-embeddings-en-causal", r.out)
 
 
 def test_help_and_compute_do_not_load_the_model_libraries() -> None:
