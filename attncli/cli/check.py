@@ -7,7 +7,10 @@ Registered by the import at the bottom of attncli.cli.app; rich is imported only
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -42,12 +45,24 @@ from attncli.cli.options import (
     ScaleOpt,
     VOpt,
 )
-from attncli.cli.output import escape, make_console, output_settings, save_recording, start_recording, use_language
+from attncli.cli.output import (
+    cli_hints,
+    escape,
+    make_console,
+    output_settings,
+    save_recording,
+    start_recording,
+    use_language,
+)
 from attncli.core.memory import stages_nbytes
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _
 from attncli.problem.document import MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
+
+if TYPE_CHECKING:
+    from attncli.analysis.grading import CheckReport
+    from attncli.core.engine import Array
 
 # Claimed values, one flag per stage (parsed like --q; a masked claim may hold −∞).
 ExpectScoresOpt = Annotated[str | None, typer.Option(help="Your scores Q·Kᵀ (T×S), same forms as --q.")]
@@ -104,46 +119,105 @@ def check(
 
     Claimed values come from --expect-STAGE flags and/or the "expected" object of a problem document.
     """
-    from attncli.analysis.grading import check as grade
-
     use_language(lang.value if lang is not None else None)
     output_settings(no_color, quiet)
-    if (save_svg or save_html) and json_out:
-        message = _("records the tables of the terminal; it does not go with --json")
-        raise InputError(message, argument="--save-svg")
-
-    input = resolve_sample(sample, input)
-    from attncli.parse.matrix import parse_matrix
-
     settings: dict[str, object] = {"causal": causal, "scale": scale}
     for name, choice in (("causal_align", causal_align), ("empty_row", empty_row), ("dtype", dtype)):
         settings[name] = choice.value if choice is not None else None
-    fields, source_name = load_cli_fields(
-        matrices={"q": q, "k": k, "v": v, "mask": mask}, input=input, settings=settings
+    request = CheckRequest(
+        matrices={"q": q, "k": k, "v": v, "mask": mask},
+        settings=settings,
+        input=input,
+        sample=sample,
+        claims=dict(
+            zip(STAGE_NAMES, (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output), strict=True)
+        ),
+        tol=tol,
+        json_out=json_out,
+        precision=precision,
+        save_svg=save_svg,
+        save_html=save_html,
+        max_memory=max_memory,
     )
-    flags = {"q": q, "k": k, "v": v, "mask": mask, "scale": scale}
+    if not run_check(request):
+        raise typer.Exit(1)
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What `attn check` was asked for, from its flags (matrices and claims still as the text given)."""
+
+    matrices: Mapping[str, str | None]  # q, k, v, mask
+    settings: Mapping[str, object]  # causal, causal_align, scale, empty_row, dtype (None: not given)
+    input: str | None = None  # a problem document ('-': stdin)
+    sample: str | None = None  # a bundled sample, instead of input
+    claims: Mapping[str, str | None] = field(default_factory=dict)  # --expect-STAGE, by stage
+    tol: float = DEFAULT_TOL
+    json_out: bool = False
+    precision: int = 4
+    save_svg: Path | None = None
+    save_html: Path | None = None
+    max_memory: str | None = None
+
+
+def run_check(request: CheckRequest) -> bool:
+    """Grade the request's claims and show the report; True when every claimed stage is correct."""
+    from attncli.analysis.grading import check as grade
+
+    if (request.save_svg or request.save_html) and request.json_out:
+        message = _("records the tables of the terminal; it does not go with --json")
+        raise InputError(message, argument="--save-svg")
+    input = resolve_sample(request.sample, request.input)
+    problem = _load_problem(request, input)
+    expected, origin = _claims(request, problem, input)
+    try:
+        report = grade(problem, expected, tol=request.tol)
+    except AttnError as e:
+        stage = (e.argument or "").removeprefix("expected.")
+        raise e.with_argument(origin.get(stage, e.argument or "check")) from None
+    _show(request, problem, report, _source(problem, input))
+    return report.passed
+
+
+def _source(problem: Problem | MultiHeadProblem, input: str | None) -> str | None:
+    """Where the problem and its claims came from, for the report: a file, stdin, or None (flags only)."""
+    return None if input is None and not problem.expected else ("stdin" if input in (None, "-") else input)
+
+
+def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHeadProblem:
+    """The problem to grade, from the flags and/or the document, refused when grading would not fit."""
+    fields, source_name = load_cli_fields(matrices=dict(request.matrices), input=input, settings=dict(request.settings))
+    flags = {**request.matrices, "scale": request.settings["scale"]}
     problem: Problem | MultiHeadProblem
     # Grading keeps the correct stages and tries the catalogue's mistakes on them: about twice the tables.
     what = _("grading (twice the stage tables)")
     instead = _("check a smaller problem; {instead}").format(instead=only_the_output())
     if is_multihead(fields):  # e.g. samples/mha-*.json: per-head stages and the final output are graded
         problem = build_multihead(fields, source_name)
-        refuse_over_budget(2 * multihead_nbytes(problem), max_memory, what, instead)
+        refuse_over_budget(2 * multihead_nbytes(problem), request.max_memory, what, instead)
     else:
         problem = build_problem(fields, source_name)
         try:
             need = 2 * stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
         except AttnError as e:
             raise named_after_flags(e, flags) from None
-        refuse_over_budget(need, max_memory, what, instead)
+        refuse_over_budget(need, request.max_memory, what, instead)
         solve_cli(problem, flags)
+    return problem
 
-    # Each claim remembers where it came from, so that an error names the flag or the document key.
-    source = None if input is None and not problem.expected else ("stdin" if input in (None, "-") else input)
+
+def _claims(
+    request: CheckRequest, problem: Problem | MultiHeadProblem, input: str | None
+) -> tuple[dict[str, Array], dict[str, str]]:
+    """The claimed stages (the flags' over the document's), and where each came from, so that an error
+    names the flag or the document key."""
+    from attncli.parse.matrix import parse_matrix
+
+    source = _source(problem, input)
     expected = dict(problem.expected)
     origin = {"tol": "--tol", **{stage: f"{source}: expected.{stage}" for stage in expected}}
-    claims = (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output)
-    for stage, text in zip(STAGE_NAMES, claims, strict=True):
+    for stage in STAGE_NAMES:
+        text = request.claims.get(stage)
         if text is not None:
             origin[stage] = f"--expect-{stage}"
             expected[stage] = parse_matrix(text, origin[stage], "mask" if stage == "masked" else "matrix")
@@ -155,25 +229,23 @@ def check(
             ),
             argument="check",
         )
-    try:
-        report = grade(problem, expected, tol=tol)
-    except AttnError as e:
-        stage = (e.argument or "").removeprefix("expected.")
-        raise e.with_argument(origin.get(stage, e.argument or "check")) from None
+    return expected, origin
 
-    if json_out:
+
+def _show(request: CheckRequest, problem: Problem | MultiHeadProblem, report: CheckReport, source: str | None) -> None:
+    """The report as strict JSON, or as tables (recorded for --save-svg/--save-html)."""
+    if request.json_out:
         from attncli.render.check import report_json
 
         sys.stdout.write(report_json(report, source, problem.title) + "\n")
-    else:
-        from attncli.render.check import render_check
-        from attncli.render.format import View
+        return
+    from attncli.render.check import render_check
+    from attncli.render.format import View
 
-        start_recording(save_svg, save_html)
-        console = make_console()
-        if problem.title:
-            console.print(f"[bold]{escape(problem.title)}[/bold]")
-        console.print(render_check(report, View(precision=precision, width=console.width, labels=problem.labels)))
-        save_recording(console, save_svg, save_html, problem.title)
-    if not report.passed:
-        raise typer.Exit(1)
+    start_recording(request.save_svg, request.save_html)
+    console = make_console()
+    if problem.title:
+        console.print(f"[bold]{escape(problem.title)}[/bold]")
+    view = View(precision=request.precision, width=console.width, labels=problem.labels, hints=cli_hints())
+    console.print(render_check(report, view))
+    save_recording(console, request.save_svg, request.save_html, problem.title)

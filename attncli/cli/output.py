@@ -1,27 +1,70 @@
-"""How results and messages reach the terminal: the consoles (results on stdout, messages on stderr),
-warnings and notes, the recording for --save-svg/--save-html, and how a command presents its result."""
+"""How results and messages reach the terminal: the output settings (--quiet, --no-color), the consoles
+(results on stdout, messages on stderr), warnings and notes, the recording for --save-svg/--save-html,
+the CLI's wording of the hints in captions, and how a command presents its result."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from attncli.errors import InputError
+from attncli.errors import AttnError, InputError
 from attncli.i18n import _
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from attncli.render.format import View
+    from attncli.render.format import Hints, View
     from attncli.serialize.export import StageTable
 
 
+@dataclass(frozen=True)
+class Output:
+    """How the command that runs shows things, set once by it (output_settings)."""
+
+    quiet: bool = False  # --quiet: no warnings, notes or progress bar
+    no_color: bool = False  # --no-color (NO_COLOR in the environment works as well: rich reads it)
+
+
+settings = Output()
+
+
+def output_settings(no_color: bool, quiet: bool) -> None:
+    """--no-color and --quiet, for every command (called once, before anything is shown); it also makes
+    the captions of every renderer hint at the CLI's flags (cli_hints)."""
+    global settings
+    settings = Output(quiet=quiet, no_color=no_color)
+    from attncli.render.format import use_hints
+
+    use_hints(cli_hints)
+
+
+def cli_hints() -> Hints:
+    """What captions tell the reader to do for more, in the flags of the CLI (translated when called)."""
+    from attncli.render.format import Hints
+
+    return Hints(
+        every_value=_("--json prints every value"),
+        all_slices=_("--json prints all"),
+        all_outputs=_("--save FILE.npy writes all"),
+        other_stages=_("Ask for other --stage values to see them on small inputs."),
+        empty_row="--empty-row {empty_row}",
+        causal="--causal",
+        seed=_("reproducible with the same --seed"),
+        pick_head=_("pick one with --head N"),
+        all_graded_slices=_("--json has all"),
+        tolerance=_("--tol changes it"),
+    )
+
+
+# The flag behind each argument that a renderer may refuse (attncli.render.tables.render_attention).
+RENDER_ARGUMENTS = {"stages": "--stage", "explain_cell": "--explain-cell"}
+
+
 def warn(message: str, note: bool = False) -> None:
-    """A warning (or a note) on stderr; ATTN_QUIET (set by --quiet) silences both."""
-    if not os.environ.get("ATTN_QUIET"):
+    """A warning (or a note) on stderr; --quiet silences both."""
+    if not settings.quiet:
         line = _("attn: note: {message}") if note else _("attn: warning: {message}")
         print(line.format(message=message), file=sys.stderr)
 
@@ -37,7 +80,8 @@ def make_console(stderr: bool = False, record: bool = False) -> Any:
         return _recording
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record, emoji=False)
+    no_color = True if settings.no_color else None  # None: rich decides, from NO_COLOR
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record, emoji=False, no_color=no_color)
     if record:
         _recording = console
     return console
@@ -104,9 +148,16 @@ class Presentation:
             console.print(f"[bold]{escape(title)}[/bold]")
         view = View(
             precision=self.precision, width=console.width, labels=labels, explain_cell=self.explain_cell,
-            heatmap=self.heatmap,
+            heatmap=self.heatmap, hints=cli_hints(),
         )  # fmt: skip
-        console.print(render(view))
+        try:
+            shown = render(view)
+        except AttnError as e:  # a stage or a cell the renderer refuses: say which flag asked for it
+            flag = RENDER_ARGUMENTS.get(e.argument or "")
+            if flag is None:
+                raise
+            raise e.with_argument(flag) from None
+        console.print(shown)
         save_recording(console, self.save_svg, self.save_html, title)
 
 
@@ -124,14 +175,6 @@ def save_recording(console: Any, svg: Path | None, html: Path | None, title: str
                 message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
                 raise InputError(message, argument=flag) from None
             warn(_("saved what was shown to {path}").format(path=path), note=True)
-
-
-def output_settings(no_color: bool, quiet: bool) -> None:
-    """--no-color and --quiet, for every command: as the NO_COLOR and ATTN_QUIET variables."""
-    if no_color:
-        os.environ["NO_COLOR"] = "1"
-    if quiet:
-        os.environ["ATTN_QUIET"] = "1"
 
 
 def use_language(lang: str | None) -> None:
@@ -157,7 +200,7 @@ class ProgressBar:
         self.start = time.perf_counter()
         self.bar: Any = None
         self.task: Any = None
-        self.enabled = sys.stderr.isatty() and not os.environ.get("ATTN_QUIET")
+        self.enabled = sys.stderr.isatty() and not settings.quiet
 
     def __call__(self, done: int, total: int) -> None:
         import time

@@ -20,7 +20,7 @@ from rich.text import Text
 from attncli.analysis.grading import CheckReport, StageCheck, tolerance_text
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import where
-from attncli.render.format import MAX_SLICES, View, fmt, num, window
+from attncli.render.format import MAX_SLICES, View, fmt, hints_of, num, slices_note, window
 from attncli.serialize.strict_json import dumps, jsonable
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def _diagnosis_lines(s: StageCheck) -> list[RenderableType]:
     return lines
 
 
-def _summary(report: CheckReport) -> list[Text]:
+def _summary(report: CheckReport, hint: str | None) -> list[Text]:
     n = len(report.stages)
     if report.passed:
         if n == 1:
@@ -176,12 +176,14 @@ def _summary(report: CheckReport) -> list[Text]:
             text = more.format(text=text, consistent=consistent, credited=report.credited, n=n)
         text = _("{text}; the first wrong stage is {stage}.").format(text=text, stage=report.first_wrong_stage)
         head = Text.assemble((_("FAILED:"), "bold red"), " ", text)
-    return [head, Text(_("Tolerance {rule}; --tol changes it.").format(rule=tolerance_text(report.tol)), style="dim")]
+    tolerance = _("Tolerance {rule}.") if hint is None else _("Tolerance {rule}; {hint}.")
+    return [head, Text(tolerance.format(rule=tolerance_text(report.tol), hint=hint), style="dim")]
 
 
 def render_check(report: CheckReport, view: View | None = None) -> Group:
     """The whole report: per claimed stage its verdict, tables and diagnosis, then the summary."""
     view = view or View()
+    hints = hints_of(view)
     parts: list[RenderableType] = []
     logits = "scaled" if report.result.masked is None else "masked"
     verdicts = {s.stage: s.verdict for s in report.stages}
@@ -194,15 +196,10 @@ def render_check(report: CheckReport, view: View | None = None) -> Group:
                 parts.append(Text(_("slice {index}").format(index=", ".join(str(i) for i in index)), style="dim"))
             parts.append(_stage_tables(s, index, view, view.labels))
         if len(indices) > MAX_SLICES:
-            shown = ngettext(
-                "(showing {shown} of {n} slice; --json has all)",
-                "(showing {shown} of {n} slices; --json has all)",
-                len(indices),
-            )
-            parts.append(Text(shown.format(shown=MAX_SLICES, n=len(indices)), style="dim"))
+            parts.append(Text(slices_note(MAX_SLICES, len(indices), hints.all_graded_slices), style="dim"))
         parts.extend(_diagnosis_lines(s))
         parts.append(Text(""))
-    parts.extend(_summary(report))
+    parts.extend(_summary(report, hints.tolerance))
     return Group(*parts)
 
 

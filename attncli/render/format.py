@@ -1,5 +1,5 @@
-"""Numbers and matrices as text: cells, numbers in sentences, which rows and columns to show, and the View
-(decimals, width, labels) that every renderer takes."""
+"""Numbers and matrices as text: cells, numbers in sentences, which rows and columns to show, the View
+(decimals, width, labels) that every renderer takes, and the Hints its captions may give."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from attncli.i18n import _, ngettext
 
 MAX_SLICES = 4  # leading (batch/head) slices shown before a note
 
@@ -38,6 +40,54 @@ def vec(xs: Iterable[float], precision: int) -> str:
 
 
 @dataclass(frozen=True)
+class Hints:
+    """What captions may tell the reader to do to see more, in the caller's words (already translated).
+
+    The renderers know no flags: the CLI fills these with its own (attncli.cli.output.cli_hints). A hint
+    left as None is left out of its caption, e.g. "(showing 7 of 32 columns)" instead of
+    "(showing 7 of 32 columns; --json prints every value)".
+    """
+
+    every_value: str | None = None  # after "showing 7 of 32 columns; " (stage tables, heatmaps)
+    all_slices: str | None = None  # after "showing 4 of 6 slices of the leading dimensions (2, 3); "
+    all_outputs: str | None = None  # after "showing 4 of 6 slices; " below outputs of the blocked path
+    other_stages: str | None = None  # a sentence after the caption of the blocked path's output
+    empty_row: str | None = None  # in brackets after a fully masked row; {empty_row} is the policy's name
+    causal: str | None = None  # the name of the causal rule's switch, when nothing is masked
+    seed: str | None = None  # in brackets after "random demo weights"
+    pick_head: str | None = None  # after "showing 8 of 12 heads; "
+    all_graded_slices: str | None = None  # after "showing 4 of 6 slices; " in the report of a check
+    tolerance: str | None = None  # after "Tolerance ±0.0001; " in the report of a check
+
+
+_default_hints: Callable[[], Hints] = Hints
+
+
+def use_hints(hints: Callable[[], Hints]) -> None:
+    """Make `hints()` (called at render time, in the language of the moment) the Hints of every View that
+    names none: the CLI installs its own once per command."""
+    global _default_hints
+    _default_hints = hints
+
+
+def hints_of(view: View | None = None) -> Hints:
+    """The hints of `view`, else the installed default (none outside the CLI)."""
+    return view.hints if view is not None and view.hints is not None else _default_hints()
+
+
+def cut_note(notes: list[str], hint: str | None) -> str:
+    """The note below a table cut to fit, "(showing 7 of 32 columns; hint)": what is shown, and where the rest is."""
+    note = _("({notes})") if hint is None else _("({notes}; {hint})")
+    return note.format(notes=", ".join(notes), hint=hint)
+
+
+def slices_note(shown: int, n: int, hint: str | None) -> str:
+    """(showing 4 of 6 slices; hint): below a result whose leading slices are not all shown."""
+    text = ngettext("showing {shown} of {n} slice", "showing {shown} of {n} slices", n)
+    return cut_note([text.format(shown=shown, n=n)], hint)
+
+
+@dataclass(frozen=True)
 class View:
     """How to show a result: decimals, width, labels and which cell to expand."""
 
@@ -49,6 +99,7 @@ class View:
     only_slices: tuple[tuple[int, ...], ...] | None = None  # show just these leading indices
     max_slices: int = MAX_SLICES
     heatmap: bool = False  # also show the weights as a coloured heatmap
+    hints: Hints | None = None  # None: the installed default (see use_hints)
 
 
 def window(n: int, limit: int) -> list[int | None]:

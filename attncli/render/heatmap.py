@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.i18n import _, ngettext
-from attncli.render.format import fmt, window
+from attncli.render.format import Hints, cut_note, fmt, hints_of, window
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -51,11 +51,13 @@ def heatmap(
     caption: str,
     width: int,
     precision: int = 2,
+    hints: Hints | None = None,
 ) -> Group:
     """Weights as a coloured table: rows = query tokens, columns = key tokens (headers cut to fit).
 
     The bold cell of each row is its largest weight (readable without colour too). Every row sums to 1
     (the engine guarantees it; `attn compute` shows the Σ column), so there is no Σ column here.
+    `hints` (default: the installed ones, see attncli.render.format.use_hints) says where every value is.
     """
     n_rows, n_cols = weights.shape
     cell_w = precision + 2
@@ -97,7 +99,7 @@ def heatmap(
         shown = ngettext("{shown} of {n} query row", "{shown} of {n} query rows", n_rows)
         notes.append(shown.format(shown=len([r for r in rows if r is not None]), n=n_rows))
     if notes:
-        caption += "\n" + _("({notes}; --json prints every value)").format(notes=", ".join(notes))
+        caption += "\n" + cut_note(notes, (hints or hints_of()).every_value)
     return Group(Text(title, style="bold"), table, Text(caption, style="dim"), legend())
 
 

@@ -17,13 +17,13 @@ from rich.text import Text
 from attncli.core.multihead import MultiHead
 from attncli.core.stages import MULTIHEAD_STAGES
 from attncli.i18n import _, ngettext
-from attncli.render.format import View, num
+from attncli.render.format import View, cut_note, hints_of, num
 from attncli.render.tables import STAGES, matrix_table, render_attention
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-MAX_HEADS = 8  # heads rendered one after another before a note says to pick one with --head
+MAX_HEADS = 8  # heads rendered one after another before a note says how to pick one (Hints.pick_head)
 
 
 def _dims(n: int, prefix: str = "d") -> list[str]:
@@ -71,9 +71,12 @@ class _Renderer:
                 title = _("0 · inputs: kv_input (encoder side)")
                 parts.append(self.table(r.x_kv, title, None, self.e_labels, _dims(r.x_kv.shape[1])))
         shapes = ", ".join(f"{n} {'×'.join(str(d) for d in w.shape)}" for n, w in r.weights.items())
+        seed = hints_of(self.view).seed
         how = {
             "given": _("projection weights given"),
-            "random": _("random demo weights (reproducible with the same --seed)"),
+            "random": (_("random demo weights") if seed is None else _("random demo weights ({seed})")).format(
+                seed=seed
+            ),
             "identity": _("no projection weights: Q, K and V are the inputs themselves"),
             "none": _("q, k and v given already projected"),
         }[r.projection]
@@ -262,15 +265,13 @@ def render_multihead(
         head_view = View(
             precision=view.precision, width=view.width, labels=view.labels, explain_cell=view.explain_cell,
             slice_name=name, only_slices=tuple((h,) for h in rd.shown), max_slices=MAX_HEADS, heatmap=view.heatmap,
+            hints=view.hints,
         )  # fmt: skip
         parts.append(render_attention(result.attention, per_head, head_view))
         if head is None and result.heads > MAX_HEADS:
-            shown = ngettext(
-                "(showing {shown} of {n} head; pick one with --head N)",
-                "(showing {shown} of {n} heads; pick one with --head N)",
-                result.heads,
-            )
-            parts.append(Text(shown.format(shown=MAX_HEADS, n=result.heads), style="dim"))
+            shown = ngettext("showing {shown} of {n} head", "showing {shown} of {n} heads", result.heads)
+            note = cut_note([shown.format(shown=MAX_HEADS, n=result.heads)], hints_of(view).pick_head)
+            parts.append(Text(note, style="dim"))
     if average:
         add(rd.average())
     for stage in ("concat", "projection"):

@@ -18,10 +18,10 @@ from rich.text import Text
 
 from attncli.core.blocked import AttentionOutput
 from attncli.core.engine import Attention
-from attncli.core.stages import TABLE_STAGES
+from attncli.core.stages import TABLE_STAGES, check_stages
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
-from attncli.render.format import View, fmt, num, vec, window
+from attncli.render.format import View, cut_note, fmt, hints_of, num, slices_note, vec, window
 from attncli.render.heatmap import heatmap
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def matrix_table(
         notes.append(ngettext("{shown} of {n} row", "{shown} of {n} rows", n_rows).format(shown=MAX_ROWS - 1, n=n_rows))
     text = caption or ""
     if notes:
-        text += ("\n" if text else "") + _("({notes}; --json prints every value)").format(notes=", ".join(notes))
+        text += ("\n" if text else "") + cut_note(notes, hints_of(view).every_value)
     parts: list[RenderableType] = [Text(title, style="bold"), table]
     if text:
         parts.append(Text(text, style="dim"))
@@ -254,14 +254,20 @@ class _SliceRenderer:
             most = _("{query} gives most weight to {key} ({weight}).")
             lines.append(most.format(query=self.q_labels[i], key=self.k_labels[top], weight=fmt(w[i, top], self.p)))
         empty = [e for e in self.r.empty_rows if e[:-1] == self.idx]
+        hint = hints_of(self.view).empty_row
         for e in empty[:4]:
             policy = {
                 "zero": _("its weights and output are 0"),
                 "uniform": _("its weights are uniform (1/{s})").format(s=s),
                 "nan": _("its weights and output are NaN"),
             }[self.r.empty_row]
-            masked = _("{query} is fully masked: {policy} (--empty-row {empty_row}).")
-            lines.append(masked.format(query=self.q_labels[e[-1]], policy=policy, empty_row=self.r.empty_row))
+            masked = (
+                _("{query} is fully masked: {policy}.")
+                if hint is None
+                else _("{query} is fully masked: {policy} ({hint}).")
+            )
+            where = None if hint is None else hint.format(empty_row=self.r.empty_row)
+            lines.append(masked.format(query=self.q_labels[e[-1]], policy=policy, hint=where))
         title = _("4c · softmax, step 3: weights") if step else _("4 · weights = softmax({logits})")
         title = title.format(logits=self.logits)
         table = self.table(
@@ -297,20 +303,24 @@ class _SliceRenderer:
         return self.table(self.r.output, title, "\n".join(lines), col_labels=_dims(v.shape[1]))
 
 
+def check_cell(cell: tuple[int, int] | None, result: Attention, argument: str = "explain_cell") -> None:
+    """An InputError when the 1-based score `cell` is outside the scores matrix of `result`."""
+    t, s = result.scores.shape[-2:]
+    if cell is not None and not (1 <= cell[0] <= t and 1 <= cell[1] <= s):
+        message = _("{i},{j} is outside the {t}×{s} scores matrix (rows 1…{t}, columns 1…{s})")
+        raise InputError(message.format(i=cell[0], j=cell[1], t=t, s=s), argument=argument)
+
+
 def render_attention(result: Attention, stages: Iterable[str] | None = None, view: View | None = None) -> Group:
-    """A Group of tables, one per requested stage (default: all that apply), for each leading slice."""
+    """A Group of tables, one per requested stage (default: all that apply), for each leading slice.
+
+    Unknown `stages` and a `view.explain_cell` outside the scores are InputErrors naming the argument
+    ("stages", "explain_cell"); the CLI checks its flags first (check_stages, check_cell)."""
     view = view or View()
     wanted = list(STAGES if stages is None else stages)
-    unknown = [s for s in wanted if s not in STAGES]
-    if unknown:
-        message = _("unknown stage {name!r} (choose from {stages})").format(name=unknown[0], stages=", ".join(STAGES))
-        raise InputError(message, argument="--stage")
-    t, s = result.scores.shape[-2:]
-    if view.explain_cell is not None:
-        i, j = view.explain_cell
-        if not (1 <= i <= t and 1 <= j <= s):
-            message = _("{i},{j} is outside the {t}×{s} scores matrix (rows 1…{t}, columns 1…{s})")
-            raise InputError(message.format(i=i, j=j, t=t, s=s), argument="--explain-cell")
+    check_stages(wanted, STAGES, argument="stages")
+    check_cell(view.explain_cell, result)
+    hints = hints_of(view)
     lead = result.scores.shape[:-2]
     parts: list[RenderableType] = []
     indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
@@ -323,24 +333,24 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
                 continue
             if stage == "masked" and result.masked is None:
                 if stages is not None:
-                    nothing = _("3 · masked: no mask and no --causal given, so nothing is masked.")
-                    parts.append(Text(nothing, style="dim"))
+                    if hints.causal is None:
+                        nothing = _("3 · masked: no mask given, so nothing is masked.")
+                    else:
+                        nothing = _("3 · masked: no mask and no {causal} given, so nothing is masked.")
+                    parts.append(Text(nothing.format(causal=hints.causal), style="dim"))
                 continue
             if stage == "weights" and "softmax" in wanted:
                 continue  # the softmax steps end with the weights
             parts.append(getattr(sr, stage)())
             parts.append(Text(""))
     if len(indices) > view.max_slices:
-        parts.append(
-            Text(
-                ngettext(
-                    "(showing {shown} of {n} slice of the leading dimensions {lead}; --json prints all)",
-                    "(showing {shown} of {n} slices of the leading dimensions {lead}; --json prints all)",
-                    len(indices),
-                ).format(shown=view.max_slices, n=len(indices), lead=lead),
-                style="dim",
-            )
+        shown = ngettext(
+            "showing {shown} of {n} slice of the leading dimensions {lead}",
+            "showing {shown} of {n} slices of the leading dimensions {lead}",
+            len(indices),
         )
+        note = cut_note([shown.format(shown=view.max_slices, n=len(indices), lead=lead)], hints.all_slices)
+        parts.append(Text(note, style="dim"))
     return Group(*parts)
 
 
@@ -351,10 +361,13 @@ def render_output(out: AttentionOutput, view: View | None = None) -> Group:
     t, d_v = out.output.shape[-2:]
     indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
     rows = _labels(view, "q", t, "q")
+    hints = hints_of(view)
     caption = _(
         "Computed by the blocked path (online softmax over key blocks): the T×S weights were never stored,\n"
-        "so only the output is shown. Ask for other --stage values to see them on small inputs."
+        "so only the output is shown."
     )
+    if hints.other_stages is not None:
+        caption += " " + hints.other_stages
     parts: list[RenderableType] = []
     for idx in indices[: view.max_slices]:
         suffix = "  [" + _("slice {index}").format(index=", ".join(str(i) for i in idx)) + "]" if idx else ""
@@ -369,12 +382,7 @@ def render_output(out: AttentionOutput, view: View | None = None) -> Group:
             )
         )
     if len(indices) > view.max_slices:
-        shown = ngettext(
-            "(showing {shown} of {n} slice; --save FILE.npy writes all)",
-            "(showing {shown} of {n} slices; --save FILE.npy writes all)",
-            len(indices),
-        )
-        parts.append(Text(shown.format(shown=view.max_slices, n=len(indices))))
+        parts.append(Text(slices_note(view.max_slices, len(indices), hints.all_outputs)))
     return Group(*parts)
 
 
