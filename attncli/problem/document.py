@@ -360,7 +360,8 @@ def build_multihead(fields: Mapping[str, Any], source: str | None = None) -> Mul
     matrices = {k: fields[k] for k in matrix_keys if fields.get(k) is not None}
     if not any(k in matrices for k in ("x", "q_input", "kv_input", "q", "k", "v")):
         message = _(
-            "no inputs given: the problem needs x (self-attention), q_input and kv_input (cross-attention), or q, k and v"
+            "no inputs given: the problem needs x (self-attention), q_input and kv_input (cross-attention), "
+            "or q, k and v"
         )
         raise MissingInputs(message, argument=source)
     known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices"}
