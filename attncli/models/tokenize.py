@@ -2,45 +2,40 @@
 
 The tokenizer.json shipped with all-MiniLM-L6-v2 pads every sentence to 128 tokens and truncates
 there; both are switched off: a sentence gives exactly its tokens, and length is checked here.
+WordPiece is BERT's attncli.models.base.Tokenizer: a '##' piece continues the word before it.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from attncli.errors import InputError, ModelError
 from attncli.i18n import _
-
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
+from attncli.models.base import SentenceTooLong, Tokens
 
 CONTINUATION = "##"  # WordPiece marks a piece that continues the previous one
 SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
 
 
-@dataclass(frozen=True)
-class Tokens:
-    """A tokenized sentence: the pieces, their ids, and which word (0-based) each belongs to."""
+def word_groups(pieces: Sequence[str], special: Sequence[bool]) -> list[list[int]]:
+    """Token positions grouped into words: a '##' piece joins the word before it."""
+    groups: list[list[int]] = []
+    for i, piece in enumerate(pieces):
+        if piece.startswith(CONTINUATION) and groups and not special[i - 1]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
-    pieces: tuple[str, ...]
-    ids: NDArray[np.int64]
-    words: tuple[int | None, ...]  # None for [CLS]/[SEP]
-    spans: tuple[tuple[int, int], ...]  # (start, end) character offsets of each piece in the sentence
-    truncated_from: int | None = None  # the full length, when --truncate cut the sentence
 
-    def __len__(self) -> int:
-        return len(self.pieces)
-
-    def is_special(self, i: int) -> bool:
-        return self.pieces[i] in SPECIAL and self.words[i] is None
-
-    def is_continuation(self, i: int) -> bool:
-        return self.pieces[i].startswith(CONTINUATION)
+def word_text(pieces: Sequence[str], group: Sequence[int]) -> str:
+    """'e ##iff ##el' → 'eiffel'."""
+    return "".join(pieces[i].removeprefix(CONTINUATION) for i in group)
 
 
 class WordPiece:
@@ -65,7 +60,7 @@ class WordPiece:
     def encode(self, sentence: str, max_tokens: int, truncate: bool = False) -> Tokens:
         """[CLS] pieces… [SEP]; more than `max_tokens` is an error unless `truncate` (then cut, keeping [SEP])."""
         if not sentence.strip():
-            raise InputError(_("the sentence is empty"), argument="SENTENCE")
+            raise InputError(_("the sentence is empty"), argument="sentence")
         enc = self._tok.encode(sentence)
         pieces: list[str] = list(enc.tokens)
         ids: list[int] = list(enc.ids)
@@ -73,26 +68,29 @@ class WordPiece:
         spans: list[tuple[int, int]] = [tuple(o) for o in enc.offsets]
         if len(pieces) <= 2:
             message = _("the sentence {sentence!r} gives no tokens (only [CLS] and [SEP])").format(sentence=sentence)
-            raise InputError(message, argument="SENTENCE")
+            raise InputError(message, argument="sentence")
         full = len(pieces)
         if full > max_tokens:
             if not truncate:
-                message = _(
-                    "the sentence is {n} tokens long; the model takes at most {limit} (--truncate cuts it to fit)"
-                )
-                raise InputError(message.format(n=full, limit=max_tokens), argument="SENTENCE")
+                raise SentenceTooLong.of(full, max_tokens)
             # keep [CLS] and the first pieces, then close with the original [SEP]
             pieces = [*pieces[: max_tokens - 1], pieces[-1]]
             ids = [*ids[: max_tokens - 1], ids[-1]]
             words = [*words[: max_tokens - 1], words[-1]]
             spans = [*spans[: max_tokens - 1], spans[-1]]
+        special = tuple(p in SPECIAL and w is None for p, w in zip(pieces, words, strict=True))
         return Tokens(
             pieces=tuple(pieces),
             ids=np.array(ids, dtype=np.int64),
             words=tuple(words),
             spans=tuple(spans),
+            special=special,
+            groups=tuple(tuple(g) for g in word_groups(pieces, special)),
             truncated_from=full if full > max_tokens else None,
         )
+
+    def spelled_out(self, sentence: str, tokens: Tokens) -> list[tuple[str, tuple[str, ...]]]:
+        return spelled_out(sentence, tokens)
 
 
 def spelled_out(sentence: str, tokens: Tokens) -> list[tuple[str, tuple[str, ...]]]:
@@ -115,3 +113,6 @@ def spelled_out(sentence: str, tokens: Tokens) -> list[tuple[str, tuple[str, ...
         if "[UNK]" in bare or (non_ascii and single * 2 >= len(pieces)):
             found.append((text, pieces))
     return found
+
+
+__all__ = ["CONTINUATION", "SPECIAL", "Tokens", "WordPiece", "spelled_out", "word_groups", "word_text"]

@@ -82,14 +82,15 @@ def qkv_view(
     return Group(*parts[:-1])
 
 
-def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: int = 2) -> Group:
-    """'tower → eiffel 0.41, miniature 0.22, [CLS] 0.12', one line per query token (at most READING_ROWS)."""
+def reading_view(readings: Sequence[Reading], labels: Sequence[str], precision: int = 2, *, more: str) -> Group:
+    """'tower → eiffel 0.41, miniature 0.22, [CLS] 0.12', one line per query token (at most READING_ROWS).
+
+    `more` is said above the lines when there are more query tokens than that, with {n} (the lines shown)
+    and {more} (the rest): the caller knows how to see the rest."""
     width = max(len(labels[r.query]) for r in readings[:READING_ROWS])
     lines = []
     if len(readings) > READING_ROWS:
-        more = len(readings) - READING_ROWS
-        first = _("(the first {n} query tokens; {more} more in --json, or pick one with --query)")
-        lines.append(Text(first.format(n=READING_ROWS, more=more)))
+        lines.append(Text(more.format(n=READING_ROWS, more=len(readings) - READING_ROWS)))
     for r in readings[:READING_ROWS]:
         line = Text(f"{labels[r.query]:>{width}}", style="bold")
         line.append(" → ")

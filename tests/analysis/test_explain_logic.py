@@ -16,9 +16,9 @@ from attncli.analysis.explanation import (
     read_row,
     split_words,
     summarize_head,
-    word_groups,
 )
 from attncli.errors import InputError
+from attncli.models.tokenize import word_groups
 
 PIECES = ["[CLS]", "the", "e", "##iff", "##el", "tower", "is", "tall", "[SEP]"]
 SPECIAL = [True, False, False, False, False, False, False, False, True]
