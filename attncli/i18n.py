@@ -42,19 +42,6 @@ def language_from_env(environ: Mapping[str, str] | None = None) -> str:
     return "en"
 
 
-def language_from_args(args: list[str]) -> str | None:
-    """The value of the last `--lang X` or `--lang=X` before a `--`, if it names a language we have."""
-    found = None
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg == "--lang" and i + 1 < len(args):
-            found = args[i + 1]
-        elif arg.startswith("--lang="):
-            found = arg.partition("=")[2]
-    return found if found in LANGUAGES else None
-
-
 def set_language(lang: str | None) -> None:
     """Use `lang` (en or ru) from now on; None goes back to the environment's choice."""
     global _chosen

@@ -16,6 +16,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from attncli import i18n
+from attncli.cli.entry import language_from_args
 
 from conftest import ROOT, SAMPLES, Golden, RunAttn, attn_process
 
@@ -141,11 +142,11 @@ def test_language_from_the_environment(env: dict[str, str], lang: str) -> None:
 
 
 def test_lang_in_the_arguments_wins_and_the_last_one_counts() -> None:
-    assert i18n.language_from_args(["compute", "--lang", "ru"]) == "ru"
-    assert i18n.language_from_args(["--lang=ru", "check", "--lang", "en"]) == "en"
-    assert i18n.language_from_args(["compute", "--lang", "xx"]) is None
-    assert i18n.language_from_args(["compute", "--", "--lang", "ru"]) is None
-    assert i18n.language_from_args(["compute", "--lang"]) is None
+    assert language_from_args(["compute", "--lang", "ru"]) == "ru"
+    assert language_from_args(["--lang=ru", "check", "--lang", "en"]) == "en"
+    assert language_from_args(["compute", "--lang", "xx"]) is None
+    assert language_from_args(["compute", "--", "--lang", "ru"]) is None
+    assert language_from_args(["compute", "--lang"]) is None
 
 
 def test_the_catalogue_ships_inside_the_package() -> None:

@@ -17,9 +17,11 @@ import typer
 from attncli.analysis.grading import DEFAULT_TOL
 from attncli.cli.inputs import (
     load_cli_fields,
+    multihead_from,
     multihead_nbytes,
     named_after_flags,
     only_the_output,
+    problem_from,
     refuse_over_budget,
     resolve_sample,
     solve_cli,
@@ -58,7 +60,7 @@ from attncli.core.memory import stages_nbytes
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _
-from attncli.problem.document import MultiHeadProblem, Problem, build_multihead, build_problem, is_multihead
+from attncli.problem.document import MultiHeadProblem, Problem, is_multihead
 
 if TYPE_CHECKING:
     from attncli.analysis.grading import CheckReport
@@ -193,10 +195,10 @@ def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHe
     what = _("grading (twice the stage tables)")
     instead = _("check a smaller problem; {instead}").format(instead=only_the_output())
     if is_multihead(fields):  # e.g. samples/mha-*.json: per-head stages and the final output are graded
-        problem = build_multihead(fields, source_name)
+        problem = multihead_from(fields, source_name)
         refuse_over_budget(2 * multihead_nbytes(problem), request.max_memory, what, instead)
     else:
-        problem = build_problem(fields, source_name)
+        problem = problem_from(fields, source_name)
         try:
             need = 2 * stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
         except AttnError as e:

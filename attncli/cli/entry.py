@@ -80,10 +80,25 @@ def _usage_message(e: Any) -> str:
     return message
 
 
+def language_from_args(args: list[str]) -> str | None:
+    """The value of the last `--lang X` or `--lang=X` before a `--`, if it names a language we have."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith("--lang="):
+            found = arg.partition("=")[2]
+    from attncli.i18n import LANGUAGES
+
+    return found if found in LANGUAGES else None
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `attn` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    from attncli.i18n import language_from_args, set_language
+    from attncli.i18n import set_language
 
     set_language(language_from_args(args))  # first, so that every message (errors too) is in that language
     debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))

@@ -33,7 +33,7 @@ def resolve_sample(sample: str | None, input: str | None) -> str | None:
         raise InputError(_("give --input or --sample, not both"), argument="--sample")
     from attncli.problem.samples import sample_path
 
-    return str(sample_path(sample))
+    return str(sample_path(sample, "--sample"))
 
 
 def load_cli_fields(

@@ -44,7 +44,7 @@ def list_samples() -> list[Sample]:
     return out
 
 
-def sample_path(name: str, argument: str = "--sample") -> Path:
+def sample_path(name: str, argument: str = "sample") -> Path:
     """The file of the sample called `name` (with or without .json)."""
     samples = {s.name: s for s in list_samples()}
     key = name.removesuffix(".json")
