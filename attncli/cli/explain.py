@@ -32,6 +32,7 @@ from attncli.cli.options import (
 )
 from attncli.cli.output import (
     ProgressBar,
+    cli_hints,
     make_console,
     output_settings,
     save_recording,
@@ -558,7 +559,7 @@ def _print_text(
     # key labels cut to 6 characters when the full ones would push key columns off the screen
     too_wide = max(map(len, q_labels)) + len(labels) * (max(map(len, labels)) + 3) > console.width
     k_labels = [short(k, 6) for k in labels] if too_wide else labels
-    view = View(precision=opts.precision, width=console.width, labels={"q": q_labels, "k": k_labels})
+    view = View(precision=opts.precision, width=console.width, labels={"q": q_labels, "k": k_labels}, hints=cli_hints())
 
     console.print(Text(subject.header, style="dim"))
     console.print(tokens_view(labels, subject.special, subject.tokens_title))
@@ -627,6 +628,7 @@ def _stage_tables(
                 caption=_("Each row sums to 1; bold = the row's largest weight; brighter colour = more weight."),
                 width=console.width,
                 precision=precision,
+                hints=cli_hints(),
             )
         )
         console.print()

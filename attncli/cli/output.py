@@ -31,13 +31,9 @@ settings = Output()
 
 
 def output_settings(no_color: bool, quiet: bool) -> None:
-    """--no-color and --quiet, for every command (called once, before anything is shown); it also makes
-    the captions of every renderer hint at the CLI's flags (cli_hints)."""
+    """--no-color and --quiet, for every command (called once, before anything is shown)."""
     global settings
     settings = Output(quiet=quiet, no_color=no_color)
-    from attncli.render.format import use_hints
-
-    use_hints(cli_hints)
 
 
 def cli_hints() -> Hints:

@@ -60,19 +60,9 @@ class Hints:
     tolerance: str | None = None  # after "Tolerance ±0.0001; " in the report of a check
 
 
-_default_hints: Callable[[], Hints] = Hints
-
-
-def use_hints(hints: Callable[[], Hints]) -> None:
-    """Make `hints()` (called at render time, in the language of the moment) the Hints of every View that
-    names none: the CLI installs its own once per command."""
-    global _default_hints
-    _default_hints = hints
-
-
 def hints_of(view: View | None = None) -> Hints:
-    """The hints of `view`, else the installed default (none outside the CLI)."""
-    return view.hints if view is not None and view.hints is not None else _default_hints()
+    """The hints of `view` (none unless the caller, such as the CLI, gives them)."""
+    return view.hints if view is not None and view.hints is not None else Hints()
 
 
 def cut_note(notes: list[str], hint: str | None) -> str:
@@ -99,7 +89,7 @@ class View:
     only_slices: tuple[tuple[int, ...], ...] | None = None  # show just these leading indices
     max_slices: int = MAX_SLICES
     heatmap: bool = False  # also show the weights as a coloured heatmap
-    hints: Hints | None = None  # None: the installed default (see use_hints)
+    hints: Hints | None = None  # what captions suggest for more (the CLI gives its flags); None: nothing
 
 
 def window(n: int, limit: int) -> list[int | None]:

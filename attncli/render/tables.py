@@ -178,7 +178,12 @@ class _SliceRenderer:
                 caption=None,
                 row_labels=rows,
                 col_labels=_dims(m.shape[-1]),
-                view=View(self.p, self.view.width // 2 if m.shape[-1] <= 4 else self.view.width, self.view.labels),
+                view=View(
+                    self.p,
+                    self.view.width // 2 if m.shape[-1] <= 4 else self.view.width,
+                    self.view.labels,
+                    hints=self.view.hints,
+                ),
             )
             for m, name, rows in (
                 (r.q, _("Q (queries)"), self.q_labels),
@@ -284,6 +289,7 @@ class _SliceRenderer:
             caption=_("Brighter = more weight (colour-blind-safe scale); bold = the row's largest weight."),
             width=self.view.width,
             precision=min(self.p, 2),
+            hints=hints_of(self.view),
         )
         return Group(table, Text(""), picture)
 
