@@ -45,6 +45,13 @@ RESULT_CONFIG_KEYS = frozenset(
 )
 
 
+def _settings(problem: Problem | MultiHeadProblem) -> AttentionSettings:
+    return AttentionSettings(
+        problem.mask, problem.causal, cast(Any, problem.causal_align), problem.scale, cast(Any, problem.empty_row),
+        cast(Any, problem.dtype),
+    )  # fmt: skip
+
+
 class MissingInputs(InputError):
     """A problem without the inputs it needs; `missing` names them (empty: multi-head inputs of any kind)."""
 
@@ -71,13 +78,7 @@ class Problem:
     title: str | None = None
     description: str | None = None
 
-    @property
-    def settings(self) -> AttentionSettings:
-        """How this problem's scores become weights (checked when made)."""
-        return AttentionSettings(
-            self.mask, self.causal, cast(Any, self.causal_align), self.scale, cast(Any, self.empty_row),
-            cast(Any, self.dtype),
-        )  # fmt: skip
+    settings = property(_settings, doc="How this problem's scores become weights (checked when made).")
 
     def solve(self) -> Attention:
         """Run the engine on this problem."""
@@ -329,13 +330,7 @@ class MultiHeadProblem:
             return 0  # more heads than columns: solving says what is wrong (no tables are made)
         return self.heads * int(queries.shape[-2]) * int(keys.shape[-2])
 
-    @property
-    def settings(self) -> AttentionSettings:
-        """How this problem's scores become weights (checked when made)."""
-        return AttentionSettings(
-            self.mask, self.causal, cast(Any, self.causal_align), self.scale, cast(Any, self.empty_row),
-            cast(Any, self.dtype),
-        )  # fmt: skip
+    settings = property(_settings, doc="How this problem's scores become weights (checked when made).")
 
     @property
     def positions(self) -> Positions:
