@@ -35,7 +35,7 @@ from attncli.core.engine import Attention
 from attncli.core.masks import causal_allowed
 from attncli.core.multihead import MultiHead
 from attncli.core.settings import CausalAlign
-from attncli.core.stages import STAGE_NAMES
+from attncli.core.stages import STAGE_NAMES, check_stages
 from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import where
@@ -320,10 +320,7 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array]:
     """The claimed stages in the order they are computed, as float arrays of the stages' shapes."""
-    for key in expected:
-        if key not in STAGE_NAMES:
-            message = _("unknown stage {name!r} (choose from {stages})")
-            raise InputError(message.format(name=key, stages=", ".join(STAGE_NAMES)), argument="expected")
+    check_stages(list(expected), STAGE_NAMES, "expected")
     if not any(expected.get(stage) is not None for stage in STAGE_NAMES):
         message = _("no claimed values to check: give at least one stage of {stages}")
         raise InputError(message.format(stages=", ".join(STAGE_NAMES)), argument="expected")

@@ -40,6 +40,7 @@ from attncli.cli.output import (
     use_language,
     warn,
 )
+from attncli.core.stages import TABLE_STAGES, check_stages
 from attncli.errors import InputError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from attncli.models.base import ModelInfo, Tokens
     from attncli.models.locate import ModelSource
 
-EXPLAIN_STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
 FULL_STAGES_UP_TO = 16  # tokens: longer sentences show the weights and the reading unless --stage asks
 
 
@@ -150,7 +150,7 @@ def explain(
     ] = False,
     stage: Annotated[
         list[str] | None,
-        typer.Option(help="Show only this stage (repeatable): " + ", ".join(EXPLAIN_STAGES) + "."),
+        typer.Option(help="Show only this stage (repeatable): " + ", ".join(TABLE_STAGES) + "."),
     ] = None,
     top: Annotated[int, typer.Option(min=1, max=20, help="Keys named per query in the reading.")] = 3,
     precision: Annotated[
@@ -173,10 +173,7 @@ def explain(
     With --embeddings: the textbook version over your own word vectors instead.
     """
     use_language(lang.value if lang is not None else None)
-    for name in stage or ():
-        if name not in EXPLAIN_STAGES:
-            message = _("unknown stage {name!r} (choose from {stages})")
-            raise InputError(message.format(name=name, stages=", ".join(EXPLAIN_STAGES)), argument="--stage")
+    check_stages(stage, TABLE_STAGES, "--stage")
     output_settings(no_color, quiet)
     if (save_svg or save_html) and json_out:
         message = _("records the tables of the terminal; it does not go with --json")

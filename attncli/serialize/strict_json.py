@@ -13,6 +13,7 @@ import numpy as np
 
 from attncli.core.engine import Attention
 from attncli.core.multihead import MultiHead
+from attncli.core.stages import TABLE_STAGES
 from attncli.problem.document import MultiHeadProblem, Problem
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
 
 SCHEMA_VERSION = 1
-ALL_STAGES = ("scores", "scaled", "masked", "softmax", "weights", "output")
+ALL_STAGES = TABLE_STAGES[1:]  # every stage but the inputs, which the document holds apart
 
 
 def jsonable(a: NDArray[Any] | None) -> Any:
