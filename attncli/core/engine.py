@@ -19,15 +19,15 @@ Nothing here prints or reads files; bad shapes or values raise attncli.errors ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from attncli.core.checks import Checked, first_bad, scores_shape
 from attncli.core.display import Displayable
-from attncli.core.masks import causal_allowed, mask_parts
-from attncli.core.settings import CausalAlign, EmptyRow
+from attncli.core.masks import mask_parts, rule_of
+from attncli.core.settings import CausalAlign, EmptyRow, MaskSpec
 from attncli.errors import NumericError
 from attncli.i18n import _
 
@@ -65,6 +65,9 @@ class Attention(Displayable):
     weights: Array
     output: Array
     empty_rows: tuple[tuple[int, ...], ...]  # index (..., t) of every fully masked query row
+    variants: MaskSpec = field(
+        default_factory=MaskSpec
+    )  # the structured masks (window, chunk, prefix, documents, sinks)
 
     @property
     def d_k(self) -> int:
@@ -118,6 +121,7 @@ def attention_stages(checked: Checked) -> Attention:
         weights=weights,
         output=output,
         empty_rows=empty_rows,
+        variants=settings.variants,
     )
 
 
@@ -139,14 +143,16 @@ def _scores(checked: Checked, score_shape: tuple[int, ...]) -> tuple[Array, Arra
 def _masked(
     scaled: Array, checked: Checked, score_shape: tuple[int, ...]
 ) -> tuple[NDArray[np.bool_] | None, Array | None, NDArray[np.generic] | None]:
-    """(allowed cells, masked scores, the mask as an array): −∞ where the mask or the causal rule
-    hides a cell, the additive mask added; (None, None, mask) when nothing masks."""
+    """(allowed cells, masked scores, the mask as an array): −∞ where the mask or the rule (causal,
+    window, chunk, prefix, documents: attncli.core.masks.MaskRule) hides a cell, the additive mask
+    added; (None, None, mask) when nothing masks."""
     settings = checked.settings
     allowed, additive, mask_arr = mask_parts(settings.mask, score_shape, checked.ftype)
-    if settings.causal:
-        t, s = score_shape[-2:]
-        rule = causal_allowed(t, s, settings.causal_align)
-        allowed = rule if allowed is None else allowed & rule
+    t, s = score_shape[-2:]
+    rule = rule_of(t, s, settings.causal, settings.causal_align, settings.variants)
+    if rule is not None:
+        cells = rule.allowed()
+        allowed = cells if allowed is None else allowed & cells
     if allowed is not None:
         allowed = np.broadcast_to(allowed, score_shape)
     if allowed is None and additive is None:

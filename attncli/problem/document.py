@@ -17,9 +17,18 @@ from attncli.core.attention import attention
 from attncli.core.engine import Attention
 from attncli.core.multihead import MultiHead, multi_head_attention
 from attncli.core.positions import Positions
-from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, POSITIONALS, ROPE_STYLES, AttentionSettings
+from attncli.core.settings import (
+    CAUSAL_ALIGNS,
+    DTYPES,
+    EMPTY_ROW_POLICIES,
+    POSITIONALS,
+    ROPE_STYLES,
+    WINDOW_RULES,
+    AttentionSettings,
+    MaskSpec,
+)
 from attncli.core.stages import STAGE_NAMES
-from attncli.errors import InputError
+from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import Kind, from_json_value, json_number, loads_json, parse_matrix
 
@@ -30,17 +39,30 @@ if TYPE_CHECKING:
 
 MATRIX_KEYS = ("q", "k", "v")
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
+# The structured masks (attncli.core.settings.MaskSpec), in documents and in a result's config.
+VARIANT_KEYS = ("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens")
 # Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
 MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
 MULTIHEAD_SETTING_KEYS = ("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi")
 MULTIHEAD_KEYS = frozenset({*MULTIHEAD_MATRIX_KEYS, *MULTIHEAD_SETTING_KEYS, "random_weights", "seed"})
 DOCUMENT_KEYS = frozenset(
-    {*MATRIX_KEYS, "mask", *SETTING_KEYS, *MULTIHEAD_KEYS, "labels", "expected", "title", "description", "$schema"}
+    {
+        *MATRIX_KEYS,
+        "mask",
+        *SETTING_KEYS,
+        *VARIANT_KEYS,
+        *MULTIHEAD_KEYS,
+        "labels",
+        "expected",
+        "title",
+        "description",
+        "$schema",
+    }
 )
 # Keys of attncli's own JSON output, which is a valid input document.
 RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output"})
 RESULT_CONFIG_KEYS = frozenset(
-    {*SETTING_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"}
+    {*SETTING_KEYS, *VARIANT_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"}
     | {"d_head", "d_v", "projection", "seed", "head_map"}
 )
 
@@ -66,6 +88,7 @@ class Problem:
     scale: float | None = None
     empty_row: str = "zero"
     dtype: str = "float64"
+    variants: MaskSpec = field(default_factory=MaskSpec)
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
@@ -76,7 +99,7 @@ class Problem:
         """How this problem's scores become weights (checked when made)."""
         return AttentionSettings(
             self.mask, self.causal, cast(Any, self.causal_align), self.scale, cast(Any, self.empty_row),
-            cast(Any, self.dtype),
+            cast(Any, self.dtype), self.variants,
         )  # fmt: skip
 
     def solve(self) -> Attention:
@@ -146,7 +169,11 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
         merged.update({k: v for k, v in inputs.items()})
         # null settings in a result (rope_style without RoPE) mean "not used": leave the defaults
         merged.update(
-            {k: v for k, v in config.items() if (k in SETTING_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None}
+            {
+                k: v
+                for k, v in config.items()
+                if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None
+            }
         )
         if config.get("scale_rule") == "1/sqrt(d_k)":
             merged["scale"] = None  # the default was used; let it follow d_k again
@@ -212,6 +239,7 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     ):
         if key in doc:
             fields[key] = _choice(doc[key], src + key, choices)
+    fields.update(_variant_fields(doc, src))
     if "labels" in doc:
         fields["labels"] = _labels(doc["labels"], src + "labels")
     if "expected" in doc:
@@ -221,6 +249,27 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
             if not isinstance(doc[key], str):
                 raise InputError(_("must be a string"), argument=src + key)
             fields[key] = doc[key]
+    return fields
+
+
+def _variant_fields(doc: Mapping[str, Any], src: str) -> dict[str, Any]:
+    """window, chunk, prefix, sink_tokens (whole numbers ≥ 1), window_right (≥ 0), window_rule, documents."""
+    fields: dict[str, Any] = {}
+    for key, low in (("window", 1), ("chunk", 1), ("prefix", 1), ("sink_tokens", 1), ("window_right", 0)):
+        value = doc.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                message = _("must be a whole number ≥ {low}, got {value}").format(low=low, value=_shown(value))
+                raise InputError(message, argument=src + key)
+            fields[key] = value
+    if doc.get("window_rule") is not None:
+        fields["window_rule"] = _choice(doc["window_rule"], src + "window_rule", WINDOW_RULES)
+    if doc.get("documents") is not None:
+        ids = doc["documents"]
+        if not isinstance(ids, list) or not ids or any(isinstance(d, bool) or not isinstance(d, int) for d in ids):
+            message = _("must be a list of whole numbers, one document id per token, got {value}")
+            raise InputError(message.format(value=_shown(ids)), argument=src + "documents")
+        fields["documents"] = tuple(ids)
     return fields
 
 
@@ -271,7 +320,9 @@ def build_problem(fields: Mapping[str, Any], source: str | None = None) -> Probl
         message = _("no {missing} given: the problem needs q, k and v").format(missing="/".join(missing))
         raise MissingInputs(message, argument=source, missing=tuple(missing))
     known = {f for f in Problem.__dataclass_fields__}
-    problem = Problem(**{k: v for k, v in fields.items() if k in known and v is not None})
+    problem = Problem(
+        **{k: v for k, v in fields.items() if k in known and v is not None}, variants=variants_of(fields, source)
+    )
     _check_labels(problem)
     return problem
 
@@ -312,6 +363,7 @@ class MultiHeadProblem:
     rope_style: str = "half"
     rope_base: float = 10000.0
     alibi: bool = False
+    variants: MaskSpec = field(default_factory=MaskSpec)
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
@@ -334,7 +386,7 @@ class MultiHeadProblem:
         """How this problem's scores become weights (checked when made)."""
         return AttentionSettings(
             self.mask, self.causal, cast(Any, self.causal_align), self.scale, cast(Any, self.empty_row),
-            cast(Any, self.dtype),
+            cast(Any, self.dtype), self.variants,
         )  # fmt: skip
 
     @property
@@ -364,6 +416,16 @@ def build_multihead(fields: Mapping[str, Any], source: str | None = None) -> Mul
             "or q, k and v"
         )
         raise MissingInputs(message, argument=source)
-    known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices"}
+    known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices", "variants"}
     settings = {k: v for k, v in fields.items() if k in known and v is not None}
-    return MultiHeadProblem(matrices=matrices, **settings)
+    return MultiHeadProblem(matrices=matrices, **settings, variants=variants_of(fields, source))
+
+
+def variants_of(fields: Mapping[str, Any], source: str | None) -> MaskSpec:
+    """The structured masks the fields give (a MaskSpec; its checks name the key)."""
+    given = {k: fields[k] for k in VARIANT_KEYS if fields.get(k) is not None}
+    try:
+        return MaskSpec(**given)
+    except AttnError as e:
+        where = str(e.argument) if source is None else f"{source}: {e.argument}"
+        raise e.with_argument(where) from None

@@ -13,6 +13,7 @@ import numpy as np
 
 from attncli.core.engine import Attention
 from attncli.core.multihead import MultiHead
+from attncli.core.settings import MaskSpec
 from attncli.problem.document import MultiHeadProblem, Problem
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
 
 SCHEMA_VERSION = 1
-ALL_STAGES = ("scores", "scaled", "masked", "softmax", "weights", "output")
+ALL_STAGES = ("scores", "scaled", "masked", "visible", "softmax", "weights", "output")
 
 
 def jsonable(a: NDArray[Any] | None) -> Any:
@@ -64,6 +65,7 @@ def _document(
             "causal": r.causal,
             "causal_align": r.causal_align,
             "mask": mask_kind(mask),
+            **variant_config(r.variants),
             "dtype": r.dtype,
             "empty_row": r.empty_row,
             "empty_rows": [list(i) for i in r.empty_rows],
@@ -83,6 +85,19 @@ def _document(
     return doc
 
 
+def variant_config(spec: MaskSpec) -> dict[str, Any]:
+    """The structured masks as config keys (null when not used), which read back as a problem document."""
+    return {
+        "window": spec.window,
+        "window_rule": spec.window_rule if spec.window is not None else None,
+        "window_right": spec.window_right if spec.window is not None else None,
+        "chunk": spec.chunk,
+        "prefix": spec.prefix,
+        "documents": None if spec.documents is None else list(spec.documents),
+        "sink_tokens": spec.sink_tokens,
+    }
+
+
 def result_dict(
     result: Attention, problem: Problem | None = None, stages: Iterable[str] | None = None
 ) -> dict[str, Any]:
@@ -97,6 +112,11 @@ def result_dict(
         stage_values["scaled"] = jsonable(result.scaled)
     if "masked" in wanted:
         stage_values["masked"] = jsonable(result.masked)
+    if "visible" in wanted and result.allowed is not None:
+        stage_values["visible"] = {
+            "allowed": jsonable(result.allowed),
+            "counts": jsonable(result.allowed.sum(axis=-1)),
+        }
     if "softmax" in wanted:
         stage_values["softmax"] = {
             "row_max": jsonable(result.row_max[..., 0]),
