@@ -37,6 +37,8 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--prefix": ("prefix", "int>=1"),
     "--documents": ("documents", "str"),
     "--sink-tokens": ("sink_tokens", "int>=1"),
+    "--softcap": ("softcap", "float"),
+    "--sinks": ("sinks", "str"),
     "--input": ("input", "str"),
     "-i": ("input", "str"),
     "--sample": ("sample", "str"),

@@ -124,6 +124,13 @@ DocumentsOpt = Annotated[
     str | None,
     _variant(None, "Packed documents: one id per token, e.g. 0,0,0,1,1; a query sees its own document only."),
 ]
+SoftcapOpt = Annotated[
+    float | None, _variant(None, "Logit soft-capping (Gemma 2): scaled scores become c·tanh(s/c), before the mask.")
+]
+SinksOpt = Annotated[
+    str | None,
+    _variant(None, "Learned attention sinks (gpt-oss): one logit per head, e.g. 0.5,-1; rows then sum to < 1."),
+]
 SinkTokensOpt = Annotated[int | None, _variant(1, "StreamingLLM: the first k keys stay visible beside the --window.")]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options

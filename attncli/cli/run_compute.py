@@ -59,7 +59,7 @@ MATRIX_FLAGS = ("q", "k", "v", "mask", "x", "q_input", "kv_input", "wq", "wk", "
 SETTING_FLAGS = (
     *("causal", "causal_align", "scale", "empty_row", "dtype", "heads", "kv_heads", "random_weights", "seed"),
     *("positional", "rope", "rope_style", "rope_base", "alibi"),
-    *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens"),
+    *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens", "softcap", "sinks"),
 )
 
 
@@ -116,6 +116,22 @@ def _documents(text: str | None) -> tuple[int, ...] | None:
     return ids
 
 
+def _sinks(text: str | None) -> tuple[float, ...] | None:
+    """--sinks 0.5,-1 (one learned sink logit per head) as numbers."""
+    if text is None:
+        return None
+    import math
+
+    try:
+        values = tuple(float(p) for p in text.replace(",", " ").split())
+    except ValueError:
+        values = ()
+    if not values or not all(math.isfinite(x) for x in values):
+        message = _("expected sink logits like 0.5,-1 (one finite number per head), got {text!r}")
+        raise InputError(message.format(text=text), argument="--sinks")
+    return values
+
+
 def _check_variants(fields: dict[str, Any], source: str | None, flags: dict[str, Any]) -> None:
     """The structured masks fit together (window_right with the jax rule, sink tokens with a window);
     an error names the flag, or the document's key."""
@@ -140,7 +156,11 @@ def run_compute(request: ComputeRequest) -> None:
     pres = replace(request.presentation, explain_cell=cell)
     pres.check()
     output_settings(request.no_color, request.quiet)
-    settings = {**request.settings, "documents": _documents(request.settings["documents"])}
+    settings = {
+        **request.settings,
+        "documents": _documents(request.settings["documents"]),
+        "sinks": _sinks(request.settings["sinks"]),
+    }
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=settings)
     flags: dict[str, Any] = {**request.matrices, **request.settings}
     _check_variants(fields, source, flags)

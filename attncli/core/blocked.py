@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attncli.core.checks import Checked
-from attncli.core.masks import MaskRule, mask_parts, rule_of
+from attncli.core.masks import MaskRule, mask_parts, rule_of, sink_logits
 from attncli.core.settings import CausalAlign, EmptyRow, MaskSpec
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
@@ -98,6 +98,7 @@ class _Plan:
     offset: int  # causal: query i sees keys j ≤ i + offset
     checked: Checked
     rule: MaskRule | None = None  # a structured mask (window, chunk, prefix, documents): tiles outside it are skipped
+    sinks: Array | None = None  # learned sink logits, (*lead, 1, 1) once broadcast
 
     def kv_index(self, h: tuple[int, ...]) -> tuple[int, ...]:
         """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
@@ -136,7 +137,10 @@ def _plan(checked: Checked) -> _Plan:
     q_full = np.broadcast_to(qa, (*lead, t, d_k))
     settings = checked.settings
     rule = rule_of(t, s, settings.causal, settings.causal_align, settings.variants) if settings.variants.any else None
-    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, rule)
+    sinks = sink_logits(settings.variants, (*lead, t, s), checked.ftype)
+    if sinks is not None:
+        sinks = np.broadcast_to(sinks, (*lead, 1, 1))
+    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, rule, sinks)
 
 
 def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionOutput:
@@ -189,6 +193,8 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
     qb = np.multiply(plan.q[h][i0:i1], ftype(checked.scale))  # Q scaled once per block: (bq, d_k)
     kh, vh = plan.k[plan.kv_index(h)], plan.v_ones[plan.kv_index(h)]
     rows = i1 - i0
+    softcap = checked.settings.variants.softcap
+    cap = None if softcap is None else ftype(softcap)
     m = np.full(rows, -np.inf, dtype=ftype)
     acc = np.zeros((rows, d_v + 1), dtype=ftype)  # running Σ P·V and, in the last column, Σ P
     buf = np.empty((rows, min(bk, s)), dtype=ftype)
@@ -196,6 +202,9 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
     for j0, j1, rule_cells in _key_tiles(plan, i0, i1, bk):
         sb = buf[:, : j1 - j0]
         np.matmul(qb, kh[j0:j1].T, out=sb)  # (bq, d) x (d, bk) -> (bq, bk)
+        if cap is not None:  # softcap: c·tanh(s/c) on the scaled scores, before the mask
+            np.tanh(sb / cap, out=sb)
+            sb *= cap
         if plan.additive is not None:
             sb += plan.additive[h][i0:i1, j0:j1]
         hidden = _block_hidden(h, i0, i1, j0, j1, causal and plan.rule is None, plan.offset, plan.allowed)
@@ -213,8 +222,14 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
         np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
         acc += pv
         m = m_new
+    seen = acc[:, d_v].copy()  # 0 on a row that saw no key
+    if plan.sinks is not None:  # the learned sink: one more logit in the row max and the row sum, no value
+        sink = plan.sinks[h][0, 0]
+        m_new = np.maximum(m, sink)
+        acc *= np.exp(m - m_new)[:, None]
+        acc[:, d_v] += np.exp(sink - m_new)
     l_sum = acc[:, d_v]
-    return acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None], l_sum
+    return acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None], seen
 
 
 def _key_tiles(plan: _Plan, i0: int, i1: int, bk: int) -> list[tuple[int, int, NDArray[np.bool_] | None]]:

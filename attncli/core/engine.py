@@ -26,7 +26,7 @@ import numpy as np
 
 from attncli.core.checks import Checked, first_bad, scores_shape
 from attncli.core.display import Displayable
-from attncli.core.masks import mask_parts, rule_of
+from attncli.core.masks import mask_parts, rule_of, sink_logits, softcapped
 from attncli.core.settings import CausalAlign, EmptyRow, MaskSpec
 from attncli.errors import NumericError
 from attncli.i18n import _
@@ -65,9 +65,10 @@ class Attention(Displayable):
     weights: Array
     output: Array
     empty_rows: tuple[tuple[int, ...], ...]  # index (..., t) of every fully masked query row
-    variants: MaskSpec = field(
-        default_factory=MaskSpec
-    )  # the structured masks (window, chunk, prefix, documents, sinks)
+    # the variants: structured masks (window, chunk, prefix, documents, sink tokens), softcap, learned sinks
+    variants: MaskSpec = field(default_factory=MaskSpec)
+    capped: Array | None = None  # c·tanh(scaled/c) with a softcap, else None
+    sink_weight: Array | None = None  # (..., T, 1) the weight the learned sink took from each row, else None
 
     @property
     def d_k(self) -> int:
@@ -79,8 +80,10 @@ class Attention(Displayable):
 
     @property
     def logits(self) -> Array:
-        """What the softmax is applied to: `masked` if something masks, else `scaled`."""
-        return self.scaled if self.masked is None else self.masked
+        """What the softmax is applied to: `masked` if something masks, else `capped` or `scaled`."""
+        if self.masked is not None:
+            return self.masked
+        return self.scaled if self.capped is None else self.capped
 
 
 def attention_stages(checked: Checked) -> Attention:
@@ -89,14 +92,19 @@ def attention_stages(checked: Checked) -> Attention:
     qa, ka, va, settings = checked.q, checked.k, checked.v, checked.settings
     score_shape = scores_shape(qa.shape, ka.shape, va.shape)
     scores, scaled = _scores(checked, score_shape)
-    allowed, masked, mask_arr = _masked(scaled, checked, score_shape)
-    logits = scaled if masked is None else masked
-    row_max, shifted, exp, row_sum, weights, empty = _softmax(logits, settings.empty_row)
+    cap = settings.variants.softcap
+    capped = None if cap is None else softcapped(scaled, cap)
+    allowed, masked, mask_arr = _masked(scaled if capped is None else capped, checked, score_shape)
+    logits = masked if masked is not None else scaled if capped is None else capped
+    sinks = sink_logits(settings.variants, score_shape, checked.ftype)
+    row_max, shifted, exp, row_sum, weights, empty = _softmax(logits, settings.empty_row, sinks)
+    sink_weight = None if sinks is None else np.exp(np.broadcast_to(sinks, row_max.shape) - row_max) / row_sum
     # (..., T, S) x (..., S, d_v) -> (..., T, d_v)
     output = np.matmul(weights, va)
 
     empty_rows = tuple(tuple(int(i) for i in idx) for idx in np.argwhere(empty[..., 0]))
     _readonly(qa, ka, va, mask_arr, scores, scaled, masked, row_max, shifted, exp, row_sum, weights, output)
+    _readonly(capped, sink_weight)
     if allowed is not None:
         allowed = np.array(allowed)  # own, contiguous copy (broadcast views are shared)
         _readonly(allowed)
@@ -122,6 +130,8 @@ def attention_stages(checked: Checked) -> Attention:
         output=output,
         empty_rows=empty_rows,
         variants=settings.variants,
+        capped=capped,
+        sink_weight=sink_weight,
     )
 
 
@@ -170,20 +180,27 @@ def _masked(
     return allowed, masked, mask_arr
 
 
-def _softmax(logits: Array, empty_row: EmptyRow) -> tuple[Array, Array, Array, Array, Array, NDArray[np.bool_]]:
+def _softmax(
+    logits: Array, empty_row: EmptyRow, sinks: Array | None = None
+) -> tuple[Array, Array, Array, Array, Array, NDArray[np.bool_]]:
     """The stable softmax along S, step by step: (row_max, shifted, exp, row_sum, weights, empty rows).
 
     A fully masked row has max −∞; it is shifted by 0 so that it stays −∞ (exp 0) instead of
-    producing −∞ − (−∞) = NaN, and its weights follow the empty-row policy.
+    producing −∞ − (−∞) = NaN, and its weights follow the empty-row policy. Learned `sinks` (..., 1)
+    are a virtual column: they take part in the row max and the row sum, and get no weight column.
     """
     ftype = logits.dtype.type
     row_max = logits.max(axis=-1, keepdims=True)
     empty = np.isneginf(row_max)
+    if sinks is not None:
+        row_max = np.maximum(row_max, sinks)
     with np.errstate(over="ignore"):  # a score 2×1e308 below its row max is −∞ here: exp gives 0, as it should
-        shifted = logits - np.where(empty, ftype(0), row_max)
+        shifted = logits - np.where(np.isneginf(row_max), ftype(0), row_max)
     exp = np.exp(shifted)
     row_sum = exp.sum(axis=-1, keepdims=True)
-    weights = exp / np.where(empty, ftype(1), row_sum)
+    if sinks is not None:
+        row_sum = row_sum + np.exp(sinks - row_max)
+    weights = exp / np.where(row_sum == 0, ftype(1), row_sum)
     if empty.any() and empty_row == "uniform":
         weights = np.where(empty, ftype(1.0 / logits.shape[-1]), weights)
     elif empty.any() and empty_row == "nan":

@@ -177,3 +177,28 @@ def rule_of(t: int, s: int, causal: bool, align: CausalAlign, spec: MaskSpec) ->
     if not causal and not spec.any:
         return None
     return MaskRule(t, s, causal, align, spec)
+
+
+def sink_logits(spec: MaskSpec, score_shape: tuple[int, ...], ftype: type[np.floating]) -> Array | None:
+    """The learned sink logits as (..., 1, 1) beside the scores (..., T, S): one for every head (the
+    last leading dimension), or one for all; None without sinks."""
+    if spec.sinks is None:
+        return None
+    lead = score_shape[:-2]
+    n = len(spec.sinks)
+    if n > 1 and (not lead or lead[-1] != n):
+        heads = lead[-1] if lead else 1
+        message = ngettext(
+            "needs one sink logit per head ({h} head) or one for all, got {n}",
+            "needs one sink logit per head ({h} heads) or one for all, got {n}",
+            heads,
+        )
+        raise ShapeError(message.format(h=heads, n=n), argument="sinks")
+    values = np.asarray(spec.sinks, dtype=ftype)
+    return values.reshape(n, 1, 1) if n > 1 else values.reshape(1, 1)
+
+
+def softcapped(scaled: Array, cap: float) -> Array:
+    """c·tanh(s/c): the scores squeezed into (−c, c), nearly unchanged where |s| ≪ c (Gemma 2)."""
+    out: Array = np.tanh(scaled / scaled.dtype.type(cap)) * scaled.dtype.type(cap)
+    return out

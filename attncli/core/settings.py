@@ -6,6 +6,7 @@ Shape letters: T = number of queries, S = number of keys, d_k = query/key width.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, get_args
 
@@ -44,6 +45,9 @@ class MaskSpec:
     (Llama 4): ⌊j/C⌋ = ⌊i/C⌋ and j ≤ i; prefix P (prefix-LM): j < P or j ≤ i; documents: one id per
     key, a query sees keys of its own document; sink_tokens k (StreamingLLM): keys j < k stay visible
     beside the window. Every part given must allow a cell (sink tokens relax the window only).
+    Two variants change the scores instead: softcap c (Gemma 2) caps the scaled scores to
+    c·tanh(s/c) before the mask; sinks (gpt-oss) are learned logits, one per head (or one for all),
+    a virtual key column in the softmax that is then dropped, so each row's weights sum to less than 1.
     """
 
     window: int | None = None
@@ -53,6 +57,8 @@ class MaskSpec:
     prefix: int | None = None
     documents: tuple[int, ...] | None = None
     sink_tokens: int | None = None
+    softcap: float | None = None
+    sinks: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.window_rule not in WINDOW_RULES:
@@ -71,6 +77,12 @@ class MaskSpec:
             )
         if right and self.window_rule != "jax":
             raise ShapeError(_("applies to the jax window rule only"), argument="window_right")
+        if self.softcap is not None and not (math.isfinite(self.softcap) and self.softcap > 0):
+            message = _("must be a positive finite number, got {value}").format(value=self.softcap)
+            raise ShapeError(message, argument="softcap")
+        if self.sinks is not None and (not self.sinks or not all(math.isfinite(x) for x in self.sinks)):
+            message = _("must be finite numbers, one per head, got {value}").format(value=list(self.sinks))
+            raise ShapeError(message, argument="sinks")
         if self.sink_tokens is not None and self.window is None:
             raise ShapeError(_("keep keys visible beside a window: give a window too"), argument="sink_tokens")
 

@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 MATRIX_KEYS = ("q", "k", "v")
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
 # The structured masks (attncli.core.settings.MaskSpec), in documents and in a result's config.
-VARIANT_KEYS = ("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens")
+VARIANT_KEYS = (
+    *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens"),
+    *("softcap", "sinks"),
+)
 # Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
 MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
 MULTIHEAD_SETTING_KEYS = ("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi")
@@ -270,6 +273,19 @@ def _variant_fields(doc: Mapping[str, Any], src: str) -> dict[str, Any]:
             message = _("must be a list of whole numbers, one document id per token, got {value}")
             raise InputError(message.format(value=_shown(ids)), argument=src + "documents")
         fields["documents"] = tuple(ids)
+    cap = doc.get("softcap")
+    if cap is not None:
+        if isinstance(cap, bool) or not isinstance(cap, int | float) or not cap > 0 or json_number(cap) is None:
+            message = _("must be a positive finite number, got {value}").format(value=_shown(cap))
+            raise InputError(message, argument=src + "softcap")
+        fields["softcap"] = float(cap)
+    sinks = doc.get("sinks")
+    if sinks is not None:
+        numbers = isinstance(sinks, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in sinks)
+        if not numbers or not sinks or any(json_number(x) is None for x in sinks):
+            message = _("must be a list of finite numbers, one sink logit per head, got {value}")
+            raise InputError(message.format(value=_shown(sinks)), argument=src + "sinks")
+        fields["sinks"] = tuple(float(x) for x in sinks)
     return fields
 
 

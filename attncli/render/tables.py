@@ -193,7 +193,7 @@ class _SliceRenderer:
         t, s = result.scores.shape[-2:]
         self.q_labels = _labels(view, "q", t, "q")
         self.k_labels = _labels(view, "k", s, "k")
-        self.logits = "scaled" if result.masked is None else "masked"
+        self.logits = "masked" if result.masked is not None else "scaled" if result.capped is None else "capped"
         i, j = view.explain_cell or (1, min(2, s))
         self.cell = (i, j)  # the 1-based score cell that captions work through
         name = (
@@ -259,6 +259,22 @@ class _SliceRenderer:
             example=f"{qi}·{kj}: {num(a, self.p)} × {num(self.r.scale, self.p)} = {num(b, self.p)}",
         )
         return self.table(self.r.scaled, _("2 · scaled = scores × scale"), caption)
+
+    def capped(self) -> RenderableType:
+        assert self.r.capped is not None
+        cap = self.r.variants.softcap
+        i, j = self.cell
+        a, b = self.part(self.r.scaled)[i - 1, j - 1], self.part(self.r.capped)[i - 1, j - 1]
+        qi, kj = self.q_labels[i - 1], self.k_labels[j - 1]
+        p = self.p
+        caption = _(
+            "Soft-capping (Gemma 2), c = {c}, applied before the mask:\n"
+            "scores are squeezed into (−{c}, {c}), nearly unchanged where |s| ≪ c.\n{example}"
+        ).format(
+            c=num(cap or 0.0, p),
+            example=f"{qi}·{kj}: {num(cap or 0.0, p)} × tanh({num(a, p)} / {num(cap or 0.0, p)}) = {num(b, p)}",
+        )
+        return self.table(self.r.capped, _("2b · capped = c·tanh(scaled / c)"), caption)
 
     def masked(self) -> RenderableType:
         assert self.r.masked is not None
@@ -335,6 +351,16 @@ class _SliceRenderer:
         if top is not None:
             most = _("{query} gives most weight to {key} ({weight}).")
             lines.append(most.format(query=self.q_labels[i], key=self.k_labels[top], weight=fmt(w[i, top], self.p)))
+        if self.r.sink_weight is not None:
+            sink = self.part(self.r.sink_weight)[:, 0]
+            lines[0] = _("Rows sum to less than 1 (Σ at the right): the learned sink took the rest.")
+            took = _("The sink (logit {logit}) took {weight} of {query}'s weight, {low}…{high} over the rows.")
+            logit = self.r.variants.sinks or (0.0,)
+            which = logit[self.idx[-1]] if len(logit) > 1 and self.idx else logit[0]
+            lines.insert(1, took.format(
+                logit=num(which, self.p), weight=fmt(sink[0], self.p), query=self.q_labels[0],
+                low=fmt(float(sink.min()), self.p), high=fmt(float(sink.max()), self.p),
+            ))  # fmt: skip
         empty = [e for e in self.r.empty_rows if e[:-1] == self.idx]
         hint = hints_of(self.view).empty_row
         for e in empty[:4]:
@@ -414,6 +440,8 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
         for stage in STAGES:
             if stage not in wanted:
                 continue
+            if stage == "capped" and result.capped is None:
+                continue  # only with a softcap
             if stage == "visible" and stages is None and not result.variants.any:
                 continue  # drawn unasked for the structured masks only
             if stage == "visible" and result.allowed is None:

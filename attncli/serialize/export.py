@@ -40,6 +40,7 @@ _TITLES = {
     "v": "V",
     "scores": "scores = Q·Kᵀ",
     "scaled": "scaled = scores × scale",
+    "capped": "capped = c·tanh(scaled / c)",
     "masked": "masked",
     "allowed": "visible (1 = the query sees the key)",
     "shifted": "shifted = logits − row max",  # translated where it is used
@@ -68,7 +69,7 @@ def stage_tables(
             names += ["q", "k", "v"]
         elif stage == "softmax":
             names += ["shifted", "exp", "weights"]
-        elif stage == "masked" and result.masked is None:
+        elif (stage == "masked" and result.masked is None) or (stage == "capped" and result.capped is None):
             continue
         elif stage == "visible":
             if result.allowed is not None and (stages is not None or result.variants.any):

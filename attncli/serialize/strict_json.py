@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
 
 SCHEMA_VERSION = 1
-ALL_STAGES = ("scores", "scaled", "masked", "visible", "softmax", "weights", "output")
+ALL_STAGES = ("scores", "scaled", "capped", "masked", "visible", "softmax", "weights", "output")
 
 
 def jsonable(a: NDArray[Any] | None) -> Any:
@@ -95,6 +95,8 @@ def variant_config(spec: MaskSpec) -> dict[str, Any]:
         "prefix": spec.prefix,
         "documents": None if spec.documents is None else list(spec.documents),
         "sink_tokens": spec.sink_tokens,
+        "softcap": spec.softcap,
+        "sinks": None if spec.sinks is None else list(spec.sinks),
     }
 
 
@@ -110,6 +112,8 @@ def result_dict(
         stage_values["scores"] = jsonable(result.scores)
     if "scaled" in wanted:
         stage_values["scaled"] = jsonable(result.scaled)
+    if "capped" in wanted and result.capped is not None:
+        stage_values["capped"] = jsonable(result.capped)
     if "masked" in wanted:
         stage_values["masked"] = jsonable(result.masked)
     if "visible" in wanted and result.allowed is not None:
@@ -126,6 +130,8 @@ def result_dict(
         }
     if "weights" in wanted:
         stage_values["weights"] = jsonable(result.weights)
+        if result.sink_weight is not None:
+            stage_values["sink_weight"] = jsonable(result.sink_weight[..., 0])
     if "output" in wanted:
         stage_values["output"] = jsonable(result.output)
     return _document(result, (result.q, result.k, result.v, result.mask), result.scores.shape, stage_values, problem)

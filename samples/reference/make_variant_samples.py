@@ -40,9 +40,19 @@ def write(name: str, title: str, description: str, keys: dict[str, Any], mod: An
     x = torch.tensor(X)
     allowed = grid(mod, len(X))
     scaled = x @ x.T / math.sqrt(x.shape[-1])
-    weights = torch.softmax(scaled.masked_fill(~allowed, -math.inf), dim=-1)
-    output = F.scaled_dot_product_attention(x[None], x[None], x[None], attn_mask=allowed[None])[0]
-    assert torch.allclose(weights @ x, output)
+    if "softcap" in keys:  # Gemma 2's order: cap the scaled scores, then mask
+        c = keys["softcap"]
+        scaled = c * torch.tanh(scaled / c)
+    logits = scaled.masked_fill(~allowed, -math.inf)
+    if "sinks" in keys:  # gpt-oss: a sink column in the softmax, then dropped
+        sink = torch.full((len(X), 1), keys["sinks"][0])
+        weights = torch.softmax(torch.cat([logits, sink], dim=-1), dim=-1)[:, :-1]
+    else:
+        weights = torch.softmax(logits, dim=-1)
+    output = weights @ x
+    if "softcap" not in keys and "sinks" not in keys:
+        sdpa = F.scaled_dot_product_attention(x[None], x[None], x[None], attn_mask=allowed[None])[0]
+        assert torch.allclose(sdpa, output)
     doc = {
         "title": title,
         "description": description,
@@ -108,6 +118,20 @@ def main() -> None:
         "The first word stays visible to every query (the attention sink), beside an hf window W = 2.",
         {"window": 2, "sink_tokens": 1},
         lambda b, h, q, k: ((k > q - 2) | (k < 1)) & (k <= q),
+    )
+    write(
+        "softcap",
+        "Logit soft-capping c = 0.5 (Gemma 2), causal: c·tanh(s/c) before the mask",
+        "The scaled scores are squeezed into (−0.5, 0.5) before the causal mask and the softmax.",
+        {"causal": True, "softcap": 0.5},
+        masking_utils.causal_mask_function,
+    )
+    write(
+        "learned-sink",
+        "A learned attention sink (gpt-oss) with logit 1, causal: rows sum to less than 1",
+        "The sink is a virtual key column in the softmax, dropped afterwards; it takes part of every row's weight.",
+        {"causal": True, "sinks": [1.0]},
+        masking_utils.causal_mask_function,
     )
 
 

@@ -116,3 +116,49 @@ def test_bad_document_keys_are_one_line_exit_2(attn: RunAttn, extra: str, messag
     r = attn("compute", stdin='{"q": [[1]], "k": [[1]], "v": [[1]], ' + extra + "}")
     assert r.code == 2
     assert r.err.count("\n") == 1 and message in r.err, r.err
+
+
+def test_softcap_and_sinks_from_flags_golden(attn: RunAttn, golden: Golden) -> None:
+    r = attn("compute", *QKV, "--softcap", "0.5", "--sinks", "1", "--causal", "--stage", "capped", "--stage", "weights")
+    assert r.code == 0, r.err
+    golden("variants-softcap-sink", r.out)
+    assert "0.5 × tanh(" in r.out and "The sink (logit 1.0) took" in r.out
+    doc = json.loads(attn("compute", *QKV, "--softcap", "0.5", "--sinks", "1", "--causal", "--json").out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["config"]["softcap"] == 0.5 and doc["config"]["sinks"] == [1.0]
+    weights, sink = np.array(doc["stages"]["weights"]), np.array(doc["stages"]["sink_weight"])
+    np.testing.assert_allclose(weights.sum(axis=1) + sink, 1.0, atol=1e-12)
+    assert json.loads(attn("compute", "--json", stdin=json.dumps(doc)).out)["output"] == doc["output"]
+
+
+def test_sinks_per_head_in_multihead(attn: RunAttn) -> None:
+    r = attn("compute", "--x", X, "--heads", "2", "--sinks", "0.5,-1", "--json")
+    assert r.code == 0, r.err
+    r = attn("compute", "--x", X, "--heads", "2", "--sinks", "0.5,-1,2")
+    assert r.code == 2 and "--sinks: needs one sink logit per head (2 heads) or one for all, got 3" in r.err
+
+
+BAD_SCORE_FLAGS = [
+    (["--softcap", "0"], "--softcap: must be a positive finite number, got 0.0"),
+    (["--softcap", "-2"], "--softcap: must be a positive finite number"),
+    (["--sinks", "a"], "--sinks: expected sink logits like 0.5,-1"),
+    (["--sinks", "1,nan"], "--sinks: expected sink logits like 0.5,-1"),
+    (["--sinks", "1,2"], "--sinks: needs one sink logit per head (1 head) or one for all, got 2"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_SCORE_FLAGS, ids=[m for _, m in BAD_SCORE_FLAGS])
+def test_bad_softcap_and_sinks_are_one_line_exit_2(attn: RunAttn, args: list[str], message: str) -> None:
+    r = attn("compute", *QKV, *args)
+    assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [('"softcap": 0', "stdin: softcap: must be a positive finite number, got 0"),
+     ('"sinks": [1, "x"]', "stdin: sinks: must be a list of finite numbers"),
+     ('"sinks": []', "stdin: sinks: must be a list of finite numbers")],
+)  # fmt: skip
+def test_bad_softcap_and_sinks_keys(attn: RunAttn, extra: str, message: str) -> None:
+    r = attn("compute", stdin='{"q": [[1]], "k": [[1]], "v": [[1]], ' + extra + "}")
+    assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
