@@ -98,7 +98,10 @@ def attention_stages(checked: Checked) -> Attention:
     logits = masked if masked is not None else scaled if capped is None else capped
     sinks = sink_logits(settings.variants, score_shape, checked.ftype)
     row_max, shifted, exp, row_sum, weights, empty = _softmax(logits, settings.empty_row, sinks)
-    sink_weight = None if sinks is None else np.exp(np.broadcast_to(sinks, row_max.shape) - row_max) / row_sum
+    sink_weight = None
+    if sinks is not None:
+        with np.errstate(over="ignore"):
+            sink_weight = np.exp(np.broadcast_to(sinks, row_max.shape) - row_max) / row_sum
     # (..., T, S) x (..., S, d_v) -> (..., T, d_v)
     output = np.matmul(weights, va)
 
@@ -199,7 +202,8 @@ def _softmax(
     exp = np.exp(shifted)
     row_sum = exp.sum(axis=-1, keepdims=True)
     if sinks is not None:
-        row_sum = row_sum + np.exp(sinks - row_max)
+        with np.errstate(over="ignore"):  # a sink far below the row max: −∞, exp 0
+            row_sum = row_sum + np.exp(sinks - row_max)
     weights = exp / np.where(row_sum == 0, ftype(1), row_sum)
     if empty.any() and empty_row == "uniform":
         weights = np.where(empty, ftype(1.0 / logits.shape[-1]), weights)

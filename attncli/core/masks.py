@@ -200,5 +200,6 @@ def sink_logits(spec: MaskSpec, score_shape: tuple[int, ...], ftype: type[np.flo
 
 def softcapped(scaled: Array, cap: float) -> Array:
     """c·tanh(s/c): the scores squeezed into (−c, c), nearly unchanged where |s| ≪ c (Gemma 2)."""
-    out: Array = np.tanh(scaled / scaled.dtype.type(cap)) * scaled.dtype.type(cap)
+    with np.errstate(over="ignore"):  # s/c past the float range is ±∞, and tanh(±∞) = ±1, as it should
+        out: Array = np.tanh(scaled / scaled.dtype.type(cap)) * scaled.dtype.type(cap)
     return out

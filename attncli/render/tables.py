@@ -354,7 +354,7 @@ class _SliceRenderer:
         if self.r.sink_weight is not None:
             sink = self.part(self.r.sink_weight)[:, 0]
             lines[0] = _("Rows sum to less than 1 (Σ at the right): the learned sink took the rest.")
-            took = _("The sink (logit {logit}) took {weight} of {query}'s weight, {low}…{high} over the rows.")
+            took = _("The sink (logit {logit}) took {weight} of the weight of {query}, {low}…{high} over the rows.")
             logit = self.r.variants.sinks or (0.0,)
             which = logit[self.idx[-1]] if len(logit) > 1 and self.idx else logit[0]
             lines.insert(1, took.format(

@@ -39,6 +39,18 @@ def test_the_softcap_comes_before_the_mask_and_a_masked_row_gives_all_to_the_sin
     assert (r.weights[1] == 0).all() and r.sink_weight is not None and r.sink_weight[1, 0] == 1.0
 
 
+def test_extreme_softcaps_and_sinks_stay_finite_and_quiet() -> None:
+    import warnings
+
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny = attention(x, x, x, settings=AttentionSettings(variants=MaskSpec(softcap=1e-320)))
+        low = attention(x, x, x, settings=AttentionSettings(scale=1e300, variants=MaskSpec(sinks=(-1.7e308,))))
+    assert np.isfinite(tiny.output).all() and np.isfinite(low.output).all()
+    assert low.sink_weight is not None and (low.sink_weight == 0).all()
+
+
 @pytest.mark.parametrize(
     ("changes", "argument"),
     [({"softcap": 0.0}, "softcap"), ({"softcap": -1.0}, "softcap"), ({"softcap": math.inf}, "softcap"),
