@@ -162,3 +162,12 @@ def test_bad_softcap_and_sinks_are_one_line_exit_2(attn: RunAttn, args: list[str
 def test_bad_softcap_and_sinks_keys(attn: RunAttn, extra: str, message: str) -> None:
     r = attn("compute", stdin='{"q": [[1]], "k": [[1]], "v": [[1]], ' + extra + "}")
     assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+def test_multihead_json_with_every_variant_validates_and_reads_back(attn: RunAttn) -> None:
+    r = attn("compute", "--x", X, "--heads", "2", "--sinks", "0.5,-1", "--window", "2", "--softcap", "3", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    jsonschema.validate(doc, SCHEMA)
+    assert {"capped", "visible", "sink_weight"} <= set(doc["stages"])
+    assert json.loads(attn("compute", "--json", stdin=r.out).out)["output"] == doc["output"]
