@@ -206,6 +206,7 @@ def test_the_cli_choices_are_the_core_choice_sets() -> None:
         (options.DTypeChoice, settings.DTYPES),
         (options.PositionalChoice, settings.POSITIONALS),
         (options.RopeStyleChoice, settings.ROPE_STYLES),
+        (options.WindowRuleChoice, settings.WINDOW_RULES),
         (options.FormatChoice, FORMATS),
         (options.LangChoice, LANGUAGES),
     ]

@@ -12,9 +12,12 @@ from attncli.cli.options import (
     MHA,
     AlignOpt,
     CausalOpt,
+    ChunkOpt,
     DebugOpt,
+    DocumentsOpt,
     DTypeOpt,
     EmptyRowOpt,
+    ExplainCellOpt,
     FormatOpt,
     InputOpt,
     JsonOpt,
@@ -24,6 +27,7 @@ from attncli.cli.options import (
     MaxMemoryOpt,
     NoColorOpt,
     PositionalChoice,
+    PrefixOpt,
     QOpt,
     QuietOpt,
     RopeStyleChoice,
@@ -31,7 +35,14 @@ from attncli.cli.options import (
     SaveHtmlOpt,
     SaveSvgOpt,
     ScaleOpt,
+    SinksOpt,
+    SinkTokensOpt,
+    SoftcapOpt,
+    StageOpt,
     VOpt,
+    WindowOpt,
+    WindowRightOpt,
+    WindowRuleOpt,
     matrix_option,
 )
 from attncli.cli.run_compute import ComputeRequest, run_compute
@@ -47,6 +58,7 @@ EPILOG = (
     "  attn compute --q '1 0; 0 1' --k '1 0; 0 1' --v '1 0; 0 1' --causal\n\n"
     "  attn compute --input samples/cat-sits.json --json | jq '.stages.weights'\n\n"
     "  attn compute --input samples/mha-2heads.json --head 1\n\n"
+    "  attn compute --sample window-hf --stage visible\n\n"
     "  attn compute --x '[[1,0,1,0],[0,2,0,2]]' --heads 8 --kv-heads 2 --random-weights --seed 7"
 )
 
@@ -62,20 +74,21 @@ def compute(
     scale: ScaleOpt = None,
     empty_row: EmptyRowOpt = None,
     dtype: DTypeOpt = None,
+    window: WindowOpt = None,
+    window_rule: WindowRuleOpt = None,
+    window_right: WindowRightOpt = None,
+    chunk: ChunkOpt = None,
+    prefix: PrefixOpt = None,
+    documents: DocumentsOpt = None,
+    sink_tokens: SinkTokensOpt = None,
+    softcap: SoftcapOpt = None,
+    sinks: SinksOpt = None,
     input: InputOpt = None,
     sample: SampleOpt = None,
     json_out: JsonOpt = False,
-    stage: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Show only this stage (repeatable): inputs, scores, scaled, masked, softmax, weights, output; "
-            "with heads also positional, projected, heads, rope, alibi, concat, projection."
-        ),
-    ] = None,
+    stage: StageOpt = None,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown in tables.")] = 4,
-    explain_cell: Annotated[
-        str | None, typer.Option(help="Expand one score cell term by term, e.g. 1,2 (query 1, key 2).")
-    ] = None,
+    explain_cell: ExplainCellOpt = None,
     x: Annotated[
         str | None, matrix_option("Inputs X (T×d_model) for self-attention; projected by --wq/--wk/--wv.")
     ] = None,

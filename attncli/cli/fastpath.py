@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, POSITIONALS, ROPE_STYLES
+from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, POSITIONALS, ROPE_STYLES, WINDOW_RULES
 from attncli.i18n import LANGUAGES
 
 FORMATS = ("markdown", "latex", "csv")  # attncli.serialize.export.FORMATS (that module loads NumPy; a test checks)
@@ -30,6 +30,15 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--scale": ("scale", "float"),
     "--empty-row": ("empty_row", EMPTY_ROW_POLICIES),
     "--dtype": ("dtype", DTYPES),
+    "--window": ("window", "int>=1"),
+    "--window-rule": ("window_rule", WINDOW_RULES),
+    "--window-right": ("window_right", "int>=0"),
+    "--chunk": ("chunk", "int>=1"),
+    "--prefix": ("prefix", "int>=1"),
+    "--documents": ("documents", "str"),
+    "--sink-tokens": ("sink_tokens", "int>=1"),
+    "--softcap": ("softcap", "float"),
+    "--sinks": ("sinks", "str"),
     "--input": ("input", "str"),
     "-i": ("input", "str"),
     "--sample": ("sample", "str"),

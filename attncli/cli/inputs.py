@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from attncli.cli.output import ProgressBar, warn
 from attncli.errors import AttnError, InputError
@@ -253,11 +253,7 @@ def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | Non
 
     progress = ProgressBar(_("attention"))
     try:
-        out = attention_output(
-            problem.q, problem.k, problem.v, mask=problem.mask, causal=problem.causal,
-            causal_align=cast(Any, problem.causal_align), scale=problem.scale, empty_row=cast(Any, problem.empty_row),
-            dtype=cast(Any, problem.dtype), threads=threads, progress=progress,
-        )  # fmt: skip
+        out = attention_output(problem.q, problem.k, problem.v, problem.settings, threads=threads, progress=progress)
     except AttnError as e:
         raise named_after_flags(e, flags) from None
     finally:

@@ -47,6 +47,12 @@ class RopeStyleChoice(StrEnum):
     interleaved = "interleaved"
 
 
+class WindowRuleChoice(StrEnum):
+    hf = "hf"
+    gym = "gym"
+    jax = "jax"
+
+
 # Options shared by every command that takes a problem (defined once, reused).
 QOpt = Annotated[str | None, typer.Option(help="Queries Q (T×d_k): JSON '[[1,0]]', rows '1 0; 0 1', or @file.")]
 KOpt = Annotated[str | None, typer.Option(help="Keys K (S×d_k), same forms as --q.")]
@@ -83,6 +89,49 @@ MaxMemoryOpt = Annotated[
     str | None,
     typer.Option(help="Memory budget for the stage tables, e.g. 2G or 500M (default ¼ of the available RAM)."),
 ]
+
+StageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Show only this stage (repeatable): inputs, scores, scaled, masked, visible, softmax, weights, "
+        "output; with heads also positional, projected, heads, rope, alibi, concat, projection."
+    ),
+]
+ExplainCellOpt = Annotated[
+    str | None, typer.Option(help="Expand one score cell term by term, e.g. 1,2 (query 1, key 2).")
+]
+
+VARIANTS = "Structured masks"  # the help panel of the sliding window, chunks, prefix-LM and documents
+
+
+def _variant(low: int | None, help: str) -> Any:
+    return typer.Option(min=low, help=help, rich_help_panel=VARIANTS)
+
+
+WindowOpt = Annotated[int | None, _variant(1, "Sliding window of W keys (see --window-rule; default rule hf).")]
+WindowRuleOpt = Annotated[
+    WindowRuleChoice | None,
+    _variant(
+        None,
+        "Window convention: hf (default; Mistral/Gemma, i−W < j ≤ i, W keys), gym (attention-gym, "
+        "i−j ≤ W, W+1 keys) or jax (local_window_size=(W, R): i−W ≤ j ≤ i+R).",
+    ),
+]
+WindowRightOpt = Annotated[int | None, _variant(0, "Keys to the right of the query for --window-rule jax (default 0).")]
+ChunkOpt = Annotated[int | None, _variant(1, "Chunked attention (Llama 4): ⌊j/C⌋ = ⌊i/C⌋ and causal.")]
+PrefixOpt = Annotated[int | None, _variant(1, "Prefix-LM: the first P keys are seen by every query, causal after.")]
+DocumentsOpt = Annotated[
+    str | None,
+    _variant(None, "Packed documents: one id per token, e.g. 0,0,0,1,1; a query sees its own document only."),
+]
+SoftcapOpt = Annotated[
+    float | None, _variant(None, "Logit soft-capping (Gemma 2): scaled scores become c·tanh(s/c), before the mask.")
+]
+SinksOpt = Annotated[
+    str | None,
+    _variant(None, "Learned attention sinks (gpt-oss): one logit per head, e.g. 0.5,-1; rows then sum to < 1."),
+]
+SinkTokensOpt = Annotated[int | None, _variant(1, "StreamingLLM: the first k keys stay visible beside the --window.")]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options
 

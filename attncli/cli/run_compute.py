@@ -59,6 +59,7 @@ MATRIX_FLAGS = ("q", "k", "v", "mask", "x", "q_input", "kv_input", "wq", "wk", "
 SETTING_FLAGS = (
     *("causal", "causal_align", "scale", "empty_row", "dtype", "heads", "kv_heads", "random_weights", "seed"),
     *("positional", "rope", "rope_style", "rope_base", "alibi"),
+    *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens", "softcap", "sinks"),
 )
 
 
@@ -100,6 +101,50 @@ class ComputeRequest:
         )  # fmt: skip
 
 
+def _documents(text: str | None) -> tuple[int, ...] | None:
+    """--documents 0,0,1,1 (spaces allowed) as document ids."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace(",", " ").split()]
+    try:
+        ids = tuple(int(p) for p in parts)
+    except ValueError:
+        ids = ()
+    if not ids:
+        message = _("expected document ids like 0,0,0,1,1 (one whole number per token), got {text!r}")
+        raise InputError(message.format(text=text), argument="--documents")
+    return ids
+
+
+def _sinks(text: str | None) -> tuple[float, ...] | None:
+    """--sinks 0.5,-1 (one learned sink logit per head) as numbers."""
+    if text is None:
+        return None
+    import math
+
+    try:
+        values = tuple(float(p) for p in text.replace(",", " ").split())
+    except ValueError:
+        values = ()
+    if not values or not all(math.isfinite(x) for x in values):
+        message = _("expected sink logits like 0.5,-1 (one finite number per head), got {text!r}")
+        raise InputError(message.format(text=text), argument="--sinks")
+    return values
+
+
+def _check_variants(fields: dict[str, Any], source: str | None, flags: dict[str, Any]) -> None:
+    """The structured masks fit together (window_right with the jax rule, sink tokens with a window);
+    an error names the flag, or the document's key."""
+    from attncli.problem.document import variants_of
+
+    try:
+        variants_of(fields, None)
+    except AttnError as e:
+        if flags.get(e.argument or "") is not None or source is None:
+            raise named_after_flags(e, flags) from None
+        raise e.with_argument(f"{source}: {e.argument}") from None
+
+
 def run_compute(request: ComputeRequest) -> None:
     """`attn compute`: read the problem, compute, then render tables or print JSON (see attncli.cli.compute)."""
     use_language(request.lang)
@@ -111,8 +156,14 @@ def run_compute(request: ComputeRequest) -> None:
     pres = replace(request.presentation, explain_cell=cell)
     pres.check()
     output_settings(request.no_color, request.quiet)
-    fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=dict(request.settings))
+    settings = {
+        **request.settings,
+        "documents": _documents(request.settings["documents"]),
+        "sinks": _sinks(request.settings["sinks"]),
+    }
+    fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=settings)
     flags: dict[str, Any] = {**request.matrices, **request.settings}
+    _check_variants(fields, source, flags)
     if is_multihead(fields) or request.head is not None or request.average_heads:
         _compute_multihead(multihead_from(fields, source), flags, request, pres)
         return

@@ -21,14 +21,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from attncli.core.checks import Checked
-from attncli.core.masks import mask_parts
-from attncli.core.settings import CausalAlign, EmptyRow
+from attncli.core.masks import MaskRule, mask_parts, rule_of, sink_logits
+from attncli.core.settings import CausalAlign, EmptyRow, MaskSpec
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
 
@@ -59,6 +59,9 @@ class AttentionOutput:
     empty_row: EmptyRow
     empty_rows: tuple[tuple[int, ...], ...]  # index (..., t) of every fully masked query row
     dtype: str
+    variants: MaskSpec = field(
+        default_factory=MaskSpec
+    )  # the structured masks (window, chunk, prefix, documents, sinks)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class _Plan:
     additive: Array | None
     offset: int  # causal: query i sees keys j ≤ i + offset
     checked: Checked
+    rule: MaskRule | None = None  # a structured mask (window, chunk, prefix, documents): tiles outside it are skipped
+    sinks: Array | None = None  # learned sink logits, (*lead, 1, 1) once broadcast
 
     def kv_index(self, h: tuple[int, ...]) -> tuple[int, ...]:
         """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
@@ -130,7 +135,12 @@ def _plan(checked: Checked) -> _Plan:
     v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
     offset = 0 if checked.settings.causal_align == "top-left" else s - t
     q_full = np.broadcast_to(qa, (*lead, t, d_k))
-    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked)
+    settings = checked.settings
+    rule = rule_of(t, s, settings.causal, settings.causal_align, settings.variants) if settings.variants.any else None
+    sinks = sink_logits(settings.variants, (*lead, t, s), checked.ftype)
+    if sinks is not None:
+        sinks = np.broadcast_to(sinks, (*lead, 1, 1))
+    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, rule, sinks)
 
 
 def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionOutput:
@@ -171,6 +181,7 @@ def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionO
         empty_row=settings.empty_row,
         empty_rows=tuple(tuple(int(i) for i in idx) for idx in np.argwhere(empty)),
         dtype=str(output.dtype),
+        variants=settings.variants,
     )
 
 
@@ -178,23 +189,27 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
     """Online softmax for query rows i0…i1 − 1 of slice h, key block by key block: (output rows, row sums)."""
     checked, ftype = plan.checked, plan.checked.ftype
     causal, s, d_v = checked.settings.causal, checked.k.shape[-2], checked.v.shape[-1]
-    masking = causal or plan.allowed is not None or plan.additive is not None
+    masking = causal or plan.rule is not None or plan.allowed is not None or plan.additive is not None
     qb = np.multiply(plan.q[h][i0:i1], ftype(checked.scale))  # Q scaled once per block: (bq, d_k)
     kh, vh = plan.k[plan.kv_index(h)], plan.v_ones[plan.kv_index(h)]
     rows = i1 - i0
+    softcap = checked.settings.variants.softcap
+    cap = None if softcap is None else ftype(softcap)
     m = np.full(rows, -np.inf, dtype=ftype)
     acc = np.zeros((rows, d_v + 1), dtype=ftype)  # running Σ P·V and, in the last column, Σ P
     buf = np.empty((rows, min(bk, s)), dtype=ftype)
     pv = np.empty((rows, d_v + 1), dtype=ftype)
-    # With causal, keys past i1 − 1 + offset are hidden from every row of this block.
-    last_key = min(s, i1 + plan.offset) if causal else s
-    for j0 in range(0, max(last_key, 0), bk):
-        j1 = min(j0 + bk, last_key)
+    for j0, j1, rule_cells in _key_tiles(plan, i0, i1, bk):
         sb = buf[:, : j1 - j0]
         np.matmul(qb, kh[j0:j1].T, out=sb)  # (bq, d) x (d, bk) -> (bq, bk)
+        if cap is not None:  # softcap: c·tanh(s/c) on the scaled scores, before the mask
+            np.tanh(sb / cap, out=sb)
+            sb *= cap
         if plan.additive is not None:
             sb += plan.additive[h][i0:i1, j0:j1]
-        hidden = _block_hidden(h, i0, i1, j0, j1, causal, plan.offset, plan.allowed)
+        hidden = _block_hidden(h, i0, i1, j0, j1, causal and plan.rule is None, plan.offset, plan.allowed)
+        if rule_cells is not None:
+            hidden = ~rule_cells if hidden is None else hidden | ~rule_cells
         if hidden is not None:
             sb[hidden] = -np.inf
         m_new = np.maximum(m, sb.max(axis=1))
@@ -207,8 +222,32 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
         np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
         acc += pv
         m = m_new
+    seen = acc[:, d_v].copy()  # 0 on a row that saw no key
+    if plan.sinks is not None:  # the learned sink: one more logit in the row max and the row sum, no value
+        sink = plan.sinks[h][0, 0]
+        m_new = np.maximum(m, sink)
+        acc *= np.exp(m - m_new)[:, None]
+        acc[:, d_v] += np.exp(sink - m_new)
     l_sum = acc[:, d_v]
-    return acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None], l_sum
+    return acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None], seen
+
+
+def _key_tiles(plan: _Plan, i0: int, i1: int, bk: int) -> list[tuple[int, int, NDArray[np.bool_] | None]]:
+    """The key tiles (j0, j1, the rule's cells or None) that queries i0…i1 − 1 may see: with causal,
+    keys past i1 − 1 + offset are skipped; with a structured mask, every tile outside its key spans
+    or entirely hidden by it (a window W costs T·W, not T·S)."""
+    s = plan.checked.k.shape[-2]
+    if plan.rule is None:
+        last_key = min(s, i1 + plan.offset) if plan.checked.settings.causal else s
+        return [(j0, min(j0 + bk, last_key), None) for j0 in range(0, max(last_key, 0), bk)]
+    tiles: list[tuple[int, int, NDArray[np.bool_] | None]] = []
+    for lo, hi in plan.rule.key_spans(i0, i1):
+        for j0 in range(lo, hi, bk):
+            j1 = min(j0 + bk, hi)
+            cells = plan.rule.cells(i0, i1, j0, j1)
+            if cells.any():
+                tiles.append((j0, j1, None if cells.all() else cells))
+    return tiles
 
 
 def _run_all(

@@ -19,15 +19,15 @@ Nothing here prints or reads files; bad shapes or values raise attncli.errors ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from attncli.core.checks import Checked, first_bad, scores_shape
 from attncli.core.display import Displayable
-from attncli.core.masks import causal_allowed, mask_parts
-from attncli.core.settings import CausalAlign, EmptyRow
+from attncli.core.masks import mask_parts, rule_of, sink_logits, softcapped
+from attncli.core.settings import CausalAlign, EmptyRow, MaskSpec
 from attncli.errors import NumericError
 from attncli.i18n import _
 
@@ -65,6 +65,10 @@ class Attention(Displayable):
     weights: Array
     output: Array
     empty_rows: tuple[tuple[int, ...], ...]  # index (..., t) of every fully masked query row
+    # the variants: structured masks (window, chunk, prefix, documents, sink tokens), softcap, learned sinks
+    variants: MaskSpec = field(default_factory=MaskSpec)
+    capped: Array | None = None  # c·tanh(scaled/c) with a softcap, else None
+    sink_weight: Array | None = None  # (..., T, 1) the weight the learned sink took from each row, else None
 
     @property
     def d_k(self) -> int:
@@ -76,8 +80,10 @@ class Attention(Displayable):
 
     @property
     def logits(self) -> Array:
-        """What the softmax is applied to: `masked` if something masks, else `scaled`."""
-        return self.scaled if self.masked is None else self.masked
+        """What the softmax is applied to: `masked` if something masks, else `capped` or `scaled`."""
+        if self.masked is not None:
+            return self.masked
+        return self.scaled if self.capped is None else self.capped
 
 
 def attention_stages(checked: Checked) -> Attention:
@@ -86,14 +92,22 @@ def attention_stages(checked: Checked) -> Attention:
     qa, ka, va, settings = checked.q, checked.k, checked.v, checked.settings
     score_shape = scores_shape(qa.shape, ka.shape, va.shape)
     scores, scaled = _scores(checked, score_shape)
-    allowed, masked, mask_arr = _masked(scaled, checked, score_shape)
-    logits = scaled if masked is None else masked
-    row_max, shifted, exp, row_sum, weights, empty = _softmax(logits, settings.empty_row)
+    cap = settings.variants.softcap
+    capped = None if cap is None else softcapped(scaled, cap)
+    allowed, masked, mask_arr = _masked(scaled if capped is None else capped, checked, score_shape)
+    logits = masked if masked is not None else scaled if capped is None else capped
+    sinks = sink_logits(settings.variants, score_shape, checked.ftype)
+    row_max, shifted, exp, row_sum, weights, empty = _softmax(logits, settings.empty_row, sinks)
+    sink_weight = None
+    if sinks is not None:
+        with np.errstate(over="ignore"):
+            sink_weight = np.exp(np.broadcast_to(sinks, row_max.shape) - row_max) / row_sum
     # (..., T, S) x (..., S, d_v) -> (..., T, d_v)
     output = np.matmul(weights, va)
 
     empty_rows = tuple(tuple(int(i) for i in idx) for idx in np.argwhere(empty[..., 0]))
     _readonly(qa, ka, va, mask_arr, scores, scaled, masked, row_max, shifted, exp, row_sum, weights, output)
+    _readonly(capped, sink_weight)
     if allowed is not None:
         allowed = np.array(allowed)  # own, contiguous copy (broadcast views are shared)
         _readonly(allowed)
@@ -118,6 +132,9 @@ def attention_stages(checked: Checked) -> Attention:
         weights=weights,
         output=output,
         empty_rows=empty_rows,
+        variants=settings.variants,
+        capped=capped,
+        sink_weight=sink_weight,
     )
 
 
@@ -139,14 +156,16 @@ def _scores(checked: Checked, score_shape: tuple[int, ...]) -> tuple[Array, Arra
 def _masked(
     scaled: Array, checked: Checked, score_shape: tuple[int, ...]
 ) -> tuple[NDArray[np.bool_] | None, Array | None, NDArray[np.generic] | None]:
-    """(allowed cells, masked scores, the mask as an array): −∞ where the mask or the causal rule
-    hides a cell, the additive mask added; (None, None, mask) when nothing masks."""
+    """(allowed cells, masked scores, the mask as an array): −∞ where the mask or the rule (causal,
+    window, chunk, prefix, documents: attncli.core.masks.MaskRule) hides a cell, the additive mask
+    added; (None, None, mask) when nothing masks."""
     settings = checked.settings
     allowed, additive, mask_arr = mask_parts(settings.mask, score_shape, checked.ftype)
-    if settings.causal:
-        t, s = score_shape[-2:]
-        rule = causal_allowed(t, s, settings.causal_align)
-        allowed = rule if allowed is None else allowed & rule
+    t, s = score_shape[-2:]
+    rule = rule_of(t, s, settings.causal, settings.causal_align, settings.variants)
+    if rule is not None:
+        cells = rule.allowed()
+        allowed = cells if allowed is None else allowed & cells
     if allowed is not None:
         allowed = np.broadcast_to(allowed, score_shape)
     if allowed is None and additive is None:
@@ -164,20 +183,28 @@ def _masked(
     return allowed, masked, mask_arr
 
 
-def _softmax(logits: Array, empty_row: EmptyRow) -> tuple[Array, Array, Array, Array, Array, NDArray[np.bool_]]:
+def _softmax(
+    logits: Array, empty_row: EmptyRow, sinks: Array | None = None
+) -> tuple[Array, Array, Array, Array, Array, NDArray[np.bool_]]:
     """The stable softmax along S, step by step: (row_max, shifted, exp, row_sum, weights, empty rows).
 
     A fully masked row has max −∞; it is shifted by 0 so that it stays −∞ (exp 0) instead of
-    producing −∞ − (−∞) = NaN, and its weights follow the empty-row policy.
+    producing −∞ − (−∞) = NaN, and its weights follow the empty-row policy. Learned `sinks` (..., 1)
+    are a virtual column: they take part in the row max and the row sum, and get no weight column.
     """
     ftype = logits.dtype.type
     row_max = logits.max(axis=-1, keepdims=True)
     empty = np.isneginf(row_max)
+    if sinks is not None:
+        row_max = np.maximum(row_max, sinks)
     with np.errstate(over="ignore"):  # a score 2×1e308 below its row max is −∞ here: exp gives 0, as it should
-        shifted = logits - np.where(empty, ftype(0), row_max)
+        shifted = logits - np.where(np.isneginf(row_max), ftype(0), row_max)
     exp = np.exp(shifted)
     row_sum = exp.sum(axis=-1, keepdims=True)
-    weights = exp / np.where(empty, ftype(1), row_sum)
+    if sinks is not None:
+        with np.errstate(over="ignore"):  # a sink far below the row max: −∞, exp 0
+            row_sum = row_sum + np.exp(sinks - row_max)
+    weights = exp / np.where(row_sum == 0, ftype(1), row_sum)
     if empty.any() and empty_row == "uniform":
         weights = np.where(empty, ftype(1.0 / logits.shape[-1]), weights)
     elif empty.any() and empty_row == "nan":

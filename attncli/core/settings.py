@@ -6,6 +6,7 @@ Shape letters: T = number of queries, S = number of keys, d_k = query/key width.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, get_args
 
@@ -28,6 +29,73 @@ RopeStyle = Literal["half", "interleaved"]
 ROPE_STYLES: tuple[str, ...] = get_args(RopeStyle)
 PositionalKind = Literal["none", "sinusoidal"]
 POSITIONALS: tuple[str, ...] = get_args(PositionalKind)
+# Which keys a sliding window keeps (query i, key j): "hf" (Hugging Face Mistral/Gemma) i − W < j ≤ i,
+# W keys with itself; "gym" (attention-gym) 0 ≤ i − j ≤ W, W + 1 keys; "jax" (local_window_size=(W, R))
+# i − W ≤ j ≤ i + R, two-sided.
+WindowRule = Literal["hf", "gym", "jax"]
+WINDOW_RULES: tuple[str, ...] = get_args(WindowRule)
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """The structured masks of modern attention, as data (attncli.core.masks computes their cells).
+
+    Positions are 0-based; query i stands at key position i + offset (0 top-left, S − T bottom-right,
+    as causal_align). window W with window_rule (see WindowRule; window_right R for "jax"); chunk C
+    (Llama 4): ⌊j/C⌋ = ⌊i/C⌋ and j ≤ i; prefix P (prefix-LM): j < P or j ≤ i; documents: one id per
+    key, a query sees keys of its own document; sink_tokens k (StreamingLLM): keys j < k stay visible
+    beside the window. Every part given must allow a cell (sink tokens relax the window only).
+    Two variants change the scores instead: softcap c (Gemma 2) caps the scaled scores to
+    c·tanh(s/c) before the mask; sinks (gpt-oss) are learned logits, one per head (or one for all),
+    a virtual key column in the softmax that is then dropped, so each row's weights sum to less than 1.
+    """
+
+    window: int | None = None
+    window_rule: WindowRule = "hf"
+    window_right: int = 0
+    chunk: int | None = None
+    prefix: int | None = None
+    documents: tuple[int, ...] | None = None
+    sink_tokens: int | None = None
+    softcap: float | None = None
+    sinks: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.window_rule not in WINDOW_RULES:
+            message = _("must be one of {choices}, got {value!r}").format(
+                choices=", ".join(WINDOW_RULES), value=self.window_rule
+            )
+            raise ShapeError(message, argument="window_rule")
+        for name in ("window", "chunk", "prefix", "sink_tokens"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ShapeError(_("must be a positive whole number, got {value!r}").format(value=value), argument=name)
+        right = self.window_right
+        if isinstance(right, bool) or not isinstance(right, int) or right < 0:
+            raise ShapeError(
+                _("must be a whole number ≥ 0, got {value!r}").format(value=right), argument="window_right"
+            )
+        if right and self.window_rule != "jax":
+            raise ShapeError(_("applies to the jax window rule only"), argument="window_right")
+        if self.softcap is not None and not (math.isfinite(self.softcap) and self.softcap > 0):
+            message = _("must be a positive finite number, got {value}").format(value=self.softcap)
+            raise ShapeError(message, argument="softcap")
+        if self.sinks is not None and (not self.sinks or not all(math.isfinite(x) for x in self.sinks)):
+            message = _("must be finite numbers, one per head, got {value}").format(value=list(self.sinks))
+            raise ShapeError(message, argument="sinks")
+        if self.sink_tokens is not None and self.window is None:
+            raise ShapeError(_("keep keys visible beside a window: give a window too"), argument="sink_tokens")
+
+    @property
+    def any(self) -> bool:
+        """True when some part is given."""
+        return any(x is not None for x in (self.window, self.chunk, self.prefix, self.documents))
+
+    @property
+    def implies_causal(self) -> bool:
+        """Whether the rule hides later keys by itself (every part but a jax window and documents)."""
+        hf_gym = self.window is not None and self.window_rule != "jax"
+        return hf_gym or self.chunk is not None or self.prefix is not None
 
 
 @dataclass(frozen=True)
@@ -38,7 +106,8 @@ class AttentionSettings:
     (added to the scaled scores, −∞ allowed). causal hides later keys (causal_align "top-left" as
     PyTorch's `is_causal`: j ≤ i; "bottom-right", as a KV cache: j ≤ i + S − T). scale defaults to
     1/√d_k. empty_row decides a fully masked row: "zero" (as SDPA), "uniform" (1/S) or "nan".
-    dtype is what every stage is computed in.
+    dtype is what every stage is computed in. variants: the structured masks (MaskSpec), combined with
+    the mask and causal: a cell takes part only if every one allows it.
     """
 
     mask: ArrayLike | None = field(default=None, compare=False)
@@ -47,6 +116,7 @@ class AttentionSettings:
     scale: float | None = None
     empty_row: EmptyRow = "zero"
     dtype: DType = "float64"
+    variants: MaskSpec = field(default_factory=MaskSpec)
 
     def __post_init__(self) -> None:
         for name, value, choices in (
@@ -78,6 +148,7 @@ class SettingKeywords(TypedDict, total=False):
     scale: float | None
     empty_row: EmptyRow
     dtype: DType
+    variants: MaskSpec
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AttentionSettings))

@@ -10,7 +10,7 @@ STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")  # the stages 
 
 
 # What --stage may show: single-head tables, and the multi-head pipeline's stages around them.
-TABLE_STAGES = ("inputs", "scores", "scaled", "masked", "softmax", "weights", "output")
+TABLE_STAGES = ("inputs", "scores", "scaled", "capped", "masked", "visible", "softmax", "weights", "output")
 
 
 MULTIHEAD_STAGES = (

@@ -17,9 +17,18 @@ from attncli.core.attention import attention
 from attncli.core.engine import Attention
 from attncli.core.multihead import MultiHead, multi_head_attention
 from attncli.core.positions import Positions
-from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, POSITIONALS, ROPE_STYLES, AttentionSettings
+from attncli.core.settings import (
+    CAUSAL_ALIGNS,
+    DTYPES,
+    EMPTY_ROW_POLICIES,
+    POSITIONALS,
+    ROPE_STYLES,
+    WINDOW_RULES,
+    AttentionSettings,
+    MaskSpec,
+)
 from attncli.core.stages import STAGE_NAMES
-from attncli.errors import InputError
+from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import Kind, from_json_value, json_number, loads_json, parse_matrix
 
@@ -30,17 +39,33 @@ if TYPE_CHECKING:
 
 MATRIX_KEYS = ("q", "k", "v")
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
+# The structured masks (attncli.core.settings.MaskSpec), in documents and in a result's config.
+VARIANT_KEYS = (
+    *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens"),
+    *("softcap", "sinks"),
+)
 # Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
 MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
 MULTIHEAD_SETTING_KEYS = ("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi")
 MULTIHEAD_KEYS = frozenset({*MULTIHEAD_MATRIX_KEYS, *MULTIHEAD_SETTING_KEYS, "random_weights", "seed"})
 DOCUMENT_KEYS = frozenset(
-    {*MATRIX_KEYS, "mask", *SETTING_KEYS, *MULTIHEAD_KEYS, "labels", "expected", "title", "description", "$schema"}
+    {
+        *MATRIX_KEYS,
+        "mask",
+        *SETTING_KEYS,
+        *VARIANT_KEYS,
+        *MULTIHEAD_KEYS,
+        "labels",
+        "expected",
+        "title",
+        "description",
+        "$schema",
+    }
 )
 # Keys of attncli's own JSON output, which is a valid input document.
 RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output"})
 RESULT_CONFIG_KEYS = frozenset(
-    {*SETTING_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"}
+    {*SETTING_KEYS, *VARIANT_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"}
     | {"d_head", "d_v", "projection", "seed", "head_map"}
 )
 
@@ -48,7 +73,7 @@ RESULT_CONFIG_KEYS = frozenset(
 def _settings(problem: Problem | MultiHeadProblem) -> AttentionSettings:
     return AttentionSettings(
         problem.mask, problem.causal, cast(Any, problem.causal_align), problem.scale, cast(Any, problem.empty_row),
-        cast(Any, problem.dtype),
+        cast(Any, problem.dtype), problem.variants,
     )  # fmt: skip
 
 
@@ -73,6 +98,7 @@ class Problem:
     scale: float | None = None
     empty_row: str = "zero"
     dtype: str = "float64"
+    variants: MaskSpec = field(default_factory=MaskSpec)
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
@@ -147,7 +173,11 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
         merged.update({k: v for k, v in inputs.items()})
         # null settings in a result (rope_style without RoPE) mean "not used": leave the defaults
         merged.update(
-            {k: v for k, v in config.items() if (k in SETTING_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None}
+            {
+                k: v
+                for k, v in config.items()
+                if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None
+            }
         )
         if config.get("scale_rule") == "1/sqrt(d_k)":
             merged["scale"] = None  # the default was used; let it follow d_k again
@@ -213,6 +243,7 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     ):
         if key in doc:
             fields[key] = _choice(doc[key], src + key, choices)
+    fields.update(_variant_fields(doc, src))
     if "labels" in doc:
         fields["labels"] = _labels(doc["labels"], src + "labels")
     if "expected" in doc:
@@ -222,6 +253,40 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
             if not isinstance(doc[key], str):
                 raise InputError(_("must be a string"), argument=src + key)
             fields[key] = doc[key]
+    return fields
+
+
+def _variant_fields(doc: Mapping[str, Any], src: str) -> dict[str, Any]:
+    """window, chunk, prefix, sink_tokens (whole numbers ≥ 1), window_right (≥ 0), window_rule, documents."""
+    fields: dict[str, Any] = {}
+    for key, low in (("window", 1), ("chunk", 1), ("prefix", 1), ("sink_tokens", 1), ("window_right", 0)):
+        value = doc.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                message = _("must be a whole number ≥ {low}, got {value}").format(low=low, value=_shown(value))
+                raise InputError(message, argument=src + key)
+            fields[key] = value
+    if doc.get("window_rule") is not None:
+        fields["window_rule"] = _choice(doc["window_rule"], src + "window_rule", WINDOW_RULES)
+    if doc.get("documents") is not None:
+        ids = doc["documents"]
+        if not isinstance(ids, list) or not ids or any(isinstance(d, bool) or not isinstance(d, int) for d in ids):
+            message = _("must be a list of whole numbers, one document id per token, got {value}")
+            raise InputError(message.format(value=_shown(ids)), argument=src + "documents")
+        fields["documents"] = tuple(ids)
+    cap = doc.get("softcap")
+    if cap is not None:
+        if isinstance(cap, bool) or not isinstance(cap, int | float) or not cap > 0 or json_number(cap) is None:
+            message = _("must be a positive finite number, got {value}").format(value=_shown(cap))
+            raise InputError(message, argument=src + "softcap")
+        fields["softcap"] = float(cap)
+    sinks = doc.get("sinks")
+    if sinks is not None:
+        numbers = isinstance(sinks, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in sinks)
+        if not numbers or not sinks or any(json_number(x) is None for x in sinks):
+            message = _("must be a list of finite numbers, one sink logit per head, got {value}")
+            raise InputError(message.format(value=_shown(sinks)), argument=src + "sinks")
+        fields["sinks"] = tuple(float(x) for x in sinks)
     return fields
 
 
@@ -272,7 +337,9 @@ def build_problem(fields: Mapping[str, Any], source: str | None = None) -> Probl
         message = _("no {missing} given: the problem needs q, k and v").format(missing="/".join(missing))
         raise MissingInputs(message, argument=source, missing=tuple(missing))
     known = {f for f in Problem.__dataclass_fields__}
-    problem = Problem(**{k: v for k, v in fields.items() if k in known and v is not None})
+    problem = Problem(
+        **{k: v for k, v in fields.items() if k in known and v is not None}, variants=variants_of(fields, source)
+    )
     _check_labels(problem)
     return problem
 
@@ -313,6 +380,7 @@ class MultiHeadProblem:
     rope_style: str = "half"
     rope_base: float = 10000.0
     alibi: bool = False
+    variants: MaskSpec = field(default_factory=MaskSpec)
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
@@ -359,6 +427,16 @@ def build_multihead(fields: Mapping[str, Any], source: str | None = None) -> Mul
             "or q, k and v"
         )
         raise MissingInputs(message, argument=source)
-    known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices"}
+    known = set(MultiHeadProblem.__dataclass_fields__) - {"matrices", "variants"}
     settings = {k: v for k, v in fields.items() if k in known and v is not None}
-    return MultiHeadProblem(matrices=matrices, **settings)
+    return MultiHeadProblem(matrices=matrices, **settings, variants=variants_of(fields, source))
+
+
+def variants_of(fields: Mapping[str, Any], source: str | None) -> MaskSpec:
+    """The structured masks the fields give (a MaskSpec; its checks name the key)."""
+    given = {k: fields[k] for k in VARIANT_KEYS if fields.get(k) is not None}
+    try:
+        return MaskSpec(**given)
+    except AttnError as e:
+        where = str(e.argument) if source is None else f"{source}: {e.argument}"
+        raise e.with_argument(where) from None

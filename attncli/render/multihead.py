@@ -252,6 +252,10 @@ def render_multihead(
     per_head = [s for s in wanted if s in STAGES and s != "inputs"]
     if stages is None and result.attention.masked is None:
         per_head.remove("masked")  # nothing masks: skip the stage unless it was asked for
+    if result.attention.capped is None and "capped" in per_head:
+        per_head.remove("capped")  # only with a softcap
+    if stages is None and not result.attention.variants.any:
+        per_head.remove("visible")  # the grid is drawn unasked for the structured masks only
     if "inputs" in wanted and result.projection == "none":
         per_head.insert(0, "inputs")
     if per_head:

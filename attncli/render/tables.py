@@ -18,6 +18,7 @@ from rich.text import Text
 
 from attncli.core.blocked import AttentionOutput
 from attncli.core.engine import Attention
+from attncli.core.settings import MaskSpec
 from attncli.core.stages import TABLE_STAGES, check_stages
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
@@ -124,18 +125,61 @@ def _scale_text(result: Attention, p: int) -> str:
 
 
 def _mask_text(result: Attention) -> str:
+    return "; ".join(_mask_parts(result))
+
+
+def _mask_parts(result: Attention) -> list[str]:
     parts = []
     if result.mask is not None:
         if result.mask.dtype == np.bool_:
             parts.append(_("the boolean mask hides its False cells"))
         else:
             parts.append(_("the additive mask is added to the scaled scores"))
-    if result.causal:
+    if result.causal and result.variants.prefix is None:
         if result.causal_align == "top-left":
             parts.append(_("the causal rule hides later keys (query i sees keys 1…i, top-left)"))
         else:
             parts.append(_("the causal rule hides later keys (query i sees keys 1…i+S−T, bottom-right)"))
-    return "; ".join(parts)
+    return [*parts, *variant_texts(result.variants)]
+
+
+def variant_texts(spec: MaskSpec) -> list[str]:
+    """The rule of each structured mask, with its numbers (positions i, j from 0, as the formulas)."""
+    parts = []
+    w, r = spec.window, spec.window_right
+    if w is not None and spec.window_rule == "hf":
+        rule = _("sliding window W = {w} (hf, default): i − {w} < j ≤ i, keys per query: at most {w}")
+        parts.append(rule.format(w=w))
+    elif w is not None and spec.window_rule == "gym":
+        rule = _("sliding window W = {w} (gym): 0 ≤ i − j ≤ {w}, keys per query: at most {n}")
+        parts.append(rule.format(w=w, n=w + 1))
+    elif w is not None:
+        rule = _("two-sided window ({w}, {r}) (jax): i − {w} ≤ j ≤ i + {r}, keys per query: at most {n}")
+        parts.append(rule.format(w=w, r=r, n=w + r + 1))
+    if spec.sink_tokens is not None:
+        sinks = ngettext(
+            "the first {k} key stays visible beside the window (StreamingLLM sink)",
+            "the first {k} keys stay visible beside the window (StreamingLLM sinks)",
+            spec.sink_tokens,
+        )
+        parts.append(sinks.format(k=spec.sink_tokens))
+    if spec.chunk is not None:
+        rule = _("chunks of {c}: ⌊j/{c}⌋ = ⌊i/{c}⌋ and j ≤ i (the earlier keys of the query's own chunk)")
+        parts.append(rule.format(c=spec.chunk))
+    if spec.prefix is not None:
+        rule = _("prefix-LM: j < {p} or j ≤ i (the first {p} keys seen by every query, causal after)")
+        parts.append(rule.format(p=spec.prefix))
+    if spec.documents is not None:
+        n = len(set(spec.documents))
+        docs = ngettext(
+            "{n} packed document: a query sees the keys of its own document only",
+            "{n} packed documents: a query sees the keys of its own document only",
+            n,
+        )
+        parts.append(docs.format(n=n))
+    if parts and (w is not None or spec.chunk is not None or spec.prefix is not None):
+        parts.append(_("positions i, j count from 0 (q1 is i = 0)"))
+    return parts
 
 
 class _SliceRenderer:
@@ -149,7 +193,7 @@ class _SliceRenderer:
         t, s = result.scores.shape[-2:]
         self.q_labels = _labels(view, "q", t, "q")
         self.k_labels = _labels(view, "k", s, "k")
-        self.logits = "scaled" if result.masked is None else "masked"
+        self.logits = "masked" if result.masked is not None else "scaled" if result.capped is None else "capped"
         i, j = view.explain_cell or (1, min(2, s))
         self.cell = (i, j)  # the 1-based score cell that captions work through
         name = (
@@ -216,6 +260,22 @@ class _SliceRenderer:
         )
         return self.table(self.r.scaled, _("2 · scaled = scores × scale"), caption)
 
+    def capped(self) -> RenderableType:
+        assert self.r.capped is not None
+        cap = self.r.variants.softcap
+        i, j = self.cell
+        a, b = self.part(self.r.scaled)[i - 1, j - 1], self.part(self.r.capped)[i - 1, j - 1]
+        qi, kj = self.q_labels[i - 1], self.k_labels[j - 1]
+        p = self.p
+        caption = _(
+            "Soft-capping (Gemma 2), c = {c}, applied before the mask:\n"
+            "scores are squeezed into (−{c}, {c}), nearly unchanged where |s| ≪ c.\n{example}"
+        ).format(
+            c=num(cap or 0.0, p),
+            example=f"{qi}·{kj}: {num(cap or 0.0, p)} × tanh({num(a, p)} / {num(cap or 0.0, p)}) = {num(b, p)}",
+        )
+        return self.table(self.r.capped, _("2b · capped = c·tanh(scaled / c)"), caption)
+
     def masked(self) -> RenderableType:
         assert self.r.masked is not None
         masked = self.part(self.r.masked)
@@ -226,6 +286,39 @@ class _SliceRenderer:
         )
         caption = f"{rule[0].upper()}{rule[1:]}.\n" + cells.format(hidden=hidden, n=masked.size)
         return self.table(self.r.masked, _("3 · masked"), caption)
+
+    def visible(self) -> RenderableType:
+        """Which keys each query sees: ✓ and ·, with the count of visible keys per query."""
+        assert self.r.allowed is not None
+        allowed = self.part(self.r.allowed.astype(np.float64)) > 0
+        t, s = allowed.shape
+        counts = allowed.sum(axis=1)
+        room = self.view.width - max(len(x) for x in self.q_labels[:50]) - 10
+        col_w = max(2, *(len(x) for x in self.k_labels[:50])) + 1
+        cols, rows = window(s, max(3, room // col_w)), window(t, MAX_ROWS)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        table.add_column("", style="bold", no_wrap=True)
+        for j in cols:
+            table.add_column("…" if j is None else self.k_labels[j], justify="center", no_wrap=True)
+        table.add_column(_("seen"), justify="right", no_wrap=True, style="italic")
+        for i in rows:
+            if i is None:
+                table.add_row("⋮", *["⋮" for _ in cols], "⋮")
+                continue
+            marks = ["…" if j is None else ("✓" if allowed[i, j] else "·") for j in cols]
+            table.add_row(self.q_labels[i], *marks, str(int(counts[i])))
+        lo, hi = int(counts.min()), int(counts.max())
+        if lo != hi:
+            seen = _("✓ = seen, · = hidden; each query sees {lo}…{hi} of {s} keys ({n} cells in all).")
+        else:
+            seen = _("✓ = seen, · = hidden; every query sees {lo} of {s} keys ({n} cells in all).")
+        lines = [seen.format(lo=lo, hi=hi, s=s, n=int(counts.sum()))]
+        lines.extend(f"{rule[0].upper()}{rule[1:]}." for rule in _mask_parts(self.r))
+        blind = [self.q_labels[i] for i in range(t) if counts[i] == 0]
+        if blind:
+            lines.append(_("Fully masked, seeing no key: {queries}.").format(queries=", ".join(blind[:8])))
+        title = _("3b · visible: which keys each query sees")
+        return Group(Text(title + self.suffix, style="bold"), table, Text("\n".join(lines), style="dim"))
 
     def softmax(self) -> RenderableType:
         r = self.r
@@ -258,6 +351,16 @@ class _SliceRenderer:
         if top is not None:
             most = _("{query} gives most weight to {key} ({weight}).")
             lines.append(most.format(query=self.q_labels[i], key=self.k_labels[top], weight=fmt(w[i, top], self.p)))
+        if self.r.sink_weight is not None:
+            sink = self.part(self.r.sink_weight)[:, 0]
+            lines[0] = _("Rows sum to less than 1 (Σ at the right): the learned sink took the rest.")
+            took = _("The sink (logit {logit}) took {weight} of the weight of {query}, {low}…{high} over the rows.")
+            logit = self.r.variants.sinks or (0.0,)
+            which = logit[self.idx[-1]] if len(logit) > 1 and self.idx else logit[0]
+            lines.insert(1, took.format(
+                logit=num(which, self.p), weight=fmt(sink[0], self.p), query=self.q_labels[0],
+                low=fmt(float(sink.min()), self.p), high=fmt(float(sink.max()), self.p),
+            ))  # fmt: skip
         empty = [e for e in self.r.empty_rows if e[:-1] == self.idx]
         hint = hints_of(self.view).empty_row
         for e in empty[:4]:
@@ -336,6 +439,14 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
         sr = _SliceRenderer(result, tuple(int(i) for i in idx), view)
         for stage in STAGES:
             if stage not in wanted:
+                continue
+            if stage == "capped" and result.capped is None:
+                continue  # only with a softcap
+            if stage == "visible" and stages is None and not result.variants.any:
+                continue  # drawn unasked for the structured masks only
+            if stage == "visible" and result.allowed is None:
+                if stages is not None:
+                    parts.append(Text(_("3b · visible: nothing is masked, every query sees every key."), style="dim"))
                 continue
             if stage == "masked" and result.masked is None:
                 if stages is not None:

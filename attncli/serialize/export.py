@@ -40,7 +40,9 @@ _TITLES = {
     "v": "V",
     "scores": "scores = Q·Kᵀ",
     "scaled": "scaled = scores × scale",
+    "capped": "capped = c·tanh(scaled / c)",
     "masked": "masked",
+    "allowed": "visible (1 = the query sees the key)",
     "shifted": "shifted = logits − row max",  # translated where it is used
     "exp": "exp(shifted)",
     "weights": "weights = softmax",
@@ -67,8 +69,11 @@ def stage_tables(
             names += ["q", "k", "v"]
         elif stage == "softmax":
             names += ["shifted", "exp", "weights"]
-        elif stage == "masked" and result.masked is None:
+        elif (stage == "masked" and result.masked is None) or (stage == "capped" and result.capped is None):
             continue
+        elif stage == "visible":
+            if result.allowed is not None and (stages is not None or result.variants.any):
+                names.append("allowed")
         elif stage not in names:
             names.append(stage)
     lead = result.scores.shape[:-2]
@@ -76,6 +81,7 @@ def stage_tables(
     for idx in [tuple(int(i) for i in ix) for ix in np.ndindex(*lead)] if lead else [()]:
         for name in dict.fromkeys(names):
             a = np.asarray(getattr(result, name))
+            a = a.astype(np.float64) if a.dtype == np.bool_ else a
             a = a[tuple(0 if n == 1 else i for i, n in zip(idx[len(idx) - (a.ndim - 2) :], a.shape[:-2], strict=True))]
             rows = k_rows if name in ("k", "v") else q_rows
             if name in ("q", "k", "v", "output"):

@@ -13,6 +13,7 @@ import numpy as np
 
 from attncli.core.engine import Attention
 from attncli.core.multihead import MultiHead
+from attncli.core.settings import MaskSpec
 from attncli.core.stages import TABLE_STAGES
 from attncli.problem.document import MultiHeadProblem, Problem
 
@@ -65,6 +66,7 @@ def _document(
             "causal": r.causal,
             "causal_align": r.causal_align,
             "mask": mask_kind(mask),
+            **variant_config(r.variants),
             "dtype": r.dtype,
             "empty_row": r.empty_row,
             "empty_rows": [list(i) for i in r.empty_rows],
@@ -84,6 +86,21 @@ def _document(
     return doc
 
 
+def variant_config(spec: MaskSpec) -> dict[str, Any]:
+    """The structured masks as config keys (null when not used), which read back as a problem document."""
+    return {
+        "window": spec.window,
+        "window_rule": spec.window_rule if spec.window is not None else None,
+        "window_right": spec.window_right if spec.window is not None else None,
+        "chunk": spec.chunk,
+        "prefix": spec.prefix,
+        "documents": None if spec.documents is None else list(spec.documents),
+        "sink_tokens": spec.sink_tokens,
+        "softcap": spec.softcap,
+        "sinks": None if spec.sinks is None else list(spec.sinks),
+    }
+
+
 def result_dict(
     result: Attention, problem: Problem | None = None, stages: Iterable[str] | None = None
 ) -> dict[str, Any]:
@@ -96,8 +113,15 @@ def result_dict(
         stage_values["scores"] = jsonable(result.scores)
     if "scaled" in wanted:
         stage_values["scaled"] = jsonable(result.scaled)
+    if "capped" in wanted and result.capped is not None:
+        stage_values["capped"] = jsonable(result.capped)
     if "masked" in wanted:
         stage_values["masked"] = jsonable(result.masked)
+    if "visible" in wanted and result.allowed is not None:
+        stage_values["visible"] = {
+            "allowed": jsonable(result.allowed),
+            "counts": jsonable(result.allowed.sum(axis=-1)),
+        }
     if "softmax" in wanted:
         stage_values["softmax"] = {
             "row_max": jsonable(result.row_max[..., 0]),
@@ -107,6 +131,8 @@ def result_dict(
         }
     if "weights" in wanted:
         stage_values["weights"] = jsonable(result.weights)
+        if result.sink_weight is not None:
+            stage_values["sink_weight"] = jsonable(result.sink_weight[..., 0])
     if "output" in wanted:
         stage_values["output"] = jsonable(result.output)
     return _document(result, (result.q, result.k, result.v, result.mask), result.scores.shape, stage_values, problem)
