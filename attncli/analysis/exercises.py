@@ -11,7 +11,7 @@ A topic is one step of the notes (TOPICS); a level (1–3) sets the sizes and ho
 Hand-friendly rules (checked by `rules_broken`, which the generator rejects drafts with):
     - inputs are whole numbers or have one decimal (`decimals` of the level);
     - d_k = 4 wherever the scale matters, so 1/√d_k = 0.5 and the scaled scores stay exact;
-    - no degenerate case: no two queries are the same; in every row the logits a query may attend to
+    - no degenerate case: no two queries, keys or values are the same; in every row the logits a query may attend to
       are not all equal, no row is fully masked, and a row's logits spread by at most 3, so no
       weight all but vanishes;
     - softmax at level 1: within a row the logits differ by whole numbers, so the exp values are
@@ -257,8 +257,9 @@ def rules_broken(topic: str, level: int, problem: Problem) -> list[str]:
     inputs = np.concatenate([problem.q.ravel(), problem.k.ravel(), problem.v.ravel()])
     if np.abs(inputs - np.round(inputs, rules.decimals)).max() > 1e-9 or np.abs(inputs).max() > 2:
         broken.append("inputs")
-    if len({tuple(row) for row in problem.q.tolist()}) < problem.q.shape[0]:
-        broken.append("equal queries")
+    for name, m in (("queries", problem.q), ("keys", problem.k), ("values", problem.v)):
+        if len({tuple(row) for row in m.tolist()}) < m.shape[0]:
+            broken.append("equal " + name)
     if topic != "dot" and problem.q.shape[1] != 4:
         broken.append("scale")
     h = hand_stages(problem)

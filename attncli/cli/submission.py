@@ -66,8 +66,8 @@ def grade_file(path: Path, tol: float, confined: bool) -> dict[str, Any]:
         )
 
         doc = read_document(read_submission(path, confined), str(path))
+        student = doc["student"] if isinstance(doc.get("student"), str) else student
         fields = document_fields(doc, str(path), path.parent, confined=confined)
-        student = fields.get("student") or student
         problem = build_multihead(fields, str(path)) if is_multihead(fields) else build_problem(fields, str(path))
         if not problem.expected:
             raise InputError(_('holds no answers: add an "expected" object with your stages'), argument=str(path))

@@ -111,6 +111,8 @@ def _hand_friendly(topic: str, level: int, e) -> None:  # type: ignore[no-untype
             assert seen.max() - seen.min() <= 3
             if topic == "softmax" and level == 1:
                 assert np.array_equal(seen.max() - seen, np.round(seen.max() - seen))
+    for m in (p.q, p.k, p.v):
+        assert len({tuple(row) for row in m.tolist()}) == len(m)  # no two rows the same
     if topic == "cross":
         assert p.q.shape[0] != p.k.shape[0]
     if topic == "padding":
