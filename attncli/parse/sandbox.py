@@ -23,6 +23,8 @@ def confine(name: str, base_dir: Path | None, argument: str) -> Path:
             _("a document read from stdin may not name files ({name})").format(name=name), argument=argument
         )
     written = PurePath(name)
+    if "\0" in name:
+        raise InputError(_("'{name}' is not a file name").format(name=name.replace("\0", "\\0")), argument=argument)
     if written.is_absolute() or name.startswith("~"):
         message = _("'{name}' is outside the document's folder: only files next to it may be named")
         raise InputError(message.format(name=name), argument=argument)
