@@ -101,3 +101,10 @@ def test_json_is_strict_and_reproducible(attn: RunAttn) -> None:
 def test_bad_options_are_one_line(attn: RunAttn, args: list[str], flag: str) -> None:
     run = attn("exercise", *args)
     assert run.code == 2 and run.err.startswith(f"attn: error: {flag}:") and run.err.count("\n") == 1
+
+
+def test_the_help_names_every_topic() -> None:
+    from attncli.analysis.exercises import TOPICS
+    from attncli.cli.exercise import TOPIC_HELP
+
+    assert [t.strip(" .") for t in TOPIC_HELP.replace(" or ", ", ").split(", ")] == list(TOPICS)
