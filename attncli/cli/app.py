@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from attncli.cli import check, compute, explain, model, samples
+from attncli.cli import check, compute, exercise, explain, model, samples
 from attncli.version import __version__
 
 app = typer.Typer(
@@ -40,7 +40,7 @@ def _root(
     """attncli: see every stage of attention, exactly."""
 
 
-for command in (compute, check, explain, model, samples):
+for command in (compute, check, exercise, explain, model, samples):
     command.register(app)
 
 

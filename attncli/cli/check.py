@@ -32,7 +32,6 @@ from attncli.cli.options import (
     DebugOpt,
     DTypeOpt,
     EmptyRowOpt,
-    InputOpt,
     JsonOpt,
     KOpt,
     LangOpt,
@@ -72,6 +71,24 @@ ExpectScaledOpt = Annotated[str | None, typer.Option(help="Your scaled scores (T
 ExpectMaskedOpt = Annotated[str | None, typer.Option(help="Your masked scores (T×S; −∞ as -inf or null).")]
 ExpectWeightsOpt = Annotated[str | None, typer.Option(help="Your attention weights (T×S).")]
 ExpectOutputOpt = Annotated[str | None, typer.Option(help="Your output weights·V (T×d_v).")]
+# Grading a class (attncli.cli.classgrade): several --input files or a pattern, one gradebook row each.
+InputsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="A JSON problem document; '-' reads stdin. Several, or a pattern such as 'answers/*.json', grade a class.",
+    ),
+]
+SummaryOpt = Annotated[bool, typer.Option("--summary", help="Grade a class: a row per submission and a summary.")]
+ClassFormatOpt = Annotated[str, typer.Option("--format", help="The class's gradebook as table, csv or json.")]
+SandboxOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--sandbox/--no-sandbox",
+        help="Documents may name files only in their own folder (default: on for several submissions).",
+    ),
+]
 
 
 EPILOG = (
@@ -96,7 +113,7 @@ def check(
     scale: ScaleOpt = None,
     empty_row: EmptyRowOpt = None,
     dtype: DTypeOpt = None,
-    input: InputOpt = None,
+    input: InputsOpt = None,
     sample: SampleOpt = None,
     expect_scores: ExpectScoresOpt = None,
     expect_scaled: ExpectScaledOpt = None,
@@ -116,6 +133,9 @@ def check(
     no_color: NoColorOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    summary: SummaryOpt = False,
+    format: ClassFormatOpt = "table",
+    sandbox: SandboxOpt = None,
 ) -> None:
     """Grade a hand calculation stage by stage and name the mistake (exit 0 right, 1 wrong, 2 bad input).
 
@@ -123,13 +143,25 @@ def check(
     """
     use_language(lang.value if lang is not None else None)
     output_settings(no_color, quiet)
+    from attncli.cli.classgrade import ClassRequest, grade_class, is_class_request
+
+    if is_class_request(input, summary, sandbox):
+        claims = (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output)
+        given = [
+            name
+            for name, value in (("--q", q), ("--k", k), ("--v", v), ("--mask", mask), ("--sample", sample))
+            if value is not None
+        ] + [f"--expect-{s}" for s, c in zip(STAGE_NAMES, claims, strict=True) if c]
+        raise typer.Exit(
+            grade_class(ClassRequest(input or [], tol, "json" if json_out else format, sandbox, given=tuple(given)))
+        )
     settings: dict[str, object] = {"causal": causal, "scale": scale}
     for name, choice in (("causal_align", causal_align), ("empty_row", empty_row), ("dtype", dtype)):
         settings[name] = choice.value if choice is not None else None
     request = CheckRequest(
         matrices={"q": q, "k": k, "v": v, "mask": mask},
         settings=settings,
-        input=input,
+        input=input[0] if input else None,
         sample=sample,
         claims=dict(
             zip(STAGE_NAMES, (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output), strict=True)

@@ -426,8 +426,11 @@ def load_file(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     return from_json_value(loads_json(text, f"{argument} ({path})"), f"{argument} ({path})", kind)
 
 
-def parse_matrix(text: str, argument: str, kind: Kind = "matrix", base_dir: Path | None = None) -> NDArray[Any]:
-    """Any accepted form of a matrix argument (see the module docstring) as an array."""
+def parse_matrix(
+    text: str, argument: str, kind: Kind = "matrix", base_dir: Path | None = None, confined: bool = False
+) -> NDArray[Any]:
+    """Any accepted form of a matrix argument (see the module docstring) as an array; `confined`: an
+    @file must be a regular file inside base_dir (attncli.parse.sandbox)."""
     stripped = text.strip()
     if not stripped:
         raise InputError(_("is empty"), argument=argument)
@@ -437,7 +440,11 @@ def parse_matrix(text: str, argument: str, kind: Kind = "matrix", base_dir: Path
         path = Path(stripped[1:])
         if not stripped[1:]:
             raise InputError(_("'@' needs a file name after it"), argument=argument)
-        if base_dir is not None and not path.is_absolute():
+        if confined:
+            from attncli.parse.sandbox import confine
+
+            path = confine(stripped[1:], base_dir, argument)
+        elif base_dir is not None and not path.is_absolute():
             path = base_dir / path
         return load_file(path, argument, kind)
     if stripped.startswith("["):

@@ -59,6 +59,7 @@ DOCUMENT_KEYS = frozenset(
         "expected",
         "title",
         "description",
+        "student",
         "$schema",
     }
 )
@@ -130,11 +131,11 @@ def _unknown(keys: Any, known: frozenset[str], where: str) -> None:
         raise InputError(message.format(keys=listed, known=", ".join(sorted(known))), argument=where)
 
 
-def _matrix(value: Any, argument: str, kind: Kind, base_dir: Path | None) -> NDArray[Any] | None:
+def _matrix(value: Any, argument: str, kind: Kind, base_dir: Path | None, confined: bool) -> NDArray[Any] | None:
     if value is None:
         return None
     if isinstance(value, str):  # compact rows or @file inside a document
-        return parse_matrix(value, argument, kind, base_dir)
+        return parse_matrix(value, argument, kind, base_dir, confined)
     return from_json_value(value, argument, kind)
 
 
@@ -157,8 +158,11 @@ def _choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
-def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None = None) -> dict[str, Any]:
-    """The problem fields a document gives (only those present), validated and parsed."""
+def document_fields(
+    doc: Mapping[str, Any], source: str, base_dir: Path | None = None, confined: bool = False
+) -> dict[str, Any]:
+    """The problem fields a document gives (only those present), validated and parsed; `confined`: its
+    @file cells may name only regular files in base_dir (attncli.parse.sandbox)."""
     src = f"{source}: "
     keys = set(doc)
     if keys & RESULT_KEYS:
@@ -190,12 +194,12 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
         if key in doc:
             if doc[key] is None:
                 raise InputError(_("is null; expected a matrix"), argument=src + key)
-            fields[key] = _matrix(doc[key], src + key, "matrix", base_dir)
+            fields[key] = _matrix(doc[key], src + key, "matrix", base_dir, confined)
     for key in MULTIHEAD_MATRIX_KEYS:
         if key in doc and doc[key] is not None:
-            fields[key] = _matrix(doc[key], src + key, "matrix", base_dir)
+            fields[key] = _matrix(doc[key], src + key, "matrix", base_dir, confined)
     if "mask" in doc:
-        fields["mask"] = _matrix(doc["mask"], src + "mask", "mask", base_dir)
+        fields["mask"] = _matrix(doc["mask"], src + "mask", "mask", base_dir, confined)
     for key in ("rope", "alibi", "random_weights"):
         if key in doc:
             if not isinstance(doc[key], bool):
@@ -247,8 +251,8 @@ def document_fields(doc: Mapping[str, Any], source: str, base_dir: Path | None =
     if "labels" in doc:
         fields["labels"] = _labels(doc["labels"], src + "labels")
     if "expected" in doc:
-        fields["expected"] = _expected(doc["expected"], src + "expected", base_dir)
-    for key in ("title", "description"):
+        fields["expected"] = _expected(doc["expected"], src + "expected", base_dir, confined)
+    for key in ("title", "description", "student"):
         if key in doc:
             if not isinstance(doc[key], str):
                 raise InputError(_("must be a string"), argument=src + key)
@@ -302,14 +306,14 @@ def _labels(value: Any, argument: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _expected(value: Any, argument: str, base_dir: Path | None) -> dict[str, NDArray[Any]]:
+def _expected(value: Any, argument: str, base_dir: Path | None, confined: bool) -> dict[str, NDArray[Any]]:
     if not isinstance(value, dict):
         message = _("must be an object with any of {stages}").format(stages=", ".join(STAGE_NAMES))
         raise InputError(message, argument=argument)
     _unknown(value, frozenset(STAGE_NAMES), argument)
     out: dict[str, NDArray[Any]] = {}
     for key, matrix in value.items():
-        parsed = _matrix(matrix, f"{argument}.{key}", "mask" if key == "masked" else "matrix", base_dir)
+        parsed = _matrix(matrix, f"{argument}.{key}", "mask" if key == "masked" else "matrix", base_dir, confined)
         if parsed is not None:
             out[key] = parsed
     return out

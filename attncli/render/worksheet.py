@@ -1,0 +1,67 @@
+"""Exercise sheets with their worked keys: the key of an exercise is attncli's own stage-by-stage
+explanation (the tables and captions of attncli.render.tables, with the exercise's real numbers),
+taken apart into blocks that attncli.serialize.worksheet writes as Markdown, LaTeX or HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.columns import Columns
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from attncli.i18n import _
+from attncli.render.format import View
+from attncli.render.tables import render_attention
+from attncli.serialize.worksheet import Block, Grid, Heading, Paragraph, exercise_blocks, write_sheet
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from attncli.analysis.exercises import Exercise
+
+KEY_PRECISION = 4
+
+
+def _blocks(renderable: RenderableType) -> list[Block]:
+    """The titles, tables and captions of a rendered Group, in order (blank lines dropped)."""
+    if isinstance(renderable, Group):
+        return [b for part in renderable.renderables for b in _blocks(part)]
+    if isinstance(renderable, Columns):
+        return [b for part in renderable.renderables for b in _blocks(part)]
+    if isinstance(renderable, Table):
+        header = [str(c.header) for c in renderable.columns]
+        cells = [[str(cell) for cell in c._cells] for c in renderable.columns]
+        return [Grid("", header, [list(row) for row in zip(*cells, strict=True)])]
+    if isinstance(renderable, Text):
+        text = renderable.plain.strip()
+        if not text:
+            return []
+        return [Heading(text, 4) if renderable.style == "bold" else Paragraph(text)]
+    return []  # pragma: no cover (render_attention makes nothing else)
+
+
+def key_blocks(exercise: Exercise) -> list[Block]:
+    """The worked key: the stages the exercise asks for, with attncli's captions (softmax step by step)."""
+    stages = [*exercise.asked, "softmax"] if "weights" in exercise.asked else list(exercise.asked)
+    view = View(precision=KEY_PRECISION, width=200)
+    return [Heading(_("Worked answer"), 3), *_blocks(render_attention(exercise.result, stages, view))]
+
+
+def sheet(exercises: Sequence[Exercise], *, key: bool, format: str) -> str:
+    """The exercise sheet (with `key`: each exercise followed by its worked key) in `format`."""
+    first = exercises[0]
+    from attncli.analysis.exercises import topic_name
+
+    name = _("Answer key") if key else _("Exercises")
+    title = _("{what}: {topic} (level {level}, seed {seed})").format(
+        what=name, topic=topic_name(first.topic), level=first.level, seed=first.seed
+    )
+    blocks: list[Block] = []
+    for exercise in exercises:
+        blocks += exercise_blocks(exercise)
+        if key:
+            blocks += key_blocks(exercise)
+    return write_sheet(blocks, title, format)

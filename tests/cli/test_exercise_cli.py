@@ -1,0 +1,110 @@
+"""`attn exercise` through the real entry point: sheets and keys in three formats and two languages,
+problem documents that `attn check` grades, and nothing overwritten."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from attncli.analysis.exercises import generate
+from attncli.serialize.worksheet import Paragraph, latex_text, to_html, to_markdown
+
+from conftest import RunAttn
+
+
+def test_sheet_and_key_in_markdown(attn: RunAttn) -> None:
+    sheet = attn("exercise", "--topic", "softmax", "--count", "2", "--seed", "7")
+    key = attn("exercise", "--topic", "softmax", "--count", "2", "--seed", "7", "--key")
+    assert sheet.code == key.code == 0
+    assert "## Exercise 2 · softmax" in sheet.out and "Worked answer" not in sheet.out
+    assert "#### 4a · softmax, step 1: shifted = scaled − row max" in key.out  # attncli's own captions
+    e = generate("softmax", count=1, seed=7)[0]
+    for row in e.result.weights:
+        assert " | ".join(f"{x:.4f}" for x in row) in key.out  # the key's numbers are the engine's
+
+
+def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path) -> None:
+    run = attn("exercise", "--topic", "padding", "--count", "2", "--key", "--format", "latex")
+    assert run.code == 0 and run.out.isascii() and "\\usepackage" not in run.out
+    assert run.out.startswith("\\documentclass{article}") and run.out.rstrip().endswith("\\end{document}")
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (the document is checked to be ASCII with no package)")
+    (tmp_path / "key.tex").write_text(run.out, encoding="utf-8")
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "key.tex"], cwd=tmp_path, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_russian_sheet(attn: RunAttn) -> None:
+    run = attn("exercise", "--topic", "causal", "--count", "1", "--key", "--format", "html", "--lang", "ru")
+    assert run.code == 0 and '<html lang="ru">' in run.out
+    assert "Упражнение 1" in run.out and "Exercise" not in run.out
+    latex = attn("exercise", "--topic", "causal", "--count", "1", "--key", "--format", "latex", "--lang", "ru")
+    assert "\\usepackage[T2A]{fontenc}" in latex.out and "Упражнение" in latex.out
+
+
+def test_every_text_is_escaped() -> None:
+    hostile = [Paragraph("<script>alert(1)</script> | *bold* $x$ \\ & % # _ { } ~ ^ ∞ 你")]
+    assert "<script>" not in to_html(hostile, "t") and "&lt;script&gt;" in to_html(hostile, "t")
+    assert "\\| \\*bold\\*" in to_markdown(hostile)
+    tex = latex_text(hostile[0].text)
+    assert tex.isascii() and "\\$x\\$" in tex and "\\&" in tex and "\\%" in tex and tex.endswith("?")
+
+
+def test_problem_documents_are_what_check_grades(attn: RunAttn, tmp_path: Path) -> None:
+    run = attn("exercise", "--topic", "single-head", "--count", "3", "--seed", "7", "--out", str(tmp_path / "p"))
+    assert run.code == 0 and "wrote 3 problem documents" in run.err
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["1.json", "2.json", "3.json"]
+    doc = json.loads((tmp_path / "p" / "3.json").read_text(encoding="utf-8"))
+    assert "expected" not in doc
+    e = generate("single-head", count=3, seed=7)[2]
+    weights = json.dumps(e.answers()["weights"].tolist())
+    graded = attn("check", "--input", str(tmp_path / "p" / "3.json"), "--expect-weights", weights)
+    assert graded.code == 0, graded.err
+    keys = attn(
+        "exercise", "--topic", "single-head", "--count", "3", "--seed", "7", "--key", "--out", str(tmp_path / "k")
+    )
+    assert keys.code == 0
+    assert attn("check", "--input", str(tmp_path / "k" / "2.json")).code == 0
+
+
+def test_nothing_is_overwritten(attn: RunAttn, tmp_path: Path) -> None:
+    (tmp_path / "2.json").write_text("mine", encoding="utf-8")
+    run = attn("exercise", "--topic", "dot", "--count", "3", "--out", str(tmp_path))
+    assert run.code == 2 and "--out" in run.err and "2.json exists already" in run.err
+    assert (tmp_path / "2.json").read_text(encoding="utf-8") == "mine" and not (tmp_path / "1.json").exists()
+
+
+def test_json_is_strict_and_reproducible(attn: RunAttn) -> None:
+    a = attn("exercise", "--topic", "cross", "--count", "2", "--seed", "3", "--level", "3", "--json", "--key")
+    b = attn("exercise", "--topic", "cross", "--count", "2", "--seed", "3", "--level", "3", "--json", "--key")
+    doc = json.loads(a.out)
+    assert a.out == b.out and doc["seed"] == 3 and len(doc["exercises"]) == 2
+    assert all(len(x["q"]) != len(x["k"]) for x in doc["exercises"])  # cross-attention: T ≠ S
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--topic", "rope"], "--topic"),
+        (["--topic", "dot", "--level", "5"], "--level"),
+        (["--topic", "dot", "--count", "0"], "--count"),
+        (["--topic", "dot", "--seed", "-3"], "--seed"),
+        (["--topic", "dot", "--format", "docx"], "--format"),
+    ],
+)
+def test_bad_options_are_one_line(attn: RunAttn, args: list[str], flag: str) -> None:
+    run = attn("exercise", *args)
+    assert run.code == 2 and run.err.startswith(f"attn: error: {flag}:") and run.err.count("\n") == 1
+
+
+def test_the_help_names_every_topic() -> None:
+    from attncli.analysis.exercises import TOPICS
+    from attncli.cli.exercise import TOPIC_HELP
+
+    assert [t.strip(" .") for t in TOPIC_HELP.replace(" or ", ", ").split(", ")] == list(TOPICS)
