@@ -31,6 +31,7 @@ from attncli.cli.options import (
     SaveHtmlOpt,
     SaveSvgOpt,
     ScaleOpt,
+    ViewOpt,
     VOpt,
     matrix_option,
 )
@@ -138,6 +139,7 @@ def compute(
     heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,
     save_svg: SaveSvgOpt = None,
     save_html: SaveHtmlOpt = None,
+    view: ViewOpt = None,
     no_color: NoColorOpt = False,
     quiet: QuietOpt = False,
     lang: LangOpt = None,

@@ -31,6 +31,7 @@ from attncli.cli.inputs import (
     warn_mask,
 )
 from attncli.cli.output import Presentation, output_settings, use_language
+from attncli.cli.view import check_view, compute_page, head_slice
 from attncli.core.stages import MULTIHEAD_STAGES, TABLE_STAGES, check_stages
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
@@ -82,6 +83,7 @@ class ComputeRequest:
     no_color: bool
     quiet: bool
     lang: str | None
+    view: Path | None = None  # --view FILE.html: the interactive page
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ComputeRequest:
@@ -96,7 +98,7 @@ class ComputeRequest:
             input=o["input"], sample=o["sample"], stages=list(o["stage"]) if o["stage"] else None,
             head=o["head"], average_heads=bool(o["average_heads"]), threads=o["threads"], save=o["save"],
             max_memory=o["max_memory"], presentation=presentation, explain_cell=o["explain_cell"],
-            no_color=bool(o["no_color"]), quiet=bool(o["quiet"]), lang=o["lang"],
+            no_color=bool(o["no_color"]), quiet=bool(o["quiet"]), lang=o["lang"], view=o["view"],
         )  # fmt: skip
 
 
@@ -111,6 +113,7 @@ def run_compute(request: ComputeRequest) -> None:
     pres = replace(request.presentation, explain_cell=cell)
     pres.check()
     output_settings(request.no_color, request.quiet)
+    check_view(request.view, (input, *request.matrices.values()))
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=dict(request.settings))
     flags: dict[str, Any] = {**request.matrices, **request.settings}
     if is_multihead(fields) or request.head is not None or request.average_heads:
@@ -136,6 +139,22 @@ def run_compute(request: ComputeRequest) -> None:
         if not pres.json_out and not pres.format:
             return
     _show_single(problem, result, request.stages, pres)
+    if request.view is not None:
+        from attncli.core.engine import Attention
+        from attncli.serialize.strict_json import to_json
+
+        if not isinstance(result, Attention):
+            message = _("the page needs every stage; this problem is computed for its output only")
+            raise InputError(message, argument="--view")
+        att = result
+        compute_page(
+            request.view,
+            [[att]],
+            problem,
+            request.stages,
+            pres.precision,
+            lambda: to_json(att, problem, request.stages),
+        )
 
 
 def _show_single(
@@ -235,3 +254,7 @@ def _compute_multihead(
         tables=tables,
         render=render,
     )
+    if request.view is not None:
+        per_head = [[head_slice(result.attention, h) for h in range(result.heads)]]
+        json_text = lambda: serialize.dumps(serialize.multihead_dict(result, problem, stages, average_heads))  # noqa: E731
+        compute_page(request.view, per_head, problem, stages, pres.precision, json_text, head=head)
