@@ -51,7 +51,14 @@
 
   // ---- head view ------------------------------------------------------------------------------
   var ROW = 22, LEFT = 190, RIGHT = 430, WIDTH = 620, TOP = 26;
+  function layout() {  // a phone's width: the columns closer, so that the text stays readable
+    var narrow = window.innerWidth < 640;
+    LEFT = narrow ? 120 : 190;
+    RIGHT = narrow ? 220 : 430;
+    WIDTH = narrow ? 400 : 620;
+  }
   function drawHeadView() {
+    layout();
     var u = units(), nq = u.q.length, nk = u.k.length;
     var height = TOP + Math.max(nq, nk) * ROW + 8;
     var svg = el("svg:svg", { viewBox: "0 0 " + WIDTH + " " + height, role: "group", "aria-label": U.head_view });
@@ -82,7 +89,8 @@
         });
         var y = TOP + i * ROW;
         var x0 = side === "q" ? 4 : RIGHT + 4;
-        g.appendChild(el("svg:rect", { class: "bg", x: x0, y: y + 1, width: LEFT - 8, height: ROW - 2, rx: 3 }));
+        var w = side === "q" ? LEFT - 8 : WIDTH - RIGHT - 8;
+        g.appendChild(el("svg:rect", { class: "bg", x: x0, y: y + 1, width: w, height: ROW - 2, rx: 3 }));
         g.appendChild(el("svg:text", {
           x: side === "q" ? LEFT - 10 : RIGHT + 10, y: y + 15, "text-anchor": side === "q" ? "end" : "start",
         }, label));
@@ -413,6 +421,10 @@
       document.body.appendChild(a);
       a.click();
       a.remove();
+    });
+    var wide = window.innerWidth >= 640;
+    window.addEventListener("resize", function () {
+      if ((window.innerWidth >= 640) !== wide) { wide = !wide; drawHeadView(); }
     });
     redraw();
   }
