@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from attncli.cli.inputs import (
     blas_threads,
@@ -129,32 +129,27 @@ def run_compute(request: ComputeRequest) -> None:
         raise InputError(message, argument="--save")
     problem = problem_from(fields, source)
     try:
-        output_only = output_only_needed(problem, request.stages, request.max_memory)
+        # --view keeps every stage (the page's head view needs the weights) unless they do not fit
+        asked = None if request.view is not None else request.stages
+        output_only = output_only_needed(problem, asked, request.max_memory)
     except AttnError as e:
         raise named_after_flags(e, flags) from None
+    if output_only and request.view is not None:
+        message = _("the page needs every stage, and this problem's stages do not fit in memory (see --max-memory)")
+        raise InputError(message, argument="--view")
     with blas_threads(request.threads):
         result = solve_output_cli(problem, flags, request.threads) if output_only else solve_cli(problem, flags)
+    if request.view is not None:  # the page of every stage, also with --save
+        from attncli.serialize.strict_json import to_json
+
+        att = cast("Attention", result)
+        json_text = lambda: to_json(att, problem, request.stages)  # noqa: E731
+        compute_page(request.view, [[att]], problem, request.stages, pres.precision, json_text)
     if save is not None:
         _save(save, result.output if output_only else result)
         if not pres.json_out and not pres.format:
             return
     _show_single(problem, result, request.stages, pres)
-    if request.view is not None:
-        from attncli.core.engine import Attention
-        from attncli.serialize.strict_json import to_json
-
-        if not isinstance(result, Attention):
-            message = _("the page needs every stage; this problem is computed for its output only")
-            raise InputError(message, argument="--view")
-        att = result
-        compute_page(
-            request.view,
-            [[att]],
-            problem,
-            request.stages,
-            pres.precision,
-            lambda: to_json(att, problem, request.stages),
-        )
 
 
 def _show_single(

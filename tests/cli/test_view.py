@@ -126,3 +126,16 @@ def test_the_page_replaces_an_old_one_atomically(attn: RunAttn, tmp_path: Path) 
     missing = tmp_path / "no-such-folder" / "page.html"
     r = attn("compute", "--sample", "causal-4x4", "--view", str(missing))
     assert r.code == 2 and "--view" in r.err and "cannot write" in r.err
+
+
+def test_view_keeps_every_stage_and_goes_with_save(attn: RunAttn, tmp_path: Path) -> None:
+    page, saved = tmp_path / "page.html", tmp_path / "stages.npz"
+    args = ("compute", "--sample", "causal-4x4", "--stage", "output", "--view", str(page), "--save", str(saved))
+    r = attn(*args, "--json")
+    assert r.code == 0, r.err
+    data, embedded = _scripts(page.read_text(encoding="utf-8"))
+    assert [t["name"] for t in data["blocks"][0]["tables"]] == ["output"]  # the tables asked for
+    assert np.array_equal(np.load(saved)["weights"], np.asarray(data["blocks"][0]["weights"]))  # the head view's
+    assert embedded == json.loads(r.out)  # what this run's --json printed (the stage-keeping path's numbers)
+    r = attn("compute", "--sample", "causal-4x4", "--max-memory", "1", "--view", str(page))
+    assert r.code == 2 and r.err.splitlines()[-1].startswith("attn: error: --view: the page needs every stage")
