@@ -12,7 +12,7 @@ LOCKED := $(BIN)/python -m pip install -q --no-deps --require-hashes --only-bina
 # The project itself, editable, built by the locked hatchling (no build isolation, which would fetch the newest).
 EDITABLE := $(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 
-.PHONY: run test lint locale lock
+.PHONY: run test lint locale lock browser
 
 # The venv's own pip (bundled with the Python): no upgrade, so nothing the registry serves today changes it.
 $(BIN)/python:
@@ -41,7 +41,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy attncli
 
-test: lint
+# The real browser of the page test (tests/cli/test_view_browser.py): Debian's headless Chromium and its
+# driver. Nothing to do when both are there; on a fresh machine (CI runs as root) the install takes about 4 min.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 # Message catalogues (attncli/locale): extract the English messages, update the Russian .po, compile the .mo.

@@ -408,3 +408,42 @@ def test_parser_on_long_input(text: str) -> None:
 def test_in_process_stdin_accepts_bytes(attn: RunAttn) -> None:
     r = attn("compute", "--json", stdin=b'{"q": [[1]], "k": [[1]], "v": [[2]]}')
     assert r.code == 0 and json.loads(r.out)["output"] == [[2.0]]
+
+
+# ---------------------------------------------------------------- --view FILE.html
+
+
+@fuzz_settings()
+@given(
+    sample=st.sampled_from(sorted(SAMPLE_TEXTS)),
+    where=st.sampled_from(("new", "the input", "a folder", "missing folder", "old page")),
+    name=st.text(
+        st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"), min_size=1, max_size=12
+    ).filter(lambda n: n not in (".", "..")),
+)
+def test_view_pages(
+    attn: RunAttn, tmp_path_factory: pytest.TempPathFactory, sample: str, where: str, name: str
+) -> None:
+    """Any sample, any file name: a page that embeds what --json prints, or one clear line; an input never lost."""
+    folder = tmp_path_factory.mktemp("view")
+    problem = folder / "problem.json"
+    problem.write_text(SAMPLE_TEXTS[sample], encoding="utf-8")
+    target = {
+        "new": folder / f"{name}.html",
+        "the input": problem,
+        "a folder": folder,
+        "missing folder": folder / name / "page.html",
+        "old page": folder / "page.html",
+    }[where]
+    if where == "old page":
+        target.write_text("old", encoding="utf-8")
+    r = run_clean(attn, "compute", "--input", str(problem), "--view", str(target))
+    assert problem.read_text(encoding="utf-8") == SAMPLE_TEXTS[sample]
+    assert not [p for p in folder.rglob("*.tmp")]
+    if where in ("the input", "a folder", "missing folder"):
+        assert r.code == 2 and "--view" in r.err
+        return
+    if r.code == 0:
+        html = target.read_text(encoding="utf-8")
+        embedded = html.split('<script type="application/json" id="attn-json">')[1].split("</script>")[0]
+        assert json.loads(embedded) == json.loads(attn("compute", "--input", str(problem), "--json").out)

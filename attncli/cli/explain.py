@@ -29,6 +29,7 @@ from attncli.cli.options import (
     QuietOpt,
     SaveHtmlOpt,
     SaveSvgOpt,
+    ViewOpt,
 )
 from attncli.cli.output import (
     ProgressBar,
@@ -40,6 +41,7 @@ from attncli.cli.output import (
     use_language,
     warn,
 )
+from attncli.cli.view import check_view, every_head
 from attncli.core.stages import TABLE_STAGES, check_stages
 from attncli.errors import InputError, ShapeError
 from attncli.i18n import _, ngettext
@@ -80,6 +82,7 @@ class Options:
     precision: int
     json_out: bool
     max_memory: str | None  # the budget of the attention arrays (--max-memory)
+    view: Path | None = None  # --view FILE.html: the interactive page
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def explain(
     max_memory: MaxMemoryOpt = None,
     save_svg: SaveSvgOpt = None,
     save_html: SaveHtmlOpt = None,
+    view: ViewOpt = None,
     no_color: NoColorOpt = False,
     quiet: QuietOpt = False,
     lang: LangOpt = None,
@@ -180,8 +184,9 @@ def explain(
         raise InputError(message, argument="--save-svg")
     start_recording(save_svg, save_html)
     default_precision = 4 if embeddings is not None else 2
+    check_view(view, (embeddings, wq, wk, wv))
     opts = Options(
-        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory
+        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory, view
     )
     with _flags():
         _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
@@ -311,10 +316,28 @@ def _explain_model(
         progress.close()
     notes = _notes(asked, opts.causal)
     if isinstance(shown, Overview):
-        _overview(shown, source, dtype, notes, opts.json_out)
+        json_text = _overview(shown, source, dtype, notes, opts.json_out)
+        selected = (shown.layers[0], shown.heads[0])
     else:
         rows = None if shown.plan.rows is None else list(shown.plan.rows)
-        _show(_head_subject(shown, source, dtype, notes), rows, opts)
+        json_text = _show(_head_subject(shown, source, dtype, notes), rows, opts)
+        selected = (shown.layer, shown.head)
+    if opts.view is not None:
+        heads = every_head(asked.model, tokens.ids, dtype, opts.causal)
+        about = {"header": _model_header(source, info, dtype), "selected": selected, "groups": tokens.groups}
+        stages = ["inputs", "scores", "scaled", "masked", "weights", "output"]
+        _page(opts, heads, list(tokens.pieces), stages, json_text, sentence=sentence, notes=notes, **about)
+
+
+def _page(
+    opts: Options, heads: list[list[Attention]], labels: list[str], stages: list[str], json_text: Any, **about: Any
+) -> None:
+    """--view: the interactive page of every head (attncli.cli.view)."""
+    from attncli.cli.view import page_data, save_view
+
+    data = page_data(heads, {"q": labels, "k": labels}, stages, opts.precision, **about)
+    assert opts.view is not None
+    save_view(opts.view, data, json_text)
 
 
 def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[str]) -> Subject:
@@ -412,14 +435,16 @@ def _pieces_note(tokens: Tokens) -> str | None:
     return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 
 
-def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], json_out: bool) -> None:
+def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], json_out: bool) -> Any:
+    """Print the overview (or its JSON); return what --json prints, as a function."""
     from rich.text import Text
 
     from attncli.render.explain import overview_view, tokens_view
 
     tokens, info = view.plan.tokens, view.plan.model.info
     pieces = list(tokens.pieces)
-    if json_out:
+
+    def json_text() -> str:
         from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, jsonable
 
         doc = {
@@ -443,8 +468,11 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
             ],
             "notes": notes,
         }
-        sys.stdout.write(dumps(doc) + "\n")
-        return
+        return dumps(doc)
+
+    if json_out:
+        sys.stdout.write(json_text() + "\n")
+        return json_text
     console = make_console()
     console.print(Text(_model_header(source, info, dtype), style="dim"))
     console.print(tokens_view(pieces, list(tokens.special), _tokens_title(tokens)))
@@ -473,6 +501,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
     )
     for note in notes:
         console.print(Text(_("note: {note}").format(note=note), style="yellow"))
+    return json_text
 
 
 # ---- showing one attention (a model head, or own embeddings) ----------------------------------------
@@ -493,8 +522,9 @@ def _focus(att: Attention, rows: list[int]) -> Attention:
     )
 
 
-def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
-    """Print (or write as JSON) the stages of one attention, its heatmap and the reading."""
+def _show(subject: Subject, rows: list[int] | None, opts: Options) -> Any:
+    """Print (or write as JSON) the stages of one attention, its heatmap and the reading; return what
+    --json prints, as a function."""
     from attncli.analysis.explanation import read_row
 
     query_rows = rows if rows is not None else list(range(len(subject.labels)))
@@ -504,13 +534,18 @@ def _show(subject: Subject, rows: list[int] | None, opts: Options) -> None:
         else [read_row(subject.att.weights, i, subject.labels, subject.special, opts.top) for i in query_rows]
     )
     shown = _focus(subject.att, rows) if rows is not None else subject.att  # the focused query rows only
+
+    def json_text() -> str:
+        return _json_text(subject, shown, rows, readings)
+
     if opts.json_out:
-        _write_json(subject, shown, rows, readings)
+        sys.stdout.write(json_text() + "\n")
     else:
         _print_text(subject, shown, rows, readings, opts)
+    return json_text
 
 
-def _write_json(subject: Subject, shown: Attention, rows: list[int] | None, readings: list[Reading]) -> None:
+def _json_text(subject: Subject, shown: Attention, rows: list[int] | None, readings: list[Reading]) -> str:
     from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, result_dict
 
     labels = subject.labels
@@ -527,7 +562,7 @@ def _write_json(subject: Subject, shown: Attention, rows: list[int] | None, read
             "notes": subject.notes,
         }
     )
-    sys.stdout.write(dumps(doc) + "\n")
+    return dumps(doc)
 
 
 def _print_text(
@@ -716,4 +751,7 @@ def _explain_embeddings(
         reading_title=_("Reading: where each word looks"),
         default_stages=("inputs", "scores", "scaled", "masked", "softmax", "output"),
     )
-    _show(subject, rows, opts)
+    json_text = _show(subject, rows, opts)
+    if opts.view is not None:
+        stages = list(subject.default_stages)
+        _page(opts, [[att]], words, stages, json_text, sentence=sentence, header=subject.header, notes=notes)

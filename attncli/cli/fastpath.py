@@ -68,6 +68,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--heatmap": ("heatmap", "flag=True"),
     "--save-svg": ("save_svg", "path"),
     "--save-html": ("save_html", "path"),
+    "--view": ("view", "path"),
     "--no-color": ("no_color", "flag=True"),
     "--quiet": ("quiet", "flag=True"),
     "--lang": ("lang", LANGUAGES),

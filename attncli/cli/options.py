@@ -79,6 +79,10 @@ FormatOpt = Annotated[
 ]
 SaveSvgOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an SVG picture.")]
 SaveHtmlOpt = Annotated[Path | None, typer.Option(help="Also save what is shown as an HTML page.")]
+ViewOpt = Annotated[
+    Path | None,
+    typer.Option(help="Also write an interactive page (head view, model view, stages) to FILE.html.", metavar="FILE"),
+]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colours (as the NO_COLOR variable).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bar, warnings or notes on stderr.")]
 LangOpt = Annotated[

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from attncli.cli.inputs import (
     blas_threads,
@@ -31,6 +31,7 @@ from attncli.cli.inputs import (
     warn_mask,
 )
 from attncli.cli.output import Presentation, output_settings, use_language
+from attncli.cli.view import check_view, compute_page, head_slice
 from attncli.core.stages import MULTIHEAD_STAGES, TABLE_STAGES, check_stages
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
@@ -83,6 +84,7 @@ class ComputeRequest:
     no_color: bool
     quiet: bool
     lang: str | None
+    view: Path | None = None  # --view FILE.html: the interactive page
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ComputeRequest:
@@ -97,7 +99,7 @@ class ComputeRequest:
             input=o["input"], sample=o["sample"], stages=list(o["stage"]) if o["stage"] else None,
             head=o["head"], average_heads=bool(o["average_heads"]), threads=o["threads"], save=o["save"],
             max_memory=o["max_memory"], presentation=presentation, explain_cell=o["explain_cell"],
-            no_color=bool(o["no_color"]), quiet=bool(o["quiet"]), lang=o["lang"],
+            no_color=bool(o["no_color"]), quiet=bool(o["quiet"]), lang=o["lang"], view=o["view"],
         )  # fmt: skip
 
 
@@ -156,6 +158,7 @@ def run_compute(request: ComputeRequest) -> None:
     pres = replace(request.presentation, explain_cell=cell)
     pres.check()
     output_settings(request.no_color, request.quiet)
+    check_view(request.view, (input, *request.matrices.values()))
     settings = {
         **request.settings,
         "documents": _documents(request.settings["documents"]),
@@ -177,11 +180,22 @@ def run_compute(request: ComputeRequest) -> None:
         raise InputError(message, argument="--save")
     problem = problem_from(fields, source)
     try:
-        output_only = output_only_needed(problem, request.stages, request.max_memory)
+        # --view keeps every stage (the page's head view needs the weights) unless they do not fit
+        asked = None if request.view is not None else request.stages
+        output_only = output_only_needed(problem, asked, request.max_memory)
     except AttnError as e:
         raise named_after_flags(e, flags) from None
+    if output_only and request.view is not None:
+        message = _("the page needs every stage, and this problem's stages do not fit in memory (see --max-memory)")
+        raise InputError(message, argument="--view")
     with blas_threads(request.threads):
         result = solve_output_cli(problem, flags, request.threads) if output_only else solve_cli(problem, flags)
+    if request.view is not None:  # the page of every stage, also with --save
+        from attncli.serialize.strict_json import to_json
+
+        att = cast("Attention", result)
+        json_text = lambda: to_json(att, problem, request.stages)  # noqa: E731
+        compute_page(request.view, [[att]], problem, request.stages, pres.precision, json_text)
     if save is not None:
         _save(save, result.output if output_only else result)
         if not pres.json_out and not pres.format:
@@ -286,3 +300,7 @@ def _compute_multihead(
         tables=tables,
         render=render,
     )
+    if request.view is not None:
+        per_head = [[head_slice(result.attention, h) for h in range(result.heads)]]
+        json_text = lambda: serialize.dumps(serialize.multihead_dict(result, problem, stages, average_heads))  # noqa: E731
+        compute_page(request.view, per_head, problem, stages, pres.precision, json_text, head=head)

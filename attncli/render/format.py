@@ -10,17 +10,17 @@ import numpy as np
 
 from attncli.i18n import _, ngettext
 
+_INF = float("inf")
 MAX_SLICES = 4  # leading (batch/head) slices shown before a note
 
 
 def fmt(x: float, precision: int) -> str:
     """A table cell: fixed decimals, −∞ for masked cells, no '-0.0000'."""
-    if np.isneginf(x):
-        return "−∞"
-    if np.isposinf(x):
-        return "+∞"
-    if np.isnan(x):
+    x = float(x)  # plain comparisons: this runs for every cell of every table (np.isinf per scalar is slow)
+    if x != x:
         return "NaN"
+    if x in (_INF, -_INF):
+        return "+∞" if x > 0 else "−∞"
     text = f"{x:.{precision}f}"
     if text.startswith("-") and float(text) == 0:
         text = text[1:]
