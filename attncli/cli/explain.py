@@ -80,6 +80,7 @@ class Options:
     precision: int
     json_out: bool
     max_memory: str | None  # the budget of the attention arrays (--max-memory)
+    across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --residual
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,21 @@ def explain(
     query: Annotated[
         str | None, typer.Option(help="Focus on one query token (a token such as 'tower' or a whole word).")
     ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="With --query: rank every layer × head by the query's weight to this word.")
+    ] = None,
+    pieces: Annotated[
+        bool, typer.Option("--pieces", help="Read WordPiece pieces, not words, in --key, --rollout and --head all.")
+    ] = False,
+    rollout: Annotated[
+        bool, typer.Option("--rollout", help="Attention rollout: what each final token draws on through all layers.")
+    ] = False,
+    roles: Annotated[
+        bool, typer.Option("--roles", help="What each head does: previous-token, [SEP] sink, induction, … scores.")
+    ] = False,
+    residual: Annotated[
+        float, typer.Option(help="The residual's weight w in rollout's Â = w·I + (1 − w)·A (the paper's 0.5).")
+    ] = 0.5,
     model: ModelOpt = None,
     embeddings: Annotated[
         Path | None,
@@ -183,8 +199,12 @@ def explain(
         raise InputError(message, argument="--save-svg")
     start_recording(save_svg, save_html)
     default_precision = 4 if embeddings is not None else 2
+    from attncli.cli.explain_analysis import Across, check
+
+    across = Across(key, not pieces, rollout, residual, roles)
+    check(across, query, layer, head)
     opts = Options(
-        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory
+        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory, across
     )
     with _flags():
         _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
@@ -211,6 +231,8 @@ def _explain(
             ("--head", head),
             (MODEL_FLAG, model),
             ("--truncate", truncate or None),
+            *(("--key", opts.across.key), ("--rollout", opts.across.rollout or None)),
+            ("--roles", opts.across.roles or None),
         ):
             if value is not None:
                 raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
@@ -292,15 +314,13 @@ def _explain_model(
     if tokens.truncated_from is not None:
         cut = _("the sentence has {n} tokens; cut to the model's {limit} (--truncate)")
         warn(cut.format(n=tokens.truncated_from, limit=info.max_positions))
-    if opts.query is not None:
+    if opts.query is not None and not (opts.across.asked or asked.overview):
         asked = asked.focus(opts.query)
     refuse_over_budget(
         asked.attention_nbytes(dtype), opts.max_memory,
         ngettext("the attention of {n} token", "the attention of {n} tokens", len(tokens)).format(n=len(tokens)),
         _("explain a shorter sentence, or cut it with --truncate"),
     )  # fmt: skip
-    if asked.overview and opts.query is not None:
-        raise InputError(_("shows one head; use it without --layer all / --head all"), argument="--query")
     progress = ProgressBar(_("layers"))  # shown only if the forward pass takes over a second, on a terminal
 
     def step(done: int, total: int) -> None:
@@ -308,16 +328,50 @@ def _explain_model(
         if done >= total:
             progress.close()
 
+    if opts.across.asked:
+        try:
+            _across(asked, source, dtype, (layer, head), opts, step)
+        finally:
+            progress.close()
+        return
     try:
         shown = run(asked, dtype=dtype, causal=opts.causal, top=opts.top, progress=step)
     finally:
         progress.close()
     notes = _notes(asked, opts.causal)
+    if isinstance(shown, Overview) and opts.query is not None:
+        from attncli.cli.explain_analysis import query_heads
+
+        query_heads(shown, opts.across, opts.query, _frame(asked, source, dtype, opts))
+        return
     if isinstance(shown, Overview):
         _overview(shown, source, dtype, notes, opts.json_out)
     else:
         rows = None if shown.plan.rows is None else list(shown.plan.rows)
         _show(_head_subject(shown, source, dtype, notes), rows, opts)
+
+
+def _frame(asked: Plan, source: ModelSource, dtype: str, opts: Options) -> Any:
+    from attncli.cli.explain_analysis import Frame
+
+    header, info = _model_header(source, asked.model.info, dtype), asked.model.info
+    notes = _notes(asked, opts.causal)
+    return Frame(header, _tokens_title(asked.tokens), _model_json(source, info), notes, opts.json_out,
+                 opts.precision, dtype, opts.causal)  # fmt: skip
+
+
+def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Options, step: Any) -> None:
+    """--key and --rollout: one forward pass, then cli/explain_analysis.py."""
+    from attncli.cli import explain_analysis as across
+
+    weights = across.all_weights(asked, dtype, opts.causal, step)
+    frame = _frame(asked, source, dtype, opts)
+    if opts.across.roles:
+        across.roles(asked, opts.across, weights, frame, across.probe(asked, dtype))
+    elif opts.across.rollout:
+        across.rollout(asked, opts.across, weights, frame)
+    else:
+        across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
 
 
 def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[str]) -> Subject:

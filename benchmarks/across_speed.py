@@ -1,0 +1,87 @@
+"""Whole-process time of `attn explain` across heads and layers (--key, --query with --head all,
+--rollout, --roles) on a 20-token sentence, against the plain `attn explain`; the issue's target is
+1.5 s for MiniLM.
+
+    .venv/bin/python benchmarks/across_speed.py [--runs 7]
+
+Each command runs as a fresh process (as a user types it); the table gives the median and the
+fastest of the runs, with the CPU, the BLAS library and the load average, since the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+# [CLS] the miniature eiffel … [SEP]: 20 tokens (checked below)
+SENTENCE = "The miniature Eiffel tower is a toy that my little sister keeps on her shelf."
+TARGET = 1.5  # seconds, whole process, from the issue
+
+
+def timed(command: list[str], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    from threadpoolctl import threadpool_info
+
+    blas = ", ".join(
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    )
+    return f"{cpu}, {os.cpu_count()} cores, BLAS: {blas or 'none found'}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    import numpy  # noqa: F401  (loads the BLAS that machine() reports)
+
+    from attncli.models.locate import package_folder
+    from attncli.models.tokenize import WordPiece
+
+    folder = package_folder()
+    if folder is None:
+        sys.exit("the model package is not installed: attn model download")
+    n_tokens = len(WordPiece(folder / "tokenizer.json").encode(SENTENCE, 512))
+    attn = [sys.executable, "-m", "attncli", "explain", SENTENCE]
+    commands = [
+        ("attn explain SENTENCE", attn),
+        ("… --query tower --key miniature", [*attn, "--query", "tower", "--key", "miniature"]),
+        ("… --query tower --head all", [*attn, "--query", "tower", "--head", "all"]),
+        ("… --rollout", [*attn, "--rollout"]),
+        ("… --roles", [*attn, "--roles"]),
+        ("… --roles --json", [*attn, "--roles", "--json"]),
+    ]
+    print(f"{n_tokens} tokens: {SENTENCE!r}")
+    print(f"Machine: {machine()}; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"| command | median | fastest | ≤ {TARGET} s |")
+    print("| --- | --- | --- | --- |")
+    for name, command in commands:
+        times = timed(command, args.runs)
+        median = statistics.median(times)
+        print(f"| `{name}` | {median:.3f} s | {min(times):.3f} s | {'yes' if median <= TARGET else 'no'} |")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
