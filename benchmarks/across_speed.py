@@ -12,41 +12,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import time
+
+from explain_speed import machine, timed  # this folder's other benchmark (run as a script: it is on sys.path)
 
 # [CLS] the miniature eiffel … [SEP]: 20 tokens (checked below)
 SENTENCE = "The miniature Eiffel tower is a toy that my little sister keeps on her shelf."
 TARGET = 1.5  # seconds, whole process, from the issue
 
 
-def timed(command: list[str], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+def blas() -> str:
     from threadpoolctl import threadpool_info
 
-    blas = ", ".join(
-        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
-        for i in threadpool_info()
-        if i.get("user_api") == "blas"
-    )
-    return f"{cpu}, {os.cpu_count()} cores, BLAS: {blas or 'none found'}, Python {platform.python_version()}"
+    found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in found)
 
 
 def main() -> None:
@@ -73,7 +53,7 @@ def main() -> None:
         ("… --roles --json", [*attn, "--roles", "--json"]),
     ]
     print(f"{n_tokens} tokens: {SENTENCE!r}")
-    print(f"Machine: {machine()}; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"Machine: {machine()}; BLAS: {blas() or 'none found'}; load average before: {os.getloadavg()[0]:.2f}")
     print(f"| command | median | fastest | ≤ {TARGET} s |")
     print("| --- | --- | --- | --- |")
     for name, command in commands:

@@ -80,6 +80,7 @@ def all_weights(asked: Plan, dtype: DType, causal: bool, progress: Callable[[int
     """(L, H, T, T): every layer's weights, from one forward pass that keeps no other stage."""
     import numpy as np
 
+    causal = causal or bool(getattr(asked.model.info, "causal", False))  # a decoder keeps its mask
     out = asked.model.forward(asked.tokens.ids[None, :], None, dtype=dtype, causal=causal, progress=progress)
     return np.stack([w[0] for w in out.weights])
 

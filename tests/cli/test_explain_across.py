@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,13 @@ def test_bad_combinations_are_one_line_and_exit_2(attn: RunAttn, args: tuple[str
     assert r.err.startswith("attn: error: ") and r.err.count("\n") == 1
     assert message in r.err
     assert r.out == ""
+
+
+def test_roles_and_rollout_save_svg_and_html(attn: RunAttn, tmp_path: Path) -> None:
+    svg, html = tmp_path / "roles.svg", tmp_path / "roles.html"
+    r = attn("explain", EIFFEL, "--roles", "--save-svg", str(svg), "--save-html", str(html))
+    assert r.code == 0, r.err
+    assert svg.read_text(encoding="utf-8").startswith("<svg") and "first-token sink" in html.read_text(encoding="utf-8")
 
 
 def test_russian(attn: RunAttn) -> None:
