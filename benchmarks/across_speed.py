@@ -14,6 +14,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 
 from explain_speed import machine, timed  # this folder's other benchmark (run as a script: it is on sys.path)
 
@@ -27,6 +28,37 @@ def blas() -> str:
 
     found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     return ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in found)
+
+
+def in_process(runs: int) -> None:
+    """The parts after start-up, in this process: the forward pass once, then each analysis on its weights."""
+    import numpy as np
+
+    from attncli.analysis.heads import search, units
+    from attncli.analysis.roles import roles, sentence_roles
+    from attncli.analysis.rollout import rollout
+    from attncli.models.locate import package_folder
+    from attncli.models.registry import load
+
+    folder = package_folder()
+    assert folder is not None
+    model = load(folder)
+    tokens = model.tokenizer.encode(SENTENCE, 512)
+    of = units(SENTENCE, tokens)
+    steps = {
+        "forward pass (every layer's weights)": lambda: model.forward(tokens.ids[None, :]),
+    }
+    weights = np.stack([w[0] for w in model.forward(tokens.ids[None, :]).weights])
+    steps["head search (72 heads)"] = lambda: search(weights, of, (4,), (2,))
+    steps["roles (72 heads × 7 roles)"] = lambda: roles(sentence_roles(weights, SENTENCE, tokens, False))
+    steps["rollout (6 layers)"] = lambda: rollout(weights)
+    for name, step in steps.items():
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        print(f"| {name} | {1000 * statistics.median(times):.1f} ms | {1000 * min(times):.1f} ms |")
 
 
 def main() -> None:
@@ -61,6 +93,9 @@ def main() -> None:
         median = statistics.median(times)
         print(f"| `{name}` | {median:.3f} s | {min(times):.3f} s | {'yes' if median <= TARGET else 'no'} |")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print("| in-process step | median | fastest |")
+    print("| --- | --- | --- |")
+    in_process(args.runs)
 
 
 if __name__ == "__main__":
