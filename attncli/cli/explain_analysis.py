@@ -169,7 +169,7 @@ def head_search(
         "looks at there (1 = its strongest)."
     ).format(query=q_text, key=k_text, n=links[0].keys)
     if len(links) > SEARCH_ROWS:
-        more = ngettext("the first {shown} of {n} head; --json has every one", "the first {shown} of {n} heads; "
+        more = ngettext("The first {shown} of {n} head; --json has every one", "The first {shown} of {n} heads; "
                         "--json has every one", len(links))  # fmt: skip
         caption += " " + more.format(shown=SEARCH_ROWS, n=len(links))
     console.print(Text(caption + "\n" + _rule(of), style="dim"))
