@@ -130,4 +130,19 @@ def search(weights: Array, of: Units, query: Sequence[int], key: Sequence[int]) 
     return sorted(links, key=lambda k: (-k.weight, k.layer, k.head))
 
 
-__all__ = ["Link", "Units", "aggregate", "pick", "query_rows", "search", "units"]
+MIN_PAIR = 0.01  # weaker word → word pairs are not worth naming
+
+
+def word_pairs(weights: Array, of: Units, n: int = 3) -> tuple[tuple[int, int, float], ...]:
+    """The n strongest (query unit, key unit, weight) of one head's (T, T) weights, read as `of` (words by
+    default): neither unit special, not the same unit, nor neighbours."""
+    agg = aggregate(weights, of)
+    u = len(of)
+    content = ~np.asarray(of.special, dtype=bool)
+    i, j = np.indices((u, u))
+    flat = np.where(content[:, None] & content[None, :] & (np.abs(i - j) > 1), agg, -1.0).ravel()
+    order = np.argsort(-flat, kind="stable")[:n]
+    return tuple((int(k // u), int(k % u), float(flat[k])) for k in order if flat[k] >= MIN_PAIR)
+
+
+__all__ = ["Link", "Units", "aggregate", "pick", "query_rows", "search", "units", "word_pairs"]

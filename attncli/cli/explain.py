@@ -345,7 +345,7 @@ def _explain_model(
         query_heads(shown, opts.across, opts.query, _frame(asked, source, dtype, opts))
         return
     if isinstance(shown, Overview):
-        _overview(shown, source, dtype, notes, opts.json_out)
+        _overview(shown, source, dtype, notes, opts)
     else:
         rows = None if shown.plan.rows is None else list(shown.plan.rows)
         _show(_head_subject(shown, source, dtype, notes), rows, opts)
@@ -469,13 +469,18 @@ def _pieces_note(tokens: Tokens) -> str | None:
     return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 
 
-def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], json_out: bool) -> None:
+def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], opts: Options) -> None:
+    from dataclasses import replace
+
     from rich.text import Text
 
+    from attncli.analysis.heads import units, word_pairs
     from attncli.render.explain import overview_view, tokens_view
 
     tokens, info = view.plan.tokens, view.plan.model.info
-    pieces = list(tokens.pieces)
+    pieces, json_out = list(tokens.pieces), opts.json_out
+    of = units(view.plan.sentence, tokens, words=opts.across.words)  # the pairs in words, or pieces on request
+    summaries = [replace(s, pairs=word_pairs(view.weights[s.layer][s.head], of)) for s in view.summaries]
     if json_out:
         from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, jsonable
 
@@ -493,10 +498,10 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
                     "head": s.head + 1,
                     "pattern": s.pattern,
                     "share": s.share,
-                    "pairs": [{"query": pieces[q], "key": pieces[k], "weight": w} for q, k, w in s.pairs],
+                    "pairs": [{"query": of.labels[q], "key": of.labels[k], "weight": w} for q, k, w in s.pairs],
                     "weights": jsonable(view.weights[s.layer][s.head]),
                 }
-                for s in view.summaries
+                for s in summaries
             ],
             "notes": notes,
         }
@@ -516,7 +521,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
     if view.layer_chosen:
         scope_note = _("layer {layer} is the layer of the default head; --layer N shows another")
         console.print(Text(f"({scope_note.format(layer=view.layers[0] + 1)})"))
-    console.print(overview_view(view.summaries, pieces))
+    console.print(overview_view(summaries, list(of.labels)))
     console.print(
         Text(
             _(

@@ -71,6 +71,22 @@ def test_query_with_head_all_shows_the_query_in_every_head(attn: RunAttn, weight
     assert "L1 H1 " in every.out and "L6 H12 " in every.out and "of 72 query rows" in every.out
 
 
+def test_overview_pairs_are_words_and_pieces_on_request(attn: RunAttn, weights: np.ndarray) -> None:
+    doc = _json(attn("explain", EIFFEL, "--layer", "all", "--head", "all", "--json"))
+    words = ["[CLS]", "The", "miniature", "Eiffel", "tower", "is", "a", "toy", "[SEP]"]
+    groups = [[0], [1], [2], [3, 4, 5], [6], [7], [8], [9], [10]]
+    named = {name for h in doc["heads"] for p in h["pairs"] for name in (p["query"], p["key"])}
+    assert "Eiffel" in named and not named & {"e", "##iff", "##el", "[CLS]", "[SEP]"}
+    for h in doc["heads"][:12]:
+        w = weights[h["layer"] - 1, h["head"] - 1]
+        for p in h["pairs"]:
+            q, k = groups[words.index(p["query"])], groups[words.index(p["key"])]
+            assert p["weight"] == pytest.approx(w[q][:, k].sum(axis=1).mean(), abs=1e-6)  # mean of rows, sum of keys
+            assert abs(words.index(p["query"]) - words.index(p["key"])) > 1  # not itself, not a neighbour
+    pieces = _json(attn("explain", EIFFEL, "--layer", "all", "--head", "all", "--pieces", "--json"))
+    assert {p["key"] for h in pieces["heads"] for p in h["pairs"]} & {"e", "##iff", "##el"}
+
+
 def test_rollout_json_and_text(attn: RunAttn, golden: Golden) -> None:
     doc = _json(attn("explain", EIFFEL, "--rollout", "--json"))
     r = np.array(doc["rollout"])
