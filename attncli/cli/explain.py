@@ -101,6 +101,7 @@ class Subject:
     default_stages: tuple[str, ...]
     reason: str | None = None  # why this layer and head, when chosen for the user
     pieces_note: str | None = None
+    units: Any = None  # analysis.heads.Units (words) of a model's sentence, for --words
     readings: tuple[Reading, ...] | None = None  # computed by the analysis; None: read here from the weights
 
 
@@ -137,6 +138,9 @@ def explain(
     ] = False,
     rollout: Annotated[
         bool, typer.Option("--rollout", help="Attention rollout: what each final token draws on through all layers.")
+    ] = False,
+    words: Annotated[
+        bool, typer.Option("--words", help="With one head: the weights heatmap in words (pieces of a word added up).")
     ] = False,
     roles: Annotated[
         bool, typer.Option("--roles", help="What each head does: previous-token, [SEP] sink, induction, … scores.")
@@ -201,7 +205,7 @@ def explain(
     default_precision = 4 if embeddings is not None else 2
     from attncli.cli.explain_analysis import Across, check
 
-    across = Across(key, not pieces, rollout, residual, roles)
+    across = Across(key, not pieces, rollout, residual, roles, words)
     check(across, query, layer, head)
     opts = Options(
         query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory, across
@@ -233,6 +237,7 @@ def _explain(
             ("--truncate", truncate or None),
             *(("--key", opts.across.key), ("--rollout", opts.across.rollout or None)),
             ("--roles", opts.across.roles or None),
+            ("--words", opts.across.word_heatmap or None),
         ):
             if value is not None:
                 raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
@@ -376,6 +381,8 @@ def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Opt
 
 def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[str]) -> Subject:
     """What to say around one head of the model."""
+    from attncli.analysis.heads import units
+
     tokens, info = shown.plan.tokens, shown.plan.model.info
     layer, head = shown.layer, shown.head
     return Subject(
@@ -406,6 +413,7 @@ def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[
         reading_title=_("Reading: where each query token looks (the pieces of a word added up)"),
         default_stages=("inputs", "scores", "scaled", "masked", "weights", "output"),
         readings=shown.readings,
+        units=units(shown.plan.sentence, tokens),
     )
 
 
@@ -647,7 +655,7 @@ def _print_text(
         console.print(focus_view(shown, q_labels[0], labels, title, opts.precision))
         console.print()
     else:
-        _stage_tables(subject, shown, wanted, view, q_labels, opts.precision)
+        _stage_tables(subject, shown, wanted, view, q_labels, opts, rows)
     if "output" in wanted:
         console.print(render_attention(shown, ["output"], view))
     console.print(Text(subject.reading_title, style="bold"))
@@ -656,7 +664,7 @@ def _print_text(
 
 
 def _stage_tables(
-    subject: Subject, shown: Attention, wanted: list[str], view: Any, q_labels: list[str], precision: int
+    subject: Subject, shown: Attention, wanted: list[str], view: Any, q_labels: list[str], opts: Options, rows: Any
 ) -> None:
     """Scores, scaled, mask, softmax steps and the weights heatmap, one table each."""
     from rich.text import Text
@@ -673,12 +681,17 @@ def _stage_tables(
             console.print()
         else:
             console.print(render_attention(shown, [name], view))
+    precision, weights, k_labels = opts.precision, shown.weights, subject.labels
+    if opts.across.word_heatmap and subject.units is not None:  # --words: the heatmap in words
+        from attncli.cli.explain_analysis import in_words
+
+        weights, q_labels, k_labels = in_words(weights, subject.units, rows)
     if "weights" in wanted or "softmax" in wanted:
         console.print(
             heatmap(
-                shown.weights,
+                weights,
                 q_labels,
-                subject.labels,
+                k_labels,
                 title=(
                     _("the weights as a heatmap, {where}: rows = queries, columns = keys")
                     if "softmax" in wanted

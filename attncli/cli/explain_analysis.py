@@ -8,7 +8,7 @@ attncli.analysis.heads and attncli.analysis.rollout, the tables from attncli.ren
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ class Across:
     rollout: bool = False
     residual: float = 0.5  # --residual: w in Â = w·I + (1 − w)·A
     roles: bool = False
+    word_heatmap: bool = False  # --words: one head's heatmap in words
 
     @property
     def asked(self) -> bool:
@@ -72,8 +73,27 @@ def check(across: Across, query: str | None, layer: str | None, head: str | None
         check_residual(across.residual)
     except InputError as e:
         raise e.with_argument("--residual") from None
+    if across.word_heatmap and (across.asked or not across.words):
+        flag = (
+            "--pieces" if not across.words else "--key" if across.key else "--rollout" if across.rollout else "--roles"
+        )
+        raise InputError(_("shows one head's heatmap in words; it does not go with {flag}").format(flag=flag),
+                         argument="--words")  # fmt: skip
     if across.residual != 0.5 and not across.rollout:
         raise InputError(_("applies to --rollout"), argument="--residual")
+
+
+def in_words(weights: Any, of: Units, rows: Sequence[int] | None) -> tuple[Any, list[str], list[str]]:
+    """One head's heatmap (the query rows `rows` of T, or all) in words: keys summed, query pieces averaged."""
+    import numpy as np
+
+    m = of.membership(weights.shape[-1])
+    keys = weights @ m  # (rows, U)
+    shown = list(range(weights.shape[-1])) if rows is None else list(rows)
+    at = {p: i for i, p in enumerate(shown)}
+    words = [u for u, group in enumerate(of.positions) if any(p in at for p in group)]
+    matrix = np.stack([keys[[at[p] for p in of.positions[u] if p in at]].mean(axis=0) for u in words])
+    return matrix, [of.labels[u] for u in words], list(of.labels)
 
 
 def all_weights(asked: Plan, dtype: DType, causal: bool, progress: Callable[[int, int], None]) -> NDArray[Any]:
@@ -315,4 +335,15 @@ def fmt_w(w: float) -> str:
     return f"{w:g}"
 
 
-__all__ = ["Across", "Frame", "all_weights", "check", "head_search", "probe", "query_heads", "roles", "rollout"]
+__all__ = [
+    "Across",
+    "Frame",
+    "all_weights",
+    "check",
+    "head_search",
+    "in_words",
+    "probe",
+    "query_heads",
+    "roles",
+    "rollout",
+]

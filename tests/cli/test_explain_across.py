@@ -87,6 +87,22 @@ def test_overview_pairs_are_words_and_pieces_on_request(attn: RunAttn, weights: 
     assert {p["key"] for h in pieces["heads"] for p in h["pairs"]} & {"e", "##iff", "##el"}
 
 
+def test_words_heatmap_of_one_head(attn: RunAttn, weights: np.ndarray) -> None:
+    r = attn("explain", EIFFEL, "--layer", "1", "--head", "3", "--words", "--stage", "weights", columns=120)
+    assert r.code == 0, r.err
+    heat = r.out.split("4 · weights")[1].split("Each row")[0]
+    assert "##iff" not in heat and "Eiffel" in heat
+    row = next(line for line in heat.splitlines() if line.startswith("tower "))
+    w = weights[0, 2, 6]
+    expected = [w[0], w[1], w[2], w[3:6].sum(), w[6], w[7], w[8], w[9], w[10]]
+    assert [float(x) for x in row.split()[1:]] == pytest.approx(expected, abs=0.006)
+    one_head = ("--layer", "1", "--head", "3", "--words", "--stage", "weights")
+    focused = attn("explain", EIFFEL, *one_head, "--query", "eiffel")
+    line = next(x for x in focused.out.split("4 · weights")[1].splitlines() if x.startswith("Eiffel "))
+    e = weights[0, 2, 3:6].mean(axis=0)  # the three pieces' rows, averaged
+    assert float(line.split()[4]) == pytest.approx(e[3:6].sum(), abs=0.006)
+
+
 def test_rollout_json_and_text(attn: RunAttn, golden: Golden) -> None:
     doc = _json(attn("explain", EIFFEL, "--rollout", "--json"))
     r = np.array(doc["rollout"])
@@ -126,6 +142,9 @@ def test_roles_json_and_text(attn: RunAttn, golden: Golden, weights: np.ndarray)
         (("--rollout", "--residual", "1"), "--residual: the residual weight must lie in 0 ≤ w < 1"),
         (("--rollout", "--residual", "-0.5"), "--residual: the residual weight must lie in 0 ≤ w < 1"),
         (("--residual", "0.3"), "--residual: applies to --rollout"),
+        (("--words", "--roles"), "--words: shows one head's heatmap in words; it does not go with --roles"),
+        (("--words", "--pieces"), "--words: shows one head's heatmap in words; it does not go with --pieces"),
+        (("--words", "--embeddings", str(SAMPLES / "embeddings-en.json")), "--words: applies to the pretrained"),
         (
             ("--rollout", "--embeddings", str(SAMPLES / "embeddings-en.json")),
             "--rollout: applies to the pretrained model",
