@@ -309,7 +309,7 @@ def roles(asked: Plan, across: Across, weights: Any, frame: Frame, probed: tuple
     texts = role_texts()
     console.print(Text(_("What each head does: its strongest role and score (rows = layers, columns = heads)"),
                        style="bold"))  # fmt: skip
-    console.print(roles_grid(found))
+    console.print(roles_grid(found, console.width))
     legend = ", ".join(f"{texts[r][0]} = {texts[r][1]}" for r in found.names)
     named = _(
         "A role is named when it scores at least 0.5 ('broad' at least 0.8, and only if no other does); '—': none."

@@ -56,28 +56,27 @@ def role_texts() -> dict[str, tuple[str, str, str]]:
     }
 
 
-GRID_HEADS = 12  # heads per table of the role grid (80 columns); more heads continue below
-
-
-def roles_grid(found: Roles) -> Group:
+def roles_grid(found: Roles, width: int) -> Group:
     """Layer × head: each head's strongest role (short code) over its score, '—' when none holds;
-    GRID_HEADS heads per table."""
+    as many heads per table as fit in `width` columns, the rest in tables below."""
     texts = role_texts()
     grid = found.strongest()
     heads = len(grid[0])
+    cell = max(5, *(len(texts[r][0]) for r in found.names)) + 1
+    per_table = max(1, (width - 6) // cell)
     tables = []
-    for first in range(0, heads, GRID_HEADS):
+    for first in range(0, heads, per_table):
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=0)
         table.add_column(_("layer"), justify="right", no_wrap=True)
-        for hi in range(first, min(first + GRID_HEADS, heads)):
+        for hi in range(first, min(first + per_table, heads)):
             table.add_column(str(hi + 1), justify="center", no_wrap=True, min_width=5)
         for li, row in enumerate(grid):
             cells: list[str | Text] = []
-            for cell in row[first : first + GRID_HEADS]:
-                if cell is None:
+            for box_cell in row[first : first + per_table]:
+                if box_cell is None:
                     cells.append(Text("—\n", style="dim"))
                     continue
-                role, score = cell
+                role, score = box_cell
                 cells.append(Text(f"{texts[role][0]}\n{fmt(score, 2)}", style=colour(score)))
             table.add_row(str(li + 1), *cells)
         tables.append(table)

@@ -146,3 +146,19 @@ def test_top_and_strongest_over_layers_and_heads() -> None:
     grid = r.strongest()
     assert grid[0][0] == ("self", 1.0) and grid[0][1] == ("previous", 1.0)
     assert grid[1][0] == ("broad", pytest.approx(1.0))
+
+
+def test_the_role_grid_of_many_heads_wraps_to_the_width() -> None:
+    from rich.console import Console
+
+    from attncli.analysis.roles import Roles
+    from attncli.render.across import roles_grid
+
+    scores = np.zeros((2, 3, 32))
+    scores[0, :, 5] = 0.9  # head 6 of every layer: previous token
+    console = Console(width=80, record=True, color_system=None)
+    console.print(roles_grid(Roles(("previous", "broad"), scores), 80))
+    text = console.export_text()
+    assert max(map(len, text.splitlines())) <= 80
+    assert all(f" {h} " in text or text.rstrip().endswith(f" {h}") for h in (1, 6, 13, 32))
+    assert text.count("prev") == 3
