@@ -64,6 +64,31 @@ def test_explain_options(
     run_clean(attn, *args)
 
 
+WORDS = st.sampled_from(("cat", "tower", "Eiffel", "##iff", "nothing", "", "[CLS]", "[SEP]", "1", "-1", "Ё", " tower"))
+
+
+@fuzz_settings(ci=12, slow=400)
+@given(
+    sentence=SENTENCES,
+    query=st.one_of(st.none(), WORDS),
+    key=st.one_of(st.none(), WORDS),
+    mode=st.lists(st.sampled_from(("--rollout", "--roles", "--pieces", "--json", "--causal")), max_size=3),
+    where=st.lists(st.sampled_from(("--layer", "--head")), max_size=2),
+    residual=st.one_of(st.none(), st.sampled_from(("0", "0.5", "0.99", "1", "-0.1", "nan", "inf", "x", "1e-300"))),
+)
+def test_explain_across_heads_and_layers(
+    attn: RunAttn, sentence: str, query: Any, key: Any, mode: list[str], where: list[str], residual: Any
+) -> None:
+    """--key, --query with --head all, --roles, --rollout and --residual, in every combination."""
+    args = ["explain", sentence, *mode]
+    for flag, value in (("--query", query), ("--key", key), ("--residual", residual)):
+        if value is not None:
+            args += [flag, value]
+    for flag in where:
+        args += [flag, "all" if flag == "--head" else "2"]
+    run_clean(attn, *args)
+
+
 @fuzz_settings(ci=30, slow=1000)
 @given(
     doc=st.one_of(

@@ -83,6 +83,7 @@ class Options:
     json_out: bool
     max_memory: str | None  # the budget of the attention arrays (--max-memory)
     view: Path | None = None  # --view FILE.html: the interactive page
+    across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --residual
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Subject:
     default_stages: tuple[str, ...]
     reason: str | None = None  # why this layer and head, when chosen for the user
     pieces_note: str | None = None
+    units: Any = None  # analysis.heads.Units (words) of a model's sentence, for --words
     readings: tuple[Reading, ...] | None = None  # computed by the analysis; None: read here from the weights
 
 
@@ -131,6 +133,24 @@ def explain(
     query: Annotated[
         str | None, typer.Option(help="Focus on one query token (a token such as 'tower' or a whole word).")
     ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="With --query: rank every layer × head by the query's weight to this word.")
+    ] = None,
+    pieces: Annotated[
+        bool, typer.Option("--pieces", help="Read WordPiece pieces, not words, in --key, --rollout and --head all.")
+    ] = False,
+    rollout: Annotated[
+        bool, typer.Option("--rollout", help="Attention rollout: what each final token draws on through all layers.")
+    ] = False,
+    words: Annotated[
+        bool, typer.Option("--words", help="With one head: the weights heatmap in words (pieces of a word added up).")
+    ] = False,
+    roles: Annotated[
+        bool, typer.Option("--roles", help="What each head does: previous-token, [SEP] sink, induction, … scores.")
+    ] = False,
+    residual: Annotated[
+        float, typer.Option(help="The residual's weight w in rollout's Â = w·I + (1 − w)·A (the paper's 0.5).")
+    ] = 0.5,
     model: ModelOpt = None,
     embeddings: Annotated[
         Path | None,
@@ -185,8 +205,20 @@ def explain(
     start_recording(save_svg, save_html)
     default_precision = 4 if embeddings is not None else 2
     check_view(view, (embeddings, wq, wk, wv))
+    from attncli.cli.explain_analysis import Across, check
+
+    across = Across(key, not pieces, rollout, residual, roles, words)
+    check(across, query, layer, head)
     opts = Options(
-        query, causal, stage, top, default_precision if precision is None else precision, json_out, max_memory, view
+        query,
+        causal,
+        stage,
+        top,
+        default_precision if precision is None else precision,
+        json_out,
+        max_memory,
+        view=view,
+        across=across,
     )
     with _flags():
         _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
@@ -213,6 +245,9 @@ def _explain(
             ("--head", head),
             (MODEL_FLAG, model),
             ("--truncate", truncate or None),
+            *(("--key", opts.across.key), ("--rollout", opts.across.rollout or None)),
+            ("--roles", opts.across.roles or None),
+            ("--words", opts.across.word_heatmap or None),
         ):
             if value is not None:
                 raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
@@ -294,15 +329,13 @@ def _explain_model(
     if tokens.truncated_from is not None:
         cut = _("the sentence has {n} tokens; cut to the model's {limit} (--truncate)")
         warn(cut.format(n=tokens.truncated_from, limit=info.max_positions))
-    if opts.query is not None:
+    if opts.query is not None and not (opts.across.asked or asked.overview):
         asked = asked.focus(opts.query)
     refuse_over_budget(
         asked.attention_nbytes(dtype), opts.max_memory,
         ngettext("the attention of {n} token", "the attention of {n} tokens", len(tokens)).format(n=len(tokens)),
         _("explain a shorter sentence, or cut it with --truncate"),
     )  # fmt: skip
-    if asked.overview and opts.query is not None:
-        raise InputError(_("shows one head; use it without --layer all / --head all"), argument="--query")
     progress = ProgressBar(_("layers"))  # shown only if the forward pass takes over a second, on a terminal
 
     def step(done: int, total: int) -> None:
@@ -310,13 +343,24 @@ def _explain_model(
         if done >= total:
             progress.close()
 
+    if opts.across.asked:
+        try:
+            _across(asked, source, dtype, (layer, head), opts, step)
+        finally:
+            progress.close()
+        return
     try:
         shown = run(asked, dtype=dtype, causal=opts.causal, top=opts.top, progress=step)
     finally:
         progress.close()
     notes = _notes(asked, opts.causal)
+    if isinstance(shown, Overview) and opts.query is not None:
+        from attncli.cli.explain_analysis import query_heads
+
+        query_heads(shown, opts.across, opts.query, _frame(asked, source, dtype, opts))
+        return
     if isinstance(shown, Overview):
-        json_text = _overview(shown, source, dtype, notes, opts.json_out)
+        json_text = _overview(shown, source, dtype, notes, opts)
         selected = (shown.layers[0], shown.heads[0])
     else:
         rows = None if shown.plan.rows is None else list(shown.plan.rows)
@@ -340,8 +384,33 @@ def _page(
     save_view(opts.view, data, json_text)
 
 
+def _frame(asked: Plan, source: ModelSource, dtype: str, opts: Options) -> Any:
+    from attncli.cli.explain_analysis import Frame
+
+    header, info = _model_header(source, asked.model.info, dtype), asked.model.info
+    notes = _notes(asked, opts.causal)
+    return Frame(header, _tokens_title(asked.tokens), _model_json(source, info), notes, opts.json_out,
+                 opts.precision, dtype, opts.causal)  # fmt: skip
+
+
+def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Options, step: Any) -> None:
+    """--key and --rollout: one forward pass, then cli/explain_analysis.py."""
+    from attncli.cli import explain_analysis as across
+
+    weights = across.all_weights(asked, dtype, opts.causal, step)
+    frame = _frame(asked, source, dtype, opts)
+    if opts.across.roles:
+        across.roles(asked, opts.across, weights, frame, across.probe(asked, dtype))
+    elif opts.across.rollout:
+        across.rollout(asked, opts.across, weights, frame)
+    else:
+        across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
+
+
 def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[str]) -> Subject:
     """What to say around one head of the model."""
+    from attncli.analysis.heads import units
+
     tokens, info = shown.plan.tokens, shown.plan.model.info
     layer, head = shown.layer, shown.head
     return Subject(
@@ -372,6 +441,7 @@ def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[
         reading_title=_("Reading: where each query token looks (the pieces of a word added up)"),
         default_stages=("inputs", "scores", "scaled", "masked", "weights", "output"),
         readings=shown.readings,
+        units=units(shown.plan.sentence, tokens),
     )
 
 
@@ -435,14 +505,19 @@ def _pieces_note(tokens: Tokens) -> str | None:
     return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 
 
-def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], json_out: bool) -> Any:
+def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], opts: Options) -> Any:
     """Print the overview (or its JSON); return what --json prints, as a function."""
+    from dataclasses import replace
+
     from rich.text import Text
 
+    from attncli.analysis.heads import units, word_pairs
     from attncli.render.explain import overview_view, tokens_view
 
     tokens, info = view.plan.tokens, view.plan.model.info
-    pieces = list(tokens.pieces)
+    pieces, json_out = list(tokens.pieces), opts.json_out
+    of = units(view.plan.sentence, tokens, words=opts.across.words)  # the pairs in words, or pieces on request
+    summaries = [replace(s, pairs=word_pairs(view.weights[s.layer][s.head], of)) for s in view.summaries]
 
     def json_text() -> str:
         from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, jsonable
@@ -461,10 +536,10 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
                     "head": s.head + 1,
                     "pattern": s.pattern,
                     "share": s.share,
-                    "pairs": [{"query": pieces[q], "key": pieces[k], "weight": w} for q, k, w in s.pairs],
+                    "pairs": [{"query": of.labels[q], "key": of.labels[k], "weight": w} for q, k, w in s.pairs],
                     "weights": jsonable(view.weights[s.layer][s.head]),
                 }
-                for s in view.summaries
+                for s in summaries
             ],
             "notes": notes,
         }
@@ -487,7 +562,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
     if view.layer_chosen:
         scope_note = _("layer {layer} is the layer of the default head; --layer N shows another")
         console.print(Text(f"({scope_note.format(layer=view.layers[0] + 1)})"))
-    console.print(overview_view(view.summaries, pieces))
+    console.print(overview_view(summaries, list(of.labels)))
     console.print(
         Text(
             _(
@@ -620,7 +695,7 @@ def _print_text(
         console.print(focus_view(shown, q_labels[0], labels, title, opts.precision))
         console.print()
     else:
-        _stage_tables(subject, shown, wanted, view, q_labels, opts.precision)
+        _stage_tables(subject, shown, wanted, view, q_labels, opts, rows)
     if "output" in wanted:
         console.print(render_attention(shown, ["output"], view))
     console.print(Text(subject.reading_title, style="bold"))
@@ -629,7 +704,7 @@ def _print_text(
 
 
 def _stage_tables(
-    subject: Subject, shown: Attention, wanted: list[str], view: Any, q_labels: list[str], precision: int
+    subject: Subject, shown: Attention, wanted: list[str], view: Any, q_labels: list[str], opts: Options, rows: Any
 ) -> None:
     """Scores, scaled, mask, softmax steps and the weights heatmap, one table each."""
     from rich.text import Text
@@ -646,12 +721,17 @@ def _stage_tables(
             console.print()
         else:
             console.print(render_attention(shown, [name], view))
+    precision, weights, k_labels = opts.precision, shown.weights, subject.labels
+    if opts.across.word_heatmap and subject.units is not None:  # --words: the heatmap in words
+        from attncli.cli.explain_analysis import in_words
+
+        weights, q_labels, k_labels = in_words(weights, subject.units, rows)
     if "weights" in wanted or "softmax" in wanted:
         console.print(
             heatmap(
-                shown.weights,
+                weights,
                 q_labels,
-                subject.labels,
+                k_labels,
                 title=(
                     _("the weights as a heatmap, {where}: rows = queries, columns = keys")
                     if "softmax" in wanted

@@ -156,7 +156,6 @@ def test_truncate_cuts_with_a_warning(attn: RunAttn) -> None:
         ),
         ((" ".join(["word"] * 600),), "the sentence is 602 tokens long; the model takes at most 512 (--truncate"),
         (("The cat", "--wq", "1 0; 0 1"), "--wq: needs --embeddings"),
-        (("The cat", "--head", "all", "--query", "cat"), "--query: shows one head"),
         (("The cat", "--stage", "nope"), "--stage: unknown stage 'nope'"),
         (("The dog", "--embeddings", str(SAMPLES / "embeddings-en.json")), "'dog' is not in"),
         (("!!!", "--embeddings", str(SAMPLES / "embeddings-en.json")), "holds no words"),

@@ -1,0 +1,102 @@
+"""Whole-process time of `attn explain` across heads and layers (--key, --query with --head all,
+--rollout, --roles) on a 20-token sentence, against the plain `attn explain`; the issue's target is
+1.5 s for MiniLM.
+
+    .venv/bin/python benchmarks/across_speed.py [--runs 7]
+
+Each command runs as a fresh process (as a user types it); the table gives the median and the
+fastest of the runs, with the CPU, the BLAS library and the load average, since the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+from explain_speed import machine, timed  # this folder's other benchmark (run as a script: it is on sys.path)
+
+# [CLS] the miniature eiffel … [SEP]: 20 tokens (checked below)
+SENTENCE = "The miniature Eiffel tower is a toy that my little sister keeps on her shelf."
+TARGET = 1.5  # seconds, whole process, from the issue
+
+
+def blas() -> str:
+    from threadpoolctl import threadpool_info
+
+    found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in found)
+
+
+def in_process(runs: int) -> None:
+    """The parts after start-up, in this process: the forward pass once, then each analysis on its weights."""
+    import numpy as np
+
+    from attncli.analysis.heads import search, units
+    from attncli.analysis.roles import roles, sentence_roles
+    from attncli.analysis.rollout import rollout
+    from attncli.models.locate import package_folder
+    from attncli.models.registry import load
+
+    folder = package_folder()
+    assert folder is not None
+    model = load(folder)
+    tokens = model.tokenizer.encode(SENTENCE, 512)
+    of = units(SENTENCE, tokens)
+    steps = {
+        "forward pass (every layer's weights)": lambda: model.forward(tokens.ids[None, :]),
+    }
+    weights = np.stack([w[0] for w in model.forward(tokens.ids[None, :]).weights])
+    steps["head search (72 heads)"] = lambda: search(weights, of, (4,), (2,))
+    steps["roles (72 heads × 7 roles)"] = lambda: roles(sentence_roles(weights, SENTENCE, tokens, False))
+    steps["rollout (6 layers)"] = lambda: rollout(weights)
+    for name, step in steps.items():
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        print(f"| {name} | {1000 * statistics.median(times):.1f} ms | {1000 * min(times):.1f} ms |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    import numpy  # noqa: F401  (loads the BLAS that machine() reports)
+
+    from attncli.models.locate import package_folder
+    from attncli.models.tokenize import WordPiece
+
+    folder = package_folder()
+    if folder is None:
+        sys.exit("the model package is not installed: attn model download")
+    n_tokens = len(WordPiece(folder / "tokenizer.json").encode(SENTENCE, 512))
+    attn = [sys.executable, "-m", "attncli", "explain", SENTENCE]
+    commands = [
+        ("attn explain SENTENCE", attn),
+        ("… --query tower --key miniature", [*attn, "--query", "tower", "--key", "miniature"]),
+        ("… --query tower --head all", [*attn, "--query", "tower", "--head", "all"]),
+        ("… --rollout", [*attn, "--rollout"]),
+        ("… --roles", [*attn, "--roles"]),
+        ("… --roles --json", [*attn, "--roles", "--json"]),
+    ]
+    print(f"{n_tokens} tokens: {SENTENCE!r}")
+    print(f"Machine: {machine()}; BLAS: {blas() or 'none found'}; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"| command | median | fastest | ≤ {TARGET} s |")
+    print("| --- | --- | --- | --- |")
+    for name, command in commands:
+        times = timed(command, args.runs)
+        median = statistics.median(times)
+        print(f"| `{name}` | {median:.3f} s | {min(times):.3f} s | {'yes' if median <= TARGET else 'no'} |")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print("| in-process step | median | fastest |")
+    print("| --- | --- | --- |")
+    in_process(args.runs)
+
+
+if __name__ == "__main__":
+    main()
