@@ -203,23 +203,14 @@ def explain(
         message = _("records the tables of the terminal; it does not go with --json")
         raise InputError(message, argument="--save-svg")
     start_recording(save_svg, save_html)
-    default_precision = 4 if embeddings is not None else 2
     check_view(view, (embeddings, wq, wk, wv))
     from attncli.cli.explain_analysis import Across, check
 
     across = Across(key, not pieces, rollout, residual, roles, words)
     check(across, query, layer, head)
-    opts = Options(
-        query,
-        causal,
-        stage,
-        top,
-        default_precision if precision is None else precision,
-        json_out,
-        max_memory,
-        view=view,
-        across=across,
-    )
+    if precision is None:
+        precision = 4 if embeddings is not None else 2
+    opts = Options(query, causal, stage, top, precision, json_out, max_memory, view=view, across=across)
     with _flags():
         _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
     if save_svg or save_html:
