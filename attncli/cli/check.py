@@ -24,6 +24,7 @@ from attncli.cli.inputs import (
     problem_from,
     refuse_over_budget,
     resolve_sample,
+    said_notes,
     solve_cli,
 )
 from attncli.cli.options import (
@@ -222,7 +223,8 @@ def _claims(
         text = request.claims.get(stage)
         if text is not None:
             origin[stage] = f"--expect-{stage}"
-            expected[stage] = parse_matrix(text, origin[stage], "mask" if stage == "masked" else "matrix")
+            with said_notes():
+                expected[stage] = parse_matrix(text, origin[stage], "mask" if stage == "masked" else "matrix")
     if not expected:
         raise InputError(
             _(
