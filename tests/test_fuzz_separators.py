@@ -50,6 +50,8 @@ def written(draw: st.DrawFn, breaks: tuple[str, ...], cells: tuple[str, ...]) ->
     )  # fmt: skip
     if dialect.cells == ",":  # commas between cells leave no room for decimal commas or comma thousands
         dialect = Dialect(dialect.rows, ",", ".", draw(st.sampled_from([g for g in GROUPING if g != ","])))
+    if dialect.grouping == dialect.decimal:  # '1,100,0' is no way of writing 1100.0 that anyone reads
+        dialect = Dialect(dialect.rows, dialect.cells, ".", dialect.grouping)
     big = draw(st.booleans())
     values = [
         [draw(st.integers(-(10**7) if big else -999, 10**7 if big else 999)) for _ in range(cols)] for _ in range(rows)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from attncli.analysis.grading import DEFAULT_TOL
 from attncli.cli.inputs import (
     load_cli_fields,
     multihead_from,
@@ -105,9 +104,13 @@ def check(
     expect_weights: ExpectWeightsOpt = None,
     expect_output: ExpectOutputOpt = None,
     tol: Annotated[
-        float,
-        typer.Option(min=0.0, help="A cell matches within ±TOL (±TOL×100% for values above 1)."),
-    ] = DEFAULT_TOL,
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="A cell matches within ±TOL (±TOL×100% for values above 1). Default: ±1 in the last decimal "
+            "written, at most 1% (±0.01 up to 1).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown for the correct values.")] = 4,
     lang: LangOpt = None,
@@ -155,7 +158,7 @@ class CheckRequest:
     input: str | None = None  # a problem document ('-': stdin)
     sample: str | None = None  # a bundled sample, instead of input
     claims: Mapping[str, str | None] = field(default_factory=dict)  # --expect-STAGE, by stage
-    tol: float = DEFAULT_TOL
+    tol: float | None = None  # None: the default rule (attncli.analysis.grading)
     json_out: bool = False
     precision: int = 4
     save_svg: Path | None = None

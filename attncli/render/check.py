@@ -55,6 +55,9 @@ CHECK_SCHEMA_VERSION = 1
 
 def _verdict_lines(s: StageCheck, logits: str, previous_correct: bool) -> list[Text]:
     title = stage_title(s.stage, logits)
+    if s.coincidence:
+        line = _("≈ {title}: close, but by coincidence: your {previous} were wrong")
+        return [Text(line.format(title=title, previous=s.previous), style="bold yellow")]
     if s.verdict == "correct":
         return [Text(_("✓ {title}: correct").format(title=title), style="bold green")]
     cell, big = where(s.worst_cell, s.claimed.ndim), s.max_difference
@@ -221,6 +224,7 @@ def report_dict(report: CheckReport, source: str | None = None, title: str | Non
             "worst_cell": list(s.worst_cell),
             "first_wrong_cell": _index(s.first_wrong_cell),
             "consistent_with": s.previous if s.verdict == "consistent" else None,
+            "coincidence": s.coincidence,
             "claimed": jsonable(s.claimed),
             "correct": jsonable(s.correct),
             "matches": s.matches.tolist(),

@@ -61,7 +61,7 @@ def test_json_report(attn: RunAttn) -> None:
     report = json.loads(r.out)
     assert report["passed"] is False and report["first_wrong_stage"] == "scores"
     assert report["credit"] == {"claimed": 2, "correct": 0, "consistent": 1, "credited": 1}
-    assert report["tolerance"] == 0.01 and "±0.01" in report["tolerance_rule"]
+    assert report["tolerance"] is None and "last decimal you wrote" in report["tolerance_rule"]
     scores, weights = report["stages"]["scores"], report["stages"]["weights"]
     assert scores["verdict"] == "wrong" and scores["matches"] == [[True, False]]
     assert scores["worst_cell"] == [0, 1] and scores["first_wrong_cell"] == [0, 1]
@@ -156,7 +156,7 @@ def test_wide_terminal_puts_tables_side_by_side(attn: RunAttn) -> None:
 def readme_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## Grading a hand calculation: `attn check`") :]
-    return re.findall(r"```(?:bash)?\n(.*?)```", section, flags=re.DOTALL)
+    return re.findall(r"```(?:bash|console)?\n(.*?)```", section, flags=re.DOTALL)
 
 
 def test_readme_command_lines(attn: RunAttn) -> None:
@@ -214,3 +214,25 @@ def test_readme_jq_summary(homework: Path) -> None:
             "mistakes": ["k_not_transposed"],
         },
     ]
+
+
+FILM = ("--q", "0.9 0.8", "--k", "0.1 0.3; 0.2 0.4; 0.9 0.8", "--v", "0.1 0.3; 0.2 0.4; 0.9 0.8")
+
+
+def test_the_notes_film_exercise(attn: RunAttn) -> None:
+    """The lecture notes' film example (issue 15, item 4): scores from a one-hot query, weights that are no
+    softmax, and an output within ±0.01 of the correct one that only follows from the wrong weights."""
+    claims = ("--expect-scores", "0.1 0.2 0.9", "--expect-weights", "0.25 0.25 0.5", "--expect-output", "0.525 0.575")
+    r = attn("check", *FILM, *claims, "--json")
+    assert r.code == 1
+    report = json.loads(r.out)
+    assert [d["mistake"] for d in report["diagnoses"]] == ["query_not_given", "not_a_softmax"]
+    assert report["stages"]["output"]["verdict"] == "consistent"  # 3 decimals written, 8 units off
+    loose = attn("check", *FILM, "--expect-weights", "0.25 0.25 0.5", "--expect-output", "0.525 0.575", "--tol", "0.01")
+    assert loose.code == 1
+    assert "≈ 5 · output = weights · V: close, but by coincidence: your weights were wrong" in loose.out
+    doc = json.loads(attn("check", *FILM, "--expect-weights", "0.25 0.25 0.5", "--expect-output", "0.525 0.575",
+                          "--tol", "0.01", "--json").out)  # fmt: skip
+    assert doc["stages"]["output"]["verdict"] == "correct" and doc["stages"]["output"]["coincidence"] is True
+    ru = attn("check", *FILM, *claims, "--lang", "ru")
+    assert "взят не тот запрос, что дан в условии" in ru.out and "веса — не softmax" in ru.out
