@@ -222,12 +222,12 @@ def tolerance(claimed: Array, correct: Array, tol: float | None) -> Array:
     """The largest difference that matches, per cell (see the module docstring)."""
     size = np.maximum(1.0, np.where(np.isfinite(correct), np.abs(correct), 0.0))
     if tol is not None:
-        fixed: Array = tol * size
+        fixed: Array = np.where(np.isnan(claimed), np.inf, tol * size)
         return fixed
     finite = np.abs(correct[np.isfinite(correct)])
     floor = RELATIVE_FLOOR * (float(finite.max()) if finite.size else 1.0)
     out: Array = np.minimum(DEFAULT_TOL * size, np.maximum(written_unit(claimed), floor))
-    return out
+    return np.where(np.isnan(claimed), np.inf, out)  # a row not claimed matches anything
 
 
 def written_unit(claimed: Array) -> Array:
@@ -398,7 +398,10 @@ def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array
                 message = _("has shape {shape}, but the {stage} of this problem are {correct} (T×S: {rows}, {columns})")
             shapes = {"shape": _shape_text(a.shape), "correct": _shape_text(correct.shape)}
             raise ShapeError(message.format(stage=stage, rows=queries, columns=columns, **shapes), argument=argument)
-        bad = np.isnan(a) | np.isposinf(a) | (np.isneginf(a) if stage != "masked" else False)
+        unclaimed = np.isnan(a).all(axis=-1, keepdims=True)  # a row not claimed (null)
+        if unclaimed.all():
+            raise InputError(_("every row is null: claim at least one row"), argument=argument)
+        bad = (np.isnan(a) & ~unclaimed) | np.isposinf(a) | (np.isneginf(a) if stage != "masked" else False)
         if bad.any():
             cell = tuple(int(i) for i in np.argwhere(bad)[0])
             message = _("{where} is {value}; only masked cells may be −∞").format(
@@ -445,7 +448,7 @@ class _Grader:
             stage=stage,
             claimed=claimed,
             correct=correct,
-            difference=_difference(claimed, correct),
+            difference=np.where(np.isnan(claimed), 0.0, _difference(claimed, correct)),
             matches=matches,
             verdict=verdict,
             previous=previous,
@@ -545,11 +548,13 @@ def _other_query(chain: _Chain, claimed: Array, stage: str, tol: Array) -> Diagn
 def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: bool) -> Diagnosis | None:
     """Weights that sum to 1 but are not a softmax of any of your scores": every row is ≥ 0 and sums to 1,
     yet the ratio of two weights is not exp of the difference of their scores."""
-    if claimed.ndim != 2 or (claimed < 0).any() or (np.abs(claimed.sum(axis=-1) - 1) > tol.sum(axis=-1)).any():
+    rows = ~np.isnan(claimed).any(axis=-1)
+    sums = np.abs(claimed[rows].sum(axis=-1) - 1) > tol[rows].sum(axis=-1)
+    if claimed.ndim != 2 or (claimed[rows] < 0).any() or sums.any():
         return None
     for i, (w, x) in enumerate(zip(claimed, logits, strict=True)):
         seen = np.flatnonzero(np.isfinite(x))
-        if len(seen) < 2:
+        if len(seen) < 2 or np.isnan(w).any():
             continue
         with np.errstate(divide="ignore"):
             gap = np.log(w[seen]) - x[seen]  # constant along the row for a softmax of x

@@ -176,6 +176,28 @@ def from_json_value(value: Any, argument: str, kind: Kind = "matrix") -> NDArray
     return _assemble(cells, shape, kind, argument, position)
 
 
+def from_claim_value(value: Any, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
+    """A claimed stage: as from_json_value, but a row may be null (not claimed), which becomes a row of NaN."""
+    if not isinstance(value, list) or not any(row is None for row in value):
+        return from_json_value(value, argument, kind)
+    given = [i for i, row in enumerate(value) if row is not None]
+    if not given:
+        raise InputError(_("every row is null: claim at least one row"), argument=argument)
+    part = from_json_value([value[i] for i in given], argument, kind).astype(np.float64)
+    if part.ndim != 2 or part.shape[0] != len(given):
+        raise InputError(_("a null row (not claimed) needs rows of numbers around it"), argument=argument)
+    out: NDArray[Any] = np.full((len(value), part.shape[1]), np.nan)
+    out[given] = part
+    return out
+
+
+def parse_claim(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
+    """A claimed stage as text: as parse_matrix, where inline JSON may have null rows (from_claim_value)."""
+    if text.strip().startswith("["):
+        return from_claim_value(loads_json(text.strip(), argument), argument, kind)
+    return parse_matrix(text, argument, kind)
+
+
 def _assemble(
     cells: list[float | bool],
     shape: tuple[int, ...],

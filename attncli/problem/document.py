@@ -21,7 +21,7 @@ from attncli.core.settings import CAUSAL_ALIGNS, DTYPES, EMPTY_ROW_POLICIES, POS
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
-from attncli.parse.matrix import Kind, from_json_value, json_number, loads_json, parse_matrix
+from attncli.parse.matrix import Kind, from_claim_value, from_json_value, json_number, loads_json, parse_matrix
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -243,7 +243,13 @@ def _expected(value: Any, argument: str, base_dir: Path | None) -> dict[str, NDA
     _unknown(value, frozenset(STAGE_NAMES), argument)
     out: dict[str, NDArray[Any]] = {}
     for key, matrix in value.items():
-        parsed = _matrix(matrix, f"{argument}.{key}", "mask" if key == "masked" else "matrix", base_dir)
+        kind: Kind = "mask" if key == "masked" else "matrix"
+        where = f"{argument}.{key}"
+        parsed = (
+            from_claim_value(matrix, where, kind)
+            if isinstance(matrix, list)
+            else _matrix(matrix, where, kind, base_dir)
+        )
         if parsed is not None:
             out[key] = parsed
     return out

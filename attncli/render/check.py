@@ -114,7 +114,11 @@ def _stage_tables(s: StageCheck, index: tuple[int, ...], view: View, labels: Map
 
     yours = [
         [
-            Text(f"{num(claimed[i, j], p)} ✓") if matches[i, j] else Text(f"{num(claimed[i, j], p)} ✗", style="red")
+            Text("—", style="dim")  # a row not claimed
+            if np.isnan(claimed[i, j])
+            else Text(f"{num(claimed[i, j], p)} ✓")
+            if matches[i, j]
+            else Text(f"{num(claimed[i, j], p)} ✗", style="red")
             for j in range(n)
         ]
         for i in range(t)
@@ -225,6 +229,9 @@ def report_dict(report: CheckReport, source: str | None = None, title: str | Non
             "first_wrong_cell": _index(s.first_wrong_cell),
             "consistent_with": s.previous if s.verdict == "consistent" else None,
             "coincidence": s.coincidence,
+            "rows_claimed": None
+            if s.claimed.ndim != 2
+            else [i for i, r in enumerate(s.claimed) if not np.isnan(r).all()],
             "claimed": jsonable(s.claimed),
             "correct": jsonable(s.correct),
             "matches": s.matches.tolist(),

@@ -508,3 +508,14 @@ def test_claims_that_do_not_fit_the_problem_are_errors(
         check(ONE_QUERY.problem, claims)
     assert getattr(caught.value, "argument", None) == argument
     assert message in str(caught.value)
+
+
+def test_a_row_not_claimed_is_not_graded() -> None:
+    nan = float("nan")
+    three = Homework(q=FILM.k, k=FILM.k, v=FILM.v)
+    report = check(three.problem, {"weights": [[nan] * 3, [nan] * 3, [0.2307, 0.2601, 0.5092]]})
+    assert report.passed and report.stages[0].max_difference < 0.001
+    wrong = check(three.problem, {"weights": [[nan] * 3, [0.5, 0.2, 0.3], [0.2307, 0.2601, 0.5092]]})
+    assert not wrong.passed and wrong.stages[0].first_wrong_cell == (1, 0)
+    with pytest.raises(InputError, match="every row is null"):
+        check(three.problem, {"weights": [[nan] * 3] * 3})

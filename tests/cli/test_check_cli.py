@@ -236,3 +236,57 @@ def test_the_notes_film_exercise(attn: RunAttn) -> None:
     assert doc["stages"]["output"]["verdict"] == "correct" and doc["stages"]["output"]["coincidence"] is True
     ru = attn("check", *FILM, *claims, "--lang", "ru")
     assert "взят не тот запрос, что дан в условии" in ru.out and "веса — не softmax" in ru.out
+
+
+FILM3 = ("--q", "0.1 0.3; 0.2 0.4; 0.9 0.8", "--k", "0.1 0.3; 0.2 0.4; 0.9 0.8", "--v", "0.1 0.3; 0.2 0.4; 0.9 0.8")
+
+
+@pytest.mark.parametrize("row", ["3", "q3", "потрясающий"])
+def test_one_row_of_a_claim(attn: RunAttn, tmp_path: Path, row: str) -> None:
+    """Issue 15, item 5: the notes give only the row of «потрясающий»; --row NAME grades that row alone."""
+    doc = tmp_path / "film.json"
+    m = [[0.1, 0.3], [0.2, 0.4], [0.9, 0.8]]
+    labels = {"q": ["Этот", "фильм", "потрясающий"], "k": ["Этот", "фильм", "потрясающий"]}
+    doc.write_text(json.dumps({"q": m, "k": m, "v": m, "labels": labels}), encoding="utf-8")
+    right = attn("check", "--input", str(doc), "--expect-output", "0.5334 0.5806", "--row", row, "--json")
+    assert right.code == 0, right.out + right.err
+    report = json.loads(right.out)
+    assert report["stages"]["output"]["rows_claimed"] == [2]
+    assert report["stages"]["output"]["claimed"][:2] == [[None, None], [None, None]]
+    wrong = attn("check", "--input", str(doc), "--expect-output", "0.525 0.575", "--row", row)
+    assert wrong.code == 1 and "—" in wrong.out
+
+
+def test_null_rows_are_not_claimed(attn: RunAttn) -> None:
+    r = attn("check", *FILM3, "--expect-weights", "[null, null, [0.2307, 0.2601, 0.5092]]", "--json")
+    assert r.code == 0, r.out + r.err
+    wrong = attn("check", *FILM3, "--expect-weights", "[null, null, [0.25, 0.25, 0.5]]", "--json")
+    report = json.loads(wrong.out)
+    assert wrong.code == 1 and report["diagnoses"][0]["mistake"] == "not_a_softmax"
+    assert report["stages"]["weights"]["worst_cell"] == [2, 0]
+    doc = {"q": "1 0; 0 1", "k": "1 0; 0 1", "v": "1 0; 0 1", "expected": {"weights": [None, [0.33, 0.67]]}}
+    assert attn("check", "--json", stdin=json.dumps(doc)).code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--expect-weights", "0.2 0.3 0.5", "--row", "кино"), "--row: no query 'кино' (the queries: q1, q2, q3)"),
+        (("--expect-weights", "0.2 0.3 0.5", "--row", "4"), "--row: no query '4'"),
+        (
+            ("--expect-weights", "0.2 0.3 0.5; 0.2 0.3 0.5", "--row", "1"),
+            "--expect-weights: with --row, give the one row",
+        ),
+        (
+            (
+                "--expect-weights",
+                "[null, null, null]",
+            ),
+            "--expect-weights: every row is null: claim at least one row",
+        ),
+    ],
+)
+def test_bad_rows(attn: RunAttn, args: tuple[str, ...], message: str) -> None:
+    r = attn("check", *FILM3, *args)
+    assert r.code == 2 and message in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1
