@@ -14,9 +14,14 @@ Every claimed stage (scores, scaled, masked, weights, output) gets a verdict:
                 since the previous claimed stage, starting from the student's own numbers there (and
                 also from the inputs), and every mistake that reproduces the claim is a Diagnosis.
 
-A cell matches when |claimed − reference| ≤ tol × max(1, |reference|): ±tol for values up to 1
-(weights, outputs, most scores), relative for larger ones (exp values, big scores), because a hand
-calculation keeps a few significant digits. −∞ (a masked cell) matches only −∞.
+A cell matches when |claimed − reference| is at most its tolerance. By default (tol=None) that is
+one unit in the last decimal the student wrote in that cell (0.525: ±0.001; 12: ±1), but at most 1%
+(±0.01 for values up to 1) and never less than 0.1% of the largest value of the stage: a student is
+held to the precision they wrote, relative to the size of the stage. With a number `tol`, it is
+tol × max(1, |reference|) for every cell. −∞ (a masked cell) matches only −∞.
+
+A correct stage that follows from a wrong earlier one (output right by chance from wrong weights)
+is correct, with `coincidence` set, and the report says so.
 
 Pure NumPy: nothing here prints; bad claims raise attncli.errors exceptions that name the stage as
 `expected.STAGE`.
@@ -50,7 +55,8 @@ if TYPE_CHECKING:
 
 Verdict = Literal["correct", "consistent", "wrong"]
 
-DEFAULT_TOL = 0.01  # answers written with 2–3 decimals pass; a 1% slip in a weight does not
+DEFAULT_TOL = 0.01  # the most the default tolerance allows: 1% (±0.01 below 1); a 1% slip in a weight does not pass
+RELATIVE_FLOOR = 1e-3  # the default tolerance is never tighter than 0.1% of the stage's largest value
 ROUNDING_DECIMALS = (0, 1, 2, 3, 4)
 MISTAKE_KEYS = (
     "k_not_transposed",
@@ -72,6 +78,8 @@ MISTAKE_KEYS = (
     "v_transposed",
     "weights_transposed",
     "v_on_the_left",
+    "query_not_given",
+    "not_a_softmax",
     "rounding",
 )
 
@@ -102,6 +110,8 @@ class StageCheck:
     implied: Array | None  # what the student's own `previous` numbers give for this stage
     diagnoses: tuple[Diagnosis, ...]
     unexplained: str | None  # for a wrong stage no mistake explains: where it first goes wrong
+    tolerance: Array | None = None  # per cell, the largest difference that matches
+    coincidence: bool = False  # correct, but it follows from the student's wrong earlier stage
 
     @property
     def max_difference(self) -> float:
@@ -124,7 +134,7 @@ class CheckReport:
 
     result: Attention  # the correct computation
     stages: tuple[StageCheck, ...]
-    tol: float
+    tol: float | None  # None: the default rule (the precision written, relative to the stage)
 
     @property
     def passed(self) -> bool:
@@ -144,13 +154,19 @@ class CheckReport:
         return tuple(d for s in self.stages for d in s.diagnoses)
 
 
-def tolerance_text(tol: float) -> str:
+def tolerance_text(tol: float | None) -> str:
     """The tolerance rule in words, for reports."""
+    if tol is None:
+        rule = _(
+            "±1 in the last decimal you wrote, at most ±{cap} (±{tol:g} for values up to 1) "
+            "and at least {floor} of the stage's largest value"
+        )
+        return rule.format(cap=f"{DEFAULT_TOL:.0%}", tol=DEFAULT_TOL, floor=f"{RELATIVE_FLOOR:.1%}")
     return _("±{tol:g} per cell (±{percent} for values above 1)").format(tol=tol, percent=f"{tol * 100:g}%")
 
 
 def check(
-    problem: Problem | MultiHeadProblem, expected: Mapping[str, ArrayLike] | None = None, *, tol: float = DEFAULT_TOL
+    problem: Problem | MultiHeadProblem, expected: Mapping[str, ArrayLike] | None = None, *, tol: float | None = None
 ) -> CheckReport:
     """Compare claimed stage values with the correct ones and diagnose the wrong stages.
 
@@ -159,7 +175,7 @@ def check(
     module docstring. Raises InputError/ShapeError (argument `expected.STAGE`) for claims that do not
     fit the problem, and InputError (argument `expected`) when nothing is claimed.
     """
-    if not (np.isfinite(tol) and tol >= 0):
+    if tol is not None and not (np.isfinite(tol) and tol >= 0):
         raise InputError(_("must be a finite number ≥ 0, got {value}").format(value=tol), argument="tol")
     if isinstance(problem, MultiHeadProblem):
         # Per-head stages (H, T, S) are graded as they are; "output" is the final output after W_o.
@@ -176,9 +192,12 @@ def check(
     claims = _claims(chain, problem.expected if expected is None else expected)
     grader = _Grader(chain, mistakes, claims, tol)
     stages = list(claims)
+    checks: list[StageCheck] = []
     with _wrong_ways():
-        checks = tuple(grader.stage(stage, previous) for stage, previous in zip(stages, [None, *stages], strict=False))
-    return CheckReport(result=result, stages=checks, tol=tol)
+        for stage, previous in zip(stages, [None, *stages], strict=False):
+            previous_right = previous is None or checks[-1].verdict == "correct"
+            checks.append(grader.stage(stage, previous, previous_right))
+    return CheckReport(result=result, stages=tuple(checks), tol=tol)
 
 
 # The catalogue recomputes stages the wrong ways students do (e.g. exp without subtracting the row max),
@@ -199,13 +218,34 @@ def _difference(claimed: Array, reference: Array) -> Array:
     return out
 
 
-def _matches(claimed: Array, reference: Array, tol: float) -> NDArray[np.bool_]:
-    size = np.where(np.isfinite(reference), np.abs(reference), 0.0)
-    ok: NDArray[np.bool_] = _difference(claimed, reference) <= tol * np.maximum(1.0, size)
+def tolerance(claimed: Array, correct: Array, tol: float | None) -> Array:
+    """The largest difference that matches, per cell (see the module docstring)."""
+    size = np.maximum(1.0, np.where(np.isfinite(correct), np.abs(correct), 0.0))
+    if tol is not None:
+        fixed: Array = np.where(np.isnan(claimed), np.inf, tol * size)
+        return fixed
+    finite = np.abs(correct[np.isfinite(correct)])
+    floor = RELATIVE_FLOOR * (float(finite.max()) if finite.size else 1.0)
+    out: Array = np.minimum(DEFAULT_TOL * size, np.maximum(written_unit(claimed), floor))
+    return np.where(np.isnan(claimed), np.inf, out)  # a row not claimed matches anything
+
+
+def written_unit(claimed: Array) -> Array:
+    """One unit in the last decimal of each number as written (0.525: 0.001; 12: 1; at most 15 decimals)."""
+    unit = np.full(claimed.shape, 10.0**-15)
+    finite = np.isfinite(claimed)
+    for d in range(15, -1, -1):  # from fine to coarse: the coarsest that still gives the number wins
+        exact = finite & np.isclose(np.round(np.where(finite, claimed, 0.0), d), claimed, rtol=1e-12, atol=0.0)
+        unit = np.where(exact, 10.0**-d, unit)
+    return unit
+
+
+def _matches(claimed: Array, reference: Array, tol: Array) -> NDArray[np.bool_]:
+    ok: NDArray[np.bool_] = _difference(claimed, reference) <= tol
     return ok
 
 
-def _reproduces(claimed: Array, candidate: Array | None, tol: float) -> bool:
+def _reproduces(claimed: Array, candidate: Array | None, tol: Array) -> bool:
     return candidate is not None and candidate.shape == claimed.shape and bool(_matches(claimed, candidate, tol).all())
 
 
@@ -355,7 +395,10 @@ def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array
                 message = _("has shape {shape}, but the {stage} of this problem are {correct} (T×S: {rows}, {columns})")
             shapes = {"shape": _shape_text(a.shape), "correct": _shape_text(correct.shape)}
             raise ShapeError(message.format(stage=stage, rows=queries, columns=columns, **shapes), argument=argument)
-        bad = np.isnan(a) | np.isposinf(a) | (np.isneginf(a) if stage != "masked" else False)
+        unclaimed = np.isnan(a).all(axis=-1, keepdims=True)  # a row not claimed (null)
+        if unclaimed.all():
+            raise InputError(_("every row is null: claim at least one row"), argument=argument)
+        bad = (np.isnan(a) & ~unclaimed) | np.isposinf(a) | (np.isneginf(a) if stage != "masked" else False)
         if bad.any():
             cell = tuple(int(i) for i in np.argwhere(bad)[0])
             message = _("{where} is {value}; only masked cells may be −∞").format(
@@ -376,11 +419,15 @@ class _Grader:
     chain: _Chain
     mistakes: list[_Mistake]
     claims: Mapping[str, Array]  # in the order the stages are computed
-    tol: float
+    tol: float | None
 
-    def stage(self, stage: str, previous: str | None) -> StageCheck:
-        """The verdict on `stage`; `previous` is the student's previous claimed stage, if any."""
-        claimed, correct, tol = self.claims[stage], self.chain.correct(stage), self.tol
+    def tolerance(self, stage: str) -> Array:
+        return tolerance(self.claims[stage], self.chain.correct(stage), self.tol)
+
+    def stage(self, stage: str, previous: str | None, previous_right: bool = True) -> StageCheck:
+        """The verdict on `stage`; `previous` is the student's previous claimed stage, if any, and
+        `previous_right` whether it was correct."""
+        claimed, correct, tol = self.claims[stage], self.chain.correct(stage), self.tolerance(stage)
         matches = _matches(claimed, correct, tol)
         implied = None if previous is None else self.chain.run(previous, self.claims[previous], stage)
         verdict: Verdict = "wrong"
@@ -398,19 +445,21 @@ class _Grader:
             stage=stage,
             claimed=claimed,
             correct=correct,
-            difference=_difference(claimed, correct),
+            difference=np.where(np.isnan(claimed), 0.0, _difference(claimed, correct)),
             matches=matches,
             verdict=verdict,
             previous=previous,
             implied=implied,
             diagnoses=diagnoses,
             unexplained=unexplained,
+            tolerance=tol,
+            coincidence=verdict == "correct" and not previous_right and _reproduces(claimed, implied, tol),
         )
 
     def diagnose(self, stage: str, previous: str | None) -> tuple[Diagnosis, ...]:
         """Every known mistake that reproduces the claim of `stage`: made in a step after the student's
         previous claimed stage (starting from their numbers there), or anywhere (starting from the inputs)."""
-        chain, claimed = self.chain, self.claims[stage]
+        chain, claimed, tol = self.chain, self.claims[stage], self.tolerance(stage)
         end = chain.order.index(stage)
         starts: list[tuple[str | None, Array]] = [(None, chain.result.q)]  # the scores step reads Q and K itself
         if previous is not None:
@@ -421,17 +470,118 @@ class _Grader:
             for m in self.mistakes:
                 if m.diagnosis.key in found or not first <= chain.order.index(m.diagnosis.stage) <= end:
                     continue
-                if _reproduces(claimed, chain.run(start, value, stage, {m.diagnosis.stage: m.step}), self.tol):
+                if _reproduces(claimed, chain.run(start, value, stage, {m.diagnosis.stage: m.step}), tol):
                     found[m.diagnosis.key] = m.diagnosis
             if "rounding" not in found:
                 decimals = tuple(
-                    n
-                    for n in ROUNDING_DECIMALS
-                    if _reproduces(claimed, _rounded(chain, start, value, stage, n), self.tol)
+                    n for n in ROUNDING_DECIMALS if _reproduces(claimed, _rounded(chain, start, value, stage, n), tol)
                 )
                 if decimals:
                     found["rounding"] = _rounding(decimals, stage)
+        if self.mistakes and previous is None and "query_not_given" not in found:
+            other = _other_query(chain, claimed, stage, tol)
+            if other is not None:
+                found[other.key] = other
+        if self.mistakes and stage == "weights" and not found:
+            fix = next(m.diagnosis.fix for m in self.mistakes if m.diagnosis.stage == "weights")
+            logits = "masked" if "masked" in chain.order else "scaled"
+            origin = (previous, self.claims[previous]) if previous is not None else (logits, chain.correct(logits))
+            x = chain.run(origin[0], origin[1], logits)
+            not_softmax = None if x is None else _not_a_softmax(claimed, x, tol, fix, own=previous is not None)
+            if not_softmax is not None:
+                found[not_softmax.key] = not_softmax
         return tuple(found.values())
+
+
+MAX_QUERY_SEARCH = 16  # queries and widths up to which another query is looked for, row by row
+
+
+def _other_query(chain: _Chain, claimed: Array, stage: str, tol: Array) -> Diagnosis | None:
+    """The query used is not the one given": every wrong row of the claim is what another query gives
+    (a one-hot vector such as [1, 0], or another query), with the rest of the computation done right."""
+    r = chain.result
+    if r.q.ndim != 2 or chain.t > MAX_QUERY_SEARCH or chain.d_k > MAX_QUERY_SEARCH:
+        return None
+    candidates = [(_vec(row), row) for row in np.eye(chain.d_k)]
+    candidates += [(f"q{m + 1} = {_vec(row)}", row) for m, row in enumerate(r.q)]
+    correct, used = chain.correct(stage), {}
+    for i in range(chain.t):
+        if _matches(claimed[i], correct[i], tol[i]).all():
+            continue
+        for name, c in candidates:
+            if np.allclose(c, r.q[i]):
+                continue
+            q = r.q.copy()
+            q[i] = c
+            value = chain.run(None, q, stage, {"scores": lambda x: np.matmul(x, r.k.T)})
+            if value is not None and _matches(claimed[i], value[i], tol[i]).all():
+                used[i] = name
+                break
+        else:
+            return None
+    if not used:
+        return None
+    i = min(used)
+    given = f"q{i + 1} = {_vec(r.q[i])}"
+    mistake = (
+        _("row {row} of your {stage} is what the query {used} gives, not the given {given}")
+        if len(used) == 1
+        else _("row {row} of your {stage} is what the query {used} gives, not the given {given} (rows like this: {n})")
+    ).format(row=i + 1, stage=stage, used=used[i], given=given, n=len(used))
+    terms = " + ".join(f"{_num(a)}×{_num(b)}" for a, b in zip(r.q[i], r.k[0], strict=True))
+    fix = _(
+        "scores = Q·Kᵀ with the queries as given: row {row} is q{row} dotted with each key, "
+        "e.g. q{row}·k1 = {terms} = {score}"
+    )
+    return Diagnosis(
+        key="query_not_given",
+        stage="scores",
+        title=_("the query used is not the one given"),
+        mistake=mistake,
+        fix=fix.format(row=i + 1, terms=terms, score=_num(r.q[i] @ r.k[0])),
+    )
+
+
+def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: bool) -> Diagnosis | None:
+    """Weights that sum to 1 but are not a softmax of any of your scores": every row is ≥ 0 and sums to 1,
+    yet the ratio of two weights is not exp of the difference of their scores."""
+    rows = ~np.isnan(claimed).any(axis=-1)
+    sums = np.abs(claimed[rows].sum(axis=-1) - 1) > tol[rows].sum(axis=-1)
+    if claimed.ndim != 2 or (claimed[rows] < 0).any() or sums.any():
+        return None
+    for i, (w, x) in enumerate(zip(claimed, logits, strict=True)):
+        seen = np.flatnonzero(np.isfinite(x))
+        if len(seen) < 2 or np.isnan(w).any():
+            continue
+        with np.errstate(divide="ignore"):
+            gap = np.log(w[seen]) - x[seen]  # constant along the row for a softmax of x
+        a, b = int(seen[np.argmin(gap)]), int(seen[np.argmax(gap)])
+        ratio = float(np.exp(x[b] - x[a]))
+        yours = w[b] / w[a] if w[a] > 0 else np.inf
+        if a == b or np.isclose(yours, ratio, rtol=0.02):
+            continue
+        mistake = (
+            _(
+                "your weights sum to 1, but they are not a softmax of your scores: a key's weight is exp of its "
+                "score over the row's sum, so in row {row} w(k{b}) ÷ w(k{a}) must be "
+                "exp({xb} − {xa}) = {ratio}; yours is {yours}"
+            )
+            if own
+            else _(
+                "your weights sum to 1, but they are not a softmax of the scores: a key's weight is exp of its "
+                "score over the row's sum, so in row {row} w(k{b}) ÷ w(k{a}) must be "
+                "exp({xb} − {xa}) = {ratio}; yours is {yours}"
+            )
+        )
+        values = {"xb": _num(x[b]), "xa": _num(x[a]), "ratio": _num(ratio, 3), "yours": _num(yours, 3)}
+        return Diagnosis(
+            key="not_a_softmax",
+            stage="weights",
+            title=_("weights that are not a softmax"),
+            mistake=mistake.format(row=i + 1, a=a + 1, b=b + 1, **values),
+            fix=fix,
+        )
+    return None
 
 
 def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimals: int) -> Array | None:
@@ -441,11 +591,11 @@ def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimal
 
 
 def _unexplained(
-    claimed: Array, correct: Array, matches: NDArray[np.bool_], implied: Array | None, previous: str | None, tol: float
+    claimed: Array, correct: Array, matches: NDArray[np.bool_], implied: Array | None, previous: str | None, tol: Array
 ) -> str:
     cell = tuple(int(i) for i in np.argwhere(~matches)[0])
     values = {"where": where(cell, claimed.ndim), "yours": _num(claimed[cell]), "correct": _num(correct[cell])}
-    if implied is not None and not _matches(implied[cell], correct[cell], tol):  # their earlier error shows here
+    if implied is not None and not _matches(implied[cell], correct[cell], tol[cell]):  # their earlier error shows here
         message = _(
             "none of the known mistakes explains this; the first wrong cell is {where}: "
             "you wrote {yours}, the correct value is {correct} (your {previous} give {implied})"

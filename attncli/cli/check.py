@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from attncli.analysis.grading import DEFAULT_TOL
 from attncli.cli.inputs import (
     load_cli_fields,
     multihead_from,
@@ -24,6 +23,7 @@ from attncli.cli.inputs import (
     problem_from,
     refuse_over_budget,
     resolve_sample,
+    said_notes,
     solve_cli,
 )
 from attncli.cli.options import (
@@ -121,9 +121,21 @@ def check(
     expect_weights: ExpectWeightsOpt = None,
     expect_output: ExpectOutputOpt = None,
     tol: Annotated[
-        float,
-        typer.Option(min=0.0, help="A cell matches within ±TOL (±TOL×100% for values above 1)."),
-    ] = DEFAULT_TOL,
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="A cell matches within ±TOL (±TOL×100% for values above 1). Default: ±1 in the last decimal "
+            "written, at most 1% (±0.01 up to 1).",
+        ),
+    ] = None,
+    row: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="The --expect-STAGE values are the row of this query only (its label, q3 or 3); "
+            "the other rows are not graded.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown for the correct values.")] = 4,
     lang: LangOpt = None,
@@ -167,6 +179,7 @@ def check(
             zip(STAGE_NAMES, (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output), strict=True)
         ),
         tol=tol,
+        row=row,
         json_out=json_out,
         precision=precision,
         save_svg=save_svg,
@@ -186,7 +199,8 @@ class CheckRequest:
     input: str | None = None  # a problem document ('-': stdin)
     sample: str | None = None  # a bundled sample, instead of input
     claims: Mapping[str, str | None] = field(default_factory=dict)  # --expect-STAGE, by stage
-    tol: float = DEFAULT_TOL
+    tol: float | None = None  # None: the default rule (attncli.analysis.grading)
+    row: str | None = None  # --row: the claims are the row of this query only
     json_out: bool = False
     precision: int = 4
     save_svg: Path | None = None
@@ -245,7 +259,7 @@ def _claims(
 ) -> tuple[dict[str, Array], dict[str, str]]:
     """The claimed stages (the flags' over the document's), and where each came from, so that an error
     names the flag or the document key."""
-    from attncli.parse.matrix import parse_matrix
+    from attncli.parse.matrix import parse_claim
 
     source = _source(problem, input)
     expected = dict(problem.expected)
@@ -254,7 +268,10 @@ def _claims(
         text = request.claims.get(stage)
         if text is not None:
             origin[stage] = f"--expect-{stage}"
-            expected[stage] = parse_matrix(text, origin[stage], "mask" if stage == "masked" else "matrix")
+            with said_notes():
+                expected[stage] = parse_claim(text, origin[stage], "mask" if stage == "masked" else "matrix")
+            if request.row is not None:
+                expected[stage] = _one_row(expected[stage], request.row, problem, origin[stage])
     if not expected:
         raise InputError(
             _(
@@ -264,6 +281,29 @@ def _claims(
             argument="check",
         )
     return expected, origin
+
+
+def _one_row(claim: Array, row: str, problem: Problem | MultiHeadProblem, argument: str) -> Array:
+    """--row NAME: the claim is the row of that query only (NAME: a query's label, q3, or 3)."""
+    import numpy as np
+
+    if not isinstance(problem, Problem) or problem.q.ndim != 2:
+        raise InputError(_("grades one row of a single-head problem with one Q matrix"), argument="--row")
+    names = list(problem.labels.get("q", ())) or [f"q{i + 1}" for i in range(problem.q.shape[0])]
+    index = names.index(row) if row in names else None
+    if index is None and row.removeprefix("q").isdigit() and 1 <= int(row.removeprefix("q")) <= len(names):
+        index = int(row.removeprefix("q")) - 1
+    if index is None:
+        message = _("no query {row!r} (the queries: {names})").format(row=row, names=", ".join(names))
+        raise InputError(message, argument="--row")
+    if claim.ndim != 2 or claim.shape[0] != 1:
+        message = _("with --row, give the one row of query {row!r}, not {rows} rows").format(
+            row=row, rows=claim.shape[0]
+        )
+        raise InputError(message, argument=argument)
+    out: Array = np.full((len(names), claim.shape[1]), np.nan)
+    out[index] = claim[0]
+    return out
 
 
 def _show(request: CheckRequest, problem: Problem | MultiHeadProblem, report: CheckReport, source: str | None) -> None:

@@ -33,7 +33,7 @@ _GLOB = set("*?[")
 @dataclass(frozen=True)
 class ClassRequest:
     inputs: Sequence[str]  # files and/or glob patterns
-    tol: float
+    tol: float | None  # None: the default rule (by the precision each answer was written to)
     format: str = "table"  # table, csv or json
     sandbox: bool | None = None  # None: on when several submissions are graded
     time_limit: float = TIME_LIMIT
@@ -68,7 +68,14 @@ def submissions(inputs: Sequence[str]) -> tuple[list[Path], list[Row]]:
 def grade_one(path: Path, request: ClassRequest, sandbox: bool) -> Row:
     """One submission graded in a limited process of its own."""
     limits = [repr(request.time_limit), str(request.memory_limit)]
-    args = [sys.executable, "-m", "attncli.cli.submission", str(path), repr(request.tol), "1" if sandbox else "0"]
+    args = [
+        sys.executable,
+        "-m",
+        "attncli.cli.submission",
+        str(path),
+        "default" if request.tol is None else repr(request.tol),
+        "1" if sandbox else "0",
+    ]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     try:
         proc = subprocess.run(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from attncli.cli.inputs import refuse_over_budget
+from attncli.cli.inputs import refuse_over_budget, said_notes
 from attncli.cli.options import (
     MODEL_FLAG,
     DebugOpt,
@@ -765,7 +765,8 @@ def _explain_embeddings(
         if text is None:
             inputs.append(emb)
             continue
-        w = parse_matrix(text, f"--w{name}")
+        with said_notes():
+            w = parse_matrix(text, f"--w{name}")
         if w.shape[0] != table.dim:
             message = ngettext(
                 "has {rows} row, but the embeddings have {dim} numbers per word (E·W needs them equal)",

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from attncli.cli.output import ProgressBar, warn
@@ -36,7 +38,25 @@ def resolve_sample(sample: str | None, input: str | None) -> str | None:
     return str(sample_path(sample, "--sample"))
 
 
-def load_cli_fields(
+def load_cli_fields(**options: Any) -> tuple[dict[str, Any], str | None]:
+    """_load_cli_fields, with the notes on how text was read (decimal commas) said on stderr."""
+    with said_notes():
+        return _load_cli_fields(**options)
+
+
+@contextmanager
+def said_notes() -> Iterator[None]:
+    """Say, as notes on stderr, how the text read inside this block was read where it could be read two
+    ways (attncli.parse.separators)."""
+    from attncli.parse.separators import collect_notes
+
+    with collect_notes() as notes:
+        yield
+    for note in notes:
+        warn(note, note=True)
+
+
+def _load_cli_fields(
     *, matrices: dict[str, str | None], input: str | None, settings: dict[str, Any]
 ) -> tuple[dict[str, Any], str | None]:
     """The problem fields the flags describe: a document (--input, or piped stdin) with flags laid over it.

@@ -50,7 +50,7 @@ def read_submission(path: Path, confined: bool) -> str:
     return decode_text(data, argument)
 
 
-def grade_file(path: Path, tol: float, confined: bool) -> dict[str, Any]:
+def grade_file(path: Path, tol: float | None, confined: bool) -> dict[str, Any]:
     """The gradebook row of one submission, as JSON."""
     from attncli.analysis.classroom import graded_row, invalid_row
 
@@ -96,7 +96,8 @@ def limit_resources(seconds: float, memory: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    path, tol, confined, lang = Path(argv[0]), float(argv[1]), argv[2] == "1", argv[3]
+    path, confined, lang = Path(argv[0]), argv[2] == "1", argv[3]
+    tol = None if argv[1] == "default" else float(argv[1])
     limit_resources(float(argv[4]), int(argv[5]))
     set_language(lang)
     row = grade_file(path, tol, confined)

@@ -390,7 +390,7 @@ def _check_heads(
         raise ShapeError(message.format(d_model=widths[0], heads=heads), argument="heads")
     for width, name, n in zip(widths, ("q", "k", "v"), (heads, g, g), strict=True):
         if width % n:
-            what = "heads" if name == "q" else "kv_heads"
+            what = "heads" if name == "q" or g == heads else "kv_heads"  # G = H: kv_heads was not asked for
             message = _("the projected {name} has {columns} columns, not divisible by {what} = {n}")
             raise ShapeError(message.format(name=name, columns=width, what=what, n=n), argument=what)
     d_head, d_kh, d_v = widths[0] // heads, widths[1] // g, widths[2] // g

@@ -2,7 +2,8 @@
 
 Accepted forms of a matrix argument:
     inline JSON   '[[1, 0], [0, 1]]'  (a flat list is one row; deeper nesting gives leading dimensions)
-    compact rows  '1 0; 0 1'  or  '1,0;0,1'  (rows split by ';' or newlines, values by commas or spaces)
+    compact rows  '1 0; 0 1'  or  '1,0;0,1'  (rows split by ';' or line breaks, values by commas or spaces;
+                  '0,5 0,5' has decimal commas: attncli.parse.separators gives the rule)
     a file        '@q.json', '@k.csv', '@v.npy'
 Masks accept the same forms plus true/false cells (boolean: True = attend) and −∞ cells, written
 "-inf" or null in JSON and -inf in compact rows and CSV.
@@ -13,7 +14,6 @@ Nothing here knows about attention; it only turns text into validated arrays.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -24,6 +24,7 @@ import numpy as np
 
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
+from attncli.parse.separators import compact_cells, compact_rows, csv_lines, refuse_grouping, semicolon_cell
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -175,6 +176,28 @@ def from_json_value(value: Any, argument: str, kind: Kind = "matrix") -> NDArray
     return _assemble(cells, shape, kind, argument, position)
 
 
+def from_claim_value(value: Any, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
+    """A claimed stage: as from_json_value, but a row may be null (not claimed), which becomes a row of NaN."""
+    if not isinstance(value, list) or not any(row is None for row in value):
+        return from_json_value(value, argument, kind)
+    given = [i for i, row in enumerate(value) if row is not None]
+    if not given:
+        raise InputError(_("every row is null: claim at least one row"), argument=argument)
+    part = from_json_value([value[i] for i in given], argument, kind).astype(np.float64)
+    if part.ndim != 2 or part.shape[0] != len(given):
+        raise InputError(_("a null row (not claimed) needs rows of numbers around it"), argument=argument)
+    out: NDArray[Any] = np.full((len(value), part.shape[1]), np.nan)
+    out[given] = part
+    return out
+
+
+def parse_claim(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
+    """A claimed stage as text: as parse_matrix, where inline JSON may have null rows (from_claim_value)."""
+    if text.strip().startswith("["):
+        return from_claim_value(loads_json(text.strip(), argument), argument, kind)
+    return parse_matrix(text, argument, kind)
+
+
 def _assemble(
     cells: list[float | bool],
     shape: tuple[int, ...],
@@ -220,22 +243,21 @@ def _token(text: str, kind: Kind, position: str, argument: str) -> float | bool:
 
 
 def parse_compact(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
-    """'1 0; 0 1' or '1,0;0,1' (rows by ';' or newline, values by commas and/or spaces)."""
-    rows = [r for r in text.replace("\n", ";").split(";")]
-    while rows and not rows[-1].strip():
-        rows.pop()  # a trailing ';' or newline ends the last row; it is not an empty row
+    """'1 0; 0 1' or '1,0;0,1' (rows by ';' or a line break, values by commas and/or spaces; decimal
+    commas in cells separated by spaces: see attncli.parse.separators)."""
+    refuse_grouping(text, argument, "row")
+    rows = compact_rows(text)
     if not rows:
         raise InputError(_("the matrix is empty"), argument=argument)
-    parsed: list[list[str]] = []
     for i, row in enumerate(rows):
-        values = row.replace(",", " ").split()
-        if not values:
+        if not row.replace(",", " ").split():
             raise InputError(_("row {row} is empty").format(row=i + 1), argument=argument)
-        if parsed and len(values) != len(parsed[0]):
+    parsed = compact_cells(rows, text, argument)
+    for i, values in enumerate(parsed):
+        if len(values) != len(parsed[0]):
             message = _("row {row} has {values}, row 1 has {n} (ragged rows)")
             message = message.format(row=i + 1, values=_values(len(values)), n=len(parsed[0]))
             raise InputError(message, argument=argument)
-        parsed.append(values)
     shape = (len(parsed), len(parsed[0]))
     cells = [
         _token(tok, kind, _cell_at(i + 1, j + 1), argument) for i, row in enumerate(parsed) for j, tok in enumerate(row)
@@ -245,7 +267,8 @@ def parse_compact(text: str, argument: str, kind: Kind = "matrix") -> NDArray[An
 
 def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     """CSV rows of numbers (no header). Positions are 'line L, column C' of the file."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text_lines, delimiter = csv_lines(text, argument)
+    reader = csv.reader(text_lines, delimiter=delimiter)
     try:
         lines = [(n, row) for n, row in enumerate(reader, start=1) if any(c.strip() for c in row)]
     except csv.Error as e:  # e.g. a lone carriage return inside a field
@@ -260,6 +283,8 @@ def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
             message = _("line {line} has {values}, line {first} has {n} (ragged rows)")
             message = message.format(line=n, values=_values(len(row)), first=lines[0][0], n=width)
             raise InputError(message, argument=argument)
+        if delimiter == ";":
+            row = [semicolon_cell(c.strip()) for c in row]
         cells.extend(_token(c.strip(), kind, _line_at(n, j + 1), argument) for j, c in enumerate(row))
     shape = (len(lines), width)
     return _assemble(cells, shape, kind, argument, lambda i: _line_at(lines[i // width][0], i % width + 1))

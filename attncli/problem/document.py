@@ -30,7 +30,7 @@ from attncli.core.settings import (
 from attncli.core.stages import STAGE_NAMES
 from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
-from attncli.parse.matrix import Kind, from_json_value, json_number, loads_json, parse_matrix
+from attncli.parse.matrix import Kind, from_claim_value, from_json_value, json_number, loads_json, parse_matrix
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -313,7 +313,13 @@ def _expected(value: Any, argument: str, base_dir: Path | None, confined: bool) 
     _unknown(value, frozenset(STAGE_NAMES), argument)
     out: dict[str, NDArray[Any]] = {}
     for key, matrix in value.items():
-        parsed = _matrix(matrix, f"{argument}.{key}", "mask" if key == "masked" else "matrix", base_dir, confined)
+        kind: Kind = "mask" if key == "masked" else "matrix"
+        where = f"{argument}.{key}"
+        parsed = (
+            from_claim_value(matrix, where, kind)
+            if isinstance(matrix, list)
+            else _matrix(matrix, where, kind, base_dir, confined)
+        )
         if parsed is not None:
             out[key] = parsed
     return out

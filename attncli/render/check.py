@@ -55,6 +55,9 @@ CHECK_SCHEMA_VERSION = 1
 
 def _verdict_lines(s: StageCheck, logits: str, previous_correct: bool) -> list[Text]:
     title = stage_title(s.stage, logits)
+    if s.coincidence:
+        line = _("≈ {title}: close, but by coincidence: your {previous} were wrong")
+        return [Text(line.format(title=title, previous=s.previous), style="bold yellow")]
     if s.verdict == "correct":
         return [Text(_("✓ {title}: correct").format(title=title), style="bold green")]
     cell, big = where(s.worst_cell, s.claimed.ndim), s.max_difference
@@ -111,7 +114,11 @@ def _stage_tables(s: StageCheck, index: tuple[int, ...], view: View, labels: Map
 
     yours = [
         [
-            Text(f"{num(claimed[i, j], p)} ✓") if matches[i, j] else Text(f"{num(claimed[i, j], p)} ✗", style="red")
+            Text("—", style="dim")  # a row not claimed
+            if np.isnan(claimed[i, j])
+            else Text(f"{num(claimed[i, j], p)} ✓")
+            if matches[i, j]
+            else Text(f"{num(claimed[i, j], p)} ✗", style="red")
             for j in range(n)
         ]
         for i in range(t)
@@ -221,6 +228,10 @@ def report_dict(report: CheckReport, source: str | None = None, title: str | Non
             "worst_cell": list(s.worst_cell),
             "first_wrong_cell": _index(s.first_wrong_cell),
             "consistent_with": s.previous if s.verdict == "consistent" else None,
+            "coincidence": s.coincidence,
+            "rows_claimed": None
+            if s.claimed.ndim != 2
+            else [i for i, r in enumerate(s.claimed) if not np.isnan(r).all()],
             "claimed": jsonable(s.claimed),
             "correct": jsonable(s.correct),
             "matches": s.matches.tolist(),

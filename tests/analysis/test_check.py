@@ -71,6 +71,9 @@ def solve_by_hand(
     q, k, v = hw.q, hw.k, hw.v
     t, d = q.shape
     s, d_v = k.shape[0], v.shape[1]
+    if mistake == "query_not_given":  # the first query replaced by a one-hot [1, 0, …]
+        q = q.copy()
+        q[0] = np.eye(d)[0]
     if mistake == "k_not_transposed":
         scores = keep(q @ k)
     elif mistake == "q_k_swapped":
@@ -111,6 +114,9 @@ def solve_by_hand(
     elif mistake == "normalised_without_exp":
         finite = np.where(np.isinf(logits), 0, logits)
         weights = finite / finite.sum(axis=1, keepdims=True)
+    elif mistake == "not_a_softmax":  # weights guessed by eye: ranks of the scores, normalised to 1
+        ranks = np.argsort(np.argsort(logits, axis=1), axis=1) + 1.0
+        weights = ranks / ranks.sum(axis=1, keepdims=True)
     elif decimals is not None:
         e = np.round(np.exp(logits), decimals)  # the exp values are written down rounded too
         weights = e / e.sum(axis=1, keepdims=True)
@@ -240,11 +246,28 @@ CASES: dict[str, st.SearchStrategy[Homework]] = {
     "v_transposed": homework(same=("s", "d_v")),
     "weights_transposed": homework(same=("t", "s")),
     "v_on_the_left": homework(same=("t", "s", "d_v")),
+    "query_not_given": homework(d_k=2) | homework(d_k=3, t=1),
 }
 
 
 def test_every_catalogued_mistake_has_a_test() -> None:
-    assert set(CASES) | {"sqrt_of_wrong_dimension", "rounding"} == set(MISTAKE_KEYS)
+    assert set(CASES) | {"sqrt_of_wrong_dimension", "rounding", "not_a_softmax"} == set(MISTAKE_KEYS)
+
+
+@EXAMPLES
+@given(hw=homework(s=3, d_k=2), output=st.booleans())
+def test_weights_guessed_by_eye_are_not_a_softmax(hw: Homework, output: bool) -> None:
+    """Weights that only rank the scores (1/6, 2/6, 3/6) sum to 1 but are no softmax: named where they
+    are seen, in the weights (claimed scores of their own would explain them)."""
+    wrong = solve_by_hand(hw, "not_a_softmax")
+    x = np.sort(hw.q @ hw.k.T, axis=1)
+    # Not a softmax of any multiple of the scores either (that is a scaling mistake): the log-weight
+    # steps ln 2, ln 1.5 are not in the ratio of the score steps.
+    steps = np.diff(x, axis=1)
+    assume(bool((steps > 0.05).all()))
+    assume(bool((np.abs(steps[:, 0] / steps[:, 1] - np.log(2) / np.log(1.5)) > 0.3).any()))
+    chosen = ["weights", "output"] if output else ["weights"]
+    assert_named(hw, "not_a_softmax", wrong, chosen)
 
 
 @pytest.mark.parametrize("key", sorted(CASES))
@@ -342,9 +365,9 @@ def test_a_correct_stage_after_a_wrong_one_is_correct() -> None:
 
 
 def test_a_small_error_that_grows_is_followed_not_counted_again() -> None:
-    # Weights within the tolerance; V of ±100 turns their 0.009 into 1.74 in the output.
+    # Weights within a tolerance of ±0.01; V of ±100 turns their 0.009 into 1.74 in the output.
     hw = Homework(q=ONE_QUERY.q, k=ONE_QUERY.k, v=np.array([[100.0], [-100.0]]))
-    report = check(hw.problem, {"weights": [[0.544, 0.456]], "output": [[8.8]]})
+    report = check(hw.problem, {"weights": [[0.544, 0.456]], "output": [[8.8]]}, tol=DEFAULT_TOL)
     assert verdicts(report) == {"weights": "correct", "output": "consistent"}
     assert not report.passed and report.credited == 2 and report.diagnoses == ()
 
@@ -371,10 +394,85 @@ def test_the_tolerance_decides_what_matches() -> None:
     assert check(ONE_QUERY.problem, claims).passed
     tight = check(ONE_QUERY.problem, claims, tol=0.001)
     assert not tight.passed and tight.tol == 0.001
-    # Relative above 1: an exp value of 20.09 written as 20.2 is within 1%.
+    # A given tolerance is relative above 1: 3.02 for 3 is within 1%.
     hw = Homework(q=np.array([[3.0]]), k=np.array([[1.0]]), v=np.array([[1.0]]), scale=1.0)
-    assert check(hw.problem, {"scores": [[3.02]]}).passed
+    assert check(hw.problem, {"scores": [[3.02]]}, tol=DEFAULT_TOL).passed
     assert tolerance_text(DEFAULT_TOL) == "±0.01 per cell (±1% for values above 1)"
+
+
+@pytest.mark.parametrize(
+    ("claimed", "passes"),
+    [
+        (0.5334, True),  # written to 4 decimals, right to 4 decimals
+        (0.5335, True),  # one unit off in the last decimal written
+        (0.5337, True),  # three units off, but within 0.1% of the stage's largest value (0.5806)
+        (0.5341, False),  # seven units off
+        (0.533, True),
+        (0.525, False),  # 3 decimals written, 8 units off: within 0.01, but not within the precision written
+        (0.53, True),
+        (0.5, False),  # one decimal: at most ±0.01 all the same
+    ],
+)
+def test_the_default_tolerance_is_the_precision_written(claimed: float, passes: bool) -> None:
+    """Hand-worked: the film output's first cell is 0.5334 (softmax([0.33, 0.34, 1.45] / √2) · V)."""
+    report = check(FILM.problem, {"output": [[claimed, 0.5806]]})
+    assert report.stages[0].matches[0, 0] == passes
+    assert report.tol is None and "last decimal you wrote" in tolerance_text(None)
+
+
+def test_the_default_tolerance_is_relative_to_the_stage() -> None:
+    # Scores of about 300: 301 written as a whole number is within 1 (and 1% = 3 of 300 allows that).
+    hw = Homework(q=np.array([[10.0, 20.0]]), k=np.array([[10.0, 10.0], [1.0, 0.0]]), v=np.eye(2))
+    assert check(hw.problem, {"scores": [[301.0, 10.0]]}).passed
+    assert not check(hw.problem, {"scores": [[302.0, 10.0]]}).passed
+    # Never tighter than 0.1% of the stage's largest value: 12 decimals are not asked to be exact.
+    assert check(hw.problem, {"scores": [[300.2000000001, 10.0]]}).passed
+
+
+# The lecture notes' film example: «Этот фильм потрясающий» as 2-D embeddings, the query «потрясающий».
+FILM = Homework(q=np.array([[0.9, 0.8]]), k=np.array([[0.1, 0.3], [0.2, 0.4], [0.9, 0.8]]),
+                v=np.array([[0.1, 0.3], [0.2, 0.4], [0.9, 0.8]]))  # fmt: skip
+
+
+def test_a_right_answer_from_wrong_weights_is_a_coincidence() -> None:
+    """The notes' output [0.525, 0.575] follows from their wrong weights [0.25, 0.25, 0.5] and lies within
+    ±0.01 of the correct [0.5334, 0.5806]: with --tol 0.01 it is close, but by coincidence."""
+    claims = {"weights": [[0.25, 0.25, 0.5]], "output": [[0.525, 0.575]]}
+    loose = check(FILM.problem, claims, tol=0.01)
+    assert verdicts(loose) == {"weights": "wrong", "output": "correct"}
+    assert loose.stages[1].coincidence and not loose.stages[0].coincidence and not loose.passed
+    default = check(FILM.problem, claims)  # written to 3 decimals, 8 units off in the third
+    assert verdicts(default) == {"weights": "wrong", "output": "consistent"}
+    assert not default.stages[1].coincidence
+    # Right weights, right output: no coincidence.
+    right = check(FILM.problem, {"weights": [[0.2307, 0.2601, 0.5092]], "output": [[0.5334, 0.5806]]})
+    assert right.passed and not any(s.coincidence for s in right.stages)
+
+
+def test_the_notes_film_scores_used_a_one_hot_query() -> None:
+    report = check(FILM.problem, {"scores": [[0.1, 0.2, 0.9]]})
+    (d,) = report.diagnoses
+    assert d.key == "query_not_given" and d.stage == "scores"
+    assert d.mistake == "row 1 of your scores is what the query [1.0, 0.0] gives, not the given q1 = [0.9, 0.8]"
+    assert "q1·k1 = 0.9×0.1 + 0.8×0.3 = 0.33" in d.fix
+
+
+def test_the_notes_film_weights_are_not_a_softmax() -> None:
+    report = check(FILM.problem, {"scores": [[0.1, 0.2, 0.9]], "weights": [[0.25, 0.25, 0.5]]})
+    weights = report.stages[1]
+    assert weights.verdict == "wrong" and [d.key for d in weights.diagnoses] == ["not_a_softmax"]
+    # Their own scores 0.2 and 0.9, scaled by 1/√2: exp(0.6364 − 0.1414) = 1.64, not 0.5 ÷ 0.25.
+    assert "w(k3) ÷ w(k2) must be exp(0.6364 − 0.1414) = 1.64; yours is 2.0" in weights.diagnoses[0].mistake
+    assert "softmax of your scores" in weights.diagnoses[0].mistake
+
+
+def test_a_softmax_of_other_numbers_is_not_called_not_a_softmax() -> None:
+    # Unscaled: a softmax, of the wrong numbers; the catalogue names it, and not "not a softmax".
+    s = FILM.q @ FILM.k.T
+    w = np.exp(s) / np.exp(s).sum()
+    report = check(FILM.problem, {"weights": np.round(w, 4)})
+    keys = [d.key for d in report.diagnoses]
+    assert "no_scaling" in keys and "not_a_softmax" not in keys
 
 
 def test_masked_cells_must_be_minus_infinity() -> None:
@@ -410,3 +508,14 @@ def test_claims_that_do_not_fit_the_problem_are_errors(
         check(ONE_QUERY.problem, claims)
     assert getattr(caught.value, "argument", None) == argument
     assert message in str(caught.value)
+
+
+def test_a_row_not_claimed_is_not_graded() -> None:
+    nan = float("nan")
+    three = Homework(q=FILM.k, k=FILM.k, v=FILM.v)
+    report = check(three.problem, {"weights": [[nan] * 3, [nan] * 3, [0.2307, 0.2601, 0.5092]]})
+    assert report.passed and report.stages[0].max_difference < 0.001
+    wrong = check(three.problem, {"weights": [[nan] * 3, [0.5, 0.2, 0.3], [0.2307, 0.2601, 0.5092]]})
+    assert not wrong.passed and wrong.stages[0].first_wrong_cell == (1, 0)
+    with pytest.raises(InputError, match="every row is null"):
+        check(three.problem, {"weights": [[nan] * 3] * 3})

@@ -61,7 +61,7 @@ def test_json_report(attn: RunAttn) -> None:
     report = json.loads(r.out)
     assert report["passed"] is False and report["first_wrong_stage"] == "scores"
     assert report["credit"] == {"claimed": 2, "correct": 0, "consistent": 1, "credited": 1}
-    assert report["tolerance"] == 0.01 and "±0.01" in report["tolerance_rule"]
+    assert report["tolerance"] is None and "last decimal you wrote" in report["tolerance_rule"]
     scores, weights = report["stages"]["scores"], report["stages"]["weights"]
     assert scores["verdict"] == "wrong" and scores["matches"] == [[True, False]]
     assert scores["worst_cell"] == [0, 1] and scores["first_wrong_cell"] == [0, 1]
@@ -156,7 +156,7 @@ def test_wide_terminal_puts_tables_side_by_side(attn: RunAttn) -> None:
 def readme_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## Grading a hand calculation: `attn check`") :]
-    return re.findall(r"```(?:bash)?\n(.*?)```", section, flags=re.DOTALL)
+    return re.findall(r"```(?:bash|console)?\n(.*?)```", section, flags=re.DOTALL)
 
 
 def test_readme_command_lines(attn: RunAttn) -> None:
@@ -214,3 +214,79 @@ def test_readme_jq_summary(homework: Path) -> None:
             "mistakes": ["k_not_transposed"],
         },
     ]
+
+
+FILM = ("--q", "0.9 0.8", "--k", "0.1 0.3; 0.2 0.4; 0.9 0.8", "--v", "0.1 0.3; 0.2 0.4; 0.9 0.8")
+
+
+def test_the_notes_film_exercise(attn: RunAttn) -> None:
+    """The lecture notes' film example (issue 15, item 4): scores from a one-hot query, weights that are no
+    softmax, and an output within ±0.01 of the correct one that only follows from the wrong weights."""
+    claims = ("--expect-scores", "0.1 0.2 0.9", "--expect-weights", "0.25 0.25 0.5", "--expect-output", "0.525 0.575")
+    r = attn("check", *FILM, *claims, "--json")
+    assert r.code == 1
+    report = json.loads(r.out)
+    assert [d["mistake"] for d in report["diagnoses"]] == ["query_not_given", "not_a_softmax"]
+    assert report["stages"]["output"]["verdict"] == "consistent"  # 3 decimals written, 8 units off
+    loose = attn("check", *FILM, "--expect-weights", "0.25 0.25 0.5", "--expect-output", "0.525 0.575", "--tol", "0.01")
+    assert loose.code == 1
+    assert "≈ 5 · output = weights · V: close, but by coincidence: your weights were wrong" in loose.out
+    doc = json.loads(attn("check", *FILM, "--expect-weights", "0.25 0.25 0.5", "--expect-output", "0.525 0.575",
+                          "--tol", "0.01", "--json").out)  # fmt: skip
+    assert doc["stages"]["output"]["verdict"] == "correct" and doc["stages"]["output"]["coincidence"] is True
+    ru = attn("check", *FILM, *claims, "--lang", "ru")
+    assert "взят не тот запрос, что дан в условии" in ru.out and "веса — не softmax" in ru.out
+
+
+FILM3 = ("--q", "0.1 0.3; 0.2 0.4; 0.9 0.8", "--k", "0.1 0.3; 0.2 0.4; 0.9 0.8", "--v", "0.1 0.3; 0.2 0.4; 0.9 0.8")
+
+
+@pytest.mark.parametrize("row", ["3", "q3", "потрясающий"])
+def test_one_row_of_a_claim(attn: RunAttn, tmp_path: Path, row: str) -> None:
+    """Issue 15, item 5: the notes give only the row of «потрясающий»; --row NAME grades that row alone."""
+    doc = tmp_path / "film.json"
+    m = [[0.1, 0.3], [0.2, 0.4], [0.9, 0.8]]
+    labels = {"q": ["Этот", "фильм", "потрясающий"], "k": ["Этот", "фильм", "потрясающий"]}
+    doc.write_text(json.dumps({"q": m, "k": m, "v": m, "labels": labels}), encoding="utf-8")
+    right = attn("check", "--input", str(doc), "--expect-output", "0.5334 0.5806", "--row", row, "--json")
+    assert right.code == 0, right.out + right.err
+    report = json.loads(right.out)
+    assert report["stages"]["output"]["rows_claimed"] == [2]
+    assert report["stages"]["output"]["claimed"][:2] == [[None, None], [None, None]]
+    wrong = attn("check", "--input", str(doc), "--expect-output", "0.525 0.575", "--row", row)
+    assert wrong.code == 1 and "—" in wrong.out
+
+
+def test_null_rows_are_not_claimed(attn: RunAttn) -> None:
+    r = attn("check", *FILM3, "--expect-weights", "[null, null, [0.2307, 0.2601, 0.5092]]", "--json")
+    assert r.code == 0, r.out + r.err
+    wrong = attn("check", *FILM3, "--expect-weights", "[null, null, [0.25, 0.25, 0.5]]", "--json")
+    report = json.loads(wrong.out)
+    assert wrong.code == 1 and report["diagnoses"][0]["mistake"] == "not_a_softmax"
+    assert report["stages"]["weights"]["worst_cell"] == [2, 0]
+    doc = {"q": "1 0; 0 1", "k": "1 0; 0 1", "v": "1 0; 0 1", "expected": {"weights": [None, [0.33, 0.67]]}}
+    assert attn("check", "--json", stdin=json.dumps(doc)).code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--expect-weights", "0.2 0.3 0.5", "--row", "кино"), "--row: no query 'кино' (the queries: q1, q2, q3)"),
+        (("--expect-weights", "0.2 0.3 0.5", "--row", "4"), "--row: no query '4'"),
+        (
+            ("--expect-weights", "0.2 0.3 0.5; 0.2 0.3 0.5", "--row", "1"),
+            "--expect-weights: with --row, give the one row",
+        ),
+        (
+            (
+                "--expect-weights",
+                "[null, null, null]",
+            ),
+            "--expect-weights: every row is null: claim at least one row",
+        ),
+    ],
+)
+def test_bad_rows(attn: RunAttn, args: tuple[str, ...], message: str) -> None:
+    r = attn("check", *FILM3, *args)
+    assert r.code == 2 and message in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1

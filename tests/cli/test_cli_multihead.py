@@ -109,6 +109,15 @@ def test_flags_match_the_python_api(attn: RunAttn) -> None:
 
 BAD = [
     (["--x", "[[1,0,1]]", "--heads", "2"], "--heads: d_model = 3 is not divisible by heads = 2"),
+    # Issue 15, item 12: --kv-heads was never given, so the message does not speak of it.
+    (
+        ["--q", "1 0; 0 1", "--k", "1 0 1; 0 1 1", "--v", "1 0 1; 0 1 1", "--heads", "2"],
+        "--heads: the projected k has 3 columns, not divisible by heads = 2",
+    ),
+    (
+        ["--q", "1 0 1 0", "--k", "1 0 1", "--v", "1 0 1", "--heads", "4", "--kv-heads", "2"],
+        "--kv-heads: the projected k has 3 columns, not divisible by kv_heads = 2",
+    ),
     (
         ["--x", "[[1,0,1,0]]", "--heads", "4", "--kv-heads", "3", "--random-weights"],
         "--kv-heads: heads = 4 is not divisible by kv_heads = 3",
