@@ -174,6 +174,11 @@ class GGUFFile:
                 message = _("tensor '{name}' lies past the end of the file (truncated?)").format(name=name)
                 raise reader.fail(message)
             self.tensors[name] = info
+        ordered = sorted(self.tensors.values(), key=lambda t: t.offset)
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if a.offset + a.nbytes > b.offset:
+                message = _("tensor '{a}': its shape needs more blocks than lie before the tensor '{b}' (corrupt file)")
+                raise reader.fail(message.format(a=a.name, b=b.name))
 
     def _entry(self, reader: _Reader) -> tuple[str, tuple[int, ...], int, int]:
         name = reader.string()

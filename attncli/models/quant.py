@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from attncli.i18n import _
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -58,7 +60,7 @@ def _scale(raw: NDArray[np.uint8], at: int) -> NDArray[np.float32]:
     scale = raw[:, at : at + 2].copy().view(np.float16).astype(np.float32)
     if not np.isfinite(scale).all():
         bad = int(np.flatnonzero(~np.isfinite(scale.ravel()))[0])
-        raise ValueError(f"block {bad} has a scale that is NaN or ∞")
+        raise ValueError(_("block {n} has a scale that is NaN or ∞").format(n=bad + 1))
     return scale
 
 
@@ -66,7 +68,8 @@ def dequantize(data: NDArray[np.uint8], kind: int, count: int) -> NDArray[np.flo
     """`count` weights of ggml type `kind` from their bytes `data`, as a flat float32 array."""
     qt = TYPES[kind]
     if data.size != qt.nbytes(count) or count % qt.per_block:
-        raise ValueError(f"{data.size} bytes do not hold {count} weights of type {qt.name}")
+        message = _("{size} bytes do not hold {count} weights of type {type}")
+        raise ValueError(message.format(size=data.size, count=count, type=qt.name))
     if kind == F32:
         return data.view(np.float32).copy()
     if kind == F16:
