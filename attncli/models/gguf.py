@@ -13,6 +13,8 @@ the file and what is wrong. Tensors are memory-mapped and dequantized (attncli.m
 
 from __future__ import annotations
 
+import itertools
+import math
 import mmap
 import struct
 from dataclasses import dataclass
@@ -57,7 +59,7 @@ class TensorInfo:
 
     @property
     def count(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -175,7 +177,7 @@ class GGUFFile:
                 raise reader.fail(message)
             self.tensors[name] = info
         ordered = sorted(self.tensors.values(), key=lambda t: t.offset)
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in itertools.pairwise(ordered):
             if a.offset + a.nbytes > b.offset:
                 message = _("tensor '{a}': its shape needs more blocks than lie before the tensor '{b}' (corrupt file)")
                 raise reader.fail(message.format(a=a.name, b=b.name))
@@ -192,7 +194,7 @@ class GGUFFile:
                 "tensor '{name}' is of ggml type {kind}, which attncli does not read (F32, F16, Q4_0, Q4_1, Q8_0)"
             )
             raise reader.fail(message.format(name=name, kind=kind))
-        count = int(np.prod(dims, dtype=np.int64))
+        count = math.prod(dims)  # Python's integers: a damaged dim cannot wrap around
         if count <= 0 or count % TYPES[kind].per_block:
             message = _("tensor '{name}': {count} weights is not a whole number of {type} blocks (corrupt file)")
             raise reader.fail(message.format(name=name, count=count, type=TYPES[kind].name))
