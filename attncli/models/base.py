@@ -66,6 +66,8 @@ class Tokens:
     special: tuple[bool, ...]  # True for pieces the tokenizer adds ([CLS], [SEP], <s>, …)
     groups: tuple[tuple[int, ...], ...]  # the positions of each word, in order (one per special piece too)
     truncated_from: int | None = None  # the full length, when the sentence was cut to fit
+    texts: tuple[str, ...] = ()  # each group's word as written in the sentence ('' for a special piece);
+    # empty: the tokenizer's pieces spell the words (WordPiece: attncli.models.tokenize.word_text)
 
     def __len__(self) -> int:
         return len(self.pieces)

@@ -54,10 +54,26 @@ def package_folder() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def known(name: str) -> Path:
+    """The installed file of the model attncli knows as `name` (attncli.models.catalog); a ModelError
+    saying how to install it when its package is not installed."""
+    from attncli.models.catalog import KNOWN
+
+    path = KNOWN[name].path()
+    if path is None:
+        message = _("the model {name} is not installed; install it with: {command}")
+        raise ModelError(message.format(name=name, command=f"{DOWNLOAD} {name}"), argument="model")
+    return path
+
+
 def candidates(option: str | None) -> list[ModelSource]:
     """Every model source there is, in order of precedence (the first is the one used)."""
+    from attncli.models.catalog import KNOWN
+
     found = []
-    if option:
+    if option in KNOWN:
+        found.append(ModelSource(known(option), "option"))
+    elif option:
         found.append(ModelSource(Path(option).expanduser(), "option"))
     env = os.environ.get(ENV_VAR)
     if env:
@@ -74,6 +90,8 @@ def check_folder(source: ModelSource) -> Path:
     arg = source.how()
     if not folder.exists():
         raise ModelError(_("model folder '{folder}' does not exist").format(folder=folder), argument=arg)
+    if folder.is_file() and folder.suffix == ".gguf":
+        return folder  # a GGUF holds everything; its reader checks it
     if not folder.is_dir():
         message = _("'{folder}' is not a folder (expected config.json, model.safetensors, tokenizer.json)")
         raise ModelError(message.format(folder=folder), argument=arg)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from attncli.models.base import Architecture, Model, ModelInfo
 from attncli.models.bert import Bert
+from attncli.models.llama import Llama
 
 ARCHITECTURES: dict[str, Architecture] = {}
 DEFAULT = "bert"  # the architecture a folder that no architecture recognises is checked as
@@ -26,6 +27,7 @@ def register(architecture: Architecture) -> None:
 
 
 register(Bert())
+register(Llama())
 
 
 def architecture_for(folder: Path) -> Architecture:

