@@ -14,7 +14,7 @@ import typer
 import typer.core
 
 from attncli.cli import check, compute, explain, model, samples
-from attncli.cli.entry import ReaderGone
+from attncli.cli.output import ReaderGone
 from attncli.version import __version__
 
 

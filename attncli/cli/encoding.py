@@ -58,6 +58,8 @@ def say_what_was_not_shown() -> None:
     """One warning naming the characters the terminal's encoding could not carry (shown as ?), if any."""
     if _unshown and _encodings:
         chars = " ".join(f"U+{ord(c):04X}" for c in list(_unshown)[:20])
-        message = _("attn: warning: the output's encoding ({encoding}) cannot show {chars}; they were shown as ?")
-        print(message.format(encoding=_encodings[0], chars=chars), file=sys.stderr)
+        from attncli.cli.output import warn
+
+        message = _("the output's encoding ({encoding}) cannot show {chars}; they were shown as ?")
+        warn(message.format(encoding=_encodings[0], chars=chars))
         _unshown.clear()

@@ -27,10 +27,6 @@ LONG_WORD, SHORT_WORD = 120, 100
 STDOUT_ERRNOS = (errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT, errno.EFBIG)
 
 
-class ReaderGone(Exception):
-    """stdout's reader went away: a BrokenPipeError carried past click, which would make it exit 1."""
-
-
 def fail(message: str, code: int = 2) -> NoReturn:
     from attncli.i18n import _
 
@@ -53,6 +49,7 @@ def one_line(message: str) -> str:
 
 def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
     """Run a command and turn every way it can end into an exit code."""
+    from attncli.cli.output import ReaderGone
     from attncli.errors import AttnError
     from attncli.i18n import _
 

@@ -197,16 +197,17 @@ def output_only_needed(
         need += json_cost(need, problem.dtype)
     if need <= budget:
         return False
-    sizes = {"need": _gib(need), "budget": _gib(budget)}
+    tables = _("the stage tables and their JSON") if json_out else _("the stage tables")
+    sizes = {"tables": tables, "need": _gib(need), "budget": _gib(budget)}
     if stages is None:
         message = _(
-            "the stage tables would need {need} (budget {budget}, --max-memory): "
+            "{tables} would need {need} (budget {budget}, --max-memory): "
             "computing only the output with the blocked path, as --stage output does"
         )
         warn(message.format(**sizes))
         return True
     message = _(
-        "the stage tables would need {need} (budget {budget}, --max-memory); "
+        "{tables} would need {need} (budget {budget}, --max-memory); "
         "ask for --stage output to compute only the output in bounded memory"
     )
     raise InputError(message.format(**sizes), argument="--stage")

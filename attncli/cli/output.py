@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from attncli.errors import AttnError, InputError
+from attncli.errors import AttnError, InputError, printable
 from attncli.i18n import _
 
 if TYPE_CHECKING:
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
     from attncli.render.format import Hints, View
     from attncli.serialize.export import StageTable
+
+
+class ReaderGone(Exception):
+    """stdout's reader went away: raised past click and rich, which would make a closed pipe exit 1
+    (`attn check`'s "wrong answer"); attncli.cli.entry ends the run quietly with exit 0."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,6 @@ def _console_class() -> Any:
 
     class AttnConsole(Console):
         def on_broken_pipe(self) -> None:
-            from attncli.cli.entry import ReaderGone
-
             raise ReaderGone
 
     return AttnConsole
@@ -197,16 +200,12 @@ def use_language(lang: str | None) -> None:
 def escape(text: str) -> str:
     """Text from a document shown as is by rich: no [markup], and control characters (an ANSI escape
     sequence that would clear the screen or fake a line) written out as \\x1b and the like."""
-    from attncli.cli.entry import one_line
-
-    return one_line(text).replace("[", "\\[")
+    return printable(text).replace("[", "\\[")
 
 
 def terminal_labels(labels: Any) -> dict[str, list[str]]:
     """A document's labels with their control characters written out (see escape), for the terminal."""
-    from attncli.cli.entry import one_line
-
-    return {key: [one_line(str(label)) for label in values] for key, values in (labels or {}).items()}
+    return {key: [printable(str(label)) for label in values] for key, values in (labels or {}).items()}
 
 
 class ProgressBar:
