@@ -171,7 +171,7 @@ def test_untrusted_titles_and_labels(
     if form == ("--format", "csv"):
         for line in r.out.splitlines()[1:]:
             cells = line.split(",")
-            assert all(cell[:1] not in "=+-@" for cell in cells[2:4] if not cell.startswith('"')), line
+            assert all(cell[:1] not in ("=", "+", "-", "@") for cell in cells[2:4] if not cell.startswith('"')), line
     if form == ("--format", "markdown"):
         assert "<script>" not in r.out
 

@@ -309,7 +309,7 @@ def test_control_characters_in_titles_and_labels_are_written_out(attn: RunAttn, 
     assert "\x1b" not in csv
     for line in csv.splitlines()[1:]:
         row, column = line.split(",")[2:4]
-        assert row[:1] not in "=+-@" and column[:1] not in "=+-@", line
+        assert row[:1] not in ("=", "+", "-", "@") and column[:1] not in ("=", "+", "-", "@"), line
     md = attn("compute", "--input", str(doc), "--format", "markdown").out
     assert "<b>" not in md and "&lt;b&gt;k&lt;/b&gt;" in md
     html = tmp_path / "r.html"
@@ -437,3 +437,27 @@ def test_threads_finish(tmp_path: Path) -> None:  # atomic writes from threads o
         t.join()
     text = out.read_text()
     assert len(text) == 10000 and len(set(text)) == 1
+
+
+def test_a_closed_stdin() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "attncli", "compute", "--q", Q, "--k", K, "--v", V, "--json"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=ROOT, timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["output"]
+
+
+def test_within_reaches_every_file_form(tmp_path: Path) -> None:
+    from attncli.parse.matrix import parse_matrix
+
+    inside = tmp_path / "sub"
+    inside.mkdir()
+    np.save(tmp_path / "key.npy", np.eye(2))
+    (tmp_path / "key.csv").write_text("1,2\n")
+    (inside / "ok.csv").write_text("1,2\n")
+    assert parse_matrix("@ok.csv", "q", base_dir=inside, within=inside).shape == (1, 2)
+    for name in ("../key.npy", "../key.csv", str(tmp_path / "key.npy")):
+        with pytest.raises(InputError, match="outside the document's folder"):
+            parse_matrix(f"@{name}", "q", base_dir=inside, within=inside)

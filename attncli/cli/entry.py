@@ -136,6 +136,8 @@ def _closed_streams() -> None:
             if devnull != fd:
                 os.dup2(devnull, fd)
                 os.close(devnull)
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 (/dev/null: an empty stdin)
     if sys.stdout is None:
         sys.stdout = _ClosedStdout()
     if sys.stderr is None:

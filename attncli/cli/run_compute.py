@@ -177,10 +177,10 @@ def _check_outputs(save: Path | None, pres: Presentation) -> None:
     from attncli.serialize.files import check_output
 
     if save is not None:
+        check_output(save, "--save")  # first: that it is one of the inputs matters more than its type
         if save.suffix not in (".npy", ".npz"):
             message = _("unknown file type '{suffix}' (use .npy or .npz)").format(suffix=save.suffix or save.name)
             raise InputError(message, argument="--save")
-        check_output(save, "--save")
     for path, flag in ((pres.save_svg, "--save-svg"), (pres.save_html, "--save-html")):
         if path is not None:
             check_output(path, flag)

@@ -232,7 +232,7 @@ def _token(text: str, kind: Kind, position: str, argument: str) -> float | bool:
         message = _("{where}: {value!r} is not a number").format(where=position, value=shown)
         raise InputError(message, argument=argument) from None
     if not math.isfinite(x):
-        message = _("{where}: {value!r} is not a finite number").format(where=position, value=text)
+        message = _("{where}: {value!r} is not a finite number").format(where=position, value=_short(text))
         raise InputError(message, argument=argument)
     return x
 
@@ -428,22 +428,25 @@ def read_text(path: Path, argument: str, within: Path | None = None) -> str:
     return decode_text(data, f"{argument} ({path})")
 
 
-def load_file(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
-    """A matrix from a .json, .csv or .npy file."""
+def load_file(path: Path, argument: str, kind: Kind = "matrix", within: Path | None = None) -> NDArray[Any]:
+    """A matrix from a .json, .csv or .npy file (a regular file, inside the folder `within` when given)."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return load_npy(path, argument, kind)
+        return load_npy(path, argument, kind, within)
     if suffix not in (".json", ".csv"):
         message = _("unknown file type '{suffix}' (use .json, .csv or .npy)").format(suffix=suffix or path.name)
         raise InputError(message, argument=argument)
-    text = read_text(path, argument)
+    text = read_text(path, argument, within)
     if suffix == ".csv":
         return parse_csv(text, f"{argument} ({path})", kind)
     return from_json_value(loads_json(text, f"{argument} ({path})"), f"{argument} ({path})", kind)
 
 
-def parse_matrix(text: str, argument: str, kind: Kind = "matrix", base_dir: Path | None = None) -> NDArray[Any]:
-    """Any accepted form of a matrix argument (see the module docstring) as an array."""
+def parse_matrix(
+    text: str, argument: str, kind: Kind = "matrix", base_dir: Path | None = None, within: Path | None = None
+) -> NDArray[Any]:
+    """Any accepted form of a matrix argument (see the module docstring) as an array; an @file must be a
+    regular file, inside the folder `within` when given (symlinks resolved: attncli.parse.files)."""
     stripped = text.strip()
     if not stripped:
         raise InputError(_("is empty"), argument=argument)
@@ -455,7 +458,7 @@ def parse_matrix(text: str, argument: str, kind: Kind = "matrix", base_dir: Path
             raise InputError(_("'@' needs a file name after it"), argument=argument)
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
-        return load_file(path, argument, kind)
+        return load_file(path, argument, kind, within)
     if stripped.startswith("["):
         return from_json_value(loads_json(stripped, argument), argument, kind)
     return parse_compact(stripped, argument, kind)
