@@ -33,3 +33,11 @@ class NumericError(AttnError):
 
 class ModelError(AttnError):
     """A pretrained model that is missing, incomplete or not of a kind attncli can run."""
+
+
+def printable(text: str) -> str:
+    """The text with line breaks and other control characters (an ANSI escape sequence too) written out
+    as \\n, \\x1b, \\u2028…, so that text from a document shows as what it is and stays on its line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -225,8 +225,11 @@ def parse_index(text: str | None, name: str, count: int, unit: str) -> int | Non
 
 
 def split_words(sentence: str) -> list[str]:
-    """Words of any script; punctuation and spaces separate them ('Этот фильм, правда!' → 3 words)."""
-    return _WORD.findall(sentence)
+    """Words of any script; punctuation and spaces separate them ('Этот фильм, правда!' → 3 words). The
+    sentence is read in Unicode's composed form (NFC), so that a combining mark stays in its word."""
+    import unicodedata
+
+    return _WORD.findall(unicodedata.normalize("NFC", sentence))
 
 
 @dataclass(frozen=True)
@@ -239,11 +242,18 @@ class Embeddings:
     path: Path
 
     def lookup(self, words: Sequence[str]) -> NDArray[np.float64]:
-        """(n_words, dim): each word's vector, matched exactly or else ignoring case."""
-        folded = {w.casefold(): w for w in self.vectors}
+        """(n_words, dim): each word's vector, matched exactly or else ignoring case, in Unicode's composed
+        form (NFC) either way: и + U+0306 is й."""
+        import unicodedata
+
+        def nfc(text: str) -> str:
+            return unicodedata.normalize("NFC", text)
+
+        composed = {nfc(w): w for w in self.vectors}
+        folded = {nfc(w).casefold(): w for w in self.vectors}
         rows = []
         for word in words:
-            key = word if word in self.vectors else folded.get(word.casefold())
+            key = composed.get(nfc(word)) or folded.get(nfc(word).casefold())
             if key is None:
                 known = ", ".join(sorted(self.vectors))
                 message = _("the word {word!r} is not in {path}; known words: {known}")

@@ -11,11 +11,26 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from attncli.cli import check, compute, exercise, explain, model, samples
+from attncli.cli.output import ReaderGone
 from attncli.version import __version__
 
+
+class _Group(typer.core.TyperGroup):
+    """The root group: a reader that goes away is passed on as ReaderGone, because click would make a
+    closed pipe exit 1, which is `attn check`'s "wrong answer"."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as e:
+            raise ReaderGone from e
+
+
 app = typer.Typer(
+    cls=_Group,
     name="attn",
     help="attncli: see every stage of attention, exactly.",
     no_args_is_help=True,

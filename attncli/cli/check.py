@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attncli.cli.inputs import (
+    json_cost,
     load_cli_fields,
     multihead_from,
     multihead_nbytes,
@@ -53,6 +54,7 @@ from attncli.cli.output import (
     output_settings,
     save_recording,
     start_recording,
+    terminal_labels,
     use_language,
 )
 from attncli.core.memory import stages_nbytes
@@ -218,6 +220,11 @@ def run_check(request: CheckRequest) -> bool:
     input = resolve_sample(request.sample, request.input)
     problem = _load_problem(request, input)
     expected, origin = _claims(request, problem, input)
+    from attncli.serialize.files import check_output
+
+    for path, flag in ((request.save_svg, "--save-svg"), (request.save_html, "--save-html")):
+        if path is not None:  # before grading: not one of the inputs, and writable
+            check_output(path, flag)
     try:
         report = grade(problem, expected, tol=request.tol)
     except AttnError as e:
@@ -242,16 +249,22 @@ def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHe
     instead = _("check a smaller problem; {instead}").format(instead=only_the_output())
     if is_multihead(fields):  # e.g. samples/mha-*.json: per-head stages and the final output are graded
         problem = multihead_from(fields, source_name)
-        refuse_over_budget(2 * multihead_nbytes(problem), request.max_memory, what, instead)
+        need = 2 * multihead_nbytes(problem)
+        refuse_over_budget(need + _json_cost(request, need // 2, problem.dtype), request.max_memory, what, instead)
     else:
         problem = problem_from(fields, source_name)
         try:
             need = 2 * stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
         except AttnError as e:
             raise named_after_flags(e, flags) from None
-        refuse_over_budget(need, request.max_memory, what, instead)
+        refuse_over_budget(need + _json_cost(request, need // 2, problem.dtype), request.max_memory, what, instead)
         solve_cli(problem, flags)
     return problem
+
+
+def _json_cost(request: CheckRequest, tables: int, dtype: str) -> int:
+    """--json: printing the report's tables (the correct and the claimed stages) takes memory as well."""
+    return json_cost(tables, dtype) if request.json_out else 0
 
 
 def _claims(
@@ -320,6 +333,8 @@ def _show(request: CheckRequest, problem: Problem | MultiHeadProblem, report: Ch
     console = make_console()
     if problem.title:
         console.print(f"[bold]{escape(problem.title)}[/bold]")
-    view = View(precision=request.precision, width=console.width, labels=problem.labels, hints=cli_hints())
+    view = View(
+        precision=request.precision, width=console.width, labels=terminal_labels(problem.labels), hints=cli_hints()
+    )
     console.print(render_check(report, view))
     save_recording(console, request.save_svg, request.save_html, problem.title)

@@ -9,47 +9,72 @@ ends quietly.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
+
+# A run of more than LONG_WORD non-space characters in an error (a 5,000-character value echoed back)
+# is cut to its first SHORT_WORD characters.
+LONG_WORD, SHORT_WORD = 120, 100
+
+
+# What writing the result to stdout can fail with (a file's own errors are reported where it is opened):
+# no space (/dev/full), a closed descriptor (>&-), an I/O error, a quota or a size limit.
+STDOUT_ERRNOS = (errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT, errno.EFBIG)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     from attncli.i18n import _
 
-    print(_("attn: error: {message}").format(message=one_line(message)), file=sys.stderr)
+    print(_("attn: error: {message}").format(message=shorten(one_line(message))), file=sys.stderr)
     raise SystemExit(code)
+
+
+def shorten(message: str) -> str:
+    """The message with every very long run of non-space characters cut, so an error stays readable."""
+    return re.sub(rf"\S{{{LONG_WORD + 1},}}", lambda m: m.group()[:SHORT_WORD] + "…", message)
 
 
 def one_line(message: str) -> str:
     """The message with line breaks and other control characters (which user input may carry into it)
     escaped, so that an error is always exactly one line."""
-    if message.isprintable():
-        return message
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
+    from attncli.errors import printable
+
+    return printable(message)
 
 
 def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
     """Run a command and turn every way it can end into an exit code."""
+    from attncli.cli.output import ReaderGone
     from attncli.errors import AttnError
     from attncli.i18n import _
 
     try:
         code = run()
+        sys.stdout.flush()  # here, not at exit, so that a full disk or a closed stdout is reported
     except AttnError as e:
         if debug:
             raise
         fail(str(e))
     except KeyboardInterrupt:
         fail(_("interrupted"), 130)
-    except BrokenPipeError:
+    except (BrokenPipeError, ReaderGone):
         # The reader went away (`attn … | head -1`): stop quietly, as other Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         raise SystemExit(0) from None
     except SystemExit:
         raise
+    except OSError as e:
+        if not (_stdout_failed() or e.errno in STDOUT_ERRNOS):
+            if debug:
+                raise
+            fail(_("internal error: {error} (this is a bug; rerun with --debug for a traceback)").format(error=e), 70)
+        _stdout_to_devnull()
+        fail(_("stdout: cannot write the result: {reason}").format(reason=e.strerror or e))
     except Exception as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # `attn` or `attn model` alone: the help was shown
             raise SystemExit(0) from None
@@ -70,14 +95,86 @@ def guarded(run: Callable[[], Any], debug: bool) -> NoReturn:
     raise SystemExit(code or 0)
 
 
+def _stdout_failed() -> bool:
+    """Whether stdout cannot take what was written to it (a full disk, a closed descriptor)."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (lives until the process ends)
+
+
+class _ClosedStdout(io.TextIOBase):
+    """stdout when the shell closed it (`attn … >&-`): writing to it fails as writing to a closed
+    descriptor does, so that the command says so (exit 2) instead of crashing on None."""
+
+    def write(self, text: str) -> int:
+        raise OSError(9, os.strerror(9))
+
+    def flush(self) -> None:
+        return None
+
+
+def _closed_streams() -> None:
+    """stdout or stderr closed by the shell: hold their descriptors with /dev/null (so that no file this
+    run opens becomes descriptor 1 or 2), write errors nowhere, and fail on the first result written."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 (/dev/null: an empty stdin)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 (/dev/null, for the rest of the process)
+
+
+def _undecodable(args: list[str]) -> None:
+    """Refuse an argument holding bytes that are not UTF-8 (the shell passes them as they are), naming it."""
+    for i, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            from attncli.parse.matrix import decode_text
+
+            if arg.startswith("--"):
+                name = arg.partition("=")[0]
+            elif i and args[i - 1].startswith("-"):
+                name = args[i - 1]
+            else:
+                from attncli.i18n import _
+
+                name = _("argument {n}").format(n=i + 1)
+            decode_text(arg.encode("utf-8", "surrogateescape"), name.encode("utf-8", "replace").decode())
+
+
 def _usage_message(e: Any) -> str:
+    """`ARGUMENT: what is wrong` of a click usage error: the option or parameter, else the command."""
     message = " ".join(str(e.format_message()).split())
     ctx = getattr(e, "ctx", None)
+    param: Any = getattr(e, "param", None)
+    argument = getattr(e, "option_name", None) or (param.opts[0] if getattr(param, "opts", None) else None)
+    argument = argument or getattr(param, "name", None) or (ctx.command_path if ctx is not None else None) or "attn"
     if ctx is not None and ctx.command_path:
         from attncli.i18n import _
 
         message += _(" (see '{command} --help')").format(command=ctx.command_path)
-    return message
+    return f"{argument}: {message}"
 
 
 def language_from_args(args: list[str]) -> str | None:
@@ -102,6 +199,19 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
     set_language(language_from_args(args))  # first, so that every message (errors too) is in that language
     debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))
+    _closed_streams()
+    from attncli.cli.encoding import carry_what_the_encoding_can
+    from attncli.parse.files import forget_reads
+
+    forget_reads()
+    carry_what_the_encoding_can()
+    if not all(a.isascii() for a in args):
+        from attncli.errors import AttnError
+
+        try:
+            _undecodable(args)
+        except AttnError as e:
+            fail(str(e))
     if args[:1] == ["compute"]:
         from attncli.cli.fastpath import parse_compute
 

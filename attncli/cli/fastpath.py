@@ -74,6 +74,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--lang": ("lang", LANGUAGES),
     "--debug": ("debug", "flag=True"),
 }
+MAX_DIGITS = 18  # an integer option longer than this is Typer's to judge
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}
 COMPUTE_DEFAULTS.update(
     json_out=False, precision=4, average_heads=False, debug=False, no_color=False, quiet=False, heatmap=False
@@ -101,8 +102,8 @@ def _value(kind: Any, text: str) -> tuple[bool, Any]:
     # "int>=LOW" or "int>=LOW<=HIGH"
     low_text, _, high_text = kind.removeprefix("int>=").partition("<=")
     digits = text.removeprefix("-").removeprefix("+")
-    if not (digits.isascii() and digits.isdigit()):
-        return False, None
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_DIGITS:
+        return False, None  # (past MAX_DIGITS, int() itself may refuse the text: Typer judges it)
     n = int(text)
     return int(low_text) <= n and (not high_text or n <= int(high_text)), n
 

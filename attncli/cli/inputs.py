@@ -202,29 +202,42 @@ def refuse_over_budget(need: int, max_memory: str | None, what: str, instead: st
         )
 
 
-def output_only_needed(problem: Problem, stages: list[str] | None, max_memory: str | None) -> bool:
-    """Whether to take the blocked path: asked for (--stage output), or the stage tables would not fit."""
+def output_only_needed(
+    problem: Problem, stages: list[str] | None, max_memory: str | None, json_out: bool = False
+) -> bool:
+    """Whether to take the blocked path: asked for (--stage output), or the stage tables (and, for --json,
+    their printing) would not fit."""
     from attncli.core.memory import stages_nbytes
 
     if stages == ["output"]:
         return True
     budget = stage_budget(max_memory)
     need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
+    if json_out:
+        need += json_cost(need, problem.dtype)
     if need <= budget:
         return False
-    sizes = {"need": _gib(need), "budget": _gib(budget)}
+    tables = _("the stage tables and their JSON") if json_out else _("the stage tables")
+    sizes = {"tables": tables, "need": _gib(need), "budget": _gib(budget)}
     if stages is None:
         message = _(
-            "the stage tables would need {need} (budget {budget}, --max-memory): "
+            "{tables} would need {need} (budget {budget}, --max-memory): "
             "computing only the output with the blocked path, as --stage output does"
         )
         warn(message.format(**sizes))
         return True
     message = _(
-        "the stage tables would need {need} (budget {budget}, --max-memory); "
+        "{tables} would need {need} (budget {budget}, --max-memory); "
         "ask for --stage output to compute only the output in bounded memory"
     )
     raise InputError(message.format(**sizes), argument="--stage")
+
+
+def json_cost(tables: int, dtype: str) -> int:
+    """Bytes printing stage tables that take `tables` bytes as JSON needs besides them."""
+    from attncli.core.memory import json_nbytes, tables_nbytes
+
+    return json_nbytes(tables // tables_nbytes(1, dtype)) if tables else 0
 
 
 def _gib(n: int) -> str:

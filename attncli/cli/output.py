@@ -7,9 +7,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from attncli.errors import AttnError, InputError
+from attncli.errors import AttnError, InputError, printable
 from attncli.i18n import _
 
 if TYPE_CHECKING:
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
 
     from attncli.render.format import Hints, View
     from attncli.serialize.export import StageTable
+
+
+class ReaderGone(Exception):
+    """stdout's reader went away: raised past click and rich, which would make a closed pipe exit 1
+    (`attn check`'s "wrong answer"); attncli.cli.entry ends the run quietly with exit 0."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +80,26 @@ def make_console(stderr: bool = False, record: bool = False) -> Any:
     global _recording
     if not stderr and _recording is not None:
         return _recording
-    from rich.console import Console
-
     no_color = True if settings.no_color else None  # None: rich decides, from NO_COLOR
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record, emoji=False, no_color=no_color)
+    console = _console_class()(
+        stderr=stderr, highlight=False, soft_wrap=False, record=record, emoji=False, no_color=no_color
+    )
     if record:
         _recording = console
     return console
+
+
+@cache
+def _console_class() -> Any:
+    """rich's Console, except that a reader going away is not exit 1 (`attn check`'s "wrong answer"):
+    attncli.cli.entry ends such a run quietly with exit 0."""
+    from rich.console import Console
+
+    class AttnConsole(Console):
+        def on_broken_pipe(self) -> None:
+            raise ReaderGone
+
+    return AttnConsole
 
 
 def start_recording(svg: Path | None, html: Path | None) -> None:
@@ -143,8 +162,8 @@ class Presentation:
         if title:
             console.print(f"[bold]{escape(title)}[/bold]")
         view = View(
-            precision=self.precision, width=console.width, labels=labels, explain_cell=self.explain_cell,
-            heatmap=self.heatmap, hints=cli_hints(),
+            precision=self.precision, width=console.width, labels=terminal_labels(labels),
+            explain_cell=self.explain_cell, heatmap=self.heatmap, hints=cli_hints(),
         )  # fmt: skip
         try:
             shown = render(view)
@@ -161,15 +180,12 @@ def save_recording(console: Any, svg: Path | None, html: Path | None, title: str
     """Write what a recording console showed as SVG and/or HTML (rich's own export), and stop recording."""
     global _recording
     _recording = None
-    for path, save in ((svg, console.save_svg), (html, console.save_html)):
-        if path is not None:
-            try:  # clear=False: the SVG and the HTML both get everything that was shown
-                extra = {"title": title or "attncli"} if path == svg else {}
-                save(str(path), clear=False, **extra)
-            except OSError as e:
-                flag = "--save-svg" if path == svg else "--save-html"
-                message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
-                raise InputError(message, argument=flag) from None
+    from attncli.serialize.files import write_text_atomic
+
+    for path, flag in ((svg, "--save-svg"), (html, "--save-html")):
+        if path is not None:  # clear=False: the SVG and the HTML both get everything that was shown
+            text = console.export_svg(title=title or "attncli", clear=False) if path == svg else None
+            write_text_atomic(path, text if text is not None else console.export_html(clear=False), flag)
             warn(_("saved what was shown to {path}").format(path=path), note=True)
 
 
@@ -182,8 +198,14 @@ def use_language(lang: str | None) -> None:
 
 
 def escape(text: str) -> str:
-    """Text shown as is by rich (no [markup])."""
-    return text.replace("[", "\\[")
+    """Text from a document shown as is by rich: no [markup], and control characters (an ANSI escape
+    sequence that would clear the screen or fake a line) written out as \\x1b and the like."""
+    return printable(text).replace("[", "\\[")
+
+
+def terminal_labels(labels: Any) -> dict[str, list[str]]:
+    """A document's labels with their control characters written out (see escape), for the terminal."""
+    return {key: [printable(str(label)) for label in values] for key, values in (labels or {}).items()}
 
 
 class ProgressBar:

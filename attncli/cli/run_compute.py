@@ -8,7 +8,6 @@ invocations directly (attncli.cli.fastpath reads their arguments), so they start
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from attncli.cli.inputs import (
     blas_threads,
+    json_cost,
     load_cli_fields,
     multihead_from,
     multihead_nbytes,
@@ -30,7 +30,7 @@ from attncli.cli.inputs import (
     warn_empty_rows,
     warn_mask,
 )
-from attncli.cli.output import Presentation, output_settings, use_language
+from attncli.cli.output import Presentation, output_settings, use_language, warn
 from attncli.cli.view import check_view, compute_page, head_slice
 from attncli.core.stages import MULTIHEAD_STAGES, TABLE_STAGES, check_stages
 from attncli.errors import AttnError, InputError
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from attncli.core.blocked import AttentionOutput
     from attncli.core.engine import Attention
+    from attncli.core.multihead import MultiHead
     from attncli.problem.document import MultiHeadProblem, Problem
     from attncli.render.format import View
     from attncli.serialize.export import StageTable
@@ -165,6 +166,7 @@ def run_compute(request: ComputeRequest) -> None:
         "sinks": _sinks(request.settings["sinks"]),
     }
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=settings)
+    _check_outputs(request.save, pres)  # after reading the inputs (none may be overwritten), before the work
     flags: dict[str, Any] = {**request.matrices, **request.settings}
     _check_variants(fields, source, flags)
     if is_multihead(fields) or request.head is not None or request.average_heads:
@@ -175,14 +177,11 @@ def run_compute(request: ComputeRequest) -> None:
     except AttnError as e:
         raise e.with_argument("--stage") from None
     save = request.save
-    if save is not None and save.suffix not in (".npy", ".npz"):
-        message = _("unknown file type '{suffix}' (use .npy or .npz)").format(suffix=save.suffix or save.name)
-        raise InputError(message, argument="--save")
     problem = problem_from(fields, source)
     try:
         # --view keeps every stage (the page's head view needs the weights) unless they do not fit
         asked = None if request.view is not None else request.stages
-        output_only = output_only_needed(problem, asked, request.max_memory)
+        output_only = output_only_needed(problem, asked, request.max_memory, pres.json_out)
     except AttnError as e:
         raise named_after_flags(e, flags) from None
     if output_only and request.view is not None:
@@ -198,8 +197,8 @@ def run_compute(request: ComputeRequest) -> None:
         compute_page(request.view, [[att]], problem, request.stages, pres.precision, json_text)
     if save is not None:
         _save(save, result.output if output_only else result)
-        if not pres.json_out and not pres.format:
-            return
+        if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
+            return  # --save alone: the file is the result (--save-svg/--save-html record the tables as well)
     _show_single(problem, result, request.stages, pres)
 
 
@@ -238,28 +237,50 @@ def _show_single(
     )
 
 
-def _save(path: Path, result: Any) -> None:
-    """Write the output (.npy) or every kept stage (.npz)."""
+def _check_outputs(save: Path | None, pres: Presentation) -> None:
+    """Every output file, checked before the work is done: a known type, writable, not one of the inputs."""
+    from attncli.serialize.files import check_output
+
+    if save is not None:
+        check_output(save, "--save")  # first: that it is one of the inputs matters more than its type
+        if save.suffix not in (".npy", ".npz"):
+            message = _("unknown file type '{suffix}' (use .npy or .npz)").format(suffix=save.suffix or save.name)
+            raise InputError(message, argument="--save")
+    for path, flag in ((pres.save_svg, "--save-svg"), (pres.save_html, "--save-html")):
+        if path is not None:
+            check_output(path, flag)
+
+
+def _save(path: Path, result: Any, arrays: dict[str, Any] | None = None) -> None:
+    """Write the output (.npy) or every kept stage (.npz, or `arrays` when given), atomically."""
     import numpy as np
 
     from attncli.core.engine import Attention
+    from attncli.serialize.files import write_atomic
 
-    try:
-        if path.suffix == ".npy":
-            np.save(path, result.output if isinstance(result, Attention) else result)
-        else:
+    output = result.output if isinstance(result, Attention) else result
+    if path.suffix == ".npy":
+        write_atomic(path, lambda f: np.save(f, output), "--save")
+    else:
+        if arrays is None:
             arrays = _stage_arrays(result) if isinstance(result, Attention) else {"output": result}
-            np.savez(path, **arrays)
-    except OSError as e:
-        message = _("cannot write '{path}': {reason}").format(path=path, reason=e.strerror)
-        raise InputError(message, argument="--save") from None
-    saved = _("attn: saved the output to {path}") if path.suffix == ".npy" else _("attn: saved the stages to {path}")
-    print(saved.format(path=path), file=sys.stderr)
+        write_atomic(path, lambda f: np.savez(f, **arrays), "--save")
+    saved = _("saved the output to {path}") if path.suffix == ".npy" else _("saved the stages to {path}")
+    warn(saved.format(path=path), note=True)
 
 
 def _stage_arrays(result: Attention) -> dict[str, Any]:
     names = ("q", "k", "v", "scores", "scaled", "masked", "row_max", "shifted", "exp", "row_sum", "weights", "output")
     return {n: getattr(result, n) for n in names if getattr(result, n) is not None}
+
+
+def _multihead_arrays(result: MultiHead) -> dict[str, Any]:
+    """What a multi-head .npz holds: the per-head stages (a leading head axis), the projections and the output."""
+    arrays = {f"heads_{name}": value for name, value in _stage_arrays(result.attention).items()}
+    q, k, v = result.projected
+    arrays.update(projected_q=q, projected_k=k, projected_v=v, concat=result.concat, output=result.output)
+    arrays.update({name: value for name, value in result.weights.items()})
+    return arrays
 
 
 def _compute_multihead(
@@ -270,7 +291,9 @@ def _compute_multihead(
         check_stages(stages, MULTIHEAD_STAGES)
     except AttnError as e:
         raise e.with_argument("--stage") from None
-    refuse_over_budget(multihead_nbytes(problem), max_memory, _("the multi-head stage tables"), only_the_output())
+    need = multihead_nbytes(problem)
+    need += json_cost(need, problem.dtype) if pres.json_out else 0  # the printing of every head's tables
+    refuse_over_budget(need, max_memory, _("the multi-head stage tables"), only_the_output())
     try:
         result = problem.solve()
     except AttnError as e:
@@ -280,6 +303,10 @@ def _compute_multihead(
         raise InputError(message.format(n=result.heads), argument="--head")
     warn_mask(problem.mask)
     warn_empty_rows(result.attention, "head")
+    if request.save is not None:
+        _save(request.save, result.output, _multihead_arrays(result))
+        if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
+            return
     from attncli.serialize import strict_json as serialize
     from attncli.serialize.export import stage_tables
 

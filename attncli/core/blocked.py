@@ -97,6 +97,7 @@ class _Plan:
     additive: Array | None
     offset: int  # causal: query i sees keys j ≤ i + offset
     checked: Checked
+    exponents: NDArray[np.int32]  # per column of V: v_ones holds V / 2^e (see _value_exponents)
     rule: MaskRule | None = None  # a structured mask (window, chunk, prefix, documents): tiles outside it are skipped
     sinks: Array | None = None  # learned sink logits, (*lead, 1, 1) once broadcast
 
@@ -132,6 +133,9 @@ def _plan(checked: Checked) -> _Plan:
         allowed = np.broadcast_to(allowed, (*lead, t, s))
     if additive is not None:
         additive = np.broadcast_to(additive, (*lead, t, s))
+    exponents = _value_exponents(va, s)
+    if exponents.any():  # V near the float maximum: attend to V / 2^e, multiply the output back by 2^e
+        va = np.ldexp(va, -exponents).astype(checked.ftype)
     v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
     offset = 0 if checked.settings.causal_align == "top-left" else s - t
     q_full = np.broadcast_to(qa, (*lead, t, d_k))
@@ -140,7 +144,7 @@ def _plan(checked: Checked) -> _Plan:
     sinks = sink_logits(settings.variants, (*lead, t, s), checked.ftype)
     if sinks is not None:
         sinks = np.broadcast_to(sinks, (*lead, 1, 1))
-    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, rule, sinks)
+    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, exponents, rule, sinks)
 
 
 def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionOutput:
@@ -170,6 +174,9 @@ def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionO
         # uniform: weight 1/S on every key, so the output is the mean value row
         mean = plan.v_ones[plan.kv_index(h)][:, :d_v].mean(axis=0)
         output[h][row] = mean if checked.settings.empty_row == "uniform" else np.nan
+    if plan.exponents.any():
+        output = np.ldexp(output, plan.exponents).astype(checked.ftype)
+        _check_finite(np.where(np.isinf(output), output, 0), checked.settings.dtype)  # (NaN: --empty-row nan)
     output.flags.writeable = False
     settings = checked.settings
     return AttentionOutput(
@@ -202,11 +209,16 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
     for j0, j1, rule_cells in _key_tiles(plan, i0, i1, bk):
         sb = buf[:, : j1 - j0]
         np.matmul(qb, kh[j0:j1].T, out=sb)  # (bq, d) x (d, bk) -> (bq, bk)
+        overflow = ~np.isfinite(sb)  # the scaled scores themselves (before a softcap would hide it)
         if cap is not None:  # softcap: c·tanh(s/c) on the scaled scores, before the mask
             np.tanh(sb / cap, out=sb)
             sb *= cap
         if plan.additive is not None:
-            sb += plan.additive[h][i0:i1, j0:j1]
+            added = plan.additive[h][i0:i1, j0:j1]
+            sb += added
+            overflow |= ~np.isfinite(sb) & np.isfinite(added)  # −∞ from the mask is masking, not overflow
+        if overflow.any():  # before masking: an overflowed score must not pass for a masked one
+            _score_overflow(checked.settings.dtype, h, i0 + int(np.argwhere(overflow)[0][0]))
         hidden = _block_hidden(h, i0, i1, j0, j1, causal and plan.rule is None, plan.offset, plan.allowed)
         if rule_cells is not None:
             hidden = ~rule_cells if hidden is None else hidden | ~rule_cells
@@ -275,6 +287,25 @@ def _run_all(
                 done += 1
                 if progress is not None:
                     progress(done, len(items))
+
+
+def _score_overflow(dtype: str, h: tuple[int, ...], row: int) -> None:
+    if h:
+        message = _("the scaled scores overflow {dtype} (row {row} of slice {slice}); the inputs are too large")
+    else:
+        message = _("the scaled scores overflow {dtype} (row {row}); the inputs are too large")
+    raise NumericError(message.format(dtype=dtype, row=row + 1, slice=list(h)), argument="q/k/v")
+
+
+def _value_exponents(va: Array, s: int) -> NDArray[np.int32]:
+    """Per column of V, the power of two to divide it by so that a sum of S of its values cannot
+    overflow (0 for columns that fit; dividing by a power of two is exact)."""
+    top = np.abs(va).max(axis=tuple(range(va.ndim - 1))) if va.size else np.zeros(va.shape[-1])
+    room = np.finfo(va.dtype).max / (s + 1)
+    with np.errstate(divide="ignore"):
+        need = np.ceil(np.log2(np.maximum(top, 1e-300) / room))
+    exponents: NDArray[np.int32] = np.maximum(need, 0).astype(np.int32)
+    return exponents
 
 
 def _check_finite(output: Array, dtype: str) -> None:

@@ -22,8 +22,10 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from attncli.core.memory import PARSE_BYTES_PER_VALUE, memory_budget
 from attncli.errors import InputError
 from attncli.i18n import _, ngettext
+from attncli.parse.files import open_regular_file, read_regular_file
 from attncli.parse.separators import compact_cells, compact_rows, csv_lines, refuse_grouping, semicolon_cell
 
 if TYPE_CHECKING:
@@ -64,8 +66,24 @@ def _reject_constant(name: str) -> float:
     raise ValueError(_('{name} is not valid JSON (write "-inf" or null for −∞ in a mask)').format(name=name))
 
 
+def refuse_parse_over_memory(text: str, argument: str) -> None:
+    """Before parsing: refuse text whose values would take more memory than the budget allows once parsed
+    (each value becomes a Python float in several lists: about PARSE_BYTES_PER_VALUE bytes, for a value
+    written in two characters)."""
+    if len(text) < 2**20:
+        return
+    values = text.count(",") + text.count(" ") + text.count("\n") + text.count(";") + 1
+    need, budget = values * PARSE_BYTES_PER_VALUE, memory_budget()
+    if need > budget:
+        message = _(
+            "parsing its {values} values would need about {need} (budget {budget}); give large matrices as .npy files"
+        )
+        raise InputError(message.format(values=values, need=_size(need), budget=_size(budget)), argument=argument)
+
+
 def loads_json(text: str, argument: str) -> Any:
     """Strict JSON (no NaN/Infinity tokens); errors give line and column."""
+    refuse_parse_over_memory(text, argument)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
@@ -237,7 +255,7 @@ def _token(text: str, kind: Kind, position: str, argument: str) -> float | bool:
         message = _("{where}: {value!r} is not a number").format(where=position, value=shown)
         raise InputError(message, argument=argument) from None
     if not math.isfinite(x):
-        message = _("{where}: {value!r} is not a finite number").format(where=position, value=text)
+        message = _("{where}: {value!r} is not a finite number").format(where=position, value=_short(text))
         raise InputError(message, argument=argument)
     return x
 
@@ -245,6 +263,7 @@ def _token(text: str, kind: Kind, position: str, argument: str) -> float | bool:
 def parse_compact(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     """'1 0; 0 1' or '1,0;0,1' (rows by ';' or a line break, values by commas and/or spaces; decimal
     commas in cells separated by spaces: see attncli.parse.separators)."""
+    refuse_parse_over_memory(text, argument)
     refuse_grouping(text, argument, "row")
     rows = compact_rows(text)
     if not rows:
@@ -267,6 +286,7 @@ def parse_compact(text: str, argument: str, kind: Kind = "matrix") -> NDArray[An
 
 def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     """CSV rows of numbers (no header). Positions are 'line L, column C' of the file."""
+    refuse_parse_over_memory(text, argument)
     text_lines, delimiter = csv_lines(text, argument)
     reader = csv.reader(text_lines, delimiter=delimiter)
     try:
@@ -290,23 +310,25 @@ def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     return _assemble(cells, shape, kind, argument, lambda i: _line_at(lines[i // width][0], i % width + 1))
 
 
-def _check_npy_size(path: Path, argument: str) -> None:
+def _check_npy_size(f: IO[bytes], path: Path, argument: str) -> int:
     """Refuse a .npy file whose header promises more data than the file holds, before NumPy allocates
-    room for it (a damaged header can claim petabytes)."""
+    room for it (a damaged header can claim petabytes); every header version NumPy reads (1.0, 2.0, 3.0)."""
     fmt = np.lib.format
     try:
-        with path.open("rb") as f:
-            version = fmt.read_magic(f)
-            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
-            if read_header is None:
-                return  # another version: np.load judges it
-            shape, _fortran, dtype = read_header(f)  # (not `_`: that is the translator)
-            held = path.stat().st_size - f.tell()
-    except (ValueError, OSError, EOFError) as e:
-        message = _("{path}: not a readable .npy file ({reason})").format(path=path, reason=e)
+        version = fmt.read_magic(f)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            return 0  # np.load refuses it, with its reason
+        # 3.0 is 2.0 with a UTF-8 header; its shape and dtype are ASCII, which read the same in latin-1
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _fortran, dtype = read_header(f)  # (not `_`: that is the translator)
+        held = os.fstat(f.fileno()).st_size - f.tell()
+    except (ValueError, OSError, EOFError, SyntaxError) as e:
+        message = _("{path}: not a readable .npy file ({reason})").format(path=path, reason=_short(str(e)))
         raise InputError(message, argument=argument) from None
+    finally:
+        f.seek(0)
     if dtype.hasobject:
-        return  # refused by np.load (no pickles)
+        return 0  # refused by np.load (no pickles)
     promised = math.prod(shape) * dtype.itemsize
     if promised > held:
         message = _(
@@ -317,15 +339,22 @@ def _check_npy_size(path: Path, argument: str) -> None:
         raise InputError(
             message.format(path=path, shape=shape_text, promised=_size(promised), held=_size(held)), argument=argument
         )
+    return math.prod(shape)
 
 
-def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
-    _check_npy_size(path, argument)
-    try:
-        arr: Any = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        message = _("{path}: not a readable .npy file ({reason})").format(path=path, reason=e)
-        raise InputError(message, argument=argument) from None
+def load_npy(path: Path, argument: str, kind: Kind = "matrix", within: Path | None = None) -> NDArray[Any]:
+    with open_regular_file(path, argument, within=within) as f:
+        cells = _check_npy_size(f, path, argument)
+        room = memory_budget() * 4  # all the memory there is (the budget is a quarter of it)
+        if cells * 8 > room:  # as float64, before anything is allocated
+            message = _("{path}: its {cells} values would need {need} as float64, more than the {room} available")
+            message = message.format(path=path, cells=cells, need=_size(cells * 8), room=_size(room))
+            raise InputError(message, argument=argument)
+        try:
+            arr: Any = np.load(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            message = _("{path}: not a readable .npy file ({reason})").format(path=path, reason=_short(str(e)))
+            raise InputError(message, argument=argument) from None
     if not isinstance(arr, np.ndarray):
         raise InputError(_("{path}: expected one array in a .npy file").format(path=path), argument=argument)
     if arr.dtype == np.bool_ and kind != "mask":
@@ -341,7 +370,7 @@ def load_npy(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.dtype != np.bool_:
-        arr = arr.astype(np.float64)
+        arr = np.asarray(arr, dtype=np.float64)  # (no copy when it is float64 already)
         bad = np.isnan(arr) | np.isposinf(arr) | (np.isneginf(arr) if kind == "matrix" else False)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -415,47 +444,40 @@ def read_stream(stream: IO[str], argument: str) -> str:
     return decode_text(data, argument)
 
 
-def read_text(path: Path, argument: str) -> str:
-    """A UTF-8 text file, of at most max_text_bytes()."""
+def read_text(path: Path, argument: str, within: Path | None = None) -> str:
+    """A UTF-8 text file (a regular file: see attncli.parse.files), of at most max_text_bytes()."""
     limit = max_text_bytes()
-    try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except FileNotFoundError:
-        raise InputError(_("file '{path}' not found").format(path=path), argument=argument) from None
-    except IsADirectoryError:
-        raise InputError(_("'{path}' is a directory, not a file").format(path=path), argument=argument) from None
-    except OSError as e:
-        message = _("cannot read '{path}': {reason}").format(path=path, reason=e.strerror)
-        raise InputError(message, argument=argument) from None
+    data = read_regular_file(path, argument, limit=limit, within=within)
     if len(data) > limit:
         raise _too_much(f"{argument} ({path})", limit)
     return decode_text(data, f"{argument} ({path})")
 
 
-def load_file(path: Path, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
-    """A matrix from a .json, .csv or .npy file."""
+def load_file(path: Path, argument: str, kind: Kind = "matrix", within: Path | None = None) -> NDArray[Any]:
+    """A matrix from a .json, .csv or .npy file (a regular file, inside the folder `within` when given)."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        if not path.exists():
-            raise InputError(_("file '{path}' not found").format(path=path), argument=argument)
-        if path.is_dir():
-            raise InputError(_("'{path}' is a directory, not a file").format(path=path), argument=argument)
-        return load_npy(path, argument, kind)
+        return load_npy(path, argument, kind, within)
     if suffix not in (".json", ".csv"):
         message = _("unknown file type '{suffix}' (use .json, .csv or .npy)").format(suffix=suffix or path.name)
         raise InputError(message, argument=argument)
-    text = read_text(path, argument)
+    text = read_text(path, argument, within)
     if suffix == ".csv":
         return parse_csv(text, f"{argument} ({path})", kind)
     return from_json_value(loads_json(text, f"{argument} ({path})"), f"{argument} ({path})", kind)
 
 
 def parse_matrix(
-    text: str, argument: str, kind: Kind = "matrix", base_dir: Path | None = None, confined: bool = False
+    text: str,
+    argument: str,
+    kind: Kind = "matrix",
+    base_dir: Path | None = None,
+    confined: bool = False,
+    within: Path | None = None,
 ) -> NDArray[Any]:
-    """Any accepted form of a matrix argument (see the module docstring) as an array; `confined`: an
-    @file must be a regular file inside base_dir (attncli.parse.sandbox)."""
+    """Any accepted form of a matrix argument (see the module docstring) as an array. An @file must be a
+    regular file, inside the folder `within` when given (symlinks resolved: attncli.parse.files);
+    `confined`: a graded submission's @file must also stay inside base_dir (attncli.parse.sandbox)."""
     stripped = text.strip()
     if not stripped:
         raise InputError(_("is empty"), argument=argument)
@@ -471,7 +493,7 @@ def parse_matrix(
             path = confine(stripped[1:], base_dir, argument)
         elif base_dir is not None and not path.is_absolute():
             path = base_dir / path
-        return load_file(path, argument, kind)
+        return load_file(path, argument, kind, within)
     if stripped.startswith("["):
         return from_json_value(loads_json(stripped, argument), argument, kind)
     return parse_compact(stripped, argument, kind)

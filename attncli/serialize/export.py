@@ -7,6 +7,7 @@ to_markdown / to_latex / to_csv(tables, precision)
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy as np
 
 from attncli.core.engine import Attention
 from attncli.core.stages import TABLE_STAGES
+from attncli.errors import printable
 from attncli.i18n import _
 
 if TYPE_CHECKING:
@@ -121,7 +123,15 @@ def to_markdown(tables: Iterable[StageTable], precision: int = 4) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A label in Markdown: HTML escaped (a Markdown viewer renders HTML), | escaped, control characters written out."""
+    return html.escape(printable(text), quote=False).replace("|", "\\|")
+
+
+def _csv_text(text: str) -> str:
+    """A text cell of a CSV export: never read as a spreadsheet formula (a leading =, +, -, @, tab or CR
+    gets a ' before it), control characters written out."""
+    text = printable(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -130,7 +140,7 @@ _LATEX_TITLE = {"·": r"$\cdot$", "ᵀ": r"$^\top$", "×": r"$\times$", "−": "
 
 
 def _tex(text: str) -> str:
-    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in printable(text))
     for a, b in _LATEX_TITLE.items():
         out = out.replace(a, b)
     return out
@@ -168,5 +178,5 @@ def to_csv(tables: Iterable[StageTable], precision: int | None = None) -> str:
         for r, row in zip(tb.rows, tb.values, strict=True):
             for c, x in zip(tb.columns, row, strict=True):
                 value = _cell(x, precision) if precision is not None else ("-inf" if np.isneginf(x) else repr(float(x)))
-                w.writerow([tb.stage, where, r, c, value])
+                w.writerow([tb.stage, where, _csv_text(r), _csv_text(c), value])
     return buf.getvalue()

@@ -36,9 +36,12 @@ def test_stage_output_takes_the_blocked_path_and_equals_the_stages(attn: RunAttn
 
 
 def test_memory_budget_switches_to_the_blocked_path_and_says_so(attn: RunAttn, npy: dict[str, str]) -> None:
-    r = attn("compute", "--q", npy["q"], "--k", npy["k"], "--v", npy["v"], "--max-memory", "1M", "--json")
+    r = attn("compute", "--q", npy["q"], "--k", npy["k"], "--v", npy["v"], "--max-memory", "1M")
     assert r.code == 0
     assert "the stage tables would need 4 MiB (budget 1 MiB, --max-memory): computing only the output" in r.err
+    r = attn("compute", "--q", npy["q"], "--k", npy["k"], "--v", npy["v"], "--max-memory", "10M", "--json")
+    assert r.code == 0  # 4 MiB of tables fit, but not their printing as JSON (about 400 bytes a cell)
+    assert "the stage tables and their JSON would need 33 MiB (budget 10 MiB, --max-memory)" in r.err
     assert list(json.loads(r.out)["stages"]) == ["output"]
 
 
