@@ -161,11 +161,12 @@ class MaskRule:
                 hi = min(hi, max(self._last[d] for d in docs) + 1)
         hi = min(max(hi, 0), self.s)
         lo = max(lo, 0)
-        sinks = min(spec.sink_tokens or 0, hi)
-        if sinks and sinks < lo:
-            return [(0, sinks), (lo, hi)]
-        lo = 0 if sinks else lo
-        return [(lo, hi)] if lo < hi else []
+        # the sink tokens are spanned whatever the rest allows (cells() says exactly which are seen)
+        sinks = min(spec.sink_tokens or 0, self.s)
+        spans = sorted([*([(0, sinks)] if sinks else []), *([(lo, hi)] if lo < hi else [])])
+        if len(spans) == 2 and spans[1][0] <= spans[0][1]:  # overlapping or touching: one span
+            spans = [(spans[0][0], max(spans[0][1], spans[1][1]))]
+        return spans
 
     def allowed(self) -> NDArray[np.bool_]:
         """The (T, S) cells."""
