@@ -30,6 +30,9 @@ def process(*args: str, env: dict[str, str] | None = None, **kw: object) -> subp
         stderr=subprocess.PIPE,
         env=full_env,
         cwd=ROOT,
+        # Ctrl-C as from a terminal: the test run itself may have been started with SIGINT ignored (a
+        # background job), which a child would inherit, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         **kw,  # type: ignore[call-overload]
     )
 
