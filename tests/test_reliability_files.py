@@ -381,6 +381,36 @@ def test_an_npy_too_large_for_memory_is_refused_before_loading(
     assert r.code == 2 and "more than the" in one_error(r.err)
 
 
+def test_npy_inputs_that_together_do_not_fit_are_refused_before_loading_any(
+    attn: RunAttn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("attncli.core.memory.memory_budget", lambda: 5000)  # room 20 kB: each 8 kB file fits
+    for name in "qkv":
+        np.save(tmp_path / f"{name}.npy", np.zeros((100, 10)))
+    r = attn("compute", *(x for name in "qkv" for x in (f"--{name}", f"@{tmp_path / name}.npy")))
+    assert r.code == 2 and "the .npy inputs (--q, --k, --v) would need" in one_error(r.err)
+
+
+def test_check_refuses_huge_npy_inputs_from_their_headers(tmp_path: Path) -> None:
+    """The campaign's 2 GiB sparse .npy files: refused from the headers' shapes, before a byte of data is
+    read (the real process stays small), for flags and for a document's @files alike."""
+    big = tmp_path / "big.npy"
+    np.lib.format.open_memmap(big, mode="w+", dtype=np.float64, shape=(16384, 16384)).flush()  # sparse: 2 GiB
+    np.save(tmp_path / "small.npy", np.ones((16384, 2)))
+    (tmp_path / "doc.json").write_text(json.dumps({name: "@big.npy" for name in "qkv"}))
+    for args in (
+        ("--q", f"@{big}", "--k", f"@{big}", "--v", f"@{big}", "--expect-output", f"@{tmp_path / 'small.npy'}"),
+        ("--input", str(tmp_path / "doc.json"), "--expect-output", f"@{tmp_path / 'small.npy'}"),
+    ):
+        code = "import resource, runpy, sys; sys.argv = ['attn', 'check', *sys.argv[1:]]\n"
+        code += "try:\n    runpy.run_module('attncli', run_name='__main__')\nfinally:\n"
+        code += "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+        error, peak_kib = proc.stderr.splitlines()[-2], int(proc.stderr.splitlines()[-1])
+        assert proc.returncode == 2 and "grading (twice the stage tables) would need 24.5 GiB" in error, proc.stderr
+        assert peak_kib < 400_000, f"peak RSS {peak_kib} KiB: the data was loaded before refusing"
+
+
 # ---------------------------------------------------------------- the blocked path's numerics
 
 

@@ -241,12 +241,23 @@ def _source(problem: Problem | MultiHeadProblem, input: str | None) -> str | Non
 
 def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHeadProblem:
     """The problem to grade, from the flags and/or the document, refused when grading would not fit."""
-    fields, source_name = load_cli_fields(matrices=dict(request.matrices), input=input, settings=dict(request.settings))
-    flags = {**request.matrices, "scale": request.settings["scale"]}
-    problem: Problem | MultiHeadProblem
     # Grading keeps the correct stages and tries the catalogue's mistakes on them: about twice the tables.
     what = _("grading (twice the stage tables)")
     instead = _("check a smaller problem; {instead}").format(instead=only_the_output())
+
+    def before_loading(shapes: dict[str, tuple[int, ...]], dtype: str) -> None:  # the estimate, from the headers
+        if {"q", "k", "v"} <= set(shapes):
+            try:
+                need = 2 * stages_nbytes(shapes["q"], shapes["k"], shapes["v"], dtype)
+            except AttnError:
+                return  # shapes that do not fit: loading them says so, with the flags
+            refuse_over_budget(need, request.max_memory, what, instead)
+
+    fields, source_name = load_cli_fields(
+        matrices=dict(request.matrices), input=input, settings=dict(request.settings), before_loading=before_loading
+    )
+    flags = {**request.matrices, "scale": request.settings["scale"]}
+    problem: Problem | MultiHeadProblem
     if is_multihead(fields):  # e.g. samples/mha-*.json: per-head stages and the final output are graded
         problem = multihead_from(fields, source_name)
         need = 2 * multihead_nbytes(problem)

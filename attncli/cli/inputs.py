@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,8 @@ from attncli.errors import AttnError, InputError
 from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from attncli.core.blocked import AttentionOutput
     from attncli.core.engine import Attention
     from attncli.problem.document import MultiHeadProblem, Problem
@@ -57,12 +59,18 @@ def said_notes() -> Iterator[None]:
 
 
 def _load_cli_fields(
-    *, matrices: dict[str, str | None], input: str | None, settings: dict[str, Any]
+    *,
+    matrices: dict[str, str | None],
+    input: str | None,
+    settings: dict[str, Any],
+    before_loading: Callable[[dict[str, tuple[int, ...]], str], None] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """The problem fields the flags describe: a document (--input, or piped stdin) with flags laid over it.
 
     `matrices` maps field names (q, k, v, mask, x, wq, …) to flag text. Stdin is read when --input is
-    '-', or when the flags alone are incomplete and stdin is not a TTY.
+    '-', or when the flags alone are incomplete and stdin is not a TTY. `before_loading` sees the shapes
+    the .npy inputs' headers promise, and the dtype, before any of them is loaded (a memory estimate may
+    refuse the run).
     """
     from attncli.parse.matrix import parse_matrix, read_stream, read_text
     from attncli.problem.document import document_fields, read_document
@@ -83,13 +91,59 @@ def _load_cli_fields(
         data = read_stream(sys.stdin, "stdin")
         if data.strip():
             text, source = data, "stdin"
-    if text is not None and source is not None:
-        fields = document_fields(read_document(text, source), source, base)
+    doc = read_document(text, source) if text is not None and source is not None else None
+    shapes = _promised_shapes(doc, source, base, matrices)
+    if shapes:
+        _refuse_inputs_over_memory(shapes)
+        if before_loading is not None:
+            before_loading(shapes, _dtype_asked(settings, doc))
+    if doc is not None and source is not None:
+        fields = document_fields(doc, source, base)
     for name, value in matrices.items():
         if value is not None:
             fields[name] = parse_matrix(value, _flag(name), "mask" if name == "mask" else "matrix")
     fields.update({key: val for key, val in settings.items() if val is not None})
     return fields, source
+
+
+def _promised_shapes(
+    doc: dict[str, Any] | None, source: str | None, base: Path | None, matrices: dict[str, str | None]
+) -> dict[str, tuple[int, ...]]:
+    """The shapes of the .npy inputs (the document's, with the flags' laid over them), from their headers."""
+    from attncli.parse.matrix import npy_shape
+    from attncli.problem.document import document_npy_shapes
+
+    shapes = document_npy_shapes(doc, source or "stdin", base) if doc is not None else {}
+    for name, value in matrices.items():
+        shape = npy_shape(value, _flag(name)) if value is not None else None
+        if shape is not None:
+            shapes[name] = shape
+        elif value is not None:
+            shapes.pop(name, None)  # a flag given another way replaces the document's file
+    return shapes
+
+
+def _dtype_asked(settings: dict[str, Any], doc: dict[str, Any] | None) -> str:
+    """The dtype the flags or the document ask for (float64 by default; float32 for anything unclear,
+    so that an estimate never refuses what would fit)."""
+    config = doc.get("config") if doc is not None else None
+    asked = (
+        settings.get("dtype") or (doc or {}).get("dtype") or (config.get("dtype") if isinstance(config, dict) else None)
+    )
+    return "float64" if asked in (None, "float64") else "float32"
+
+
+def _refuse_inputs_over_memory(shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse .npy inputs that together need more memory (as float64) than there is, before loading any."""
+    import math
+
+    from attncli.core.memory import memory_budget
+
+    need, room = sum(8 * math.prod(shape) for shape in shapes.values()), memory_budget() * 4
+    if need > room:
+        message = _("the .npy inputs ({names}) would need {need} as float64, more than the {room} available")
+        names = ", ".join(_flag(name) for name in shapes)
+        raise InputError(message.format(names=names, need=_gib(need), room=_gib(room)), argument=names)
 
 
 def load_cli_problem(

@@ -310,14 +310,14 @@ def parse_csv(text: str, argument: str, kind: Kind = "matrix") -> NDArray[Any]:
     return _assemble(cells, shape, kind, argument, lambda i: _line_at(lines[i // width][0], i % width + 1))
 
 
-def _check_npy_size(f: IO[bytes], path: Path, argument: str) -> int:
+def _check_npy_size(f: IO[bytes], path: Path, argument: str) -> tuple[int, ...]:
     """Refuse a .npy file whose header promises more data than the file holds, before NumPy allocates
     room for it (a damaged header can claim petabytes); every header version NumPy reads (1.0, 2.0, 3.0)."""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(f)
         if version not in ((1, 0), (2, 0), (3, 0)):
-            return 0  # np.load refuses it, with its reason
+            return ()  # np.load refuses it, with its reason
         # 3.0 is 2.0 with a UTF-8 header; its shape and dtype are ASCII, which read the same in latin-1
         read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, _fortran, dtype = read_header(f)  # (not `_`: that is the translator)
@@ -328,7 +328,7 @@ def _check_npy_size(f: IO[bytes], path: Path, argument: str) -> int:
     finally:
         f.seek(0)
     if dtype.hasobject:
-        return 0  # refused by np.load (no pickles)
+        return ()  # refused by np.load (no pickles)
     promised = math.prod(shape) * dtype.itemsize
     if promised > held:
         message = _(
@@ -339,12 +339,12 @@ def _check_npy_size(f: IO[bytes], path: Path, argument: str) -> int:
         raise InputError(
             message.format(path=path, shape=shape_text, promised=_size(promised), held=_size(held)), argument=argument
         )
-    return math.prod(shape)
+    return tuple(shape)
 
 
 def load_npy(path: Path, argument: str, kind: Kind = "matrix", within: Path | None = None) -> NDArray[Any]:
     with open_regular_file(path, argument, within=within) as f:
-        cells = _check_npy_size(f, path, argument)
+        cells = math.prod(_check_npy_size(f, path, argument))
         room = memory_budget() * 4  # all the memory there is (the budget is a quarter of it)
         if cells * 8 > room:  # as float64, before anything is allocated
             message = _("{path}: its {cells} values would need {need} as float64, more than the {room} available")
@@ -482,18 +482,36 @@ def parse_matrix(
     if not stripped:
         raise InputError(_("is empty"), argument=argument)
     if stripped.startswith("@"):
-        from pathlib import Path  # only for @file arguments
-
-        path = Path(stripped[1:])
-        if not stripped[1:]:
-            raise InputError(_("'@' needs a file name after it"), argument=argument)
-        if confined:
-            from attncli.parse.sandbox import confine
-
-            path = confine(stripped[1:], base_dir, argument)
-        elif base_dir is not None and not path.is_absolute():
-            path = base_dir / path
-        return load_file(path, argument, kind, within)
+        return load_file(_named_file(stripped, argument, base_dir, confined), argument, kind, within)
     if stripped.startswith("["):
         return from_json_value(loads_json(stripped, argument), argument, kind)
     return parse_compact(stripped, argument, kind)
+
+
+def _named_file(stripped: str, argument: str, base_dir: Path | None, confined: bool) -> Path:
+    """The file an @file argument names (relative to base_dir; inside it when `confined`)."""
+    from pathlib import Path  # only for @file arguments
+
+    if not stripped[1:]:
+        raise InputError(_("'@' needs a file name after it"), argument=argument)
+    if confined:
+        from attncli.parse.sandbox import confine
+
+        return confine(stripped[1:], base_dir, argument)
+    path = Path(stripped[1:])
+    return base_dir / path if base_dir is not None and not path.is_absolute() else path
+
+
+def npy_shape(
+    text: Any, argument: str, base_dir: Path | None = None, confined: bool = False, within: Path | None = None
+) -> tuple[int, ...] | None:
+    """The shape an @file.npy argument's header promises, read without its data, so that a run can be
+    refused before gigabytes are loaded; None for any other form (a damaged header is refused here as
+    loading would refuse it)."""
+    stripped = text.strip() if isinstance(text, str) else ""
+    if not stripped.startswith("@") or not stripped.lower().endswith(".npy"):
+        return None
+    path = _named_file(stripped, argument, base_dir, confined)
+    with open_regular_file(path, argument, within=within) as f:
+        shape = _check_npy_size(f, path, argument)
+    return (1, *shape) if len(shape) == 1 else shape or None

@@ -158,6 +158,23 @@ def _choice(value: Any, argument: str, choices: tuple[str, ...]) -> str:
     return str(value)
 
 
+def document_npy_shapes(
+    doc: Mapping[str, Any], source: str, base_dir: Path | None = None, confined: bool = False
+) -> dict[str, tuple[int, ...]]:
+    """The shapes of the document's @file.npy matrices (q, k, v, x, the weights; a result's inputs too),
+    read from their headers only (attncli.parse.matrix.npy_shape), for a memory estimate before loading."""
+    from attncli.parse.matrix import npy_shape
+
+    inputs = doc.get("inputs")
+    cells = {**(inputs if isinstance(inputs, dict) else {}), **doc}
+    shapes = {}
+    for key in (*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS):
+        shape = npy_shape(cells.get(key), f"{source}: {key}", base_dir, confined)
+        if shape is not None:
+            shapes[key] = shape
+    return shapes
+
+
 def document_fields(
     doc: Mapping[str, Any], source: str, base_dir: Path | None = None, confined: bool = False
 ) -> dict[str, Any]:
