@@ -84,6 +84,8 @@ NULL_ALLOWED = (
     ("query",),  # attn explain without --query
     ("layer",),  # attn explain --embeddings: no model, so no layer or head
     ("head",),
+    ("heads", "pattern"),  # the overview: no pattern holds half of the head's weight (the tables' —)
+    ("heads", "share"),
 )
 # Where --empty-row nan puts NaN (as null) in a fully masked row.
 NAN_POLICY_STAGES = (

@@ -89,6 +89,16 @@ def test_explain_across_heads_and_layers(
     run_clean(attn, *args)
 
 
+def test_overview_without_a_pattern_says_so_with_null(attn: RunAttn) -> None:
+    """The long campaign's find: in "0000" head 4.9 has no pattern holding half its weight; the JSON says
+    null (documented), as the table says —, and the rule for nulls knows it."""
+    r = run_clean(attn, "explain", "0000", "--head", "all", "--json")
+    head = next(h for h in json.loads(r.out)["heads"] if h["head"] == 9)
+    assert head["pattern"] is None and head["share"] is None
+    table = run_clean(attn, "explain", "0000", "--head", "all").out
+    assert re.search(r"^\s+4\s+9\s+—", table, re.MULTILINE)
+
+
 @fuzz_settings(ci=30, slow=1000)
 @given(
     doc=st.one_of(

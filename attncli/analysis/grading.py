@@ -595,6 +595,13 @@ def _unexplained(
 ) -> str:
     cell = tuple(int(i) for i in np.argwhere(~matches)[0])
     values = {"where": where(cell, claimed.ndim), "yours": _num(claimed[cell]), "correct": _num(correct[cell])}
+    if np.isnan(correct[cell]):  # a fully masked row under empty_row = nan: no number can match it
+        message = _(
+            "the first wrong cell is {where}: you wrote {yours}, but its row is fully masked and the "
+            "empty-row policy nan makes the whole row NaN, which no number matches; leave the row out "
+            "of your claim (null) or grade with the policy zero"
+        )
+        return message.format(**values)
     if implied is not None and not _matches(implied[cell], correct[cell], tol[cell]):  # their earlier error shows here
         message = _(
             "none of the known mistakes explains this; the first wrong cell is {where}: "
@@ -833,16 +840,32 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
 
 def _softmax_mistakes(c: _Chain) -> list[_Mistake]:
     r = c.result
-    logits, weights = _first(r.logits)[0], _first(r.weights)[0]
-    e = np.exp(logits)
-    shown = [j for j in range(c.s) if np.isfinite(logits[j])][:4]
-    total = " + ".join(f"{_num(e[j])}" for j in shown) + (" + …" if len(shown) < np.isfinite(logits).sum() else "")
-    j = shown[0] if shown else 0
-    fix = _(
-        "weights = softmax along each row (over the keys): exp(x) ÷ the row's Σ exp(x), so every row sums to 1, "
-        "e.g. q1, k{key}: exp({logit}) = {exp}, ÷ ({total}) = {weight}"
-    ).format(key=j + 1, logit=_num(logits[j]), exp=_num(e[j]), total=total, weight=_num(weights[j]))
     empty = r.empty_row
+    return [
+        _mistake(key, "weights", title, mistake, _softmax_fix(_first(r.logits), _first(r.weights)), step)
+        for key, title, mistake, step in _softmax_wrong_ways(empty)
+    ]
+
+
+def _softmax_fix(logits: Array, weights: Array) -> str:
+    """How a softmax is done, worked on the first row that has a visible key (a fully masked row has none)."""
+    fix = _("weights = softmax along each row (over the keys): exp(x) ÷ the row's Σ exp(x), so every row sums to 1")
+    visible = np.isfinite(logits)
+    if not visible.any():
+        return fix
+    i = int(np.argmax(visible.any(axis=-1)))
+    e = np.exp(logits[i])
+    shown = [j for j in range(logits.shape[-1]) if visible[i, j]][:4]
+    total = " + ".join(_num(e[j]) for j in shown) + (" + …" if len(shown) < visible[i].sum() else "")
+    j = shown[0]
+    example = _("e.g. q{query}, k{key}: exp({logit}) = {exp}, ÷ ({total}) = {weight}").format(
+        query=i + 1, key=j + 1, logit=_num(logits[i, j]), exp=_num(e[j]), total=total, weight=_num(weights[i, j])
+    )
+    return f"{fix}, {example}"
+
+
+def _softmax_wrong_ways(empty: str) -> list[tuple[str, str, str, Step]]:
+    """(key, title, mistake, the wrong step) for each known way to get a softmax wrong."""
 
     def raw_share(x: Array) -> Array:
         x0 = np.where(np.isneginf(x), 0.0, x)  # a hidden cell adds nothing
@@ -850,28 +873,22 @@ def _softmax_mistakes(c: _Chain) -> list[_Mistake]:
         return share
 
     return [
-        _mistake(
+        (
             "softmax_over_columns",
-            "weights",
             _("softmax over columns"),
             _("you normalised down each column (over the queries) instead of along each row (over the keys)"),
-            fix,
             lambda x: _softmax(x, empty, axis=-2),
         ),
-        _mistake(
+        (
             "exp_not_normalised",
-            "weights",
             _("exp not normalised"),
             _("you took exp of each score but did not divide by the row's sum"),
-            fix,
             np.exp,
         ),
-        _mistake(
+        (
             "normalised_without_exp",
-            "weights",
             _("not a softmax"),
             _("you divided each score by its row's sum (x ÷ Σx) without taking exp first"),
-            fix,
             raw_share,
         ),
     ]

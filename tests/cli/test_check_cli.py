@@ -268,6 +268,23 @@ def test_null_rows_are_not_claimed(attn: RunAttn) -> None:
     assert attn("check", "--json", stdin=json.dumps(doc)).code == 0
 
 
+NAN_ROW = ("--q", "0 1; 1 0", "--k", "1 0; 0 1", "--v", "1 2; 3 4", "--mask", "false false; true true")
+
+
+def test_empty_row_nan_can_pass_and_says_why_a_number_cannot(attn: RunAttn) -> None:
+    """Under --empty-row nan a fully masked row is NaN: leaving it out passes; a number written there is
+    named as such; and the softmax example is worked on a row that has a visible key, never "÷ () = nan"."""
+    policy = ("--empty-row", "nan")
+    right = attn("check", *NAN_ROW, *policy, "--expect-weights", "[null, [0.6698, 0.3302]]")
+    assert right.code == 0, right.out + right.err
+    wrong = attn("check", *NAN_ROW, *policy, "--expect-weights", "0.2 0.8; 0.6698 0.3302", "--json")
+    stage = json.loads(wrong.out)["stages"]["weights"]
+    assert wrong.code == 1 and "fully masked" in stage["unexplained"] and "(null)" in stage["unexplained"]
+    softmax = attn("check", *NAN_ROW, *policy, "--expect-weights", "0.1 0.9; 0.5 0.5")
+    assert softmax.code == 1 and "÷ ()" not in softmax.out and "= nan" not in softmax.out
+    assert "e.g. q2, k1: exp(0.7071) = 2.0281" in " ".join(softmax.out.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
