@@ -41,6 +41,7 @@ PATTERN_SHARE = 0.5  # a head gets a label when at least this share of its weigh
 BROAD_ENTROPY = 0.8  # …or "broad" when its rows' entropy is at least this share of the uniform maximum
 MIN_PAIR = 0.01  # weaker word → word pairs are not worth naming in the overview
 CLS, SEP = "[CLS]", "[SEP]"
+FIRST_TOKEN = "first token"  # the overview's pattern of a head whose weight goes to a prompt's first word
 
 # A word: letters/digits/marks of any script, joined by inner apostrophes or hyphens (don't, well-known,
 # Жар-птица). Everything else (spaces, punctuation, symbols) separates words.
@@ -104,13 +105,18 @@ def _content_mask(special: Sequence[bool], t: int) -> NDArray[np.bool_]:
 
 
 def choose_head(
-    weights: Sequence[Array], special: Sequence[bool], layers: Sequence[int], heads: Sequence[int]
+    weights: Sequence[Array],
+    special: Sequence[bool],
+    layers: Sequence[int],
+    heads: Sequence[int],
+    skipped: Sequence[str] = (CLS, SEP),
 ) -> Choice:
     """Of the given layers × heads, the head whose ordinary tokens look hardest at other words.
 
-    "Other words" excludes [CLS]/[SEP], the token itself and its neighbours: most heads park their
-    weight there whatever the sentence says, while a head that links distant words shows something
-    about this sentence. `weights`: per layer (H, T, T) for one sentence.
+    "Other words" excludes the `special` tokens ([CLS]/[SEP]; a decoder's first token), the token itself
+    and its neighbours: most heads park their weight there whatever the sentence says, while a head that
+    links distant words shows something about this sentence. `weights`: per layer (H, T, T) for one
+    sentence; `skipped`: how the reason names the special tokens.
     """
     t = weights[0].shape[-1]
     links = _content_mask(special, t)
@@ -136,23 +142,30 @@ def choose_head(
     if n > 1:
         reason = ngettext(
             "of the {n} head, its words put the most weight on another word of the sentence "
-            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
+            "(not {special}themselves or a neighbour): {score:.2f} on average",
             "of the {n} heads, its words put the most weight on another word of the sentence "
-            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
+            "(not {special}themselves or a neighbour): {score:.2f} on average",
             n,
         )
     else:
         reason = _(
             "the only candidate, its words put the most weight on another word of the sentence "
-            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average"
+            "(not {special}themselves or a neighbour): {score:.2f} on average"
         )
-    return Choice(layer, head, reason.format(n=n, score=score))
+    return Choice(layer, head, reason.format(n=n, score=score, special="".join(f"{name}, " for name in skipped)))
 
 
 def summarize_head(
-    weights: Array, layer: int, head: int, special: Sequence[bool], pieces: Sequence[str], pairs: int = 3
+    weights: Array,
+    layer: int,
+    head: int,
+    special: Sequence[bool],
+    pieces: Sequence[str],
+    pairs: int = 3,
+    first: str | None = None,
 ) -> HeadSummary:
-    """Pattern label and strongest word-to-word pairs of one head's (T, T) weights."""
+    """Pattern label and strongest word-to-word pairs of one head's (T, T) weights; the pairs skip the
+    `special` tokens. `first`: the name of the pattern of the first token (default: its special piece)."""
     t = weights.shape[-1]
     sp = np.asarray(special, dtype=bool)
     idx = np.arange(t)
@@ -160,9 +173,12 @@ def summarize_head(
         "self": float(weights[idx, idx].mean()),
         "previous token": float(weights[idx[1:], idx[1:] - 1].mean()) if t > 1 else 0.0,
         "next token": float(weights[idx[:-1], idx[:-1] + 1].mean()) if t > 1 else 0.0,
-        CLS: float(weights[:, [i for i in range(t) if pieces[i] == CLS and sp[i]]].sum(axis=-1).mean()),
-        SEP: float(weights[:, [i for i in range(t) if pieces[i] == SEP and sp[i]]].sum(axis=-1).mean()),
+        # the sentence's ends, named after their special piece ([CLS], <s>, [SEP], </s>); a decoder's prompt
+        # starts with a word, where its heads park their weight: "first token"
+        first or (pieces[0] if sp[0] else FIRST_TOKEN): float(weights[:, 0].mean()),
     }
+    if t > 1 and sp[-1]:
+        shares[pieces[-1]] = float(weights[:, -1].mean())
     name, best = max(shares.items(), key=lambda kv: kv[1])
     pattern: str | None = None
     share: float | None = None
@@ -415,17 +431,22 @@ def run(
     weights = tuple(w[0] for w in out.weights)  # per layer (H, T, T)
     # a decoder parks its weight on the first token (an "attention sink") as an encoder does on [SEP]:
     # set it aside as special when choosing a head
-    special = [True, *plan.special[1:]] if getattr(plan.model, "causal_lm", False) else plan.special
+    decoder = bool(getattr(plan.model, "causal_lm", False))
+    special = [True, *plan.special[1:]] if decoder else plan.special
+    names = [plan.pieces[i] for i, s in enumerate(plan.special) if s]
+    skipped = ([_("the first token")] if decoder else []) + (["/".join(dict.fromkeys(names))] if names else [])
     every_layer, every_head = range(plan.model.info.layers), range(plan.model.info.query_heads)
     layer, head = plan.layer, plan.head
     if plan.overview:
         chosen = layer is None
         if layer is None:  # every head: of the layer the default choice lands in
-            layer = choose_head(weights, special, every_layer, every_head).layer
+            layer = choose_head(weights, special, every_layer, every_head, skipped).layer
         layers = tuple(every_layer) if layer == ALL else (layer,)
         heads = tuple(every_head) if head in (ALL, None) else (head,)
         summaries = tuple(
-            summarize_head(weights[li][hi], li, hi, plan.special, plan.pieces) for li in layers for hi in heads
+            summarize_head(weights[li][hi], li, hi, special, plan.pieces, first=FIRST_TOKEN if decoder else None)
+            for li in layers
+            for hi in heads
         )
         return Overview(plan, layers, heads, chosen, summaries, weights)
     reason = None
@@ -435,6 +456,7 @@ def run(
             special,
             [layer] if layer is not None else list(every_layer),
             [head] if head is not None else list(every_head),
+            skipped,
         )
         layer, head, reason = choice.layer, choice.head, choice.reason
     if layer not in out.attentions:

@@ -60,7 +60,7 @@ def units(sentence: str, tokens: Tokens, *, words: bool = True) -> Units:
         if tokens.special[first] or tokens.spans[first][1] <= tokens.spans[first][0]:
             labels.append(tokens.pieces[first])
         else:
-            labels.append(sentence[tokens.spans[first][0] : tokens.spans[last][1]])
+            labels.append(sentence[tokens.spans[first][0] : tokens.spans[last][1]].strip())  # BPE: ' brown'
     special = tuple(all(tokens.special[i] for i in g) for g in tokens.groups)
     return Units(tuple(labels), tuple(tuple(g) for g in tokens.groups), special, True)
 
@@ -133,12 +133,15 @@ def search(weights: Array, of: Units, query: Sequence[int], key: Sequence[int]) 
 MIN_PAIR = 0.01  # weaker word → word pairs are not worth naming
 
 
-def word_pairs(weights: Array, of: Units, n: int = 3) -> tuple[tuple[int, int, float], ...]:
+def word_pairs(weights: Array, of: Units, n: int = 3, sink: bool = False) -> tuple[tuple[int, int, float], ...]:
     """The n strongest (query unit, key unit, weight) of one head's (T, T) weights, read as `of` (words by
-    default): neither unit special, not the same unit, nor neighbours."""
+    default): neither unit special, not the same unit, nor neighbours. `sink`: the first unit is a
+    decoder's attention sink, skipped as the special units are."""
     agg = aggregate(weights, of)
     u = len(of)
     content = ~np.asarray(of.special, dtype=bool)
+    if sink:
+        content[0] = False
     i, j = np.indices((u, u))
     flat = np.where(content[:, None] & content[None, :] & (np.abs(i - j) > 1), agg, -1.0).ravel()
     order = np.argsort(-flat, kind="stable")[:n]

@@ -563,6 +563,27 @@ def _pieces_note(tokens: Tokens) -> str | None:
     return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 
 
+def _overview_caption(tokens: Tokens, decoder: bool) -> str:
+    """What the overview's columns mean, with this model's special tokens (or a decoder's first token)."""
+    ends = list(dict.fromkeys(p for p, special in zip(tokens.pieces, tokens.special, strict=True) if special))
+    if decoder:
+        message = _(
+            "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
+            "the first token, where a decoder parks weight it does not need; 'broad' when the weights are spread "
+            "out), with that share; '—' when no single pattern holds half of it. Pairs skip the first token, "
+            "the token itself and its neighbours; a decoder's token sees only the tokens before it.\n"
+            "Look at one head with --layer L --head H."
+        )
+        return message
+    message = _(
+        "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
+        "next token, {ends}; 'broad' when the weights are spread out), with that share; '—' when no single "
+        "pattern holds half of it. Pairs skip {skipped}, the token itself and its neighbours.\n"
+        "Look at one head with --layer L --head H."
+    )
+    return message.format(ends=", ".join(ends), skipped="/".join(ends))
+
+
 def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], opts: Options) -> Any:
     """Print the overview (or its JSON); return what --json prints, as a function."""
     from dataclasses import replace
@@ -575,7 +596,8 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
     tokens, info = view.plan.tokens, view.plan.model.info
     pieces, json_out = list(tokens.pieces), opts.json_out
     of = units(view.plan.sentence, tokens, words=opts.across.words)  # the pairs in words, or pieces on request
-    summaries = [replace(s, pairs=word_pairs(view.weights[s.layer][s.head], of)) for s in view.summaries]
+    decoder = bool(getattr(view.plan.model, "causal_lm", False))
+    summaries = [replace(s, pairs=word_pairs(view.weights[s.layer][s.head], of, sink=decoder)) for s in view.summaries]
 
     def json_text() -> str:
         from attncli.serialize.strict_json import SCHEMA_VERSION, dumps, jsonable
@@ -623,12 +645,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
     console.print(overview_view(summaries, list(of.labels)))
     console.print(
         Text(
-            _(
-                "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
-                "next token, [CLS], [SEP]; 'broad' when the weights are spread out), with that share; '—' when no "
-                "single pattern holds half of it. Pairs skip [CLS]/[SEP], the token itself and its neighbours.\n"
-                "Look at one head with --layer L --head H."
-            ),
+            _overview_caption(tokens, decoder),
             style="dim",
         )
     )

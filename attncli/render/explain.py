@@ -113,10 +113,11 @@ def overview_view(summaries: Sequence[HeadSummary], labels: Sequence[str]) -> Ta
         "previous token": _("previous token"),
         "next token": _("next token"),
         "broad": _("broad"),
+        "first token": _("first token"),
     }
     for s in summaries:
         pattern = f"{names.get(s.pattern, s.pattern)} {s.share:.2f}" if s.pattern and s.share is not None else "—"
-        pairs = ", ".join(f"{labels[q]}→{labels[k]} {w:.2f}" for q, k, w in s.pairs) or "—"
+        pairs = ", ".join(f"{labels[q].strip()}→{labels[k].strip()} {w:.2f}" for q, k, w in s.pairs) or "—"
         table.add_row(str(s.layer + 1), str(s.head + 1), pattern, pairs)
     return table
 

@@ -45,6 +45,22 @@ def test_text_names_mask_gqa_rope_and_next_token(attn: RunAttn, tiny: Path) -> N
     assert "Tokens (6 byte-level BPE pieces" in r.out
 
 
+def test_the_overview_speaks_of_a_decoders_first_token(attn: RunAttn, tiny: Path) -> None:
+    """A decoder has no [CLS]/[SEP]: its sink is the first token, which the pattern names, the pairs skip
+    and the captions say so (not '[CLS]/[SEP]')."""
+    doc = json.loads(attn("explain", "the cat sat on the mat", "--model", str(tiny), "--head", "all", "--json").out)
+    for head in doc["heads"]:
+        w = np.array(head["weights"])
+        assert head["pattern"] != "first token" or head["share"] == pytest.approx(w[:, 0].mean())
+        # no pair ends at the first word (the second "the" is seen only by its neighbour "mat")
+        assert all(pair["key"] != "the" for pair in head["pairs"])
+        assert all(not pair["key"].startswith(" ") for pair in head["pairs"])
+    text = attn("explain", "the cat sat on the mat", "--model", str(tiny), "--head", "all").out
+    assert "[CLS]" not in text and "Pairs skip the first token" in " ".join(text.split())
+    chosen = " ".join(attn("explain", "the cat sat on the mat", "--model", str(tiny)).out.split())
+    assert "(not the first token, themselves or a neighbour)" in chosen and "[CLS]" not in chosen
+
+
 def test_query_finds_words_as_typed_nfc_or_nfd(attn: RunAttn, tiny: Path) -> None:
     for typed in ("йод", "и\u0306од", "ЙОД"):
         r = attn("explain", "ёлка и йод", "--model", str(tiny), "--query", typed, "--json")
