@@ -60,18 +60,20 @@ def heatmap(
     `hints` (default: the installed ones, see attncli.render.format.use_hints) says where every value is.
     """
     n_rows, n_cols = weights.shape
+    row_labels, col_labels = numbered(row_labels), numbered(col_labels, header=True)
     cell_w = precision + 2
     label_w = max(len(s) for s in row_labels)
     room = width - label_w - 1
     # whole key labels when they all fit, else headers cut to 5 characters to fit more columns
     headers = list(col_labels)
-    fits = sum(max(cell_w, len(h)) + 1 for h in headers) <= room
+    fits = sum(max(cell_w, *(len(line) for line in h.split("\n"))) + 1 for h in headers) <= room
     if not fits:
-        headers = [short(h, max(cell_w, 5)) for h in headers]
-    widths = [max(cell_w, len(h)) for h in headers]
-    cols = window(n_cols, n_cols if fits else max(3, room // (max(widths) + 1)))
-    roomy = fits and sum(w + 2 for w in widths) <= room  # then a second space between columns
+        headers = ["\n".join(short(line, max(cell_w, 5)) for line in h.split("\n")) for h in headers]
+    widths = [max(cell_w, *(len(line) for line in h.split("\n"))) for h in headers]
     rows = window(n_rows, HEATMAP_ROWS)
+    shown_rows = [i for i in rows if i is not None]
+    cols = columns_to_show(weights[shown_rows], n_cols if fits else max(3, room // (max(widths) + 1)))
+    roomy = fits and sum(w + 2 for w in widths) <= room  # then a second space between columns
     # the box's one-space column divider separates the cells (width + 1 per column), plus a space if roomy
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 0, 0, 1) if roomy else 0)
     table.add_column("", style="bold", no_wrap=True)
@@ -93,14 +95,67 @@ def heatmap(
         table.add_row(row_labels[i], *cells)
     notes = []
     if None in cols:
-        shown = ngettext("showing {shown} of {n} key column", "showing {shown} of {n} key columns", n_cols)
-        notes.append(shown.format(shown=len([c for c in cols if c is not None]), n=n_cols))
+        shown = ngettext(
+            "showing {shown} of {n} key column, each row's largest weight among them; hidden: {hidden}",
+            "showing {shown} of {n} key columns, each row's largest weight among them; hidden: {hidden}",
+            n_cols,
+        )
+        kept = len([c for c in cols if c is not None])
+        notes.append(shown.format(shown=kept, n=n_cols, hidden=_hidden(cols, n_cols)))
     if None in rows:
         shown = ngettext("{shown} of {n} query row", "{shown} of {n} query rows", n_rows)
         notes.append(shown.format(shown=len([r for r in rows if r is not None]), n=n_rows))
     if notes:
         caption += "\n" + cut_note(notes, (hints or hints_of()).every_value)
     return Group(Text(title, style="bold"), table, Text(caption, style="dim"), legend())
+
+
+def numbered(labels: Sequence[str], header: bool = False) -> list[str]:
+    """Labels that repeat (##т three times) get their 1-based positions, as the token list shows them:
+    '3:##т' for a row, the position on a second line for a column header."""
+    if len(set(labels)) == len(labels):
+        return list(labels)
+    return [f"{label}\n{i + 1}" if header else f"{i + 1}:{label}" for i, label in enumerate(labels)]
+
+
+def columns_to_show(weights: Array, limit: int) -> list[int | None]:
+    """At most `limit` entries: key columns in order, None where a '…' hides a run of them. Each row's
+    largest weight stays visible (the columns most rows peak at first), then the first and last keys."""
+    n = weights.shape[-1]
+    if n <= limit:
+        return list(range(n))
+    peaks = np.argmax(weights, axis=-1)
+    by_rows = sorted(set(peaks.tolist()), key=lambda j: (-int((peaks == j).sum()), j))
+    ends = [j for pair in zip(range(n), range(n - 1, -1, -1), strict=True) for j in pair]
+    chosen: set[int] = set()
+    for j in [*by_rows, *ends]:
+        if j not in chosen and len(_layout(chosen | {j}, n)) <= limit:
+            chosen.add(j)
+    return _layout(chosen, n)
+
+
+def _layout(chosen: set[int], n: int) -> list[int | None]:
+    out: list[int | None] = []
+    for j in sorted(chosen):
+        if (out and out[-1] is not None and j > out[-1] + 1) or (not out and j > 0):
+            out.append(None)
+        out.append(j)
+    if out and out[-1] is not None and out[-1] < n - 1:
+        out.append(None)
+    return out
+
+
+def _hidden(cols: Sequence[int | None], n: int) -> str:
+    """The hidden key columns as 1-based positions and ranges: '5–9, 12'."""
+    shown = {c for c in cols if c is not None}
+    runs: list[tuple[int, int]] = []
+    for j in range(n):
+        if j not in shown:
+            if runs and runs[-1][1] == j - 1:
+                runs[-1] = (runs[-1][0], j)
+            else:
+                runs.append((j, j))
+    return ", ".join(f"{a + 1}" if a == b else f"{a + 1}–{b + 1}" for a, b in runs)
 
 
 def legend() -> Text:

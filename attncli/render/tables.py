@@ -222,12 +222,7 @@ class _SliceRenderer:
                 caption=None,
                 row_labels=rows,
                 col_labels=_dims(m.shape[-1]),
-                view=View(
-                    self.p,
-                    self.view.width // 2 if m.shape[-1] <= 4 else self.view.width,
-                    self.view.labels,
-                    hints=self.view.hints,
-                ),
+                view=self.view,  # cut only to the whole width: stacked, they fit where side by side they would not
             )
             for m, name, rows in (
                 (r.q, _("Q (queries)"), self.q_labels),

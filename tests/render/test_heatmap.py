@@ -1,0 +1,81 @@
+"""The heatmap's cuts: which key columns stay when not all fit, and labels that repeat."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from attncli.render.heatmap import _hidden, columns_to_show, numbered
+
+from conftest import RunAttn
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    weights=st.integers(1, 12).flatmap(
+        lambda t: st.integers(1, 40).flatmap(
+            lambda s: arrays(np.float64, (t, s), elements=st.floats(0, 1, allow_subnormal=False))
+        )
+    ),
+    limit=st.integers(3, 30),
+)
+def test_every_rows_largest_weight_stays_when_there_is_room(weights: np.ndarray, limit: int) -> None:
+    cols = columns_to_show(weights, limit)
+    n = weights.shape[1]
+    assert len(cols) <= max(limit, 1) or n <= limit
+    shown = [c for c in cols if c is not None]
+    assert shown == sorted(set(shown)) and all(0 <= c < n for c in shown)
+    # a '…' stands exactly where columns are missing, never twice in a row
+    assert all(not (a is None and b is None) for a, b in zip(cols, cols[1:], strict=False))
+    for a, b in zip(cols, cols[1:], strict=False):
+        if a is not None and b is not None:
+            assert b == a + 1
+    peaks = set(np.argmax(weights, axis=1).tolist())
+    if len(peaks) * 2 <= limit:  # room for every peak with a '…' beside it: none is dropped
+        assert peaks <= set(shown)
+    if n <= limit:
+        assert cols == list(range(n))
+
+
+def test_the_column_most_rows_peak_at_is_kept() -> None:
+    w = np.full((5, 21), 0.01)
+    w[:, 12] = 0.8  # the middle column holds every row's largest weight: a first/last window would drop it
+    cols = columns_to_show(w, 7)
+    assert 12 in cols and cols[0] == 0 and cols[-1] == 20
+    assert _hidden(cols, 21) == ", ".join(
+        f"{a}–{b}" if a != b else f"{a}" for a, b in _runs([c for c in range(21) if c not in cols])
+    )
+
+
+def _runs(missing: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for j in missing:
+        if runs and runs[-1][1] == j:
+            runs[-1] = (runs[-1][0], j + 1)
+        else:
+            runs.append((j + 1, j + 1))
+    return runs
+
+
+def test_repeated_labels_get_positions() -> None:
+    assert numbered(["a", "b"]) == ["a", "b"]
+    assert numbered(["##т", "x", "##т"]) == ["1:##т", "2:x", "3:##т"]
+    assert numbered(["##т", "##т"], header=True) == ["##т\n1", "##т\n2"]
+
+
+def test_the_russian_heatmap_at_80_columns_keeps_the_peaks_and_numbers_the_pieces(attn: RunAttn) -> None:
+    """The issue's case: «Этот фильм потрясающий» in MiniLM is 21 pieces; at 80 columns the heatmap
+    cannot show them all, so it keeps each row's largest weight and says which columns are hidden."""
+    import json
+
+    doc = json.loads(attn("explain", "Этот фильм потрясающий", "--json").out)
+    weights = np.array(doc["stages"]["weights"])
+    text = attn("explain", "Этот фильм потрясающий", columns=80).out
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("4 · weights"))
+    positions = [int(p) for p in lines[at + 2].split() if p.isdigit()]
+    assert set(np.argmax(weights, axis=1) + 1) <= set(positions)
+    assert "3:##т" in text and "5:##т" in text and "hidden:" in " ".join(text.split())
+    assert max(len(line) for line in lines) <= 80
