@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,8 +30,8 @@ def test_every_rows_largest_weight_stays_when_there_is_room(weights: np.ndarray,
     shown = [c for c in cols if c is not None]
     assert shown == sorted(set(shown)) and all(0 <= c < n for c in shown)
     # a '…' stands exactly where columns are missing, never twice in a row
-    assert all(not (a is None and b is None) for a, b in zip(cols, cols[1:], strict=False))
-    for a, b in zip(cols, cols[1:], strict=False):
+    assert all(not (a is None and b is None) for a, b in itertools.pairwise(cols))
+    for a, b in itertools.pairwise(cols):
         if a is not None and b is not None:
             assert b == a + 1
     peaks = set(np.argmax(weights, axis=1).tolist())
