@@ -126,11 +126,17 @@ class _Renderer:
                 r.d_head,
             )
             cap_q, cap_k = split.format(what=what, heads=r.heads, d_head=r.d_head), None
+        projected = r.projection in ("given", "random")  # else Q, K, V are the inputs, only split into heads
+        titles = (
+            (_("0c · projected Q"), _("0d · projected K"), _("0e · projected V"))
+            if projected
+            else (_("0c · Q, split into heads"), _("0d · K, split into heads"), _("0e · V, split into heads"))
+        )
         return _stack(
             [
-                self.table(q, _("1a · projected Q"), cap_q, self.q_labels, _head_dims(r.heads, r.d_head)),
-                self.table(k, _("1b · projected K"), cap_k, self.k_labels, _head_dims(r.kv_heads, r.d_head)),
-                self.table(v, _("1c · projected V"), None, self.k_labels, _head_dims(r.kv_heads, r.d_v)),
+                self.table(q, titles[0], cap_q, self.q_labels, _head_dims(r.heads, r.d_head)),
+                self.table(k, titles[1], cap_k, self.k_labels, _head_dims(r.kv_heads, r.d_head)),
+                self.table(v, titles[2], None, self.k_labels, _head_dims(r.kv_heads, r.d_v)),
             ]
         )
 
@@ -147,7 +153,7 @@ class _Renderer:
             "Grouped-query attention: {heads} query heads share {kv_heads} K/V heads.\n"
             "Query head h uses K/V head ⌊(h−1)/{group}⌋+1, as PyTorch SDPA's enable_gqa."
         ).format(heads=r.heads, kv_heads=r.kv_heads, group=r.heads // r.kv_heads)
-        return Group(Text(_("1d · head mapping"), style="bold"), table, Text(caption, style="dim"))
+        return Group(Text(_("0f · head mapping"), style="bold"), table, Text(caption, style="dim"))
 
     def rope(self) -> RenderableType | None:
         rope = self.r.rope
@@ -170,8 +176,8 @@ class _Renderer:
             )  # fmt: skip
             k_after = rope.k_after[self.r.head_map[h]]
             parts += [
-                self.table(qa, _("2a · q after RoPE  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
-                self.table(k_after, _("2b · k after RoPE  [head {h}]").format(h=h + 1), None, self.k_labels, _dims(d)),
+                self.table(qa, _("0g · q after RoPE  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
+                self.table(k_after, _("0h · k after RoPE  [head {h}]").format(h=h + 1), None, self.k_labels, _dims(d)),
             ]
         return _stack(parts)
 
@@ -185,7 +191,7 @@ class _Renderer:
         return _stack(
             self.table(
                 r.alibi_bias[h],
-                _("2c · ALiBi bias −slope·|i − j|  [head {h}]").format(h=h + 1),
+                _("0i · ALiBi bias −slope·|i − j|, added at step 3  [head {h}]").format(h=h + 1),
                 caption,
                 self.q_labels,
                 self.k_labels,
@@ -247,11 +253,11 @@ def render_multihead(
             parts.extend([part, Text("")])
 
     for stage in ("inputs", "positional", "projected", "heads", "rope", "alibi"):
+        if stage == "projected" and stages is None and result.projection == "none":
+            continue  # q, k, v given: each head's "0 · inputs" below shows its columns
         if stage in wanted:
             add(getattr(rd, stage)())
     per_head = [s for s in wanted if s in STAGES and s != "inputs"]
-    if stages is None and result.attention.masked is None:
-        per_head.remove("masked")  # nothing masks: skip the stage unless it was asked for
     if result.attention.capped is None and "capped" in per_head:
         per_head.remove("capped")  # only with a softcap
     if stages is None and not result.attention.variants.any:

@@ -443,13 +443,12 @@ def render_attention(result: Attention, stages: Iterable[str] | None = None, vie
                 if stages is not None:
                     parts.append(Text(_("3b · visible: nothing is masked, every query sees every key."), style="dim"))
                 continue
-            if stage == "masked" and result.masked is None:
-                if stages is not None:
-                    if hints.causal is None:
-                        nothing = _("3 · masked: no mask given, so nothing is masked.")
-                    else:
-                        nothing = _("3 · masked: no mask and no {causal} given, so nothing is masked.")
-                    parts.append(Text(nothing.format(causal=hints.causal), style="dim"))
+            if stage == "masked" and result.masked is None:  # said in one line, so the numbers run 0…5
+                if hints.causal is None:
+                    nothing = _("3 · masked: no mask given, so nothing is masked.")
+                else:
+                    nothing = _("3 · masked: no mask and no {causal} given, so nothing is masked.")
+                parts.extend([Text(nothing.format(causal=hints.causal), style="dim"), Text("")])
                 continue
             if stage == "weights" and "softmax" in wanted:
                 continue  # the softmax steps end with the weights

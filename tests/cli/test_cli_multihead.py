@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import numpy as np
@@ -22,7 +23,7 @@ def test_two_heads_show_projections_each_head_concat_and_output(attn: RunAttn) -
     assert r.code == 0, r.err
     for title in (
         "0 · inputs: X",
-        "1a · projected Q",
+        "0c · projected Q",
         "1 · scores = Q·Kᵀ  [head 1]",
         "[head 2]",
         "6 · concat",
@@ -60,7 +61,7 @@ def test_random_weights_are_reproducible_and_gqa_prints_the_head_map(attn: RunAt
     assert doc["config"]["head_map"] == [0, 0, 0, 0, 1, 1, 1, 1]
     assert np.array(doc["inputs"]["wk"]).shape == (16, 4)
     table = attn(*args, "--stage", "heads")
-    assert "1d · head mapping" in table.out and "Query head h uses K/V head" in table.out
+    assert "0f · head mapping" in table.out and "Query head h uses K/V head" in table.out
 
 
 def test_cross_attention_lengths_differ(attn: RunAttn) -> None:
@@ -73,7 +74,7 @@ def test_cross_attention_lengths_differ(attn: RunAttn) -> None:
 def test_rope_alibi_and_sinusoidal_stages(attn: RunAttn) -> None:
     r = attn("compute", "--x", "[[1,0],[0,1],[1,1]]", "--rope", "--causal", "--positional", "sinusoidal", "--alibi")
     assert r.code == 0, r.err
-    for title in ("0a · sinusoidal position encodings PE", "2a · q after RoPE", "2c · ALiBi bias", "3 · masked"):
+    for title in ("0a · sinusoidal position encodings PE", "0g · q after RoPE", "0i · ALiBi bias", "3 · masked"):
         assert title in r.out
     doc = json.loads(
         attn("compute", "--x", "[[1,0],[0,1],[1,1]]", "--rope", "--rope-style", "interleaved", "--json").out
@@ -156,3 +157,25 @@ def test_documents_reject_bad_multihead_keys(attn: RunAttn) -> None:
     assert r.code == 2 and "stdin: heads: must be a whole number ≥ 1, got 'two'" in r.err
     r = attn("compute", stdin='{"x": [[1, 0]], "rope": 1}')
     assert r.code == 2 and "stdin: rope: must be true or false, got 1" in r.err
+
+
+STAGE_NUMBER = re.compile(r"^(\d)([a-z]?) · ", re.MULTILINE)
+
+
+@pytest.mark.parametrize("sample", ["cat-sits", "causal-4x4", "mha-2heads", "mha-gqa", "mha-rope", "softcap"])
+def test_one_numbering_scheme(attn: RunAttn, sample: str) -> None:
+    """Stages are numbered by one scheme whatever is shown: what prepares each head's q, k, v is 0…0i, the
+    attention of a head 1…5 (3 said in a line when nothing masks), then 6 concat and 7 the projection;
+    the numbers never go back within a head, and a single head runs 0 to 5 without a gap."""
+    out = attn("compute", "--sample", sample).out
+    per_head_inputs = re.findall(r"^0 · inputs  \[head (\d)", out, flags=re.MULTILINE)
+    assert per_head_inputs in ([], [str(h) for h in range(1, len(per_head_inputs) + 1)])
+    out = re.sub(r"^0 · inputs  \[", "(each head's inputs) [", out, flags=re.MULTILINE)
+    blocks = re.split(r"^(?=1 · scores)", out, flags=re.MULTILINE)
+    prep, heads = blocks[0], blocks[1:]
+    assert all(n == "0" for n, _letter in STAGE_NUMBER.findall(prep))
+    for head in heads:
+        numbers = [int(n) for n, _letter in STAGE_NUMBER.findall(head)]
+        assert numbers == sorted(numbers) and {1, 2, 3, 4, 5} <= set(numbers), numbers
+    if "heads" not in out:
+        assert "0 · inputs" in prep
