@@ -290,8 +290,9 @@ def _table(exercise: Exercise) -> str:
     n = TABLE_DECIMALS
     if exercise.topic == "softcap":
         cap = exercise.problem.variants.softcap or 1.0
-        scaled = exercise.attention.scaled
-        values = sorted({round(abs(float(x)) / cap, 12) for x in scaled.ravel() if x != 0})
+        r = exercise.attention
+        seen = r.scaled[r.allowed] if r.allowed is not None else r.scaled.ravel()  # the hidden cells need none
+        values = sorted({u for u in (round(abs(float(x)) / cap, 9) for x in seen) if u})
         return ", ".join(f"tanh {_g(u)} ≈ {np.tanh(u):.{n}f}" for u in values)
     parts = [f"cos {_g(a)} ≈ {np.cos(a):.{n}f}, sin {_g(a)} ≈ {np.sin(a):.{n}f}" for a in _angles(exercise)]
     return "; ".join(parts)
@@ -582,8 +583,9 @@ def _inputs(problem: Problem | MultiHeadProblem) -> NDArray[np.float64]:
     return np.concatenate([m.ravel() for m in problem.matrices.values()])
 
 
-def rules_broken(topic: str, level: int, problem: Problem | MultiHeadProblem) -> list[str]:
-    """The hand-friendly rules (see the module docstring) that this exercise breaks; empty when it is fine."""
+def rules_broken(topic: str, level: int, problem: Problem | MultiHeadProblem, *, quick: bool = False) -> list[str]:
+    """The hand-friendly rules (see the module docstring) that this exercise breaks; empty when it is fine.
+    `quick`: stop at the first group of rules broken (the generator only needs to know whether any is)."""
     rules = LEVEL_RULES[level]
     broken = []
     inputs = _inputs(problem)
@@ -593,12 +595,14 @@ def rules_broken(topic: str, level: int, problem: Problem | MultiHeadProblem) ->
     # Two heads: the rows of X differ (by construction); a head's own rows may agree (its equal scores do not).
     for name, m in () if topic == "two-heads" else (("queries", q), ("keys", k), ("values", v)):
         for part in m.reshape(-1, *m.shape[-2:]):
-            if len({tuple(np.round(row, 9)) for row in part.tolist()}) < part.shape[0]:
+            if len({tuple(row) for row in np.round(part, 9).tolist()}) < part.shape[0]:
                 broken.append("equal " + name)
                 break
     asked = ASKED[topic]
     if "scaled" in asked and q.shape[-1] != (2 if topic == "two-heads" else 4):
         broken.append("scale")
+    if quick and broken:
+        return broken
     h = hand_stages(problem)
     logits = h["logits"].reshape(-1, h["logits"].shape[-1])
     allowed = np.isfinite(logits)
@@ -616,7 +620,7 @@ def rules_broken(topic: str, level: int, problem: Problem | MultiHeadProblem) ->
             gaps = np.where(allowed, hi[:, None] - logits, 0.0)
             if np.abs(gaps - np.round(gaps)).max() > 1e-9:
                 broken.append("exp values")
-    if not mistake_shows(topic, problem, h):
+    if not (quick and broken) and not mistake_shows(topic, problem, h):
         broken.append("mistake hidden")
     return broken
 
@@ -645,7 +649,7 @@ def make_exercise(topic: str, level: int, seed: int, number: int) -> Exercise:
     rng = Rng(seed, TOPICS.index(topic), level, number)
     for _attempt in range(_ATTEMPTS):
         problem = _draw(topic, level, rng)
-        if not rules_broken(topic, level, problem):
+        if not rules_broken(topic, level, problem, quick=True):
             return Exercise(topic, level, number, seed, problem, ASKED[topic], problem.solve())
     raise AssertionError(f"no exercise keeps the rules for {topic} level {level} seed {seed}")  # pragma: no cover
 

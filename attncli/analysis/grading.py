@@ -986,7 +986,10 @@ def _variant_mistakes(c: _Chain) -> list[_Mistake]:
     if spec.window is not None and spec.window_rule in ("hf", "gym"):
         other = "gym" if spec.window_rule == "hf" else "hf"
         kept = {"hf": _("W keys, itself included"), "gym": _("W + 1 keys, itself included")}
-        mistake = _("you kept {other} ({other_rule}) instead of {rule} ({this_rule}), one key off at the window's edge")
+        mistake = _(
+            "you used the {other} window rule ({other_rule}) instead of {rule} ({this_rule}): "
+            "one key off at the window's edge"
+        )
         words = {
             "other": other,
             "rule": spec.window_rule,
