@@ -4,14 +4,20 @@
     >>> [e.problem.q.shape for e in generate("softmax", count=2, seed=7)]
     [(2, 4), (2, 4)]
 
-A topic is one step of the notes (TOPICS); a level (1–3) sets the sizes and how "nice" the numbers are:
+A topic is one step of the notes (TOPICS): the single-head steps, multi-head attention (two heads with
+given projections, RoPE, sinusoidal encodings: MULTIHEAD_TOPICS) and the variants of modern attention
+(VARIANT_TOPICS); a level (1–3) sets the sizes and how "nice" the numbers are:
     level 1  2 queries and 2 keys; Q and K of 0 and 1, V of whole numbers 0…2
     level 2  2–3 queries and keys; Q and K of −1, 0, 1, V of whole numbers −2…2
     level 3  2–3 queries and keys; numbers with one decimal in −1…1
 Hand-friendly rules (checked by `rules_broken`, which the generator rejects drafts with):
     - inputs are whole numbers or have one decimal (`decimals` of the level);
-    - d_k = 4 wherever the scale matters, so 1/√d_k = 0.5 and the scaled scores stay exact;
-    - no degenerate case: no two queries, keys or values are the same; in every row the logits a query may attend to
+    - d_k = 4 wherever the scale matters, so 1/√d_k = 0.5 and the scaled scores stay exact (two heads:
+      d_head = 2, the statement gives 1/√2 ≈ 0.7071);
+    - RoPE, sinusoidal encodings and softcap: the statement gives every cos, sin or tanh needed, to
+      TABLE_DECIMALS, and the scores are asked to 2 decimals;
+    - no degenerate case: no two queries, keys or values are the same (as the attention sees them: after
+      RoPE or the encodings; for two heads, the rows of X); in every row the logits a query may attend to
       are not all equal, no row is fully masked, and a row's logits spread by at most 3, so no
       weight all but vanishes;
     - softmax at level 1: within a row the logits differ by whole numbers, so the exp values are
