@@ -12,7 +12,7 @@ LOCKED := $(BIN)/python -m pip install -q --no-deps --require-hashes --only-bina
 # The project itself, editable, built by the locked hatchling (no build isolation, which would fetch the newest).
 EDITABLE := $(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 
-.PHONY: run test lint locale lock browser
+.PHONY: run test lint locale lock browser latex
 
 # The venv's own pip (bundled with the Python): no upgrade, so nothing the registry serves today changes it.
 $(BIN)/python:
@@ -47,7 +47,14 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 
-test: lint browser
+# pdflatex for the LaTeX answer keys (tests/cli/test_exercise_cli.py compiles them; with CI=true a
+# missing pdflatex fails the test instead of skipping it). Debian's texlive-latex-base, only when
+# pdflatex is missing; CI runs as root. See the README for how long the install takes.
+latex:
+	@command -v pdflatex >/dev/null || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends texlive-latex-base; }
+
+test: lint browser latex
 	$(BIN)/python -m pytest -q
 
 # Message catalogues (attncli/locale): extract the English messages, update the Russian .po, compile the .mo.

@@ -30,16 +30,16 @@ Pure NumPy: nothing here prints; bad claims raise attncli.errors exceptions that
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from attncli.core.engine import Attention
-from attncli.core.masks import causal_allowed
+from attncli.core.masks import causal_allowed, rule_of, sink_logits, softcapped
 from attncli.core.multihead import MultiHead
-from attncli.core.settings import CausalAlign
+from attncli.core.settings import CausalAlign, MaskSpec
 from attncli.core.stages import STAGE_NAMES, check_stages
 from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext
@@ -81,6 +81,14 @@ MISTAKE_KEYS = (
     "query_not_given",
     "not_a_softmax",
     "rounding",
+    # the variants of modern attention (attncli.core.settings.MaskSpec) and positions (multi-head)
+    "window_convention",
+    "prefix_ignored",
+    "documents_ignored",
+    "softcap_ignored",
+    "sinks_ignored",
+    "rope_ignored",
+    "sin_cos_swapped",
 )
 
 
@@ -179,11 +187,12 @@ def check(
         raise InputError(_("must be a finite number ≥ 0, got {value}").format(value=tol), argument="tol")
     if isinstance(problem, MultiHeadProblem):
         # Per-head stages (H, T, S) are graded as they are; "output" is the final output after W_o.
-        # The mistake catalogue describes single-head hand calculations, so nothing is diagnosed here.
+        # The catalogue's mistakes are tried per head, with those of the positions (RoPE, sinusoidal).
         mh = problem.solve()
         result = mh.attention
         chain = _Chain(result, final=(partial(_final_output, mh), mh.output))
-        mistakes: list[_Mistake] = []
+        with _wrong_ways():
+            mistakes = [*_mistakes(chain, problem), *_position_mistakes(chain, problem, mh)]
     else:
         result = problem.solve()
         chain = _Chain(result)
@@ -252,17 +261,27 @@ def _reproduces(claimed: Array, candidate: Array | None, tol: Array) -> bool:
 # --- the computation as a chain of steps -------------------------------------------------------------
 
 
-def _softmax(x: Array, empty_row: str, *, axis: int = -1, decimals: int | None = None) -> Array:
+def _softmax(
+    x: Array, empty_row: str, *, axis: int = -1, decimals: int | None = None, sinks: Array | None = None
+) -> Array:
     """Softmax along `axis`; a slice that is all −∞ gets weights by `empty_row` (as the engine does).
+    Learned `sinks` (..., 1, 1) are a virtual column of the row sum (rows along the last axis only).
 
     With `decimals`, computed as by hand: exp of each value written down rounded, then divided by their sum.
     """
     top = x.max(axis=axis, keepdims=True)
     empty = np.isneginf(top)
+    if sinks is not None and axis == -1:
+        top = np.maximum(top, sinks)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         # Shifting by the max changes nothing but overflow; by hand, exp values are written down rounded.
-        e = np.exp(x - np.where(empty, 0.0, top)) if decimals is None else np.round(np.exp(x), decimals)
-        w = e / np.where(empty, 1.0, e.sum(axis=axis, keepdims=True))
+        shift = np.where(np.isneginf(top), 0.0, top) if decimals is None else 0.0
+        e = np.exp(x - shift) if decimals is None else np.round(np.exp(x), decimals)
+        total = e.sum(axis=axis, keepdims=True)
+        if sinks is not None and axis == -1:
+            sink = np.exp(sinks - shift)
+            total = total + (sink if decimals is None else np.round(sink, decimals))
+        w = e / np.where(empty, 1.0, total)
     if empty_row == "uniform":
         w = np.where(empty, 1.0 / x.shape[axis], w)
     elif empty_row == "nan":
@@ -293,22 +312,41 @@ class _Chain:
         elif r.mask is not None:
             self.additive = np.broadcast_to(r.mask.astype(r.scores.dtype), shape)
             self.user_allowed = np.broadcast_to(np.isfinite(self.additive), shape)
-        self.rule: NDArray[np.bool_] = (
-            causal_allowed(self.t, self.s, r.causal_align) if r.causal else np.ones((self.t, self.s), dtype=bool)
-        )
+        self.rule = self.rule_cells(r.causal, r.variants)  # the causal rule and the structured masks
+        # The variants that change the scores: a softcap (before the mask) and learned sinks (in the softmax).
+        self.cap = r.variants.softcap
+        self.sinks = sink_logits(r.variants, shape, r.scores.dtype.type)
         self.steps: dict[str, Step] = {
             "scores": lambda _: np.matmul(r.q, np.swapaxes(r.k, -1, -2)),  # (…, T, d_k)·(…, d_k, S)
             "scaled": lambda x: x * r.scale,
             "masked": self.mask_step(self.user_allowed & self.rule),
-            "weights": lambda x: _softmax(x, r.empty_row),
+            "weights": self.softmax_step(),
             "output": lambda w: np.matmul(w, r.v),  # (…, T, S)·(…, S, d_v)
         }
         if final is not None:
             self.steps["output"] = final[0]
             self.d_v = final[1].shape[-1]
 
-    def mask_step(self, allowed: NDArray[np.bool_], fill: float = -np.inf) -> Step:
-        return lambda x: np.where(allowed, x + self.additive, fill)
+    def rule_cells(self, causal: bool, spec: MaskSpec) -> NDArray[np.bool_]:
+        """(T, S) the cells the causal rule and the structured masks `spec` allow."""
+        rule = rule_of(self.t, self.s, causal, self.result.causal_align, spec)
+        return np.ones((self.t, self.s), dtype=bool) if rule is None else rule.allowed()
+
+    def capped(self, x: Array, cap: bool = True) -> Array:
+        """x soft-capped as the problem asks (with `cap`)."""
+        return softcapped(x, self.cap) if cap and self.cap is not None else x
+
+    def mask_step(self, allowed: NDArray[np.bool_], fill: float = -np.inf, cap: bool = True) -> Step:
+        return lambda x: np.where(allowed, self.capped(x, cap) + self.additive, fill)
+
+    def softmax_step(self, *, cap: bool = True, sinks: bool = True) -> Step:
+        """The softmax of the logits (soft-capped here when no masked stage does it), with the sinks."""
+        r, capped = self.result, "masked" not in self.order
+
+        def step(x: Array) -> Array:
+            return _softmax(self.capped(x, cap and capped), r.empty_row, sinks=self.sinks if sinks else None)
+
+        return step
 
     def correct(self, stage: str) -> Array:
         if stage == "output" and self.final_output is not None:
@@ -586,7 +624,11 @@ def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: boo
 
 def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimals: int) -> Array | None:
     """The stage computed by hand with every value written down rounded to `decimals` (exp values too)."""
-    softmax: Step = lambda x: _softmax(x, chain.result.empty_row, decimals=decimals)  # noqa: E731
+    capped = "masked" not in chain.order
+
+    def softmax(x: Array) -> Array:
+        return _softmax(chain.capped(x, capped), chain.result.empty_row, decimals=decimals, sinks=chain.sinks)
+
     return chain.run(start, value, stage, {"weights": softmax}, decimals=decimals)
 
 
@@ -644,7 +686,7 @@ def _first(a: Array) -> Array:
     return first
 
 
-def _mistakes(chain: _Chain, problem: Problem) -> list[_Mistake]:
+def _mistakes(chain: _Chain, problem: Problem | MultiHeadProblem) -> list[_Mistake]:
     """The known mistakes that can be made in this problem (whose shapes allow them)."""
     return [
         *_score_mistakes(chain),
@@ -652,6 +694,7 @@ def _mistakes(chain: _Chain, problem: Problem) -> list[_Mistake]:
         *_mask_mistakes(chain),
         *_softmax_mistakes(chain),
         *_output_mistakes(chain),
+        *_variant_mistakes(chain),
     ]
 
 
@@ -779,6 +822,8 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
     if r.causal:
         seen = "1…i" if r.causal_align == "top-left" else "1…i+S−T"
         how.append(_("the causal rule lets query i see keys {seen} ({align})").format(seen=seen, align=r.causal_align))
+    if r.variants.any:
+        how.append(_("the structured mask (window, prefix, chunk, documents) hides the keys outside its rule"))
     fix = _("masked = scaled, where {how}").format(how=_(" and ").join(how))
     if hidden:
         fix = _(
@@ -786,7 +831,12 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
         ).format(fix=fix, hidden=hidden, total=c.t * c.s)
     out = [
         _mistake(
-            "mask_ignored", "masked", _("mask ignored"), _("you left out the mask: no cell is hidden"), fix, lambda x: x
+            "mask_ignored",
+            "masked",
+            _("mask ignored"),
+            _("you left out the mask: no cell is hidden"),
+            fix,
+            c.capped,
         ),
         _mistake(
             "masked_as_zero",
@@ -936,6 +986,107 @@ def _output_mistakes(c: _Chain) -> list[_Mistake]:
             )
         )
     return out
+
+
+def _variant_mistakes(c: _Chain) -> list[_Mistake]:
+    """The variants of modern attention done the wrong way: the other window convention, the prefix or
+    the documents left out of the mask, the softcap or the learned sinks forgotten."""
+    r, spec = c.result, c.result.variants
+    out = []
+    masking = "masked" in c.order
+
+    def rule_without(**changes: Any) -> Step:
+        causal = r.causal or spec.implies_causal
+        return c.mask_step(c.user_allowed & c.rule_cells(causal, replace(spec, **changes)))
+
+    fix = _("the rule of each variant, cell by cell: the window, prefix and documents as the problem states them")
+    if spec.window is not None and spec.window_rule in ("hf", "gym"):
+        other = "gym" if spec.window_rule == "hf" else "hf"
+        kept = {"hf": _("W keys, itself included"), "gym": _("W + 1 keys, itself included")}
+        mistake = _(
+            "you used the {other} window rule ({other_rule}) instead of {rule} ({this_rule}): "
+            "one key off at the window's edge"
+        )
+        words = {
+            "other": other,
+            "rule": spec.window_rule,
+            "other_rule": kept[other],
+            "this_rule": kept[spec.window_rule],
+        }
+        title = _("the other window convention")
+        out.append(
+            _mistake(
+                "window_convention", "masked", title, mistake.format(**words), fix, rule_without(window_rule=other)
+            )
+        )
+    if spec.prefix is not None:
+        mistake = _("you masked causally inside the prefix too: its first {p} keys are seen by every query")
+        title = _("prefix left out")
+        out.append(
+            _mistake("prefix_ignored", "masked", title, mistake.format(p=spec.prefix), fix, rule_without(prefix=None))
+        )
+    if spec.documents is not None:
+        mistake = _("you let queries see keys of other documents: a query sees its own document only")
+        title = _("documents left out")
+        out.append(_mistake("documents_ignored", "masked", title, mistake, fix, rule_without(documents=None)))
+    if c.cap is not None:
+        cap = _num(c.cap)
+        mistake = _("you did not soft-cap the scaled scores: each becomes {c}·tanh(s/{c}) before the mask").format(
+            c=cap
+        )
+        fix_cap = _("capped = {c}·tanh(scaled/{c}), e.g. {s} → {capped}").format(
+            c=cap, s=_num(_first(r.scaled)[0, 0]), capped=_num(softcapped(_first(r.scaled)[:1, :1], c.cap)[0, 0])
+        )
+        title = _("softcap left out")
+        step = c.mask_step(c.user_allowed & c.rule, cap=False) if masking else c.softmax_step(cap=False)
+        out.append(_mistake("softcap_ignored", "masked" if masking else "weights", title, mistake, fix_cap, step))
+    if c.sinks is not None:
+        mistake = _(
+            "you left out the learned sink: its exp belongs in each row's sum, so the weights sum to less than 1"
+        )
+        fix_sink = _("weights = exp(x) ÷ (Σ exp(x) + exp(sink)), with the sink logit {sink}").format(
+            sink=", ".join(_num(x) for x in spec.sinks or ())
+        )
+        title = _("learned sink left out")
+        out.append(_mistake("sinks_ignored", "weights", title, mistake, fix_sink, c.softmax_step(sinks=False)))
+    return out
+
+
+def _position_mistakes(c: _Chain, problem: MultiHeadProblem, mh: MultiHead) -> list[_Mistake]:
+    """Positions done the wrong way in multi-head attention: RoPE not applied, sin and cos swapped."""
+    out = []
+    if mh.rope is not None:
+        group = mh.heads // mh.kv_heads
+        q0, k0 = mh.rope.q_before, np.repeat(mh.rope.k_before, group, axis=0)
+        mistake = _("you took the scores of q and k before the rotation: RoPE turns pair i of the token at m by m·θ_i")
+        angle = mh.rope.q_angles[min(1, len(mh.rope.q_angles) - 1), 0]
+        fix = _("rotate each pair (x, y) at position m by m·θ_i, θ_i = base^(−2i/d): (x·cos − y·sin, x·sin + y·cos), "
+                "e.g. at m = 1, pair 1: cos {a} = {cos}, sin {a} = {sin}").format(
+            a=_num(angle), cos=_num(np.cos(angle)), sin=_num(np.sin(angle)))  # fmt: skip
+        step: Step = lambda _: np.matmul(q0, np.swapaxes(k0, -1, -2))  # noqa: E731
+        out.append(_mistake("rope_ignored", "scores", _("RoPE not applied"), mistake, fix, step))
+    if mh.positional is not None:
+        swapped = _swapped_encoding(problem, mh)
+        if swapped is not None:
+            mistake = _("you swapped sin and cos: PE(pos, 2i) = sin(pos/10000^(2i/d)), the odd columns take cos")
+            fix = _("PE(pos, 2i) = sin(pos/10000^(2i/d)), PE(pos, 2i+1) = cos of the same angle; add it to x first")
+            step = lambda _: swapped  # noqa: E731
+            out.append(_mistake("sin_cos_swapped", "scores", _("sin and cos swapped"), mistake, fix, step))
+    return out
+
+
+def _swapped_encoding(problem: MultiHeadProblem, mh: MultiHead) -> Array | None:
+    """The per-head scores when the sinusoidal encodings have sin and cos swapped (self-attention on x only)."""
+    if mh.positional is None or "x" not in problem.matrices:
+        return None
+    x = mh.positional.q_before
+    t, d = x.shape
+    angle = np.arange(t)[:, None] / 10000.0 ** (np.arange(0, d, 2)[None, :] / d)
+    wrong = np.zeros((t, d))
+    wrong[:, 0::2], wrong[:, 1::2] = np.cos(angle), np.sin(angle[:, : d // 2])
+    other = replace(problem, matrices={**problem.matrices, "x": x + wrong}, positional="none").solve()
+    scores: Array = other.attention.scores
+    return scores
 
 
 def _rounding(decimals: tuple[int, ...], stage: str) -> Diagnosis:

@@ -24,7 +24,10 @@ EPILOG = (
     "  attn exercise --topic single-head --count 10 --seed 7 --out problems/\n\n"
     "  attn check --input problems/3.json"
 )
-TOPIC_HELP = "dot, scaling, softmax, single-head, causal, padding or cross."  # attncli.analysis.exercises.TOPICS
+TOPIC_HELP = (  # attncli.analysis.exercises.TOPICS
+    "dot, scaling, softmax, single-head, causal, padding, cross, two-heads, rope, sinusoidal, "
+    "window, prefix, documents, softcap or sinks."
+)
 
 
 def register(app: typer.Typer) -> None:

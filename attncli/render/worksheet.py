@@ -43,11 +43,43 @@ def _blocks(renderable: RenderableType) -> list[Block]:
     return []  # pragma: no cover (render_attention makes nothing else)
 
 
+# The multi-head topics' keys: the pipeline's stages around the per-head ones.
+MULTIHEAD_KEY_STAGES = {
+    "two-heads": ("projected", "heads", "scores", "scaled", "softmax", "concat", "projection"),
+    "rope": ("rope", "scores"),
+    "sinusoidal": ("positional", "scores"),
+}
+
+
+def key_stages(exercise: Exercise) -> list[str]:
+    """The stages the key works through: those asked, with the softmax step by step and the variants' own."""
+    from attncli.core.multihead import MultiHead
+
+    if isinstance(exercise.result, MultiHead):
+        return list(MULTIHEAD_KEY_STAGES[exercise.topic])
+    stages = [s for s in exercise.asked if s != "output"]
+    r = exercise.result
+    if r.capped is not None:
+        stages.insert(stages.index("scaled") + 1, "capped")
+    if r.variants.any:
+        stages.insert(stages.index("masked") + 1, "visible")
+    if "weights" in stages:
+        stages.insert(stages.index("weights"), "softmax")
+    return stages + (["output"] if "output" in exercise.asked else [])
+
+
 def key_blocks(exercise: Exercise) -> list[Block]:
     """The worked key: the stages the exercise asks for, with attncli's captions (softmax step by step)."""
-    stages = [*exercise.asked, "softmax"] if "weights" in exercise.asked else list(exercise.asked)
+    from attncli.core.multihead import MultiHead
+    from attncli.render.multihead import render_multihead
+
     view = View(precision=KEY_PRECISION, width=200)
-    return [Heading(_("Worked answer"), 3), *_blocks(render_attention(exercise.result, stages, view))]
+    stages = key_stages(exercise)
+    if isinstance(exercise.result, MultiHead):
+        rendered = render_multihead(exercise.result, stages, view)
+    else:
+        rendered = render_attention(exercise.result, stages, view)
+    return [Heading(_("Worked answer"), 3), *_blocks(rendered)]
 
 
 def sheet(exercises: Sequence[Exercise], *, key: bool, format: str) -> str:

@@ -70,20 +70,11 @@ def matrix_grid(title: str, a: NDArray[np.generic], rows: str, columns: str) -> 
 
 def exercise_blocks(exercise: Exercise) -> list[Block]:
     """An exercise's heading, statement and inputs."""
-    from attncli.analysis.exercises import statement, topic_name
+    from attncli.analysis.exercises import input_tables, statement, topic_name
 
-    p = exercise.problem
     title = _("Exercise {number} · {topic}").format(number=exercise.number, topic=topic_name(exercise.topic))
-    blocks: list[Block] = [
-        Heading(title, 2),
-        Paragraph(statement(exercise)),
-        matrix_grid("Q", p.q, "q", "d"),
-        matrix_grid("K", p.k, "k", "d"),
-        matrix_grid("V", p.v, "k", "d"),
-    ]
-    if p.mask is not None:
-        blocks.append(matrix_grid(_("mask (true = attend)"), p.mask, "q", "k"))
-    return blocks
+    blocks: list[Block] = [Heading(title, 2), Paragraph(statement(exercise))]
+    return blocks + [matrix_grid(*table) for table in input_tables(exercise)]
 
 
 # --- Markdown ------------------------------------------------------------------------------------------

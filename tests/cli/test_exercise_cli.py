@@ -4,10 +4,12 @@ problem documents that `attn check` grades, and nothing overwritten."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from attncli.analysis.exercises import generate
@@ -27,11 +29,15 @@ def test_sheet_and_key_in_markdown(attn: RunAttn) -> None:
         assert " | ".join(f"{x:.4f}" for x in row) in key.out  # the key's numbers are the engine's
 
 
-def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path) -> None:
-    run = attn("exercise", "--topic", "padding", "--count", "2", "--key", "--format", "latex")
+@pytest.mark.parametrize("topic", ["padding", "two-heads", "rope", "softcap", "window"])
+def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path, topic: str) -> None:
+    """CI (CI=true, as every CI service sets it) has pdflatex from `make latex`: there it must not skip."""
+    run = attn("exercise", "--topic", topic, "--count", "2", "--key", "--format", "latex", "--level", "2")
     assert run.code == 0 and run.out.isascii() and "\\usepackage" not in run.out
     assert run.out.startswith("\\documentclass{article}") and run.out.rstrip().endswith("\\end{document}")
     if shutil.which("pdflatex") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("pdflatex is missing in CI: `make latex` installs Debian's texlive-latex-base")
         pytest.skip("pdflatex is not installed (the document is checked to be ASCII with no package)")
     (tmp_path / "key.tex").write_text(run.out, encoding="utf-8")
     proc = subprocess.run(
@@ -91,7 +97,7 @@ def test_json_is_strict_and_reproducible(attn: RunAttn) -> None:
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["--topic", "rope"], "--topic"),
+        (["--topic", "alibi"], "--topic"),
         (["--topic", "dot", "--level", "5"], "--level"),
         (["--topic", "dot", "--count", "0"], "--count"),
         (["--topic", "dot", "--seed", "-3"], "--seed"),
@@ -108,3 +114,23 @@ def test_the_help_names_every_topic() -> None:
     from attncli.cli.exercise import TOPIC_HELP
 
     assert [t.strip(" .") for t in TOPIC_HELP.replace(" or ", ", ").split(", ")] == list(TOPICS)
+
+
+@pytest.mark.parametrize(
+    "topic", ["two-heads", "rope", "sinusoidal", "window", "prefix", "documents", "softcap", "sinks"]
+)
+def test_the_new_topics_documents_are_graded_by_check(attn: RunAttn, tmp_path: Path, topic: str) -> None:
+    """Multi-head and variant problem documents: the key passes, a flag claim is graded, a mistake is named."""
+    from attncli.analysis.exercises import MISTAKE_OF, hand_stages
+
+    args = ["exercise", "--topic", topic, "--count", "2", "--seed", "4", "--level", "2"]
+    assert attn(*args, "--key", "--out", str(tmp_path / "k")).code == 0
+    assert attn("check", "--input", str(tmp_path / "k" / "2.json")).code == 0
+    assert attn(*args, "--out", str(tmp_path / "p")).code == 0
+    e = generate(topic, count=2, seed=4, level=2)[1]
+    wrong = hand_stages(e.problem, MISTAKE_OF[topic])[e.asked[-1]]
+    claim = json.dumps(np.round(wrong, 4).tolist()).replace("-Infinity", "null")
+    run = attn("check", "--input", str(tmp_path / "p" / "2.json"), f"--expect-{e.asked[-1]}", claim, "--json")
+    assert run.code == 1, run.err
+    diagnoses = [d["mistake"] for d in json.loads(run.out)["diagnoses"]]
+    assert diagnoses == [MISTAKE_OF[topic]], diagnoses
