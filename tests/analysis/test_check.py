@@ -271,6 +271,10 @@ def test_weights_guessed_by_eye_are_not_a_softmax(hw: Homework, output: bool) ->
     steps = np.diff(x, axis=1)
     assume(bool((steps > 0.05).all()))
     assume(bool((np.abs(steps[:, 0] / steps[:, 1] - np.log(2) / np.log(1.5)) > 0.3).any()))
+    # Nor, by coincidence, the softmax a one-hot query gives (that is "the query used is not the one given")
+    for e in np.eye(hw.q.shape[1]):
+        z = e @ hw.k.T / np.sqrt(hw.q.shape[1])
+        assume(not np.allclose(np.exp(z) / np.exp(z).sum(), wrong["weights"][0], atol=0.011))
     chosen = ["weights", "output"] if output else ["weights"]
     assert_named(hw, "not_a_softmax", wrong, chosen)
 
