@@ -180,12 +180,16 @@ def save_recording(console: Any, svg: Path | None, html: Path | None, title: str
     """Write what a recording console showed as SVG and/or HTML (rich's own export), and stop recording."""
     global _recording
     _recording = None
+    from attncli.render.exports import readable_export
     from attncli.serialize.files import write_text_atomic
 
     for path, flag in ((svg, "--save-svg"), (html, "--save-html")):
         if path is not None:  # clear=False: the SVG and the HTML both get everything that was shown
-            text = console.export_svg(title=title or "attncli", clear=False) if path == svg else None
-            write_text_atomic(path, text if text is not None else console.export_html(clear=False), flag)
+            if path == svg:
+                text = readable_export(console.export_svg(title=title or "attncli", clear=False), "svg")
+            else:
+                text = readable_export(console.export_html(clear=False), "html")
+            write_text_atomic(path, text, flag)
             warn(_("saved what was shown to {path}").format(path=path), note=True)
 
 

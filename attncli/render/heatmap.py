@@ -29,13 +29,31 @@ HEATMAP_ROWS = 24  # taller heatmaps show their first and last rows around a ⋮
 
 
 def colour(w: float) -> Style:
-    """Background for a weight in [0, 1]; black text on light cells, white on dark ones."""
+    """Background for a weight in [0, 1], with black or white text, whichever contrasts more (WCAG 2:
+    the better of the two is always at least 4.58 : 1, above AA's 4.5). The text colours are given as
+    RGB, not as the terminal's 'white', which an export theme draws light grey."""
     x = min(max(float(w), 0.0), 1.0) ** 0.5 * (len(RAMP) - 1)  # √ spreads the many small weights
     i = min(int(x), len(RAMP) - 2)
     f = x - i
     r, g, b = (round(a + (c - a) * f) for a, c in zip(RAMP[i], RAMP[i + 1], strict=True))
-    light = 0.299 * r + 0.587 * g + 0.114 * b > 140
-    return Style.parse(f"{'black' if light else 'white'} on rgb({r},{g},{b})")
+    light = luminance((r, g, b)) > LUMINANCE_SPLIT
+    return Style.parse(f"{'rgb(0,0,0)' if light else 'rgb(255,255,255)'} on rgb({r},{g},{b})")
+
+
+# The relative luminance where black and white text contrast equally: (L + 0.05)/0.05 = 1.05/(L + 0.05).
+LUMINANCE_SPLIT = 0.0525**0.5 - 0.05
+
+
+def luminance(rgb: Sequence[int]) -> float:
+    """WCAG 2's relative luminance of an sRGB colour (0 = black, 1 = white)."""
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: Sequence[int], b: Sequence[int]) -> float:
+    """WCAG 2's contrast ratio of two colours, 1 to 21 (AA asks 4.5 for text)."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
 
 
 def short(label: str, width: int) -> str:
@@ -160,7 +178,8 @@ def _hidden(cols: Sequence[int | None], n: int) -> str:
 
 def legend() -> Text:
     """The colour scale of the heatmap, as weights on their own colours."""
-    scale = Text(_("colour scale: "), style="dim")
+    scale = Text()
+    scale.append(_("colour scale: "), style="dim")
     for w in (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0):
-        scale.append(f" {w:g} ", style=colour(w))
+        scale.append(f" {w:g} ", style=colour(w))  # not dim: dim text on a colour fails the contrast
     return scale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given, settings
@@ -81,3 +82,34 @@ def test_the_russian_heatmap_at_80_columns_keeps_the_peaks_and_numbers_the_piece
     assert set(np.argmax(weights, axis=1) + 1) <= set(positions)
     assert "3:##т" in text and "5:##т" in text and "hidden:" in " ".join(text.split())
     assert max(len(line) for line in lines) <= 80
+
+
+def _rgb(text: str) -> tuple[int, int, int]:
+    return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+
+
+def test_exported_text_contrasts_enough_with_its_background(attn: RunAttn, tmp_path: Path) -> None:
+    """WCAG AA (4.5 : 1) for every text colour of the HTML export on its own background (the page's white
+    where none is set): heatmap cells, the colour scale's numbers, dim captions; and the SVG's dim text."""
+    import re
+
+    from attncli.render.exports import dim_colours
+    from attncli.render.heatmap import contrast
+
+    page, picture = tmp_path / "c.html", tmp_path / "c.svg"
+    r = attn("compute", "--sample", "causal-4x4", "--heatmap", "--save-html", str(page), "--save-svg", str(picture))
+    assert r.code == 0, r.err
+    classes = re.findall(r"\.r\d+ \{([^}]*)\}", page.read_text())
+    checked = 0
+    for style in classes:
+        fg = re.search(r"(?<!-)color: (#[0-9a-f]{6})", style)
+        bg = re.search(r"background-color: (#[0-9a-f]{6})", style)
+        if fg:
+            ratio = contrast(_rgb(fg.group(1)), _rgb(bg.group(1)) if bg else (255, 255, 255))
+            assert ratio >= 4.5, f"{style}: {ratio:.2f}"
+            checked += 1
+    assert checked >= 10  # the heatmap's cells and the colour scale are among them
+    svg = picture.read_text()
+    faint, readable = dim_colours("svg")
+    assert faint not in svg and readable in svg
+    assert contrast(_rgb(readable), (41, 41, 41)) >= 4.5
