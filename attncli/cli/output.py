@@ -180,13 +180,14 @@ def save_recording(console: Any, svg: Path | None, html: Path | None, title: str
     """Write what a recording console showed as SVG and/or HTML (rich's own export), and stop recording."""
     global _recording
     _recording = None
-    from attncli.render.exports import readable_export
+    from attncli.render.exports import FONT_ASPECT_RATIO, readable_export, svg_with_font
     from attncli.serialize.files import write_text_atomic
 
     for path, flag in ((svg, "--save-svg"), (html, "--save-html")):
         if path is not None:  # clear=False: the SVG and the HTML both get everything that was shown
             if path == svg:
-                text = readable_export(console.export_svg(title=title or "attncli", clear=False), "svg")
+                shown = console.export_svg(title=title or "attncli", clear=False, font_aspect_ratio=FONT_ASPECT_RATIO)
+                text = svg_with_font(readable_export(shown, "svg"))
             else:
                 text = readable_export(console.export_html(clear=False), "html")
             write_text_atomic(path, text, flag)
