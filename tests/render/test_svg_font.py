@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from cli.test_view_browser import _no_errors_nothing_fetched, _open, browser  # noqa: F401 (the Chromium fixture)
 from fontTools.ttLib import TTFont
 
 from attncli.render.exports import FONT_FAMILY, _svg_text
 
-from cli.test_view_browser import _no_errors_nothing_fetched, _open, browser  # noqa: F401 (the Chromium fixture)
 from conftest import RunAttn
 
 
@@ -43,8 +43,9 @@ def test_the_svg_embeds_a_font_with_every_character_it_draws(attn: RunAttn, tmp_
         regular, bold = _fonts(svg)
         text = _svg_text(svg)
         drawn |= set(text)
-        missing = {c for c in text if ord(c) not in regular.getBestCmap()} - {"\n"}
-        assert not missing, missing
+        for face in (regular, bold):
+            missing = {c for c in text if ord(c) not in face.getBestCmap()} - {"\n"}
+            assert not missing, missing
         assert f'font-family: "{FONT_FAMILY}", monospace;' in svg
     assert {"⋮", "√", "✓"} <= drawn
     assert any("а" <= c <= "я" for c in drawn)  # Russian text was drawn, and found in the font
