@@ -150,13 +150,13 @@ def _diagnosis_lines(s: StageCheck) -> list[RenderableType]:
         n = len(s.diagnoses)
         known = ngettext("{n} known mistake gives your numbers:", "{n} known mistakes give your numbers:", n)
         lines.append(_indented(Text(known.format(n=n))))
-    for d in s.diagnoses:
-        title = d.title
-        if d.stage != s.stage:
-            title = _("{title} (in the {step})").format(title=d.title, step=step_name(d.stage))
-        label, rest = _("Diagnosis: "), _(": {mistake}.").format(mistake=d.mistake)
-        lines.append(_indented(Text.assemble(label, (title, "bold"), rest)))
-    for fix in dict.fromkeys(d.fix for d in s.diagnoses):  # mistakes in the same step share their fix
+    for fix in dict.fromkeys(d.fix for d in s.diagnoses):  # each fix after its diagnoses (a step's share one)
+        for d in (d for d in s.diagnoses if d.fix == fix):
+            title = d.title
+            if d.stage != s.stage:
+                title = _("{title} (in the {step})").format(title=d.title, step=step_name(d.stage))
+            label, rest = _("Diagnosis: "), _(": {mistake}.").format(mistake=d.mistake)
+            lines.append(_indented(Text.assemble(label, (title, "bold"), rest)))
         lines.append(_indented(Text(_("Correct: {fix}.").format(fix=fix), style="dim")))
     return lines
 

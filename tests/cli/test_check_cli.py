@@ -307,3 +307,13 @@ def test_bad_rows(attn: RunAttn, args: tuple[str, ...], message: str) -> None:
     r = attn("check", *FILM3, *args)
     assert r.code == 2 and message in r.err, r.err
     assert len(r.err.strip().splitlines()) == 1
+
+
+def test_each_diagnosis_is_followed_by_its_fix(attn: RunAttn) -> None:
+    """Two mistakes explain the claim (no scaling, rounding to 0 decimals): each Diagnosis line is followed
+    by its own Correct line, not both diagnoses first (and the same in Russian)."""
+    args = ("--q", "1 0; 0 1", "--k", "1 0; 0 1", "--v", "1 2; 3 4", "--expect-scaled", "1 0; 0 1")
+    for lang, diagnosis, correct in (("en", "Diagnosis:", "Correct:"), ("ru", "Диагноз:", "Как правильно:")):
+        out = attn("check", *args, "--lang", lang).out
+        labels = [w for line in out.splitlines() for w in (diagnosis, correct) if line.strip().startswith(w)]
+        assert labels == [diagnosis, correct, diagnosis, correct], out
