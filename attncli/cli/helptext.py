@@ -226,7 +226,7 @@ def install() -> None:
 
         def format_help(self: Any, ctx: Any, formatter: Any, _original: Any = original) -> None:
             prepare(self, ctx)
-            return _original(self, ctx, formatter)
+            _original(self, ctx, formatter)
 
         format_help.prepares_help = True  # type: ignore[attr-defined]
         cls.format_help = format_help  # type: ignore[method-assign]

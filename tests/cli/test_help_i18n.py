@@ -105,7 +105,7 @@ def test_english_help_is_as_declared_after_a_russian_one(attn: RunAttn) -> None:
     """Typer's words are module constants: a Russian page in the same process must not leave them Russian."""
     attn("--lang", "ru", "compute", "--help")
     page = attn("compute", "--help", columns=100).out
-    assert page.startswith("                                                                                                    \n Usage: attn compute [OPTIONS]")
+    assert page.splitlines()[1] == " Usage: attn compute [OPTIONS]".ljust(100)
     assert "╭─ Options ─" in page and "[default: 4]" in page and "Show this message and exit." in page
     assert "Compute attention and show every stage: scores, scaling, mask, softmax, weighted sum." in page
 
@@ -171,7 +171,8 @@ def test_usage_errors_are_one_russian_line_naming_the_argument(
 def test_a_real_process_gives_a_russian_usage_error() -> None:
     run = attn_process("compute", "--bogus", env={"ATTN_LANG": "ru"})
     assert (run.code, run.out) == (2, "")
-    assert run.err == "attn: ошибка: --bogus: нет такого параметра: --bogus (похожие: --bo) (см. «attn compute --help»)\n"
+    expected = "attn: ошибка: --bogus: нет такого параметра: --bogus (похожие: --bo) (см. «attn compute --help»)\n"
+    assert run.err == expected
 
 
 def test_each_english_form_is_its_own_message_id() -> None:
