@@ -62,7 +62,7 @@ locale: $(VENV)/.installed-test
 	$(BIN)/python scripts/help_messages.py attncli/locale/help.pot
 	$(BIN)/pybabel -q update -w 120 --init-missing --no-fuzzy-matching --ignore-obsolete \
 		-i attncli/locale/help.pot -d attncli/locale -D help -l ru
-	$(BIN)/pybabel compile --statistics -d attncli/locale -D help -l ru
+	$(BIN)/python scripts/help_messages.py --compile attncli/locale/ru/LC_MESSAGES/help.po
 
 # Renew requirements/*.lock with the newest versions that pyproject.toml's ranges allow, then run
 # `make test`: a failure there is an upstream release breaking attncli (fix it in the same commit).
