@@ -58,12 +58,18 @@ test: lint browser latex
 	$(BIN)/python -m pytest -q
 
 # Message catalogues (attncli/locale): extract the English messages, update the Russian .po, compile the .mo.
-# Run after changing any _()/ngettext() message; tests/test_i18n.py fails while a message has no translation.
+# Two domains: attncli (the _()/ngettext() messages of the source) and help (every --help text, read from
+# the live command tree by scripts/help_messages.py). Run after changing a message, a help text or an
+# option; tests/test_i18n.py fails while a message or help text has no translation.
 locale: $(VENV)/.installed-test
 	$(BIN)/pybabel -q extract -w 120 --no-location --omit-header --project=attncli -k _ -k ngettext:1,2 -o attncli/locale/attncli.pot attncli
 	$(BIN)/pybabel -q update -w 120 --init-missing --no-fuzzy-matching --ignore-obsolete \
 		-i attncli/locale/attncli.pot -d attncli/locale -D attncli -l ru
 	$(BIN)/pybabel compile --statistics -d attncli/locale -D attncli -l ru
+	$(BIN)/python scripts/help_messages.py attncli/locale/help.pot
+	$(BIN)/pybabel -q update -w 120 --init-missing --no-fuzzy-matching --ignore-obsolete \
+		-i attncli/locale/help.pot -d attncli/locale -D help -l ru
+	$(BIN)/python scripts/help_messages.py --compile attncli/locale/ru/LC_MESSAGES/help.po
 
 # Renew requirements/*.lock with the newest versions that pyproject.toml's ranges allow, then run
 # `make test`: a failure there is an upstream release breaking attncli (fix it in the same commit).

@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 LANGUAGES = ("en", "ru")
 DOMAIN = "attncli"
+# The --help texts of the commands and options: harvested from the live command tree by
+# scripts/help_messages.py (`make locale`), not from `_()` calls, so they have a catalogue of their own.
+HELP_DOMAIN = "help"
 LOCALE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")  # os.path: pathlib costs start-up
 
 _chosen: str | None = None  # set by set_language; None: decided by the environment on first use
-_catalogues: dict[str, NullTranslations] = {}
+_catalogues: dict[tuple[str, str], NullTranslations] = {}
 
 
 def language_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -55,12 +58,12 @@ def language() -> str:
     return _chosen if _chosen is not None else language_from_env()
 
 
-def _catalogue(lang: str) -> NullTranslations:
-    if lang not in _catalogues:
+def _catalogue(lang: str, domain: str = DOMAIN) -> NullTranslations:
+    if (lang, domain) not in _catalogues:
         import gettext  # only for a translation: English needs no catalogue (and `attn` starts faster)
 
-        _catalogues[lang] = gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=True)
-    return _catalogues[lang]
+        _catalogues[lang, domain] = gettext.translation(domain, LOCALE_DIR, languages=[lang], fallback=True)
+    return _catalogues[lang, domain]
 
 
 def _(message: str) -> str:
@@ -75,3 +78,9 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     if lang == "en":
         return singular if n == 1 else plural
     return _catalogue(lang).ngettext(singular, plural, n)
+
+
+def help_text(message: str) -> str:
+    """A --help text (a command's or an option's, as declared in English) in the current language."""
+    lang = language()
+    return message if lang == "en" else _catalogue(lang, HELP_DOMAIN).gettext(message)

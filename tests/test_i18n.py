@@ -23,6 +23,7 @@ from conftest import ROOT, SAMPLES, Golden, RunAttn, attn_process
 PACKAGE = ROOT / "attncli"
 PO = PACKAGE / "locale" / "ru" / "LC_MESSAGES" / "attncli.po"
 MO = PO.with_suffix(".mo")
+HELP_PO = PO.with_name("help.po")  # the --help texts, harvested from the live command tree
 
 
 def source_messages() -> dict[str | tuple[str, str], str]:
@@ -44,8 +45,8 @@ def source_messages() -> dict[str | tuple[str, str], str]:
     return found
 
 
-def po_messages() -> dict[str | tuple[str, str], str | tuple[str, ...]]:
-    with PO.open("rb") as f:
+def po_messages(po: Path = PO) -> dict[str | tuple[str, str], str | tuple[str, ...]]:
+    with po.open("rb") as f:
         catalog = read_po(f)
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     assert not fuzzy, f"fuzzy (unchecked) translations: {fuzzy}"
@@ -63,6 +64,23 @@ def test_every_message_has_a_russian_translation_and_none_is_stale() -> None:
     assert not empty, f"no translation: {empty}"
 
 
+def test_every_help_text_has_a_russian_translation_and_none_is_stale() -> None:
+    """Every paragraph of every --help text of the live application (so an option added anywhere
+    counts) is in help.po, translated; tests/cli/test_help_i18n.py checks the pages themselves."""
+    import typer
+
+    from attncli.cli.app import app
+    from attncli.cli.helptext import help_messages
+
+    live, po = help_messages(typer.main.get_command(app)), po_messages(HELP_PO)
+    assert len(live) > 100
+    missing = [text for text in live if text not in po]
+    assert not missing, "help texts not in help.po (run `make locale`, then translate):\n" + "\n".join(missing)
+    stale = [text for text in po if text not in live]
+    assert not stale, f"in help.po but no longer a help text (run `make locale`): {stale}"
+    assert not [text for text, ru in po.items() if not ru], "help texts without a translation"
+
+
 def _fields(text: str) -> set[str] | None:
     try:
         return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
@@ -70,25 +88,27 @@ def _fields(text: str) -> set[str] | None:
         return None  # not a format string (e.g. a literal JSON example with braces)
 
 
-def test_translations_use_the_same_placeholders() -> None:
-    for msgid, text in po_messages().items():
+@pytest.mark.parametrize("po", [PO, HELP_PO], ids=["attncli", "help"])
+def test_translations_use_the_same_placeholders(po: Path) -> None:
+    for msgid, text in po_messages(po).items():
         expected = _fields(msgid if isinstance(msgid, str) else msgid[-1])  # the plural names every field
         for form in [text] if isinstance(text, str) else text:
             assert _fields(form) == expected, f"{msgid!r}: {form!r} has other placeholders"
 
 
-def test_the_committed_mo_is_the_compiled_po() -> None:
+@pytest.mark.parametrize("po", [PO, HELP_PO], ids=["attncli", "help"])
+def test_the_committed_mo_is_the_compiled_po(po: Path) -> None:
     """The messages and the plural rule, not the header: it names the Babel version and a date, which
     change with every release of the tool and say nothing about the catalogue."""
-    with PO.open("rb") as f:
+    with po.open("rb") as f:
         catalog = read_po(f)
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
     fresh = gettext.GNUTranslations(compiled)
-    with MO.open("rb") as f:
+    with po.with_suffix(".mo").open("rb") as f:
         committed = gettext.GNUTranslations(f)
-    assert _messages(committed) == _messages(fresh), "attncli.mo is out of date: run `make locale`"
+    assert _messages(committed) == _messages(fresh), f"{po.stem}.mo is out of date: run `make locale`"
     assert len(_messages(committed)) > 100
     assert [committed.plural(n) for n in range(200)] == [fresh.plural(n) for n in range(200)]  # type: ignore[attr-defined]
     assert committed.plural(21) == 0 and committed.plural(22) == 1 and committed.plural(25) == 2  # type: ignore[attr-defined]
@@ -151,6 +171,7 @@ def test_lang_in_the_arguments_wins_and_the_last_one_counts() -> None:
 
 def test_the_catalogue_ships_inside_the_package() -> None:
     assert MO.is_file() and MO.parent == Path(i18n.LOCALE_DIR) / "ru" / "LC_MESSAGES"
+    assert HELP_PO.with_suffix(".mo").is_file() and HELP_PO.stem == i18n.HELP_DOMAIN
 
 
 # --- the command line in Russian ---------------------------------------------------------------

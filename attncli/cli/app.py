@@ -13,7 +13,8 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from attncli.cli import check, compute, exercise, explain, model, samples
+from attncli.cli import check, compute, exercise, explain, helptext, model, samples
+from attncli.cli.options import LangOpt
 from attncli.cli.output import ReaderGone
 from attncli.version import __version__
 
@@ -51,8 +52,11 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    lang: LangOpt = None,
 ) -> None:
     """attncli: see every stage of attention, exactly."""
+    # (--lang before the command, `attn --lang ru compute …`: attncli.cli.entry has read it already,
+    # with the last --lang of the command line winning, so there is nothing to do with it here)
 
 
 for command in (compute, check, exercise, explain, model, samples):
@@ -61,4 +65,5 @@ for command in (compute, check, exercise, explain, model, samples):
 
 def run_typer(args: list[str]) -> Any:
     """Parse `args` with Typer and run the command; errors propagate (attncli.cli.entry turns them into exit codes)."""
+    helptext.install()
     return typer.main.get_command(app).main(args=args, prog_name="attn", standalone_mode=False)

@@ -166,6 +166,12 @@ def _undecodable(args: list[str]) -> None:
 def _usage_message(e: Any) -> str:
     """`ARGUMENT: what is wrong` of a click usage error: the option or parameter, else the command."""
     message = " ".join(str(e.format_message()).split())
+    from attncli.i18n import language
+
+    if language() != "en":
+        from attncli.cli.usage_errors import translate
+
+        message = translate(message, e)
     ctx = getattr(e, "ctx", None)
     param: Any = getattr(e, "param", None)
     argument = getattr(e, "option_name", None) or (param.opts[0] if getattr(param, "opts", None) else None)
@@ -192,6 +198,21 @@ def language_from_args(args: list[str]) -> str | None:
     return found if found in LANGUAGES else None
 
 
+def after_root_lang(args: list[str]) -> list[str]:
+    """The arguments after the root's own `--lang X` / `--lang=X` (`attn --lang ru compute …`), so that
+    such a command takes the fast path too (the language is set already); an unknown X is left to Typer."""
+    from attncli.i18n import LANGUAGES
+
+    while args:
+        if args[0] == "--lang" and args[1:2] and args[1] in LANGUAGES:
+            args = args[2:]
+        elif args[0].startswith("--lang=") and args[0].partition("=")[2] in LANGUAGES:
+            args = args[1:]
+        else:
+            break
+    return args
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `attn` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -212,10 +233,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
             _undecodable(args)
         except AttnError as e:
             fail(str(e))
-    if args[:1] == ["compute"]:
+    command = after_root_lang(args)
+    if command[:1] == ["compute"]:
         from attncli.cli.fastpath import parse_compute
 
-        params = parse_compute(args[1:])
+        params = parse_compute(command[1:])
         if params is not None:
             from attncli.cli.run_compute import ComputeRequest, run_compute
 
