@@ -131,6 +131,7 @@ class Model(ABC):
     folder: Path
     info: ModelInfo
     tokenizer: Tokenizer
+    text_prefix = ""  # what the model expects before a text (E5: "passage: "); `attn explain` shows it
 
     @abstractmethod
     def embed(self, ids: NDArray[np.integer], ftype: type[np.floating]) -> Array:
