@@ -32,7 +32,9 @@ def tiny_bytes(seed: int = 0) -> bytes:
     scores = np.array([0, 0, 0, 0, -2, *(-3 - 0.1 * i for i in range(len(WORDS))), *([-6] * len(LETTERS)),
                        *([-7] * len(LETTERS)), 0], dtype="<f4")  # fmt: skip
     out += struct.pack("<5iQ", len(PIECES), 0, 2, 1, 3, len(blob)) + offsets.tobytes() + scores.tobytes() + blob
-    norm = b"".join(struct.pack("<IB", cp, len(s)) + b"".join(struct.pack("<I", ord(c)) for c in s) for cp, s in NORM.items())
+    norm = b"".join(
+        struct.pack("<IB", cp, len(s)) + b"".join(struct.pack("<I", ord(c)) for c in s) for cp, s in NORM.items()
+    )
     out += struct.pack("<iI", len(NORM), len(norm)) + norm
     shapes = d.shapes()
     datas = {}

@@ -103,14 +103,25 @@ def _content_mask(special: Sequence[bool], t: int) -> NDArray[np.bool_]:
     return out
 
 
+def special_names(pieces: Sequence[str], special: Sequence[bool]) -> str:
+    """The special pieces of a sentence as the head choice names them: '[CLS]/[SEP]', '<s>/</s>'."""
+    names = list(dict.fromkeys(p for p, sp in zip(pieces, special, strict=True) if sp))
+    return "/".join(names) if names else f"{CLS}/{SEP}"
+
+
 def choose_head(
-    weights: Sequence[Array], special: Sequence[bool], layers: Sequence[int], heads: Sequence[int]
+    weights: Sequence[Array],
+    special: Sequence[bool],
+    layers: Sequence[int],
+    heads: Sequence[int],
+    names: str = f"{CLS}/{SEP}",
 ) -> Choice:
     """Of the given layers × heads, the head whose ordinary tokens look hardest at other words.
 
     "Other words" excludes [CLS]/[SEP], the token itself and its neighbours: most heads park their
     weight there whatever the sentence says, while a head that links distant words shows something
-    about this sentence. `weights`: per layer (H, T, T) for one sentence.
+    about this sentence. `weights`: per layer (H, T, T) for one sentence; `names`: the special pieces,
+    as the reason names them.
     """
     t = weights[0].shape[-1]
     links = _content_mask(special, t)
@@ -136,17 +147,17 @@ def choose_head(
     if n > 1:
         reason = ngettext(
             "of the {n} head, its words put the most weight on another word of the sentence "
-            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
+            "(not {special}, not themselves or a neighbour): {score:.2f} on average",
             "of the {n} heads, its words put the most weight on another word of the sentence "
-            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average",
+            "(not {special}, not themselves or a neighbour): {score:.2f} on average",
             n,
         )
     else:
         reason = _(
             "the only candidate, its words put the most weight on another word of the sentence "
-            "(not [CLS]/[SEP], not themselves or a neighbour): {score:.2f} on average"
+            "(not {special}, not themselves or a neighbour): {score:.2f} on average"
         )
-    return Choice(layer, head, reason.format(n=n, score=score))
+    return Choice(layer, head, reason.format(n=n, score=score, special=names))
 
 
 def summarize_head(
@@ -160,9 +171,10 @@ def summarize_head(
         "self": float(weights[idx, idx].mean()),
         "previous token": float(weights[idx[1:], idx[1:] - 1].mean()) if t > 1 else 0.0,
         "next token": float(weights[idx[:-1], idx[:-1] + 1].mean()) if t > 1 else 0.0,
-        CLS: float(weights[:, [i for i in range(t) if pieces[i] == CLS and sp[i]]].sum(axis=-1).mean()),
-        SEP: float(weights[:, [i for i in range(t) if pieces[i] == SEP and sp[i]]].sum(axis=-1).mean()),
     }
+    # the opening and closing special pieces ([CLS] and [SEP], <s> and </s>) as sinks
+    for name in dict.fromkeys(pieces[i] for i in (0, t - 1) if sp[i]):
+        shares[name] = float(weights[:, [i for i in range(t) if pieces[i] == name and sp[i]]].sum(axis=-1).mean())
     name, best = max(shares.items(), key=lambda kv: kv[1])
     pattern: str | None = None
     share: float | None = None
@@ -328,11 +340,12 @@ class Plan:
     ALL for every one, None to choose) and the query rows to focus on (None: every token)."""
 
     model: Model
-    sentence: str
+    sentence: str  # as the model reads it: the prefix, then the sentence
     tokens: Tokens
     layer: int | None
     head: int | None
     rows: tuple[int, ...] | None = None
+    prefix: str = ""  # the text put before the user's sentence (E5's "passage: "), part of `sentence`
 
     @property
     def pieces(self) -> list[str]:
@@ -370,10 +383,22 @@ class Plan:
         return self.model.attention_nbytes(len(self.tokens), dtype, kept)
 
 
-def plan(model: Model, sentence: str, *, layer: int | None, head: int | None, truncate: bool = False) -> Plan:
-    """Tokenize `sentence` for `model`; `layer` and `head` are 0-based, ALL, or None (choose)."""
+def plan(
+    model: Model,
+    sentence: str,
+    *,
+    layer: int | None,
+    head: int | None,
+    truncate: bool = False,
+    prefix: str | None = None,
+) -> Plan:
+    """Tokenize `prefix` + `sentence` for `model` (`prefix` None: the model's own, E5's "passage: ");
+    `layer` and `head` are 0-based, ALL, or None (choose)."""
     check_sentence(sentence)
-    return Plan(model, sentence, model.tokenizer.encode(sentence, model.info.max_positions, truncate), layer, head)
+    before = model.text_prefix if prefix is None else prefix
+    text = before + sentence
+    tokens = model.tokenizer.encode(text, model.info.max_positions, truncate)
+    return Plan(model, text, tokens, layer, head, prefix=before)
 
 
 @dataclass(frozen=True)
@@ -417,11 +442,12 @@ def run(
     # set it aside as special when choosing a head
     special = [True, *plan.special[1:]] if getattr(plan.model, "causal_lm", False) else plan.special
     every_layer, every_head = range(plan.model.info.layers), range(plan.model.info.query_heads)
+    names = special_names(plan.pieces, plan.special)
     layer, head = plan.layer, plan.head
     if plan.overview:
         chosen = layer is None
         if layer is None:  # every head: of the layer the default choice lands in
-            layer = choose_head(weights, special, every_layer, every_head).layer
+            layer = choose_head(weights, special, every_layer, every_head, names).layer
         layers = tuple(every_layer) if layer == ALL else (layer,)
         heads = tuple(every_head) if head in (ALL, None) else (head,)
         summaries = tuple(
@@ -435,6 +461,7 @@ def run(
             special,
             [layer] if layer is not None else list(every_layer),
             [head] if head is not None else list(every_head),
+            names,
         )
         layer, head, reason = choice.layer, choice.head, choice.reason
     if layer not in out.attentions:
@@ -457,10 +484,13 @@ def explain(
     causal: bool = False,
     truncate: bool = False,
     top: int = 3,
+    prefix: str | None = None,
 ) -> Explanation:
     """Run the pretrained encoder (all-MiniLM-L6-v2, or the model folder `model`) on `sentence` and
     return one head's attention with a reading. `layer` and `head` are 1-based; when not given they
     are chosen as `attn explain` chooses them (the head whose words look hardest at other words).
+    `prefix` goes before the sentence (None: the model's own: "passage: " for multilingual-e5-small,
+    nothing for the others); `Explanation.sentence` is the text the model read.
 
     >>> e = explain("The miniature Eiffel tower is a toy")      # doctest: +SKIP
     >>> e.layer, e.head, e.readings[6]                           # doctest: +SKIP
@@ -479,11 +509,18 @@ def explain(
         layer=None if layer is None else layer - 1,
         head=None if head is None else head - 1,
         truncate=truncate,
+        prefix=prefix,
     )
     shown = run(asked, dtype=dtype, causal=causal, top=top)  # type: ignore[arg-type]
     assert isinstance(shown, HeadView)
     return Explanation(
-        sentence, asked.tokens.pieces, shown.layer + 1, shown.head + 1, shown.reason, shown.attention, shown.readings
+        asked.sentence,
+        asked.tokens.pieces,
+        shown.layer + 1,
+        shown.head + 1,
+        shown.reason,
+        shown.attention,
+        shown.readings,
     )
 
 
@@ -505,6 +542,7 @@ __all__ = [
     "plan",
     "read_row",
     "run",
+    "special_names",
     "split_words",
     "summarize_head",
     "word_groups",

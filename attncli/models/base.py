@@ -93,6 +93,8 @@ class SentenceTooLong(InputError):
 class Tokenizer(Protocol):
     """A model's own tokenizer."""
 
+    kind: str  # how its pieces mark words: attncli.models.words' WORDPIECE, BPE or SENTENCEPIECE
+
     def encode(self, sentence: str, max_tokens: int, truncate: bool = False) -> Tokens:
         """The sentence's tokens; more than `max_tokens` is an error unless `truncate` (then cut)."""
         ...

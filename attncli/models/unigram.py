@@ -29,7 +29,7 @@ import numpy as np
 from attncli.errors import InputError
 from attncli.i18n import _
 from attncli.models.base import SentenceTooLong, Tokens
-from attncli.models.words import group_pieces
+from attncli.models.words import SENTENCEPIECE, group_pieces
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -105,6 +105,8 @@ class SentencePieceUnigram:
     by its hash (sorted once, a binary search each) and then compared byte for byte, so that a run
     does not build 250,000 strings to look up the few dozen the sentence can hold.
     """
+
+    kind = SENTENCEPIECE
 
     def __init__(
         self,
