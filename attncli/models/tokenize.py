@@ -19,7 +19,7 @@ import numpy as np
 from attncli.errors import InputError, ModelError
 from attncli.i18n import _
 from attncli.models.base import SentenceTooLong, Tokens
-from attncli.models.words import WORDPIECE, written
+from attncli.models.words import WORDPIECE, span_text, written
 
 CONTINUATION = "##"  # WordPiece marks a piece that continues the previous one
 SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
@@ -113,7 +113,7 @@ def spelled_out(sentence: str, tokens: Tokens) -> list[tuple[str, tuple[str, ...
     found = []
     for indices in by_word.values():
         pieces = tuple(tokens.pieces[i] for i in indices)
-        text = sentence[tokens.spans[indices[0]][0] : tokens.spans[indices[-1]][1]]
+        text = span_text(sentence, tokens.spans[indices[0]][0], tokens.spans[indices[-1]][1])
         bare = [p.removeprefix(CONTINUATION) for p in pieces]
         single = sum(1 for p in bare if len(p) == 1)
         non_ascii = any(ord(ch) > 127 and unicodedata.category(ch).startswith("L") for ch in text)

@@ -99,8 +99,12 @@ def written(
         if special[group[0]]:
             texts.append("")
             continue
-        start, end = spans[group[0]][0], spans[group[-1]][1]
-        while end < len(sentence) and unicodedata.category(sentence[end]).startswith("M"):
-            end += 1
-        texts.append(sentence[start:end])
+        texts.append(span_text(sentence, spans[group[0]][0], spans[group[-1]][1]))
     return tuple(texts)
+
+
+def span_text(sentence: str, start: int, end: int) -> str:
+    """sentence[start:end] and the combining marks right after it."""
+    while end < len(sentence) and unicodedata.category(sentence[end]).startswith("M"):
+        end += 1
+    return sentence[start:end]
