@@ -153,20 +153,16 @@ class E5File(TensorStore):
             raise reader.fail(_("the tokenizer's piece offsets are out of order (corrupt file)"))
         if not np.isfinite(scores).all() or not np.append(starts, True)[offsets].all():
             raise reader.fail(_("the tokenizer's pieces or scores are damaged (corrupt file)"))
-        try:
-            raw = blob.tobytes()
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise reader.fail(_("the tokenizer's pieces are not UTF-8 (corrupt file)")) from None
+        raw = blob.tobytes()
         self.blob, self.offsets, self.scores = raw, offsets, scores
         tail = [i for i in range(n - 1, max(n - 4, -1), -1) if raw[offsets[i] : offsets[i + 1]] == b"<mask>"]
         self.specials = Specials(bos, eos, pad, unk, frozenset({bos, eos, pad, unk, *tail}))
-        self.norm = self._read_norm(reader)
+        self._norm = (reader.scalar("<i"), reader.take(reader.scalar("<I")))  # read by `norm()`
 
-    @staticmethod
-    def _read_norm(reader: HeaderReader) -> dict[str, str]:
-        count, size = reader.scalar("<i"), reader.scalar("<I")
-        raw, pos, norm = reader.take(size), 0, {}
+    def norm(self) -> dict[str, str]:
+        """The normalization map: a character → what it becomes ('' to drop it)."""
+        count, raw = self._norm
+        size, pos, norm = len(raw), 0, {}
         try:
             for _i in range(count):
                 cp, k = struct.unpack_from("<IB", raw, pos)
@@ -174,10 +170,20 @@ class E5File(TensorStore):
                 norm[chr(cp)] = "".join(map(chr, outs))
                 pos += 5 + 4 * k
         except (struct.error, ValueError, OverflowError):
-            raise reader.fail(_("the tokenizer's normalization map is damaged (corrupt file)")) from None
+            pos = -1
         if count < 0 or pos != size:
-            raise reader.fail(_("the tokenizer's normalization map is damaged (corrupt file)"))
+            message = _("{path}: the tokenizer's normalization map is damaged (corrupt file)").format(path=self.path)
+            raise ModelError(message, argument="model")
         return norm
+
+    def index(self) -> Any:
+        """The tokenizer's piece index (SentencePieceUnigram.build_index), the pieces checked to be UTF-8."""
+        try:
+            self.blob.decode("utf-8")
+        except UnicodeDecodeError:
+            message = _("{path}: the tokenizer's pieces are not UTF-8 (corrupt file)").format(path=self.path)
+            raise ModelError(message, argument="model") from None
+        return SentencePieceUnigram.build_index(self.blob, self.offsets)
 
     def _read_directory(self, reader: HeaderReader) -> None:
         expected = self.dims.shapes()
@@ -228,8 +234,13 @@ class E5File(TensorStore):
         text, starts = self.blob, self.offsets.tolist()
         return [text[a:b].decode("utf-8") for a, b in itertools.pairwise(starts)]
 
-    def tokenizer(self) -> SentencePieceUnigram:
-        return SentencePieceUnigram(self.blob, self.offsets, self.scores, self.norm, self.specials)
+    def tokenizer(self, cache: WeightCache | None = None) -> SentencePieceUnigram:
+        """The tokenizer; with `cache`, its normalization map and piece index kept on disk (made once)."""
+        if cache is None:
+            return SentencePieceUnigram(self.blob, self.offsets, self.scores, self.norm(), self.specials, self.index())
+        norm = cache.json("normalization.json", self.norm)
+        index = cache.array("tokenizer-index", self.index)
+        return SentencePieceUnigram(self.blob, self.offsets, self.scores, norm, self.specials, np.asarray(index))
 
 
 class E5Weights:
@@ -272,9 +283,10 @@ class E5Encoder(BertEncoder):
         self.folder = path
         self.file = E5File(path)
         self.config = self.file.config
-        self.weights = E5Weights(self.file, WeightCache(path))  # type: ignore[assignment]
+        cache = WeightCache(path)
+        self.weights = E5Weights(self.file, cache)  # type: ignore[assignment]
         self.info = replace(self.config.info, architecture=E5)
-        self.tokenizer = self.file.tokenizer()
+        self.tokenizer = self.file.tokenizer(cache)
 
 
 class E5Architecture(Architecture):

@@ -115,16 +115,25 @@ class SentencePieceUnigram:
         scores: NDArray[np.floating],
         norm: Mapping[str, str],
         specials: Specials,
+        index: NDArray[np.uint64] | None = None,
     ) -> None:
+        """`index`: an earlier `build_index(blob, offsets)` of the same pieces (kept on disk), else built."""
         self.blob, self.offsets = blob, np.asarray(offsets, dtype=np.int64)
         self.scores = np.asarray(scores, dtype=np.float64)
         self.norm = dict(norm)
         self.specials = specials
-        hashes = piece_hashes(np.frombuffer(blob, dtype=np.uint8), self.offsets)
-        self._order = np.argsort(hashes, kind="stable")
-        self._sorted = hashes[self._order]
+        index = self.build_index(blob, self.offsets) if index is None else index
+        self._sorted, self._order = index[0], index[1]
         self.longest = int(np.diff(self.offsets).max(initial=1))  # in bytes
         self.unk_score = float(self.scores.min(initial=0.0)) - UNK_PENALTY
+
+    @staticmethod
+    def build_index(blob: bytes, offsets: NDArray[np.int64]) -> NDArray[np.uint64]:
+        """(2, n): the pieces' hashes in increasing order, and the piece id of each."""
+        hashes = piece_hashes(np.frombuffer(blob, dtype=np.uint8), offsets)
+        order = np.argsort(hashes, kind="stable")
+        out: NDArray[np.uint64] = np.stack([hashes[order], order.astype(np.uint64)])
+        return out
 
     def __len__(self) -> int:
         return len(self.scores)
