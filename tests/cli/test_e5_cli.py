@@ -112,3 +112,18 @@ def test_view_page_of_e5(attn: RunAttn, tiny: Path, tmp_path: Path) -> None:
     assert r.code == 0, r.err
     html = page.read_text(encoding="utf-8")
     assert "▁passage" in html and '"words"' in html
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_model_list_fits_80_columns_with_every_name_whole(attn: RunAttn, lang: str) -> None:
+    r = attn("model", "list", "--lang", lang)
+    assert r.code == 0
+    assert all(len(line) <= 80 for line in r.out.splitlines())
+    for name in (
+        "minilm",
+        "smollm2-135m",
+        "multilingual-e5-small",
+        "Apache-2.0",
+        "installed" if lang == "en" else "установлена",
+    ):
+        assert name in r.out
