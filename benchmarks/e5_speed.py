@@ -1,7 +1,8 @@
 """Whole-process time and peak memory of `attn explain --model multilingual-e5-small` on a 10-token
 input ("passage: " + «Этот фильм потрясающий»: <s> ▁passage : ▁Этот ▁фильм ▁потр я са ющий </s>),
-beside a bare `import numpy` and beside transformers + torch doing the same forward pass (BertModel
-with the file's dequantized weights, every layer's attentions out).
+beside a bare `import numpy`, beside `attn explain` on all-MiniLM-L6-v2 (10 tokens of English, the
+baseline of benchmarks/explain_speed.py) and beside transformers + torch doing the same forward pass
+(BertModel with the file's dequantized weights, every layer's attentions out).
 
     .venv/bin/python benchmarks/e5_speed.py [--runs 5]
 
@@ -32,6 +33,7 @@ from explain_speed import machine
 SENTENCE = "Этот фильм потрясающий"  # 10 tokens with the "passage: " prefix
 MODEL = "multilingual-e5-small"
 TARGET = 1.0  # seconds, whole process, from the issue
+MINILM_SENTENCE = "The animal didn't cross the street"  # 10 tokens: benchmarks/explain_speed.py's, a baseline
 
 _REFERENCE = """
 import numpy as np, torch, transformers
@@ -80,6 +82,7 @@ def main() -> None:
         ("  … --json", [*attn, "--json"], None),
         ("  … --head all", [*attn, "--head", "all"], None),
         ("  … without the cache (ATTN_CACHE=off)", attn, cold),
+        (f"attn explain {MINILM_SENTENCE!r} (MiniLM)", [py, "-m", "attncli", "explain", MINILM_SENTENCE], None),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         if importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
@@ -99,7 +102,10 @@ def main() -> None:
             print(f"{name:<54} {medians[name]:>7.3f}s {min(times):>7.3f}s {peak / 1024:>9.0f} MB", flush=True)
     numpy_time = medians["python -c 'import numpy'"]
     ours = medians["attn explain SENTENCE --model multilingual-e5-small"]
-    print(f"\nattn explain = {ours / numpy_time:.1f} × import numpy", end="")
+    minilm = medians[f"attn explain {MINILM_SENTENCE!r} (MiniLM)"]
+    print(
+        f"\nattn explain --model {MODEL} = {ours / numpy_time:.1f} × import numpy, {ours / minilm:.2f} × MiniLM", end=""
+    )
     if "transformers + torch, same forward pass" in medians:
         print(f", {ours / medians['transformers + torch, same forward pass']:.2f} × transformers + torch", end="")
     print(f"\ntarget for attn explain --model {MODEL}: ≤ {TARGET} s")

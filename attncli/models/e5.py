@@ -244,22 +244,35 @@ class E5File(TensorStore):
 
 
 class E5Weights:
-    """BertWeights' interface over an E5S1 file: tensors by their BertModel names, dequantized once
-    (kept on disk by the cache), the word embeddings only for the rows asked for."""
+    """BertWeights' interface over an E5S1 file: tensors by their BertModel names; the Q4_0 matrices
+    dequantized once, all together, into one float32 array that the cache keeps on disk (one file
+    to map, not 72), the word embeddings only for the rows asked for."""
+
+    BUNDLE = "linear-weights"  # the cache's name for the dequantized matrices, one after another
 
     def __init__(self, file: E5File, cache: WeightCache) -> None:
         self.file, self.cache = file, cache
         self.names = hf_names(file.dims.layers)
         self._kept: dict[tuple[str, str], Array] = {}
+        quantized = [t for t in file.tensors.values() if t.kind == Q4_0 and t.name != "emb.word"]
+        starts = np.cumsum([0, *(t.count for t in quantized)]).tolist()
+        self._spans = {t.name: (a, b, t.shape) for t, a, b in zip(quantized, starts, starts[1:], strict=False)}
+        self._bundle: Any = None
+
+    def _dequantized(self) -> Any:
+        return np.concatenate([self.file.tensor(name).ravel() for name in self._spans])
 
     def get(self, name: str, dtype: type[np.floating]) -> Array:
         key = (name, np.dtype(dtype).name)
         if key not in self._kept:
             short = self.names[name]
-            if self.file.tensors[short].kind == F32:
-                value: Any = self.file.tensor(short)
+            if short in self._spans:
+                if self._bundle is None:
+                    self._bundle = self.cache.array(self.BUNDLE, self._dequantized)
+                a, b, shape = self._spans[short]
+                value: Any = self._bundle[a:b].reshape(shape)
             else:
-                value = self.cache.array(short, lambda: self.file.tensor(short))
+                value = self.file.tensor(short)
             self._kept[key] = np.asarray(value, dtype=dtype)
         return self._kept[key]
 
