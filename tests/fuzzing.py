@@ -84,6 +84,7 @@ NULL_ALLOWED = (
     ("query",),  # attn explain without --query
     ("layer",),  # attn explain --embeddings: no model, so no layer or head
     ("head",),
+    ("probe",),  # attn explain --roles on an encoder: no repeated-sequence probe was run
 )
 # Where --empty-row nan puts NaN (as null) in a fully masked row.
 NAN_POLICY_STAGES = (

@@ -93,3 +93,26 @@ def test_a_damaged_file_is_one_line_naming_it(attn: RunAttn, folder: Path, how: 
     r = run_clean(attn, "explain", "the cat sat", "--model", str(path))
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
     assert str(path) in r.err and said in r.err, r.err
+
+
+@fuzz_settings(ci=25, slow=600)
+@given(
+    sentence=st.one_of(
+        st.text(max_size=30), st.sampled_from(("ёлка и йод", "😀👩‍💻", "e\u0301", "<s> </s>", "\t\n", "\x01"))
+    ),
+    query=st.one_of(st.none(), st.sampled_from(("cat", "йод", "и\u0306од", "<s>", "▁the", "passage", ""))),
+    prefix=st.one_of(st.none(), st.sampled_from(("", "query: ", "  ", "ﬁ\u0301"))),
+    extra=st.lists(st.sampled_from(("--json", "--causal", "--truncate", "--head", "all", "--roles")), max_size=2),
+)
+def test_odd_input_to_e5(
+    attn: RunAttn, folder: Path, sentence: str, query: str | None, prefix: str | None, extra: list[str]
+) -> None:
+    path = folder / "tiny.bin"
+    if not path.exists():
+        write_tiny(path)
+    args = ["explain", sentence, "--model", str(path), *extra]
+    if query is not None:
+        args += ["--query", query]
+    if prefix is not None:
+        args += ["--text-prefix", prefix]
+    run_clean(attn, *args)
