@@ -24,7 +24,6 @@ what is wrong. Dequantized weights are cached on disk (attncli.models.cache).
 from __future__ import annotations
 
 import itertools
-import mmap
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -116,14 +115,7 @@ class E5File(TensorStore):
     """An opened E5S1 file: `dims`, the tokenizer's parts, `tensors` (name → TensorInfo), `tensor(name)`."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            with path.open("rb") as f:
-                self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
-            message = _("{path} cannot be read ({reason})").format(path=path, reason=e)
-            raise ModelError(message, argument="model") from None
-        self._map = np.frombuffer(self._mmap, dtype=np.uint8)
+        self._open(path)
         reader = HeaderReader(self._mmap, path)
         if self._mmap[:4] != MAGIC:
             raise reader.fail(_("not an E5S1 model file (it does not start with 'E5S1')"))

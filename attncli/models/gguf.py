@@ -138,6 +138,17 @@ class TensorStore:
     tensors: dict[str, TensorInfo]
     _map: NDArray[np.uint8]
 
+    def _open(self, path: Path) -> None:
+        """Map `path` read-only (`_mmap`, and `_map` its bytes); ModelError when it cannot be read."""
+        self.path = path
+        try:
+            with path.open("rb") as f:
+                self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
+            message = _("{path} cannot be read ({reason})").format(path=path, reason=e)
+            raise ModelError(message, argument="model") from None
+        self._map = np.frombuffer(self._mmap, dtype=np.uint8)
+
     def raw(self, name: str) -> NDArray[np.uint8]:
         """The bytes of tensor `name`, memory-mapped."""
         info = self.tensors[name]
@@ -180,14 +191,7 @@ class GGUFFile(TensorStore):
     def __init__(self, path: Path, header: dict[str, Any] | None = None) -> None:
         """Open and check `path`; with `header` (an earlier `header()` of the same file, unchanged since),
         take its metadata and tensor directory from there instead of reading them again."""
-        self.path = path
-        try:
-            with path.open("rb") as f:
-                self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
-            message = _("{path} cannot be read ({reason})").format(path=path, reason=e)
-            raise ModelError(message, argument="model") from None
-        self._map: NDArray[np.uint8] = np.frombuffer(self._mmap, dtype=np.uint8)
+        self._open(path)
         if header is not None:
             self.metadata = dict(header["metadata"])
             self.tensors = {t[0]: TensorInfo(t[0], tuple(t[1]), t[2], t[3]) for t in header["tensors"]}
