@@ -86,6 +86,7 @@ NULL_ALLOWED = (
     ("head",),
     ("heads", "pattern"),  # the overview: no pattern holds half of the head's weight (the tables' —)
     ("heads", "share"),
+    ("probe",),  # attn explain --roles on an encoder: no repeated-sequence probe was run
 )
 # Where --empty-row nan puts NaN (as null) in a fully masked row.
 NAN_POLICY_STAGES = (

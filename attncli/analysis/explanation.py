@@ -104,6 +104,12 @@ def _content_mask(special: Sequence[bool], t: int) -> NDArray[np.bool_]:
     return out
 
 
+def special_names(pieces: Sequence[str], special: Sequence[bool]) -> str:
+    """The special pieces of a sentence as the head choice names them: '[CLS]/[SEP]', '<s>/</s>'."""
+    names = list(dict.fromkeys(p for p, sp in zip(pieces, special, strict=True) if sp))
+    return "/".join(names) if names else f"{CLS}/{SEP}"
+
+
 def choose_head(
     weights: Sequence[Array],
     special: Sequence[bool],
@@ -344,11 +350,12 @@ class Plan:
     ALL for every one, None to choose) and the query rows to focus on (None: every token)."""
 
     model: Model
-    sentence: str
+    sentence: str  # as the model reads it: the prefix, then the sentence
     tokens: Tokens
     layer: int | None
     head: int | None
     rows: tuple[int, ...] | None = None
+    prefix: str = ""  # the text put before the user's sentence (E5's "passage: "), part of `sentence`
 
     @property
     def pieces(self) -> list[str]:
@@ -386,10 +393,22 @@ class Plan:
         return self.model.attention_nbytes(len(self.tokens), dtype, kept)
 
 
-def plan(model: Model, sentence: str, *, layer: int | None, head: int | None, truncate: bool = False) -> Plan:
-    """Tokenize `sentence` for `model`; `layer` and `head` are 0-based, ALL, or None (choose)."""
+def plan(
+    model: Model,
+    sentence: str,
+    *,
+    layer: int | None,
+    head: int | None,
+    truncate: bool = False,
+    prefix: str | None = None,
+) -> Plan:
+    """Tokenize `prefix` + `sentence` for `model` (`prefix` None: the model's own, E5's "passage: ");
+    `layer` and `head` are 0-based, ALL, or None (choose)."""
     check_sentence(sentence)
-    return Plan(model, sentence, model.tokenizer.encode(sentence, model.info.max_positions, truncate), layer, head)
+    before = model.text_prefix if prefix is None else prefix
+    text = before + sentence
+    tokens = model.tokenizer.encode(text, model.info.max_positions, truncate)
+    return Plan(model, text, tokens, layer, head, prefix=before)
 
 
 @dataclass(frozen=True)
@@ -433,8 +452,8 @@ def run(
     # set it aside as special when choosing a head
     decoder = bool(getattr(plan.model, "causal_lm", False))
     special = [True, *plan.special[1:]] if decoder else plan.special
-    names = [plan.pieces[i] for i, s in enumerate(plan.special) if s]
-    skipped = ([_("the first token")] if decoder else []) + (["/".join(dict.fromkeys(names))] if names else [])
+    named = [special_names(plan.pieces, plan.special)] if any(plan.special) else []
+    skipped = ([_("the first token")] if decoder else []) + named
     every_layer, every_head = range(plan.model.info.layers), range(plan.model.info.query_heads)
     layer, head = plan.layer, plan.head
     if plan.overview:
@@ -479,10 +498,13 @@ def explain(
     causal: bool = False,
     truncate: bool = False,
     top: int = 3,
+    prefix: str | None = None,
 ) -> Explanation:
     """Run the pretrained encoder (all-MiniLM-L6-v2, or the model folder `model`) on `sentence` and
     return one head's attention with a reading. `layer` and `head` are 1-based; when not given they
     are chosen as `attn explain` chooses them (the head whose words look hardest at other words).
+    `prefix` goes before the sentence (None: the model's own: "passage: " for multilingual-e5-small,
+    nothing for the others); `Explanation.sentence` is the text the model read.
 
     >>> e = explain("The miniature Eiffel tower is a toy")      # doctest: +SKIP
     >>> e.layer, e.head, e.readings[6]                           # doctest: +SKIP
@@ -501,11 +523,18 @@ def explain(
         layer=None if layer is None else layer - 1,
         head=None if head is None else head - 1,
         truncate=truncate,
+        prefix=prefix,
     )
     shown = run(asked, dtype=dtype, causal=causal, top=top)  # type: ignore[arg-type]
     assert isinstance(shown, HeadView)
     return Explanation(
-        sentence, asked.tokens.pieces, shown.layer + 1, shown.head + 1, shown.reason, shown.attention, shown.readings
+        asked.sentence,
+        asked.tokens.pieces,
+        shown.layer + 1,
+        shown.head + 1,
+        shown.reason,
+        shown.attention,
+        shown.readings,
     )
 
 
@@ -527,6 +556,7 @@ __all__ = [
     "plan",
     "read_row",
     "run",
+    "special_names",
     "split_words",
     "summarize_head",
     "word_groups",

@@ -55,9 +55,11 @@ def units(sentence: str, tokens: Tokens, *, words: bool = True) -> Units:
         n = len(tokens)
         return Units(tuple(tokens.pieces), tuple((i,) for i in range(n)), tuple(tokens.special), False)
     labels = []
-    for group in tokens.groups:
+    for n, group in enumerate(tokens.groups):
         first, last = group[0], group[-1]
-        if tokens.special[first] or tokens.spans[first][1] <= tokens.spans[first][0]:
+        if tokens.texts and tokens.texts[n]:
+            labels.append(tokens.texts[n])  # the tokenizer's own words as written
+        elif tokens.special[first] or tokens.spans[first][1] <= tokens.spans[first][0]:
             labels.append(tokens.pieces[first])
         else:
             labels.append(sentence[tokens.spans[first][0] : tokens.spans[last][1]].strip())  # BPE: ' brown'
@@ -76,9 +78,10 @@ def aggregate(weights: Array, of: Units) -> NDArray[np.float64]:
 
 def pick(text: str, of: Units, tokens: Tokens, argument: str) -> tuple[int, ...]:
     """The units `text` names: a word (any case) or, failing that, a piece (then the word it is in)."""
-    wanted = text.strip().casefold()
+    from attncli.models.words import same_word
+
     if of.words:
-        hits = tuple(u for u, label in enumerate(of.labels) if label.casefold() == wanted)
+        hits = tuple(u for u, label in enumerate(of.labels) if same_word(text, label))
         if hits:
             return hits
     try:

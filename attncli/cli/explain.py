@@ -19,6 +19,7 @@ import typer
 from attncli.cli.inputs import refuse_over_budget, said_notes
 from attncli.cli.options import (
     MODEL_FLAG,
+    TEXT_PREFIX_FLAG,
     DebugOpt,
     DTypeChoice,
     GenerateOpt,
@@ -30,6 +31,7 @@ from attncli.cli.options import (
     QuietOpt,
     SaveHtmlOpt,
     SaveSvgOpt,
+    TextPrefixOpt,
     ViewOpt,
 )
 from attncli.cli.output import (
@@ -46,6 +48,7 @@ from attncli.cli.view import check_view, every_head
 from attncli.core.stages import TABLE_STAGES, check_stages
 from attncli.errors import InputError, ShapeError
 from attncli.i18n import _, ngettext
+from attncli.models.words import BPE, SENTENCEPIECE, WORDPIECE
 
 if TYPE_CHECKING:
     from attncli.analysis.explanation import HeadView, Overview, Plan, Reading
@@ -86,6 +89,7 @@ class Options:
     view: Path | None = None  # --view FILE.html: the interactive page
     across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --residual
     generate: int | None = None  # new tokens for a decoder to generate (--generate)
+    prefix: str | None = None  # --text-prefix: text before the sentence (None: the model's own, E5's "passage: ")
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,7 @@ def explain(
         bool, typer.Option("--truncate", help="Cut a sentence longer than the model's limit (with a warning).")
     ] = False,
     generate: GenerateOpt = None,
+    prefix: TextPrefixOpt = None,
     stage: Annotated[
         list[str] | None,
         typer.Option(help="Show only this stage (repeatable): " + ", ".join(TABLE_STAGES) + "."),
@@ -214,8 +219,9 @@ def explain(
     if precision is None:
         precision = 4 if embeddings is not None else 2
     opts = Options(
-        query, causal, stage, top, precision, json_out, max_memory, view=view, across=across, generate=generate
-    )
+        query, causal, stage, top, precision, json_out, max_memory, view=view, across=across, generate=generate,
+        prefix=prefix,
+    )  # fmt: skip
     with _flags():
         _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
     if save_svg or save_html:
@@ -245,6 +251,7 @@ def _explain(
             ("--roles", opts.across.roles or None),
             ("--words", opts.across.word_heatmap or None),
             ("--generate", opts.generate),
+            (TEXT_PREFIX_FLAG, opts.prefix),
         ):
             if value is not None:
                 raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
@@ -281,12 +288,23 @@ def _flags() -> Iterator[None]:
 
 def _notes(asked: Plan, causal: bool) -> list[str]:
     notes = []
+    if asked.prefix:
+        said = _(
+            "The model reads {text!r}: {prefix!r} comes first, as E5 was trained ('query: ' before a question, "
+            "'passage: ' before a text to be found); its tokens take part in the attention. --text-prefix changes it "
+            "(--text-prefix 'query: ', or --text-prefix '' for none)."
+        )
+        notes.append(said.format(text=asked.sentence, prefix=asked.prefix))
     spelled = asked.model.tokenizer.spelled_out(asked.sentence, asked.tokens)
     if spelled:
         shown = "; ".join(f"{word} → {' '.join(pieces)}" for word, pieces in spelled[:4])
         if len(spelled) > 4:
             more = len(spelled) - 4
             shown = ngettext("{shown} (and {n} more)", "{shown} (and {n} more)", more).format(shown=shown, n=more)
+    if spelled and _kind(asked) == SENTENCEPIECE:
+        unknown = _("These words hold characters the vocabulary does not know, read as <unk>: {words}.")
+        notes.append(unknown.format(words=shown))
+    elif spelled:
         notes.append(
             _(
                 "This model's vocabulary is English: these words became single characters or [UNK], "
@@ -327,7 +345,7 @@ def _explain_model(
         raise InputError(_("needs a decoder that predicts the next token, such as smollm2-135m"), argument="--generate")
     layer = parse_index(layer_text, "--layer", info.layers, _("layers"))
     head = parse_index(head_text, "--head", info.query_heads, _("heads"))
-    asked = plan(loaded, sentence, layer=layer, head=head, truncate=truncate)
+    asked = plan(loaded, sentence, layer=layer, head=head, truncate=truncate, prefix=opts.prefix)
     tokens = asked.tokens
     if tokens.truncated_from is not None:
         cut = _("the sentence has {n} tokens; cut to the model's {limit} (--truncate)")
@@ -375,9 +393,13 @@ def _explain_model(
         selected = (shown.layer, shown.head)
     if opts.view is not None:
         heads = every_head(asked.model, tokens.ids, dtype, opts.causal)
-        about = {"header": _model_header(source, info, dtype), "selected": selected, "groups": tokens.groups}
+        from attncli.analysis.heads import units
+
+        words = list(units(asked.sentence, tokens).labels)  # as written
+        about = {"header": _model_header(source, info, dtype), "selected": selected, "groups": tokens.groups,
+                 "words": words}  # fmt: skip
         stages = ["inputs", "scores", "scaled", "masked", "weights", "output"]
-        _page(opts, heads, list(tokens.pieces), stages, json_text, sentence=sentence, notes=notes, **about)
+        _page(opts, heads, list(tokens.pieces), stages, json_text, sentence=asked.sentence, notes=notes, **about)
 
 
 def _page(
@@ -396,7 +418,7 @@ def _frame(asked: Plan, source: ModelSource, dtype: str, opts: Options) -> Any:
 
     header, info = _model_header(source, asked.model.info, dtype), asked.model.info
     notes = _notes(asked, opts.causal)
-    return Frame(header, _tokens_title(asked.tokens), _model_json(source, info), notes, opts.json_out,
+    return Frame(header, _tokens_title(asked.tokens, _kind(asked)), _model_json(source, info), notes, opts.json_out,
                  opts.precision, dtype, opts.causal)  # fmt: skip
 
 
@@ -451,7 +473,7 @@ def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[
         labels=list(tokens.pieces),
         special=list(tokens.special),
         header=_model_header(source, info, dtype),
-        tokens_title=_tokens_title(tokens),
+        tokens_title=_tokens_title(tokens, _kind(shown.plan)),
         where=_("layer {layer}, head {head}").format(layer=layer + 1, head=head + 1),
         reason=shown.reason,
         notes=notes,
@@ -459,18 +481,16 @@ def _head_subject(shown: HeadView, source: ModelSource, dtype: str, notes: list[
             "mode": "model",
             "model": _model_json(source, info),
             "sentence": shown.plan.sentence,
+            "prefix": shown.plan.prefix,
             "tokens": list(tokens.pieces),
             "token_ids": tokens.ids.tolist(),
             "layer": layer + 1,
             "head": head + 1,
             "choice": shown.reason or "given",
         },
-        pieces_note=_pieces_note(tokens),
+        pieces_note=_pieces_note(tokens, _kind(shown.plan)),
         origins=_origins(info, layer, head),
-        mask_note=_(
-            "3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
-            "keys: the model attends to them (many heads park weight on [SEP])."
-        ),
+        mask_note=_mask_note(tokens, _kind(shown.plan)),
         reading_title=_("Reading: where each query token looks (the pieces of a word added up)"),
         default_stages=("inputs", "scores", "scaled", "masked", "weights", "output"),
         readings=shown.readings,
@@ -533,14 +553,26 @@ def _model_json(source: ModelSource, info: ModelInfo) -> dict[str, Any]:
     }
 
 
-def _tokens_title(tokens: Tokens) -> str:
+def _kind(asked: Plan) -> str:
+    """The tokenizer's scheme: WORDPIECE, BPE or SENTENCEPIECE (attncli.models.words)."""
+    return str(getattr(asked.model.tokenizer, "kind", WORDPIECE))
+
+
+def _tokens_title(tokens: Tokens, kind: str) -> str:
     n = len(tokens)
-    if tokens.texts and not any(tokens.special):
+    if kind == BPE:
         return ngettext(
             "Tokens ({n} byte-level BPE piece; Ġ = a space before it)",
             "Tokens ({n} byte-level BPE pieces; Ġ = a space before them)",
             n,
         ).format(n=n)
+    if kind == SENTENCEPIECE:
+        title = ngettext(
+            "Tokens ({n}: <s>, {pieces} SentencePiece piece, </s>; ▁ = a space before it)",
+            "Tokens ({n}: <s>, {pieces} SentencePiece pieces, </s>; ▁ = a space before them)",
+            n - 2,
+        )
+        return title.format(n=n, pieces=n - 2)
     title = ngettext(
         "Tokens ({n}: [CLS], {pieces} WordPiece piece, [SEP])",
         "Tokens ({n}: [CLS], {pieces} WordPiece pieces, [SEP])",
@@ -549,18 +581,30 @@ def _tokens_title(tokens: Tokens) -> str:
     return title.format(n=n, pieces=n - 2)
 
 
-def _pieces_note(tokens: Tokens) -> str | None:
+def _pieces_note(tokens: Tokens, kind: str) -> str | None:
     from attncli.models.tokenize import word_text
 
     split = [g for g in tokens.groups if len(g) > 1]
     if not split:
         return None
-    if tokens.texts:
-        words = [(tokens.texts[n], g) for n, g in enumerate(tokens.groups) if len(g) > 1]
-        shown = ", ".join(f"{w} = {' '.join(tokens.pieces[i] for i in g)}" for w, g in words[:3])
-        return _("Words of more than one piece (the reading adds their weights up): {examples}.").format(examples=shown)
-    examples = ", ".join(f"{word_text(tokens.pieces, g)} = {' '.join(tokens.pieces[i] for i in g)}" for g in split[:3])
-    return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
+    texts = tokens.texts or tuple(word_text(tokens.pieces, g) for g in tokens.groups)
+    words = [(texts[n], g) for n, g in enumerate(tokens.groups) if len(g) > 1]
+    examples = ", ".join(f"{w} = {' '.join(tokens.pieces[i] for i in g)}" for w, g in words[:3])
+    if kind == WORDPIECE:
+        return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
+    return _("Words of more than one piece (the reading adds their weights up): {examples}.").format(examples=examples)
+
+
+def _mask_note(tokens: Tokens, kind: str) -> str:
+    if kind == SENTENCEPIECE:
+        return _(
+            "3 · mask: one sentence has no <pad> tokens, so no key is masked. <s> and </s> are ordinary "
+            "keys: the model attends to them (many heads park weight on them)."
+        )
+    return _(
+        "3 · mask: one sentence has no [PAD] tokens, so no key is masked. [CLS] and [SEP] are ordinary "
+        "keys: the model attends to them (many heads park weight on [SEP])."
+    )
 
 
 def _overview_caption(tokens: Tokens, decoder: bool) -> str:
@@ -608,6 +652,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
             "model": _model_json(source, info),
             "config": {"dtype": dtype, "causal": causal_note() in notes},
             "sentence": view.plan.sentence,
+            "prefix": view.plan.prefix,
             "tokens": pieces,
             "token_ids": tokens.ids.tolist(),
             "heads": [
@@ -630,7 +675,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
         return json_text
     console = make_console()
     console.print(Text(_model_header(source, info, dtype), style="dim"))
-    console.print(tokens_view(pieces, list(tokens.special), _tokens_title(tokens)))
+    console.print(tokens_view(pieces, list(tokens.special), _tokens_title(tokens, _kind(view.plan))))
     console.print()
     if len(view.layers) == 1:
         scope = _("Overview: layer {layer}, every head").format(layer=view.layers[0] + 1)

@@ -150,6 +150,7 @@ def _write(frame: Frame, of: Units, asked: Plan, fields: dict[str, Any]) -> None
         "model": frame.model_json,
         "config": {"dtype": frame.dtype, "causal": frame.causal},
         "sentence": asked.sentence,
+        "prefix": asked.prefix,
         "tokens": list(asked.tokens.pieces),
         "level": "words" if of.words else "pieces",
         "units": list(of.labels),

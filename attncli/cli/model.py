@@ -80,7 +80,7 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
         if model is None:
             found_none = _("No model found. Install {name} with:\n  {command}")  # unwrapped: copy-pasteable
             print(found_none.format(name=DEFAULT_NAME, command=install_hint()))
-        console.print(known_table())
+        console.print(known_table(console.width))
         return
     for n, source in enumerate(found):
         name = DEFAULT_NAME if source.origin == "package" else source.folder.name
@@ -105,13 +105,15 @@ def model_list(model: ModelOpt = None, lang: LangOpt = None, debug: DebugOpt = F
         )  # fmt: skip
     console.print(Text(_("* the one `attn explain` uses (--model, then $ATTN_MODEL, then the package)"), style="dim"))
     console.print()
-    console.print(known_table())
+    console.print(known_table(console.width))
 
 
-def known_table() -> Any:
-    """The models attncli knows by name (--model NAME), installed or not."""
+def known_table(width: int = 80) -> Any:
+    """The models attncli knows by name (--model NAME), installed or not, for a terminal `width` wide."""
     from rich import box
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     from attncli.models.cache import cache_root
     from attncli.models.catalog import KNOWN
@@ -119,20 +121,31 @@ def known_table() -> Any:
     table = Table(
         title=_("Models by name (--model NAME; attn model download NAME installs one)"),
         box=box.SIMPLE_HEAD,
-        caption=_("Dequantized weights are cached in {folder} (delete it to free the space).").format(
-            folder=cache_root()
-        ),
+        padding=0,  # the box puts one space between columns: 80 columns hold every header and value whole
+        show_edge=False,
     )
-    for name in (_("name"), _("architecture"), _("layers × heads (query/KV)"), _("weights"), _("size"),
-                 _("licence"), _("installed")):  # fmt: skip
-        table.add_column(name)
-    for m in KNOWN.values():
-        heads = f"{m.layers} × {m.heads}" + (f" ({m.heads}/{m.kv_heads})" if m.kv_heads != m.heads else "")
-        table.add_row(
-            m.name, m.architecture, heads, m.quantization, f"{m.size_mb} MB", m.licence,
-            _("yes") if m.path() is not None else _("no"),
-        )  # fmt: skip
-    return table
+    rows = [_known_row(m) for m in KNOWN.values()]
+    headers = (_("name"), _("architecture"), _("layers × heads (query/KV)"), _("weights (size)"), _("licence"),
+               _("installed"))  # fmt: skip
+    # the columns that wrap between words, at most this wide in a narrow terminal (80 columns hold all)
+    wrapped = {2: 12, 3: 10} if width < 100 else {2: 40, 3: 40}
+    for n, header in enumerate(headers):
+        # no value or header is cut inside a word (a name is typed); single words are never wrapped
+        widest = max(len(word) for text in (header, *(row[n] for row in rows)) for word in text.split())
+        if n in wrapped:
+            table.add_column(header, min_width=widest, max_width=max(widest, wrapped[n]))
+        else:
+            table.add_column(header, width=widest, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    cache = _("Dequantized weights are cached in {folder} (delete it to free the space).").format(folder=cache_root())
+    return Group(table, Text(cache, style="dim"))
+
+
+def _known_row(m: Any) -> tuple[str, ...]:
+    heads = f"{m.layers} × {m.heads}" + (f" ({m.heads}/{m.kv_heads})" if m.kv_heads != m.heads else "")
+    installed = _("yes") if m.path() is not None else _("no")
+    return (m.name, m.architecture, heads, f"{m.quantization} ({m.size_mb} MB)", m.licence, installed)
 
 
 @model_app.command(
@@ -142,7 +155,7 @@ def known_table() -> Any:
 def model_download(
     name: Annotated[
         str | None,
-        typer.Argument(help="minilm (the default) or smollm2-135m.", show_default=False),
+        typer.Argument(help="minilm (the default), multilingual-e5-small or smollm2-135m.", show_default=False),
     ] = None,
     lang: LangOpt = None,
     debug: DebugOpt = False,

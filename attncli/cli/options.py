@@ -150,9 +150,21 @@ ModelOpt = Annotated[
     typer.Option(
         MODEL_FLAG,
         metavar="NAME|PATH",
-        help="A model by name (attn model list: minilm, smollm2-135m), a local Hugging Face BERT folder "
-        "(config.json, model.safetensors, tokenizer.json) or a Llama .gguf file; "
+        help="A model by name (attn model list: minilm, multilingual-e5-small, smollm2-135m), a local Hugging Face "
+        "BERT folder (config.json, model.safetensors, tokenizer.json), a Llama .gguf file or an E5S1 .bin file; "
         "default $ATTN_MODEL, then the installed all-MiniLM-L6-v2 package.",
+    ),
+]
+
+TEXT_PREFIX_FLAG = "--text-prefix"
+TextPrefixOpt = Annotated[
+    str | None,
+    typer.Option(
+        TEXT_PREFIX_FLAG,
+        metavar="TEXT",
+        help="Text put before the sentence, as the model was trained to read it (multilingual-e5-small: "
+        "'passage: ' unless this says 'query: ' or ''; the other models: none). Its tokens are shown.",
+        show_default=False,
     ),
 ]
 

@@ -93,6 +93,8 @@ class SentenceTooLong(InputError):
 class Tokenizer(Protocol):
     """A model's own tokenizer."""
 
+    kind: str  # how its pieces mark words: attncli.models.words' WORDPIECE, BPE or SENTENCEPIECE
+
     def encode(self, sentence: str, max_tokens: int, truncate: bool = False) -> Tokens:
         """The sentence's tokens; more than `max_tokens` is an error unless `truncate` (then cut)."""
         ...
@@ -131,6 +133,7 @@ class Model(ABC):
     folder: Path
     info: ModelInfo
     tokenizer: Tokenizer
+    text_prefix = ""  # what the model expects before a text (E5: "passage: "); `attn explain` shows it
 
     @abstractmethod
     def embed(self, ids: NDArray[np.integer], ftype: type[np.floating]) -> Array:

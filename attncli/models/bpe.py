@@ -19,7 +19,7 @@ import numpy as np
 from attncli.errors import InputError, ModelError
 from attncli.i18n import _
 from attncli.models.base import SentenceTooLong, Tokens
-from attncli.models.words import group_pieces
+from attncli.models.words import BPE, group_pieces
 
 if TYPE_CHECKING:
     from attncli.models.gguf import GGUFFile
@@ -55,6 +55,8 @@ def readable(piece: str) -> str:
 
 class ByteLevelBPE:
     """A `tokenizers` BPE over GPT-2's byte alphabet, from a GGUF's metadata."""
+
+    kind = BPE
 
     def __init__(self, tok: Any, control: frozenset[str]) -> None:
         self._tok = tok

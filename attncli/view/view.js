@@ -32,7 +32,8 @@
   }
   function units() {
     if (state.level === "words" && D.groups) {
-      return { q: D.groups.map(wordLabel), k: D.groups.map(wordLabel), groups: D.groups };
+      var words = D.words || D.groups.map(wordLabel);  // the words as written, when the page has them
+      return { q: words, k: words, groups: D.groups };
     }
     return { q: D.labels.q, k: D.labels.k, groups: null };
   }

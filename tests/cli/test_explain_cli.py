@@ -40,7 +40,7 @@ def test_default_explain_shows_every_stage_and_a_reading(attn: RunAttn) -> None:
     assert r.code == 0, r.err
     assert r.err == ""
     assert "1:[CLS]  2:the  3:miniature  4:e  5:##iff  6:##el  7:tower" in r.out
-    assert "eiffel = e ##iff ##el" in r.out
+    assert "Eiffel = e ##iff ##el" in r.out  # the word as written, its pieces as the model has them
     assert re.search(r"Layer \d, head \d+\n\(default: of the 72 heads", r.out)
     for title in ("Q (queries)", "K (keys)", "V (values)", "1 · scores", "2 · scaled", "3 · mask", "4 · weights"):
         assert title in r.out

@@ -147,10 +147,10 @@ def test_model_view_opens_a_head_and_the_keyboard_moves(attn: RunAttn, browser: 
     assert (active.get_attribute("data-side"), active.get_attribute("data-index")) == ("q", "3")
     lines = browser.execute_script("return [...document.querySelectorAll('#hv line')].map(l => l.getAttribute('y1'))")
     assert len(set(lines)) == 1  # one query's lines only
-    # words instead of pieces: "eiffel" is one word of pieces e, ##iff, ##el
+    # words instead of pieces: "Eiffel" (as written) is one word of pieces e, ##iff, ##el
     browser.find_element(By.CSS_SELECTOR, 'input[name="level"][value="words"]').click()
     labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, '#hv .tok[data-side="q"] text')]
-    assert "eiffel" in labels
+    assert "Eiffel" in labels
     # a phone-width screen: the page does not scroll sideways (wide tables scroll inside their box)
     browser.set_window_size(390, 844)
     width = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")

@@ -1,0 +1,115 @@
+"""Whole-process time and peak memory of `attn explain --model multilingual-e5-small` on a 10-token
+input ("passage: " + «Этот фильм потрясающий»: <s> ▁passage : ▁Этот ▁фильм ▁потр я са ющий </s>),
+beside a bare `import numpy`, beside `attn explain` on all-MiniLM-L6-v2 (10 tokens of English, the
+baseline of benchmarks/explain_speed.py) and beside transformers + torch doing the same forward pass
+(BertModel with the file's dequantized weights, every layer's attentions out).
+
+    .venv/bin/python benchmarks/e5_speed.py [--runs 5]
+
+Each command is a fresh process, as a user types it; the median and the fastest of the runs are
+given, and the peak resident memory of the process. attncli runs twice first: the first run of the
+file dequantizes its weights (and builds the tokenizer's piece index) into the cache
+(attncli.models.cache); later runs map them. The cold row (ATTN_CACHE=off) is a run without the
+cache. The transformers row gets the same weights from an .npz written here once (its own reading of
+the E5S1 format does not exist), so its time is torch's import, BertModel and the forward pass. The
+machine is shared: quote the median, and the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from decoder_speed import blas, timed
+from explain_speed import machine
+
+SENTENCE = "Этот фильм потрясающий"  # 10 tokens with the "passage: " prefix
+MODEL = "multilingual-e5-small"
+TARGET = 1.0  # seconds, whole process, from the issue
+MINILM_SENTENCE = "The animal didn't cross the street"  # 10 tokens: benchmarks/explain_speed.py's, a baseline
+
+_REFERENCE = """
+import numpy as np, torch, transformers
+f = np.load({npz!r})
+c = transformers.BertConfig(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+    intermediate_size=1536, max_position_embeddings=512, layer_norm_eps=1e-12, attn_implementation="eager")
+m = transformers.BertModel(c, add_pooling_layer=False).eval()
+m.load_state_dict({{k: torch.from_numpy(f[k]) for k in f.files}}, strict=False)
+with torch.no_grad():
+    o = m(torch.tensor([[{ids}]]), output_attentions=True)
+print(float(o.attentions[-1].sum()))
+"""
+
+
+def weights_npz(folder: Path) -> Path:
+    """The file's dequantized weights under BertModel's names, for the transformers row."""
+    import numpy as np
+
+    from attncli.models.catalog import KNOWN
+    from attncli.models.e5 import E5File, hf_names
+
+    path = KNOWN[MODEL].path()
+    assert path is not None
+    f = E5File(path)
+    out = folder / "e5.npz"
+    np.savez(out, **{hf: np.asarray(f.tensor(short)) for hf, short in hf_names(f.dims.layers).items()})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    from attncli.models.catalog import KNOWN
+
+    if KNOWN[MODEL].path() is None:
+        sys.exit(f"{MODEL} is not installed: attn model download {MODEL}")
+    py = sys.executable
+    attn = [py, "-m", "attncli", "explain", SENTENCE, "--model", MODEL]
+    subprocess.run([*attn, "--json"], check=True, stdout=subprocess.DEVNULL)  # fills the cache
+    doc = json.loads(subprocess.run([*attn, "--json"], check=True, capture_output=True, text=True).stdout)
+    cold = {**os.environ, "ATTN_CACHE": "off"}
+    commands: list[tuple[str, list[str], dict[str, str] | None]] = [
+        ("python -c 'import numpy'", [py, "-c", "import numpy"], None),
+        ("attn explain SENTENCE --model multilingual-e5-small", attn, None),
+        ("  … --json", [*attn, "--json"], None),
+        ("  … --head all", [*attn, "--head", "all"], None),
+        ("  … without the cache (ATTN_CACHE=off)", attn, cold),
+        (f"attn explain {MINILM_SENTENCE!r} (MiniLM)", [py, "-m", "attncli", "explain", MINILM_SENTENCE], None),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        if importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
+            code = _REFERENCE.format(npz=str(weights_npz(Path(tmp))), ids=", ".join(map(str, doc["token_ids"])))
+            commands.append(("transformers + torch, same forward pass", [py, "-c", code], None))
+        else:
+            print("(transformers/torch not installed: their row is left out)")
+        print(f"machine: {machine()}")
+        print(f"BLAS: {blas()}")
+        print(f"input: {doc['sentence']!r} ({len(doc['tokens'])} tokens: {' '.join(doc['tokens'])})")
+        print(f"{args.runs} runs each, whole process\n")
+        print(f"{'command':<54} {'median':>8} {'fastest':>8} {'peak memory':>12}")
+        medians = {}
+        for name, command, env in commands:
+            times, peak = timed(command, args.runs if "transformers" not in name else max(2, args.runs // 2), env)
+            medians[name] = statistics.median(times)
+            print(f"{name:<54} {medians[name]:>7.3f}s {min(times):>7.3f}s {peak / 1024:>9.0f} MB", flush=True)
+    numpy_time = medians["python -c 'import numpy'"]
+    ours = medians["attn explain SENTENCE --model multilingual-e5-small"]
+    minilm = medians[f"attn explain {MINILM_SENTENCE!r} (MiniLM)"]
+    print(
+        f"\nattn explain --model {MODEL} = {ours / numpy_time:.1f} × import numpy, {ours / minilm:.2f} × MiniLM", end=""
+    )
+    if "transformers + torch, same forward pass" in medians:
+        print(f", {ours / medians['transformers + torch, same forward pass']:.2f} × transformers + torch", end="")
+    print(f"\ntarget for attn explain --model {MODEL}: ≤ {TARGET} s")
+
+
+if __name__ == "__main__":
+    main()
