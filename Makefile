@@ -50,9 +50,11 @@ browser:
 # pdflatex for the LaTeX answer keys (tests/cli/test_exercise_cli.py compiles them; with CI=true a
 # missing pdflatex fails the test instead of skipping it). Debian's texlive-latex-base, only when
 # pdflatex is missing; CI runs as root. See the README for how long the install takes.
+# The Russian keys need T2A fonts and babel's Russian: texlive-lang-cyrillic (kpsewhich finds its t2aenc.def).
 latex:
-	@command -v pdflatex >/dev/null || { \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends texlive-latex-base; }
+	@command -v pdflatex >/dev/null && kpsewhich t2aenc.def >/dev/null || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			texlive-latex-base texlive-lang-cyrillic; }
 
 test: lint browser latex
 	$(BIN)/python -m pytest -q

@@ -46,6 +46,22 @@ def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path, topi
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
+@pytest.mark.parametrize("topic", ["softmax", "two-heads", "window"])
+def test_the_russian_latex_key_compiles(attn: RunAttn, tmp_path: Path, topic: str) -> None:
+    """Russian needs T2A fonts and babel's Russian (Debian's texlive-lang-cyrillic, which `make latex` installs)."""
+    run = attn("exercise", "--topic", topic, "--count", "2", "--key", "--format", "latex", "--lang", "ru")
+    assert run.code == 0 and "Упражнение" in run.out
+    if shutil.which("pdflatex") is None or shutil.which("kpsewhich") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("pdflatex is missing in CI: `make latex` installs it")
+        pytest.skip("pdflatex is not installed")
+    (tmp_path / "key.tex").write_text(run.out, encoding="utf-8")
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "key.tex"], cwd=tmp_path, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
 def test_russian_sheet(attn: RunAttn) -> None:
     run = attn("exercise", "--topic", "causal", "--count", "1", "--key", "--format", "html", "--lang", "ru")
     assert run.code == 0 and '<html lang="ru">' in run.out
