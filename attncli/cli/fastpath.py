@@ -39,6 +39,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--sink-tokens": ("sink_tokens", "int>=1"),
     "--softcap": ("softcap", "float"),
     "--sinks": ("sinks", "str"),
+    "--query-pre-attn-scalar": ("query_pre_attn_scalar", "float"),
     "--input": ("input", "str"),
     "-i": ("input", "str"),
     "--sample": ("sample", "str"),

@@ -135,6 +135,10 @@ SinksOpt = Annotated[
     str | None,
     _variant(None, "Learned attention sinks (gpt-oss): one logit per head, e.g. 0.5,-1; rows then sum to < 1."),
 ]
+QueryPreAttnScalarOpt = Annotated[
+    float | None,
+    _variant(None, "Gemma 2's scale rule: scale = N^-1/2 (query_pre_attn_scalar, e.g. 256) instead of 1/√d_k."),
+]
 SinkTokensOpt = Annotated[int | None, _variant(1, "StreamingLLM: the first k keys stay visible beside the --window.")]
 
 MHA = "Multi-head attention"  # the help panel of the multi-head options

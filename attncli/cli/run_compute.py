@@ -62,6 +62,7 @@ SETTING_FLAGS = (
     *("causal", "causal_align", "scale", "empty_row", "dtype", "heads", "kv_heads", "random_weights", "seed"),
     *("positional", "rope", "rope_style", "rope_base", "alibi"),
     *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens", "softcap", "sinks"),
+    "query_pre_attn_scalar",
 )
 
 

@@ -42,7 +42,7 @@ SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
 # The structured masks (attncli.core.settings.MaskSpec), in documents and in a result's config.
 VARIANT_KEYS = (
     *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens"),
-    *("softcap", "sinks"),
+    *("softcap", "sinks", "query_pre_attn_scalar"),
 )
 # Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
 MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
@@ -183,8 +183,8 @@ def document_fields(
                 if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None
             }
         )
-        if config.get("scale_rule") == "1/sqrt(d_k)":
-            merged["scale"] = None  # the default was used; let it follow d_k again
+        if config.get("scale_rule") in ("1/sqrt(d_k)", "1/sqrt(query_pre_attn_scalar)"):
+            merged["scale"] = None  # a rule was used; let it follow d_k (or query_pre_attn_scalar) again
         doc = merged
     else:
         _unknown(keys, DOCUMENT_KEYS, source)
@@ -278,12 +278,13 @@ def _variant_fields(doc: Mapping[str, Any], src: str) -> dict[str, Any]:
             message = _("must be a list of whole numbers, one document id per token, got {value}")
             raise InputError(message.format(value=_shown(ids)), argument=src + "documents")
         fields["documents"] = tuple(ids)
-    cap = doc.get("softcap")
-    if cap is not None:
-        if isinstance(cap, bool) or not isinstance(cap, int | float) or not cap > 0 or json_number(cap) is None:
-            message = _("must be a positive finite number, got {value}").format(value=_shown(cap))
-            raise InputError(message, argument=src + "softcap")
-        fields["softcap"] = float(cap)
+    for key in ("softcap", "query_pre_attn_scalar"):
+        cap = doc.get(key)
+        if cap is not None:
+            if isinstance(cap, bool) or not isinstance(cap, int | float) or not cap > 0 or json_number(cap) is None:
+                message = _("must be a positive finite number, got {value}").format(value=_shown(cap))
+                raise InputError(message, argument=src + key)
+            fields[key] = float(cap)
     sinks = doc.get("sinks")
     if sinks is not None:
         numbers = isinstance(sinks, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in sinks)

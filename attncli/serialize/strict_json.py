@@ -62,7 +62,7 @@ def _document(
         "schema_version": SCHEMA_VERSION,
         "config": {
             "scale": r.scale,
-            "scale_rule": "1/sqrt(d_k)" if r.scale_is_default else "given",
+            "scale_rule": scale_rule(r),
             "causal": r.causal,
             "causal_align": r.causal_align,
             "mask": mask_kind(mask),
@@ -86,6 +86,13 @@ def _document(
     return doc
 
 
+def scale_rule(r: Attention | AttentionOutput) -> str:
+    """How the scale was chosen: "1/sqrt(d_k)" (the default), "1/sqrt(query_pre_attn_scalar)" (Gemma 2) or "given"."""
+    if r.scale_is_default:
+        return "1/sqrt(d_k)"
+    return "1/sqrt(query_pre_attn_scalar)" if r.variants.query_pre_attn_scalar is not None else "given"
+
+
 def variant_config(spec: MaskSpec) -> dict[str, Any]:
     """The structured masks as config keys (null when not used), which read back as a problem document."""
     return {
@@ -98,6 +105,7 @@ def variant_config(spec: MaskSpec) -> dict[str, Any]:
         "sink_tokens": spec.sink_tokens,
         "softcap": spec.softcap,
         "sinks": None if spec.sinks is None else list(spec.sinks),
+        "query_pre_attn_scalar": spec.query_pre_attn_scalar,
     }
 
 
