@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from attncli.core.engine import Attention
-from attncli.core.masks import causal_allowed
+from attncli.core.masks import causal_allowed, rule_of, sink_logits, softcapped
 from attncli.core.multihead import MultiHead
 from attncli.core.settings import CausalAlign
 from attncli.core.stages import STAGE_NAMES, check_stages
@@ -252,17 +252,25 @@ def _reproduces(claimed: Array, candidate: Array | None, tol: Array) -> bool:
 # --- the computation as a chain of steps -------------------------------------------------------------
 
 
-def _softmax(x: Array, empty_row: str, *, axis: int = -1, decimals: int | None = None) -> Array:
+def _softmax(
+    x: Array, empty_row: str, *, axis: int = -1, decimals: int | None = None, sinks: Array | None = None
+) -> Array:
     """Softmax along `axis`; a slice that is all −∞ gets weights by `empty_row` (as the engine does).
 
     With `decimals`, computed as by hand: exp of each value written down rounded, then divided by their sum.
+    Learned `sinks` (…, 1, 1) (gpt-oss; along the last axis only) join each row's sum and get no column.
     """
     top = x.max(axis=axis, keepdims=True)
     empty = np.isneginf(top)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if sinks is not None:
+            top = np.maximum(top, sinks)
         # Shifting by the max changes nothing but overflow; by hand, exp values are written down rounded.
-        e = np.exp(x - np.where(empty, 0.0, top)) if decimals is None else np.round(np.exp(x), decimals)
-        w = e / np.where(empty, 1.0, e.sum(axis=axis, keepdims=True))
+        e = np.exp(x - np.where(np.isneginf(top), 0.0, top)) if decimals is None else np.round(np.exp(x), decimals)
+        total = e.sum(axis=axis, keepdims=True)
+        if sinks is not None:
+            total = total + (np.exp(sinks - top) if decimals is None else np.round(np.exp(sinks), decimals))
+        w = e / np.where(total == 0, 1.0, total)
     if empty_row == "uniform":
         w = np.where(empty, 1.0 / x.shape[axis], w)
     elif empty_row == "nan":
@@ -283,7 +291,8 @@ class _Chain:
         shape = r.scores.shape
         self.t, self.s = shape[-2:]
         self.d_k, self.d_v = r.q.shape[-1], r.v.shape[-1]
-        self.order = tuple(s for s in STAGE_NAMES if s != "masked" or r.masked is not None)
+        present = {"masked": r.masked is not None, "capped": r.capped is not None}
+        self.order = tuple(s for s in STAGE_NAMES if present.get(s, True))
         # The mask's own part (bool mask, or the finite cells of an additive one) and the causal rule,
         # kept apart so that a mistake can change one of them.
         self.additive: Array | float = 0.0
@@ -293,14 +302,17 @@ class _Chain:
         elif r.mask is not None:
             self.additive = np.broadcast_to(r.mask.astype(r.scores.dtype), shape)
             self.user_allowed = np.broadcast_to(np.isfinite(self.additive), shape)
-        self.rule: NDArray[np.bool_] = (
-            causal_allowed(self.t, self.s, r.causal_align) if r.causal else np.ones((self.t, self.s), dtype=bool)
-        )
+        # the causal rule and the structured masks (window, chunk, prefix, documents, sink tokens)
+        rule = rule_of(self.t, self.s, r.causal, r.causal_align, r.variants)
+        self.rule: NDArray[np.bool_] = np.ones((self.t, self.s), dtype=bool) if rule is None else rule.allowed()
+        cap, sinks = r.variants.softcap, sink_logits(r.variants, shape, np.float64)
+        self.sinks = sinks
         self.steps: dict[str, Step] = {
             "scores": lambda _: np.matmul(r.q, np.swapaxes(r.k, -1, -2)),  # (…, T, d_k)·(…, d_k, S)
             "scaled": lambda x: x * r.scale,
+            "capped": lambda x: x if cap is None else softcapped(np.asarray(x, dtype=np.float64), cap),
             "masked": self.mask_step(self.user_allowed & self.rule),
-            "weights": lambda x: _softmax(x, r.empty_row),
+            "weights": lambda x: _softmax(x, r.empty_row, sinks=sinks),
             "output": lambda w: np.matmul(w, r.v),  # (…, T, S)·(…, S, d_v)
         }
         if final is not None:
@@ -370,6 +382,9 @@ def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array
         if value is None:
             continue
         argument = f"expected.{stage}"
+        if stage == "capped" and stage not in chain.order:
+            message = _("this problem has no softcap, so there is no capped stage; claim scaled instead")
+            raise InputError(message, argument=argument)
         if stage not in chain.order:
             raise InputError(
                 _("this problem has no mask and is not causal, so there is no masked stage; claim scaled instead"),
@@ -484,7 +499,7 @@ class _Grader:
                 found[other.key] = other
         if self.mistakes and stage == "weights" and not found:
             fix = next(m.diagnosis.fix for m in self.mistakes if m.diagnosis.stage == "weights")
-            logits = "masked" if "masked" in chain.order else "scaled"
+            logits = next(x for x in ("masked", "capped", "scaled") if x in chain.order)
             origin = (previous, self.claims[previous]) if previous is not None else (logits, chain.correct(logits))
             x = chain.run(origin[0], origin[1], logits)
             not_softmax = None if x is None else _not_a_softmax(claimed, x, tol, fix, own=previous is not None)
@@ -586,7 +601,7 @@ def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: boo
 
 def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimals: int) -> Array | None:
     """The stage computed by hand with every value written down rounded to `decimals` (exp values too)."""
-    softmax: Step = lambda x: _softmax(x, chain.result.empty_row, decimals=decimals)  # noqa: E731
+    softmax: Step = lambda x: _softmax(x, chain.result.empty_row, decimals=decimals, sinks=chain.sinks)  # noqa: E731
     return chain.run(start, value, stage, {"weights": softmax}, decimals=decimals)
 
 
@@ -642,6 +657,7 @@ def _mistakes(chain: _Chain, problem: Problem) -> list[_Mistake]:
     return [
         *_score_mistakes(chain),
         *_scale_mistakes(chain, given=problem.scale is not None),
+        *_softcap_mistakes(chain),
         *_mask_mistakes(chain),
         *_softmax_mistakes(chain),
         *_output_mistakes(chain),
@@ -761,6 +777,34 @@ def _scale_mistakes(c: _Chain, *, given: bool) -> list[_Mistake]:
     ]
 
 
+def _softcap_mistakes(c: _Chain) -> list[_Mistake]:
+    """Soft-capping (Gemma 2) forgotten, or applied to the unscaled scores."""
+    r, cap = c.result, c.result.variants.softcap
+    if cap is None or r.capped is None:
+        return []
+    s0, c0 = _first(r.scaled)[0, 0], _first(r.capped)[0, 0]
+    fix = _("capped = c·tanh(scaled / c) with c = {c}, on the scaled scores and before the mask, e.g. "
+            "{c} × tanh({s} / {c}) = {capped}").format(c=_num(cap), s=_num(s0), capped=_num(c0))  # fmt: skip
+    return [
+        _mistake(
+            "softcap_forgotten",
+            "capped",
+            _("soft-capping left out"),
+            _("you kept the scaled scores as they were: c·tanh(s/c) squeezes them into (−c, c)"),
+            fix,
+            lambda x: x,
+        ),
+        _mistake(
+            "softcap_before_scaling",
+            "capped",
+            _("soft-capping before the scale"),
+            _("you capped the unscaled scores, c·tanh(scores/c), then scaled; Gemma 2 caps the scaled scores"),
+            fix,
+            lambda x: softcapped(np.asarray(x, dtype=np.float64) / r.scale, cap) * r.scale,
+        ),
+    ]
+
+
 def _mask_mistakes(c: _Chain) -> list[_Mistake]:
     r = c.result
     if r.masked is None:
@@ -772,6 +816,8 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
     if r.causal:
         seen = "1…i" if r.causal_align == "top-left" else "1…i+S−T"
         how.append(_("the causal rule lets query i see keys {seen} ({align})").format(seen=seen, align=r.causal_align))
+    if r.variants.any:
+        how.append(_("the structured masks (window, chunks, prefix, documents) hide the keys they do not keep"))
     fix = _("masked = scaled, where {how}").format(how=_(" and ").join(how))
     if hidden:
         fix = _(
@@ -801,7 +847,7 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
                 c.mask_step(~c.user_allowed & c.rule),
             )
         )
-    if r.causal:
+    if r.causal and not r.variants.any:  # (the causal rule's own mistakes; with a window or chunks it is theirs)
         offset = 0 if r.causal_align == "top-left" else c.s - c.t
         flipped = np.arange(c.s)[None, :] >= np.arange(c.t)[:, None] + offset
         out.append(

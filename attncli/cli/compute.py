@@ -49,6 +49,11 @@ from attncli.cli.options import (
 )
 from attncli.cli.run_compute import ComputeRequest, run_compute
 
+SaveOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write the result to FILE.npy (the output) or FILE.npz (every stage kept) instead of tables."),
+]
+
 
 def register(app: typer.Typer) -> None:
     app.command(epilog=EPILOG)(compute)
@@ -143,12 +148,7 @@ def compute(
     threads: Annotated[
         int | None, typer.Option(min=1, help="Worker and BLAS threads (default: the cores available).")
     ] = None,
-    save: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write the result to FILE.npy (the output) or FILE.npz (every stage kept) instead of tables."
-        ),
-    ] = None,
+    save: SaveOpt = None,
     max_memory: MaxMemoryOpt = None,
     format: FormatOpt = None,
     heatmap: Annotated[bool, typer.Option("--heatmap", help="Also show the weights as a coloured heatmap.")] = False,

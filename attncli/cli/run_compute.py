@@ -136,7 +136,12 @@ def _sinks(text: str | None) -> tuple[float, ...] | None:
     return values
 
 
-def _check_variants(fields: dict[str, Any], source: str | None, flags: dict[str, Any]) -> None:
+def variant_settings(**flags: Any) -> dict[str, Any]:
+    """The variant flags' values as problem fields: --documents and --sinks parsed, the rest as given."""
+    return {**flags, "documents": _documents(flags.get("documents")), "sinks": _sinks(flags.get("sinks"))}
+
+
+def check_variants(fields: dict[str, Any], source: str | None, flags: dict[str, Any]) -> None:
     """The structured masks fit together (window_right with the jax rule, sink tokens with a window);
     an error names the flag, or the document's key."""
     from attncli.problem.document import variants_of
@@ -169,7 +174,7 @@ def run_compute(request: ComputeRequest) -> None:
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=settings)
     _check_outputs(request.save, pres)  # after reading the inputs (none may be overwritten), before the work
     flags: dict[str, Any] = {**request.matrices, **request.settings}
-    _check_variants(fields, source, flags)
+    check_variants(fields, source, flags)
     if is_multihead(fields) or request.head is not None or request.average_heads:
         _compute_multihead(multihead_from(fields, source), flags, request, pres)
         return
