@@ -98,7 +98,7 @@ StageOpt = Annotated[
     list[str] | None,
     typer.Option(
         help="Show only this stage (repeatable): inputs, scores, scaled, masked, visible, softmax, weights, "
-        "output; with heads also positional, projected, heads, rope, alibi, concat, projection."
+        "output; with heads also positional, projected, heads, qk_norm, rope, alibi, concat, projection."
     ),
 ]
 ExplainCellOpt = Annotated[

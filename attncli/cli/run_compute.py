@@ -57,10 +57,13 @@ def _parse_cell(text: str) -> tuple[int, int]:
     return i, j
 
 
-MATRIX_FLAGS = ("q", "k", "v", "mask", "x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
+MATRIX_FLAGS = (
+    *("q", "k", "v", "mask", "x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo"),
+    *("q_norm", "k_norm"),
+)
 SETTING_FLAGS = (
     *("causal", "causal_align", "scale", "empty_row", "dtype", "heads", "kv_heads", "random_weights", "seed"),
-    *("positional", "rope", "rope_style", "rope_base", "alibi"),
+    *("positional", "rope", "rope_style", "rope_base", "alibi", "qk_norm", "qk_norm_eps"),
     *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens", "softcap", "sinks"),
     "query_pre_attn_scalar",
 )

@@ -18,6 +18,7 @@ MULTIHEAD_STAGES = (
     "positional",
     "projected",
     "heads",
+    "qk_norm",
     "rope",
     "alibi",
     *TABLE_STAGES[1:],

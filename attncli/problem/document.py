@@ -45,8 +45,11 @@ VARIANT_KEYS = (
     *("softcap", "sinks", "query_pre_attn_scalar"),
 )
 # Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
-MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
-MULTIHEAD_SETTING_KEYS = ("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi")
+MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo", "q_norm", "k_norm")
+MULTIHEAD_SETTING_KEYS = (
+    *("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi"),
+    *("qk_norm", "qk_norm_eps"),
+)
 MULTIHEAD_KEYS = frozenset({*MULTIHEAD_MATRIX_KEYS, *MULTIHEAD_SETTING_KEYS, "random_weights", "seed"})
 DOCUMENT_KEYS = frozenset(
     {
@@ -200,7 +203,7 @@ def document_fields(
             fields[key] = _matrix(doc[key], src + key, "matrix", base_dir, confined)
     if "mask" in doc:
         fields["mask"] = _matrix(doc["mask"], src + "mask", "mask", base_dir, confined)
-    for key in ("rope", "alibi", "random_weights"):
+    for key in ("rope", "alibi", "random_weights", "qk_norm"):
         if key in doc:
             if not isinstance(doc[key], bool):
                 message = _("must be true or false, got {value}").format(value=_shown(doc[key]))
@@ -212,12 +215,7 @@ def document_fields(
                 message = _("must be a whole number ≥ {low}, got {value}").format(low=low, value=_shown(doc[key]))
                 raise InputError(message, argument=src + key)
             fields[key] = doc[key]
-    if "rope_base" in doc and doc["rope_base"] is not None:
-        base = doc["rope_base"]
-        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0 or json_number(base) is None:
-            message = _("must be a positive finite number, got {value}").format(value=_shown(base))
-            raise InputError(message, argument=src + "rope_base")
-        fields["rope_base"] = float(base)
+    fields.update(_multihead_numbers(doc, src))
     named_choices: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("rope_style", ROPE_STYLES),
         ("positional", POSITIONALS),
@@ -257,6 +255,24 @@ def document_fields(
             if not isinstance(doc[key], str):
                 raise InputError(_("must be a string"), argument=src + key)
             fields[key] = doc[key]
+    return fields
+
+
+def _multihead_numbers(doc: Mapping[str, Any], src: str) -> dict[str, Any]:
+    """rope_base (> 0) and qk_norm_eps (≥ 0), finite numbers."""
+    fields: dict[str, Any] = {}
+    if "rope_base" in doc and doc["rope_base"] is not None:
+        base = doc["rope_base"]
+        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0 or json_number(base) is None:
+            message = _("must be a positive finite number, got {value}").format(value=_shown(base))
+            raise InputError(message, argument=src + "rope_base")
+        fields["rope_base"] = float(base)
+    if doc.get("qk_norm_eps") is not None:
+        eps = doc["qk_norm_eps"]
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps >= 0 or json_number(eps) is None:
+            message = _("must be a finite number ≥ 0, got {value}").format(value=_shown(eps))
+            raise InputError(message, argument=src + "qk_norm_eps")
+        fields["qk_norm_eps"] = float(eps)
     return fields
 
 
@@ -333,7 +349,7 @@ def is_multihead(fields: Mapping[str, Any]) -> bool:
 
 def _multihead_keys(fields: Mapping[str, Any]) -> list[str]:
     # Settings that only refine others (rope_style, rope_base, seed) do not by themselves ask for heads.
-    refining = {"rope_style", "rope_base", "seed"}
+    refining = {"rope_style", "rope_base", "seed", "qk_norm_eps"}
     return sorted(k for k in MULTIHEAD_KEYS - refining if fields.get(k) is not None and fields.get(k) is not False)
 
 
@@ -391,6 +407,8 @@ class MultiHeadProblem:
     rope_style: str = "half"
     rope_base: float = 10000.0
     alibi: bool = False
+    qk_norm: bool = False
+    qk_norm_eps: float = 1e-6
     variants: MaskSpec = field(default_factory=MaskSpec)
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
@@ -414,7 +432,10 @@ class MultiHeadProblem:
     @property
     def positions(self) -> Positions:
         """Where positions enter (checked when made)."""
-        return Positions(cast(Any, self.positional), self.rope, cast(Any, self.rope_style), self.rope_base, self.alibi)
+        return Positions(
+            cast(Any, self.positional), self.rope, cast(Any, self.rope_style), self.rope_base, self.alibi,
+            self.qk_norm, self.qk_norm_eps,
+        )  # fmt: skip
 
     def solve(self) -> MultiHead:
         """Run the multi-head pipeline on this problem."""

@@ -184,7 +184,7 @@ def to_json(
     return dumps(doc, indent)
 
 
-MULTIHEAD_ONLY_STAGES = ("positional", "projected", "heads", "rope", "alibi", "concat", "projection")
+MULTIHEAD_ONLY_STAGES = ("positional", "projected", "heads", "qk_norm", "rope", "alibi", "concat", "projection")
 
 
 def multihead_dict(
@@ -211,6 +211,8 @@ def multihead_dict(
         rope_style=result.rope.style if result.rope is not None else None,
         rope_base=result.rope.base if result.rope is not None else None,
         alibi=result.alibi_slopes is not None,
+        qk_norm=result.qk_norm is not None,
+        qk_norm_eps=result.qk_norm.eps if result.qk_norm is not None else None,
     )
     if result.projection == "random" and problem is not None:
         config["seed"] = problem.seed
@@ -233,6 +235,13 @@ def multihead_dict(
             stage_values["positional"].update(kv_encoding=jsonable(p.kv_encoding), kv_input=jsonable(p.kv_after))
     if "projected" in wanted:
         stage_values["projected"] = dict(zip(("q", "k", "v"), (jsonable(a) for a in result.projected), strict=True))
+    if "qk_norm" in wanted and result.qk_norm is not None:
+        n = result.qk_norm
+        stage_values["qk_norm"] = {
+            "q_before": jsonable(n.q_before), "k_before": jsonable(n.k_before),
+            "q_rms": jsonable(n.q_rms[..., 0]), "k_rms": jsonable(n.k_rms[..., 0]),
+            "q": jsonable(n.q_after), "k": jsonable(n.k_after),
+        }  # fmt: skip
     if "rope" in wanted and result.rope is not None:
         r = result.rope
         stage_values["rope"] = {
