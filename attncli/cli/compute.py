@@ -129,6 +129,15 @@ KNormOpt = Annotated[
     str | None, matrix_option("QK-norm weights of k (d_head numbers; default ones); implies --qk-norm.")
 ]
 QkNormEpsOpt = Annotated[float | None, typer.Option(min=0.0, help="QK-norm's ε (default 1e-6).", rich_help_panel=MHA)]
+DecodeOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        metavar="N",
+        help="KV-cache decoding: the last N queries as one step against the cached keys and values, "
+        "beside the full recompute (what the cache holds, its bytes).",
+    ),
+]
 SaveOpt = Annotated[
     Path | None,
     typer.Option(help="Write the result to FILE.npy (the output) or FILE.npz (every stage kept) instead of tables."),
@@ -146,6 +155,7 @@ EPILOG = (
     "  attn compute --input samples/cat-sits.json --json | jq '.stages.weights'\n\n"
     "  attn compute --input samples/mha-2heads.json --head 1\n\n"
     "  attn compute --sample window-hf --stage visible\n\n"
+    "  attn compute --sample causal-4x4 --decode 1\n\n"
     "  attn compute --x '[[1,0,1,0],[0,2,0,2]]' --heads 8 --kv-heads 2 --random-weights --seed 7"
 )
 
@@ -177,6 +187,7 @@ def compute(
     stage: StageOpt = None,
     precision: Annotated[int, typer.Option(min=0, max=15, help="Decimals shown in tables.")] = 4,
     explain_cell: ExplainCellOpt = None,
+    decode: DecodeOpt = None,
     x: XOpt = None,
     q_input: QInputOpt = None,
     kv_input: KvInputOpt = None,

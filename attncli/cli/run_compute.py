@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from attncli.core.blocked import AttentionOutput
+    from attncli.core.decode import DecodeStep
     from attncli.core.engine import Attention
     from attncli.core.multihead import MultiHead
     from attncli.problem.document import MultiHeadProblem, Problem
@@ -66,6 +67,7 @@ SETTING_FLAGS = (
     *("positional", "rope", "rope_style", "rope_base", "alibi", "qk_norm", "qk_norm_eps"),
     *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens", "softcap", "sinks"),
     "query_pre_attn_scalar",
+    "decode",
 )
 
 
@@ -193,6 +195,9 @@ def run_compute(request: ComputeRequest) -> None:
         output_only = output_only_needed(problem, asked, request.max_memory, pres.json_out)
     except AttnError as e:
         raise named_after_flags(e, flags) from None
+    if output_only and problem.decode is not None:
+        message = _("a decoding step shows its weights beside the full recompute; the stages do not fit in memory")
+        raise InputError(message, argument="--decode")
     if output_only and request.view is not None:
         message = _("the page needs every stage, and this problem's stages do not fit in memory (see --max-memory)")
         raise InputError(message, argument="--view")
@@ -208,11 +213,32 @@ def run_compute(request: ComputeRequest) -> None:
         _save(save, result.output if output_only else result)
         if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
             return  # --save alone: the file is the result (--save-svg/--save-html record the tables as well)
-    _show_single(problem, result, request.stages, pres)
+    decode = None if output_only else _decoded(cast("Attention", result), problem.decode, flags, source)
+    _show_single(problem, result, request.stages, pres, decode)
+
+
+def _decoded(result: Attention, new: int | None, flags: dict[str, Any], source: str | None, kv_heads: int | None = None
+             ) -> DecodeStep | None:  # fmt: skip
+    """The KV-cache decoding step of the last `new` queries, if asked; errors name --decode or the key."""
+    if new is None:
+        return None
+    from attncli.core.decode import decode_step
+
+    try:
+        return decode_step(result, new, kv_heads)
+    except AttnError as e:
+        argument = e.argument or "decode"
+        if flags.get(argument) is None and source is not None:
+            raise e.with_argument(f"{source}: {argument}") from None
+        raise e.with_argument("--" + argument.replace("_", "-")) from None  # (decode, causal_align: both flags)
 
 
 def _show_single(
-    problem: Problem, result: Attention | AttentionOutput, stages: list[str] | None, pres: Presentation
+    problem: Problem,
+    result: Attention | AttentionOutput,
+    stages: list[str] | None,
+    pres: Presentation,
+    decode: DecodeStep | None = None,
 ) -> None:
     """Tables, text or JSON of a single-head result (rich, through attncli.render, only when tables are drawn)."""
     from attncli.core.engine import Attention
@@ -233,14 +259,22 @@ def _show_single(
     stages_result = result
 
     def draw_stages(view: View) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
         from attncli.render.tables import render_attention
 
-        return render_attention(stages_result, stages, view)
+        if decode is None:
+            return render_attention(stages_result, stages, view)
+        from attncli.render.decode import render_decode
+
+        shown = render_attention(stages_result, stages, view) if stages else Text("")  # the step alone by default
+        return Group(shown, render_decode(decode, view))
 
     pres.show(
         title=problem.title,
         labels=problem.labels,
-        json_text=lambda: serialize.to_json(stages_result, problem, stages),
+        json_text=lambda: serialize.to_json(stages_result, problem, stages, decode=decode),
         tables=lambda: stage_tables(stages_result, stages, problem.labels),
         render=draw_stages,
     )
@@ -312,6 +346,7 @@ def _compute_multihead(
         raise InputError(message.format(n=result.heads), argument="--head")
     warn_mask(problem.mask)
     warn_empty_rows(result.attention, "head")
+    decode = _decoded(result.attention, problem.decode, flags, None, result.kv_heads)
     if request.save is not None:
         _save(request.save, result.output, _multihead_arrays(result))
         if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
@@ -325,14 +360,25 @@ def _compute_multihead(
         return [t for t in per_head if head is None or t.slice_index == (head - 1,)]
 
     def render(view: View) -> Any:
+        from rich.console import Group
+
+        from attncli.render.decode import render_decode
         from attncli.render.multihead import render_multihead
 
-        return render_multihead(result, stages, view, head=head, average=average_heads)
+        if decode is None:
+            return render_multihead(result, stages, view, head=head, average=average_heads)
+        shown = [render_multihead(result, stages, view, head=head, average=average_heads)] if stages else []
+        return Group(*shown, render_decode(decode, view, head=0 if head is None else head - 1))
+
+    def json_text() -> str:
+        return serialize.dumps(
+            serialize.with_decode(serialize.multihead_dict(result, problem, stages, average_heads), decode)
+        )
 
     pres.show(
         title=problem.title,
         labels=problem.labels,
-        json_text=lambda: serialize.dumps(serialize.multihead_dict(result, problem, stages, average_heads)),
+        json_text=json_text,
         tables=tables,
         render=render,
     )

@@ -58,6 +58,7 @@ DOCUMENT_KEYS = frozenset(
         *SETTING_KEYS,
         *VARIANT_KEYS,
         *MULTIHEAD_KEYS,
+        "decode",
         "labels",
         "expected",
         "title",
@@ -67,9 +68,9 @@ DOCUMENT_KEYS = frozenset(
     }
 )
 # Keys of attncli's own JSON output, which is a valid input document.
-RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output"})
+RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output", "decode_step"})
 RESULT_CONFIG_KEYS = frozenset(
-    {*SETTING_KEYS, *VARIANT_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"}
+    {*SETTING_KEYS, *VARIANT_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows", "decode"}
     | {"d_head", "d_v", "projection", "seed", "head_map"}
 )
 
@@ -103,6 +104,7 @@ class Problem:
     empty_row: str = "zero"
     dtype: str = "float64"
     variants: MaskSpec = field(default_factory=MaskSpec)
+    decode: int | None = None  # the last N queries as a KV-cache decoding step (attncli.core.decode)
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
@@ -183,7 +185,8 @@ def document_fields(
             {
                 k: v
                 for k, v in config.items()
-                if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None
+                if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS or k == "decode")
+                and v is not None
             }
         )
         if config.get("scale_rule") in ("1/sqrt(d_k)", "1/sqrt(query_pre_attn_scalar)"):
@@ -209,7 +212,7 @@ def document_fields(
                 message = _("must be true or false, got {value}").format(value=_shown(doc[key]))
                 raise InputError(message, argument=src + key)
             fields[key] = doc[key]
-    for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0)):
+    for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0), ("decode", 1)):
         if key in doc and doc[key] is not None:
             if isinstance(doc[key], bool) or not isinstance(doc[key], int) or doc[key] < low:
                 message = _("must be a whole number ≥ {low}, got {value}").format(low=low, value=_shown(doc[key]))
@@ -410,6 +413,7 @@ class MultiHeadProblem:
     qk_norm: bool = False
     qk_norm_eps: float = 1e-6
     variants: MaskSpec = field(default_factory=MaskSpec)
+    decode: int | None = None  # the last N queries as a KV-cache decoding step
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None

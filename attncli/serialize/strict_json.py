@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
+    from attncli.core.decode import Cache, DecodeStep
 
 SCHEMA_VERSION = 1
 ALL_STAGES = TABLE_STAGES[1:]  # every stage but the inputs, which the document holds apart
@@ -171,14 +172,46 @@ def _problem_extras(problem: Problem | MultiHeadProblem | None) -> dict[str, Any
     return extras
 
 
+def decode_dict(d: DecodeStep) -> dict[str, Any]:
+    """A KV-cache decoding step: the cache before and after, the step's weights and output, the full
+    recompute's rows they equal, and whether bit for bit."""
+
+    def cache(c: Cache) -> dict[str, Any]:
+        holds = [{"name": name, "shape": list(shape)} for name, shape in c.holds]
+        return {"holds": holds, "kv_heads": c.kv_heads, "dtype": c.dtype, "bytes": c.nbytes}
+
+    rows = d.full_rows
+    return {
+        "new": d.new,
+        "cached": d.cached,
+        "cache_before": cache(d.before),
+        "cache": cache(d.cache),
+        "weights": jsonable(d.step.weights),
+        "output": jsonable(d.step.output),
+        "full_weights": jsonable(d.full.weights[..., rows, :]),
+        "full_output": jsonable(d.full.output[..., rows, :]),
+        "bit_equal": d.bit_equal,
+        "max_difference": d.max_difference,
+    }
+
+
+def with_decode(doc: dict[str, Any], d: DecodeStep | None) -> dict[str, Any]:
+    """The result document with its decoding step (config.decode and decode_step), if there is one."""
+    if d is not None:
+        doc["config"]["decode"] = d.new
+        doc["decode_step"] = decode_dict(d)
+    return doc
+
+
 def to_json(
     result: Attention,
     problem: Problem | None = None,
     stages: Iterable[str] | None = None,
     indent: int | None = 2,
+    decode: DecodeStep | None = None,
 ) -> str:
     """Strict JSON text of `result_dict` (raises if anything non-finite slipped through)."""
-    doc = result_dict(result, problem, stages)
+    doc = with_decode(result_dict(result, problem, stages), decode)
     if indent is None:
         return json.dumps(doc, allow_nan=False, ensure_ascii=False)
     return dumps(doc, indent)

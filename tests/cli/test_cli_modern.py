@@ -62,3 +62,55 @@ def test_bad_qk_norm_flags(attn: RunAttn, args: tuple[str, ...], message: str) -
 def test_bad_qk_norm_keys(attn: RunAttn, extra: str, message: str) -> None:
     r = attn("compute", stdin='{"x": [[1, 0], [0, 1]], "heads": 1, ' + extra + "}")
     assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+def test_decode_shows_the_step_beside_the_full_recompute(attn: RunAttn) -> None:
+    r = attn("compute", "--sample", "causal-4x4", "--decode", "2")
+    assert r.code == 0, r.err
+    assert "KV-cache decoding: 2 new queries against a cache of 2 keys (4 after the step)" in r.out
+    assert "q3 step   0.2483   0.2483   0.5035   0.0000" in r.out and "q3 full   0.2483   0.2483   0.5035" in r.out
+    assert "K (2×2) and V (2×3) per head, × 1 K/V head, " in r.out and "160 bytes" in r.out
+    assert "1 · scores" not in r.out  # the step alone, unless --stage asks for more
+    both = attn("compute", "--sample", "causal-4x4", "--decode", "1", "--stage", "weights")
+    assert "4 · weights" in both.out and "KV-cache decoding" in both.out
+    ru = attn("compute", "--sample", "causal-4x4", "--decode", "1", "--lang", "ru")
+    assert "KV-кэш" in ru.out, ru.out
+
+
+def test_decode_json_validates_and_reads_back(attn: RunAttn) -> None:
+    r = attn("compute", "--sample", "mha-gqa", "--decode", "1", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    jsonschema.validate(doc, SCHEMA)
+    step = doc["decode_step"]
+    assert doc["config"]["decode"] == 1 and step["new"] == 1 and step["cached"] == step["cache"]["holds"][0]["shape"][0] - 1
+    assert step["cache"]["kv_heads"] == 2 and step["cache"]["bytes"] == 2 * 8 * sum(
+        int(np.prod(h["shape"])) for h in step["cache"]["holds"]
+    )
+    np.testing.assert_allclose(step["output"], step["full_output"], atol=1e-12, rtol=0)
+    assert step["bit_equal"] == (step["max_difference"] == 0)
+    assert json.loads(attn("compute", "--json", stdin=r.out).out) == doc
+    by_key = attn("compute", "--json", stdin=json.dumps({"q": "1 0; 0 1", "k": "1 0; 0 1", "v": "1; 2", "decode": 1}))
+    assert json.loads(by_key.out)["decode_step"]["cache"]["bytes"] == 48
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("--sample", "causal-4x4", "--decode", "9"), "--decode: must be a whole number of new queries, 1…4"),
+     (("--sample", "causal-4x4", "--decode", "0"), "'--decode'"),
+     (("--q", "1 0", "--k", "1 0; 0 1", "--v", "1; 2", "--causal", "--decode", "1"), "--causal-align: a KV cache")],
+)  # fmt: skip
+def test_bad_decode_flags(attn: RunAttn, args: tuple[str, ...], message: str) -> None:
+    r = attn("compute", *args)
+    assert r.code == 2 and r.out == "" and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [('"decode": 0', "stdin: decode: must be a whole number ≥ 1"),
+     ('"decode": 3', "stdin: decode: must be a whole number of new queries, 1…2"),
+     ('"decode": 1, "causal": true, "q": [[1, 0]]', "stdin: causal_align: a KV cache aligns")],
+)  # fmt: skip
+def test_bad_decode_keys(attn: RunAttn, extra: str, message: str) -> None:
+    r = attn("compute", stdin='{"q": [[1, 0], [0, 1]], "k": [[1, 0], [0, 1]], "v": [[1], [2]], ' + extra + "}")
+    assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
