@@ -3,7 +3,8 @@ recompute's rows, for every variant, single- and multi-head; what the cache hold
 
 Bit for bit or not: the step multiplies fewer rows of Q by Kᵀ (and fewer rows of weights by V), and
 BLAS may add the terms of a one-row product in another order than those of a taller one, so the last
-bit can differ (measured with OpenBLAS 0.3.31 Haswell, T = 2…39, d = 64, N = 1, 2, T: 57 of 113 steps bit for bit, the others within 7.0e-16). The tests ask for ≤ 1e-12 in float64, and
+bit can differ (measured with OpenBLAS 0.3.31 Haswell, T = 2…39, d = 64, N = 1, 2, T: 57 of 113 steps
+bit for bit, the others within 7.0e-16). The tests ask for ≤ 1e-12 in float64, and
 for bit equality where the order cannot differ (N = T: the step is the full computation)."""
 
 from __future__ import annotations
