@@ -129,6 +129,15 @@ KNormOpt = Annotated[
     str | None, matrix_option("QK-norm weights of k (d_head numbers; default ones); implies --qk-norm.")
 ]
 QkNormEpsOpt = Annotated[float | None, typer.Option(min=0.0, help="QK-norm's ε (default 1e-6).", rich_help_panel=MHA)]
+MlaOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="D_C,D_ROPE,D_NOPE,D_V",
+        help="Multi-head latent attention (DeepSeek-V2/V3) of --x with --heads, random weights (--seed): the latent "
+        "width, the RoPE and no-RoPE widths of a query/key head, the value width, e.g. 4,2,2,2.",
+        rich_help_panel=MHA,
+    ),
+]
 DecodeOpt = Annotated[
     int | None,
     typer.Option(
@@ -156,6 +165,7 @@ EPILOG = (
     "  attn compute --input samples/mha-2heads.json --head 1\n\n"
     "  attn compute --sample window-hf --stage visible\n\n"
     "  attn compute --sample causal-4x4 --decode 1\n\n"
+    "  attn compute --x '1 0 1 0; 0 1 0 1; 1 1 0 0' --heads 2 --mla 4,2,2,2 --causal\n\n"
     "  attn compute --x '[[1,0,1,0],[0,2,0,2]]' --heads 8 --kv-heads 2 --random-weights --seed 7"
 )
 
@@ -214,6 +224,7 @@ def compute(
     q_norm: QNormOpt = None,
     k_norm: KNormOpt = None,
     qk_norm_eps: QkNormEpsOpt = None,
+    mla: MlaOpt = None,
     threads: ThreadsOpt = None,
     save: SaveOpt = None,
     max_memory: MaxMemoryOpt = None,

@@ -48,6 +48,7 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--precision": ("precision", "int>=0<=15"),
     "--explain-cell": ("explain_cell", "str"),
     "--decode": ("decode", "int>=1"),
+    "--mla": ("mla", "str"),
     "--x": ("x", "str"),
     "--q-input": ("q_input", "str"),
     "--kv-input": ("kv_input", "str"),

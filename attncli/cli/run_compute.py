@@ -68,6 +68,7 @@ SETTING_FLAGS = (
     *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens", "softcap", "sinks"),
     "query_pre_attn_scalar",
     "decode",
+    "mla",
 )
 
 
@@ -146,6 +147,26 @@ def variant_settings(**flags: Any) -> dict[str, Any]:
     return {**flags, "documents": _documents(flags.get("documents")), "sinks": _sinks(flags.get("sinks"))}
 
 
+def _mla(text: str | None) -> dict[str, Any] | None:
+    """--mla 4,2,2,2: the dimensions d_c, d_rope, d_nope, d_v of multi-head latent attention (random weights)."""
+    if text is None:
+        return None
+    from attncli.problem.mla import DIM_KEYS, dims_of
+
+    try:
+        values = [int(p) for p in text.replace(",", " ").split()]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        message = _("expected the widths d_c,d_rope,d_nope,d_v like 4,2,2,2 (four whole numbers), got {text!r}")
+        raise InputError(message.format(text=text), argument="--mla")
+    try:
+        dims = dims_of(dict(zip(DIM_KEYS, values, strict=True)), "mla")
+    except AttnError as e:
+        raise e.with_argument("--mla") from None
+    return {"dims": dims, "weights": {}, "c_norm_eps": 1e-6}
+
+
 def check_variants(fields: dict[str, Any], source: str | None, flags: dict[str, Any]) -> None:
     """The structured masks fit together (window_right with the jax rule, sink tokens with a window);
     an error names the flag, or the document's key."""
@@ -175,11 +196,17 @@ def run_compute(request: ComputeRequest) -> None:
         **request.settings,
         "documents": _documents(request.settings["documents"]),
         "sinks": _sinks(request.settings["sinks"]),
+        "mla": _mla(request.settings["mla"]),
     }
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=settings)
     _check_outputs(request.save, pres)  # after reading the inputs (none may be overwritten), before the work
     flags: dict[str, Any] = {**request.matrices, **request.settings}
     check_variants(fields, source, flags)
+    if fields.get("mla") is not None:
+        from attncli.cli.mla import MLARequest, compute_mla
+
+        compute_mla(fields, source, flags, MLARequest(request.stages, request.head, request.threads), pres)
+        return
     if is_multihead(fields) or request.head is not None or request.average_heads:
         _compute_multihead(multihead_from(fields, source), flags, request, pres)
         return

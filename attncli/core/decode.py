@@ -32,6 +32,7 @@ class Cache:
     holds: tuple[tuple[str, tuple[int, ...]], ...]  # e.g. (("K", (S, d_k)), ("V", (S, d_v)))
     kv_heads: int
     dtype: str
+    shared: bool = False  # one set for every head (MLA's latent), not per K/V head
 
     @property
     def nbytes(self) -> int:
@@ -84,13 +85,20 @@ def check_new(new: int, t: int, argument: str = "decode") -> None:
         raise ShapeError(message.format(t=t, value=new), argument=argument)
 
 
-def decode_step(full: Attention, new: int, kv_heads: int | None = None, *, k_cache: NDArray[np.floating] | None = None,
-                v_cache: NDArray[np.floating] | None = None) -> DecodeStep:  # fmt: skip
+def decode_step(
+    full: Attention,
+    new: int,
+    kv_heads: int | None = None,
+    *,
+    k_cache: NDArray[np.floating] | None = None,
+    v_cache: NDArray[np.floating] | None = None,
+    names: tuple[str, str] = ("K", "V"),
+) -> DecodeStep:
     """The last `new` queries of `full` as one decoding step against the cache of its keys and values.
 
     `kv_heads`: the number of K/V heads the cache stores (grouped-query attention repeats them in
     `full`; default: the leading dimensions of k). `k_cache`/`v_cache` (…, S, ·): the arrays a cache
-    would hold, when they differ from full.k/full.v (default those)."""
+    would hold, when they differ from full.k/full.v (default those), named `names` (MLA: c and k_rope)."""
     t, s = full.scores.shape[-2:]
     check_new(new, t)
     if full.causal and full.causal_align == "top-left" and t != s:
@@ -109,6 +117,7 @@ def decode_step(full: Attention, new: int, kv_heads: int | None = None, *, k_cac
     v_c = full.v if v_cache is None else v_cache
     heads = kv_heads if kv_heads is not None else int(np.prod(k_c.shape[:-2], dtype=np.int64))
     d_k, d_v = k_c.shape[-1], v_c.shape[-1]
-    after = Cache((("K", (s, d_k)), ("V", (s, d_v))), heads, full.dtype)
-    before = Cache((("K", (s - new, d_k)), ("V", (s - new, d_v))), heads, full.dtype)
+    shared = names != ("K", "V")
+    after = Cache(((names[0], (s, d_k)), (names[1], (s, d_v))), heads, full.dtype, shared)
+    before = Cache(((names[0], (s - new, d_k)), (names[1], (s - new, d_v))), heads, full.dtype, shared)
     return DecodeStep(new, s - new, step, full, after, before)

@@ -99,7 +99,7 @@ class MLA(Displayable):
     def cache(self) -> Cache:
         """What MLA caches per token: the latent c and the shared RoPE key, once for every head."""
         s = self.c.shape[0]
-        return Cache((("c", (s, self.dims.d_c)), ("k_rope", (s, self.dims.d_rope))), 1, str(self.c.dtype))
+        return Cache((("c", (s, self.dims.d_c)), ("k_rope", (s, self.dims.d_rope))), 1, str(self.c.dtype), True)
 
     @property
     def mha_cache(self) -> Cache:

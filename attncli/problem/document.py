@@ -59,6 +59,7 @@ DOCUMENT_KEYS = frozenset(
         *VARIANT_KEYS,
         *MULTIHEAD_KEYS,
         "decode",
+        "mla",
         "labels",
         "expected",
         "title",
@@ -71,6 +72,7 @@ DOCUMENT_KEYS = frozenset(
 RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output", "decode_step"})
 RESULT_CONFIG_KEYS = frozenset(
     {*SETTING_KEYS, *VARIANT_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows", "decode"}
+    | {"mla"}
     | {"d_head", "d_v", "projection", "seed", "head_map"}
 )
 
@@ -171,27 +173,7 @@ def document_fields(
     src = f"{source}: "
     keys = set(doc)
     if keys & RESULT_KEYS:
-        _unknown(keys, DOCUMENT_KEYS | RESULT_KEYS, source)
-        inputs = doc.get("inputs") or {}
-        config = doc.get("config") or {}
-        if not isinstance(inputs, dict) or not isinstance(config, dict):
-            raise InputError(_("'inputs' and 'config' must be JSON objects"), argument=source)
-        _unknown(inputs, frozenset({*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS, "mask"}), src + "inputs")
-        _unknown(config, RESULT_CONFIG_KEYS, src + "config")
-        merged = {k: v for k, v in doc.items() if k in DOCUMENT_KEYS}
-        merged.update({k: v for k, v in inputs.items()})
-        # null settings in a result (rope_style without RoPE) mean "not used": leave the defaults
-        merged.update(
-            {
-                k: v
-                for k, v in config.items()
-                if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS or k == "decode")
-                and v is not None
-            }
-        )
-        if config.get("scale_rule") in ("1/sqrt(d_k)", "1/sqrt(query_pre_attn_scalar)"):
-            merged["scale"] = None  # a rule was used; let it follow d_k (or query_pre_attn_scalar) again
-        doc = merged
+        doc = _from_result(doc, source, src)
     else:
         _unknown(keys, DOCUMENT_KEYS, source)
 
@@ -249,6 +231,10 @@ def document_fields(
         if key in doc:
             fields[key] = _choice(doc[key], src + key, choices)
     fields.update(_variant_fields(doc, src))
+    if doc.get("mla") is not None:
+        from attncli.problem.mla import mla_field
+
+        fields["mla"] = mla_field(doc["mla"], src + "mla", base_dir, confined)
     if "labels" in doc:
         fields["labels"] = _labels(doc["labels"], src + "labels")
     if "expected" in doc:
@@ -259,6 +245,35 @@ def document_fields(
                 raise InputError(_("must be a string"), argument=src + key)
             fields[key] = doc[key]
     return fields
+
+
+def _from_result(doc: Mapping[str, Any], source: str, src: str) -> dict[str, Any]:
+    """attncli's own JSON result as a problem document: its inputs and config, laid over the top level."""
+    keys = set(doc)
+    _unknown(keys, DOCUMENT_KEYS | RESULT_KEYS, source)
+    inputs = doc.get("inputs") or {}
+    config = doc.get("config") or {}
+    if not isinstance(inputs, dict) or not isinstance(config, dict):
+        raise InputError(_("'inputs' and 'config' must be JSON objects"), argument=source)
+    _unknown(inputs, frozenset({*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS, "mask", "mla"}), src + "inputs")
+    _unknown(config, RESULT_CONFIG_KEYS, src + "config")
+    merged = {k: v for k, v in doc.items() if k in DOCUMENT_KEYS}
+    merged.update({k: v for k, v in inputs.items()})
+    # null settings in a result (rope_style without RoPE) mean "not used": leave the defaults
+    merged.update(
+        {
+            k: v
+            for k, v in config.items()
+            if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS or k == "decode")
+            and v is not None
+        }
+    )
+    if isinstance(inputs.get("mla"), dict) and isinstance(config.get("mla"), dict):  # MLA: its weights, its eps
+        eps = config["mla"].get("c_norm_eps")
+        merged["mla"] = {**inputs["mla"], **({"c_norm_eps": eps} if eps is not None else {})}
+    if config.get("scale_rule") in ("1/sqrt(d_k)", "1/sqrt(query_pre_attn_scalar)"):
+        merged["scale"] = None  # a rule was used; let it follow d_k (or query_pre_attn_scalar) again
+    return merged
 
 
 def _multihead_numbers(doc: Mapping[str, Any], src: str) -> dict[str, Any]:

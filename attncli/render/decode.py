@@ -23,9 +23,14 @@ def _dims(n: int) -> list[str]:
 def cache_text(cache: Cache) -> str:
     """What a cache holds and its size: "K (6×2) and V (6×2) per K/V head, × 1 head, float64: 192 bytes"."""
     parts = _(" and ").join(f"{name} ({'×'.join(map(str, shape))})" for name, shape in cache.holds)
+    size = f"{cache.nbytes:,}".replace(",", " ")
+    if cache.shared:
+        return _("{parts} once for every head, {dtype}: {bytes} bytes").format(
+            parts=parts, dtype=cache.dtype, bytes=size
+        )
     heads = ngettext("{n} K/V head", "{n} K/V heads", cache.kv_heads).format(n=cache.kv_heads)
     return _("{parts} per head, × {heads}, {dtype}: {bytes} bytes").format(
-        parts=parts, heads=heads, dtype=cache.dtype, bytes=f"{cache.nbytes:,}".replace(",", " ")
+        parts=parts, heads=heads, dtype=cache.dtype, bytes=size
     )
 
 

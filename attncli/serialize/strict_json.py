@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
     from attncli.core.decode import Cache, DecodeStep
+    from attncli.core.mla import MLA
+    from attncli.problem.mla import MLAProblem
 
 SCHEMA_VERSION = 1
 ALL_STAGES = TABLE_STAGES[1:]  # every stage but the inputs, which the document holds apart
@@ -162,7 +164,7 @@ def dumps(value: Any, indent: int = 2, _level: int = 0) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "))
 
 
-def _problem_extras(problem: Problem | MultiHeadProblem | None) -> dict[str, Any]:
+def _problem_extras(problem: Problem | MultiHeadProblem | MLAProblem | None) -> dict[str, Any]:
     """title, description and labels of the problem document, copied into the result."""
     if problem is None:
         return {}
@@ -176,10 +178,7 @@ def decode_dict(d: DecodeStep) -> dict[str, Any]:
     """A KV-cache decoding step: the cache before and after, the step's weights and output, the full
     recompute's rows they equal, and whether bit for bit."""
 
-    def cache(c: Cache) -> dict[str, Any]:
-        holds = [{"name": name, "shape": list(shape)} for name, shape in c.holds]
-        return {"holds": holds, "kv_heads": c.kv_heads, "dtype": c.dtype, "bytes": c.nbytes}
-
+    cache = _cache_dict
     rows = d.full_rows
     return {
         "new": d.new,
@@ -305,3 +304,51 @@ def output_dict(out: AttentionOutput, problem: Problem) -> dict[str, Any]:
     scores_shape = (*out.output.shape[:-2], t, s)
     inputs = (problem.q, problem.k, problem.v, problem.mask)
     return _document(out, inputs, scores_shape, {"output": jsonable(out.output)}, problem)
+
+
+def _cache_dict(c: Cache) -> dict[str, Any]:
+    holds = [{"name": name, "shape": list(shape)} for name, shape in c.holds]
+    return {"holds": holds, "kv_heads": c.kv_heads, "dtype": c.dtype, "bytes": c.nbytes, "shared": c.shared}
+
+
+def mla_dict(result: MLA, problem: MLAProblem | None = None, stages: Iterable[str] | None = None) -> dict[str, Any]:
+    """The JSON document of a multi-head latent attention: the per-head stages (a leading head axis) of
+    the single-head schema, `stages.mla` (the latent, the RoPE key, the score parts, what the cache
+    holds against standard MHA), `config.mla` (the dimensions), `inputs.x` and `inputs.mla` (the weights)."""
+    wanted = set(ALL_STAGES if stages is None else stages)
+    base = result_dict(result.attention, None, [s for s in wanted if s in ALL_STAGES])
+    d = result.dims
+    config = base["config"]
+    config["mask"] = mask_kind(None if problem is None else problem.mask)
+    config.update(
+        heads=result.heads,
+        mla={"d_c": d.d_c, "d_rope": d.d_rope, "d_nope": d.d_nope, "d_v": d.d_v,
+             "c_norm_eps": None if problem is None else float(problem.mla.get("c_norm_eps", 1e-6))},
+        rope_base=None if problem is None else problem.rope_base,
+    )  # fmt: skip
+    if problem is not None and problem.mla.get("dims") is not None:
+        config["seed"] = problem.seed
+    inputs = {"x": jsonable(result.x), "mla": {n: jsonable(w) for n, w in result.weights.items()}, "mask": None}
+    if problem is not None:
+        inputs["mask"] = jsonable(problem.mask)
+    stage_values: dict[str, Any] = {
+        "mla": {
+            "c_before": jsonable(result.c_before), "c": jsonable(result.c),
+            "k_rope_before": jsonable(result.k_rope_before), "k_rope": jsonable(result.k_rope),
+            "q_nope": jsonable(result.q_nope), "q_rope": jsonable(result.q_rope),
+            "k_nope": jsonable(result.k_nope), "v": jsonable(result.v),
+            "scores_nope": jsonable(result.scores_nope), "scores_rope": jsonable(result.scores_rope),
+            "cache": _cache_dict(result.cache), "mha_cache": _cache_dict(result.mha_cache),
+        },
+        **base["stages"],
+        "concat": jsonable(result.concat),
+    }  # fmt: skip
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": config,
+        "inputs": inputs,
+        "stages": stage_values,
+        "output": jsonable(result.output),
+    }
+    doc.update(_problem_extras(problem))
+    return doc

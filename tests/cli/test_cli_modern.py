@@ -115,3 +115,75 @@ def test_bad_decode_flags(attn: RunAttn, args: tuple[str, ...], message: str) ->
 def test_bad_decode_keys(attn: RunAttn, extra: str, message: str) -> None:
     r = attn("compute", stdin='{"q": [[1, 0], [0, 1]], "k": [[1, 0], [0, 1]], "v": [[1], [2]], ' + extra + "}")
     assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+MLA = ("--x", "1 0 1 0; 0 1 0 1; 1 1 0 0", "--heads", "2", "--mla", "4,2,2,2", "--causal")
+
+
+def test_mla_shows_the_latent_the_shared_key_the_score_parts_and_the_cache(attn: RunAttn) -> None:
+    r = attn("compute", *MLA, "--head", "1", columns=120)
+    assert r.code == 0, r.err
+    assert "1a · latent c = x·W_DKV" in r.out and "1b · k_rope = RoPE(x·W_KR), shared by every head" in r.out
+    assert "1c · scores = q_nope·k_nopeᵀ + q_rope·k_ropeᵀ  [head 1]" in r.out
+    assert "q1·k2: -0.5041 + -0.4764 = -0.9805; scaled by 1/√(2 + 2) = 1/2.0." in r.out
+    assert "The cache holds c (3×4) and k_rope (3×2) once for every head, float64: 144 bytes." in r.out
+    assert "K (3×4) and V (3×2) per head, × 2 K/V heads, float64: 288 bytes: 2.0× more." in r.out
+    ru = attn("compute", *MLA, "--head", "1", "--lang", "ru", columns=120)
+    assert "1a · латент c = x·W_DKV" in ru.out, ru.out
+
+
+def test_mla_json_validates_and_reads_back(attn: RunAttn) -> None:
+    r = attn("compute", *MLA, "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["config"]["mla"] == {"d_c": 4, "d_rope": 2, "d_nope": 2, "d_v": 2, "c_norm_eps": 1e-6}
+    mla = doc["stages"]["mla"]
+    assert (mla["cache"]["bytes"], mla["mha_cache"]["bytes"]) == (144, 288)
+    np.testing.assert_allclose(
+        np.array(mla["scores_nope"]) + np.array(mla["scores_rope"]), doc["stages"]["scores"], atol=1e-14
+    )
+    again = json.loads(attn("compute", "--json", stdin=r.out).out)  # the drawn weights read back as given ones
+    assert again["output"] == doc["output"] and again["inputs"]["mla"] == doc["inputs"]["mla"]
+    step = json.loads(attn("compute", *MLA, "--decode", "1", "--json").out)["decode_step"]
+    assert [h["name"] for h in step["cache"]["holds"]] == ["c", "k_rope"] and step["cache"]["bytes"] == 144
+    np.testing.assert_allclose(step["output"], step["full_output"], atol=1e-12, rtol=0)
+
+
+BAD_MLA = [
+    (("--mla", "4,3,2,2"), "--mla: RoPE rotates pairs of columns; d_rope = 3 is odd"),
+    (("--mla", "4,2"), "--mla: expected the widths d_c,d_rope,d_nope,d_v like 4,2,2,2"),
+    (("--mla", "4,0,2,2"), "--mla: must be a positive whole number, got 0"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_MLA, ids=[m for _, m in BAD_MLA])
+def test_bad_mla_flags(attn: RunAttn, args: tuple[str, ...], message: str) -> None:
+    r = attn("compute", "--x", "1 0; 0 1", "--heads", "1", *args)
+    assert r.code == 2 and r.out == "" and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+W = '"w_dkv": [[1, 0], [0, 1]], "w_kr": [[1, 0], [0, 1]], "w_uv": [[1], [0]]'
+BAD_MLA_KEYS = [
+    ('{"d_c": 2}', "stdin: mla.d_rope: missing d_rope, d_nope, d_v"),
+    ('{"d_c": 2, "d_rope": 2, "d_nope": 1, "d_v": 1, "w_q": [[1]]}', "stdin: mla.d_c: give the dimensions"),
+    ("{" + W + ', "w_uk": [[1], [0], [0]], "w_q": [[1, 0, 0], [0, 1, 0]]}',
+     "stdin: mla.w_uk: has 3 rows, but w_dkv (d_c) gives 2 columns: they must chain"),
+    ("{" + W + ', "w_uk": [[1], [0]], "w_q": [[1, 0], [0, 1]]}',
+     "stdin: mla.w_q: has 2 columns, but heads·(d_nope + d_rope) = 1·(1 + 2) = 3"),
+    ("{" + W + ', "w_uk": [[1], [0]]}', "stdin: mla.w_q: missing w_q"),
+    ('{"w_dkv": "1 x"}', "stdin: mla.w_dkv"),
+    ('[1]', "stdin: mla: must be an object"),
+    ('{"d_c": 2, "d_rope": 2, "d_nope": 1, "d_v": 1, "rank": 3}', "stdin: mla: unknown key 'rank'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("mla", "message"), BAD_MLA_KEYS, ids=[m for _, m in BAD_MLA_KEYS])
+def test_bad_mla_keys(attn: RunAttn, mla: str, message: str) -> None:
+    r = attn("compute", stdin='{"x": [[1, 0], [0, 1]], "heads": 1, "mla": ' + mla + "}")
+    assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+def test_mla_refuses_the_keys_of_other_attention(attn: RunAttn) -> None:
+    r = attn("compute", "--x", "1 0; 0 1", "--heads", "1", "--mla", "2,2,1,1", "--rope")
+    assert r.code == 2 and "multi-head latent attention takes x, heads and its own weights; not rope" in r.err
