@@ -45,6 +45,7 @@ from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import where
 from attncli.problem.document import MultiHeadProblem, Problem
+from attncli.problem.mla import MLAProblem
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -166,7 +167,10 @@ def tolerance_text(tol: float | None) -> str:
 
 
 def check(
-    problem: Problem | MultiHeadProblem, expected: Mapping[str, ArrayLike] | None = None, *, tol: float | None = None
+    problem: Problem | MultiHeadProblem | MLAProblem,
+    expected: Mapping[str, ArrayLike] | None = None,
+    *,
+    tol: float | None = None,
 ) -> CheckReport:
     """Compare claimed stage values with the correct ones and diagnose the wrong stages.
 
@@ -184,6 +188,11 @@ def check(
         result = mh.attention
         chain = _Chain(result, final=(partial(_final_output, mh), mh.output))
         mistakes: list[_Mistake] = []
+    elif isinstance(problem, MLAProblem):  # multi-head latent attention: graded as multi-head
+        mla = problem.solve()
+        result = mla.attention
+        chain = _Chain(result, final=(partial(_mla_output, mla.weights.get("w_o"), v=result.v), mla.output))
+        mistakes = []
     else:
         result = problem.solve()
         chain = _Chain(result)
@@ -349,6 +358,14 @@ class _Chain:
         except ValueError:  # a mistaken product whose shapes do not fit this problem
             return None
         return value
+
+
+def _mla_output(w_o: Array | None, weights: Array, *, v: Array | None = None) -> Array:
+    """The final MLA output from per-head weights (H, T, S): weights·V per head, concat, W_O."""
+    assert v is not None
+    per_head = np.matmul(weights, v)
+    out: Array = per_head.transpose(1, 0, 2).reshape(per_head.shape[-2], -1)
+    return out @ w_o if w_o is not None else out
 
 
 def _final_output(mh: MultiHead, weights: Array) -> Array:

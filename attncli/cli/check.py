@@ -76,6 +76,7 @@ from attncli.problem.document import MultiHeadProblem, Problem, is_multihead
 if TYPE_CHECKING:
     from attncli.analysis.grading import CheckReport
     from attncli.core.engine import Array
+    from attncli.problem.mla import MLAProblem
 
 # Claimed values, one flag per stage (parsed like --q; a masked claim may hold −∞).
 ExpectScoresOpt = Annotated[str | None, typer.Option(help="Your scores Q·Kᵀ (T×S), same forms as --q.")]
@@ -264,22 +265,29 @@ def run_check(request: CheckRequest) -> bool:
     return report.passed
 
 
-def _source(problem: Problem | MultiHeadProblem, input: str | None) -> str | None:
+def _source(problem: Problem | MultiHeadProblem | MLAProblem, input: str | None) -> str | None:
     """Where the problem and its claims came from, for the report: a file, stdin, or None (flags only)."""
     return None if input is None and not problem.expected else ("stdin" if input in (None, "-") else input)
 
 
-def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHeadProblem:
+def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHeadProblem | MLAProblem:
     """The problem to grade, from the flags and/or the document, refused when grading would not fit."""
     from attncli.cli.run_compute import check_variants
 
     fields, source_name = load_cli_fields(matrices=dict(request.matrices), input=input, settings=dict(request.settings))
     flags = {**request.matrices, **request.settings}
     check_variants(fields, source_name, flags)
-    problem: Problem | MultiHeadProblem
+    problem: Problem | MultiHeadProblem | MLAProblem
     # Grading keeps the correct stages and tries the catalogue's mistakes on them: about twice the tables.
     what = _("grading (twice the stage tables)")
     instead = _("check a smaller problem; {instead}").format(instead=only_the_output())
+    if fields.get("mla") is not None:  # multi-head latent attention: graded as multi-head
+        from attncli.problem.document import variants_of
+        from attncli.problem.mla import build_mla
+
+        mla = build_mla(fields, source_name, variants_of(fields, source_name))
+        refuse_over_budget(4 * 8 * mla.score_cells(), request.max_memory, what, instead)
+        return mla
     if is_multihead(fields):  # e.g. samples/mha-*.json: per-head stages and the final output are graded
         problem = multihead_from(fields, source_name)
         need = 2 * multihead_nbytes(problem)
@@ -301,7 +309,7 @@ def _json_cost(request: CheckRequest, tables: int, dtype: str) -> int:
 
 
 def _claims(
-    request: CheckRequest, problem: Problem | MultiHeadProblem, input: str | None
+    request: CheckRequest, problem: Problem | MultiHeadProblem | MLAProblem, input: str | None
 ) -> tuple[dict[str, Array], dict[str, str]]:
     """The claimed stages (the flags' over the document's), and where each came from, so that an error
     names the flag or the document key."""
@@ -330,7 +338,7 @@ def _claims(
     return expected, origin
 
 
-def _one_row(claim: Array, row: str, problem: Problem | MultiHeadProblem, argument: str) -> Array:
+def _one_row(claim: Array, row: str, problem: Problem | MultiHeadProblem | MLAProblem, argument: str) -> Array:
     """--row NAME: the claim is the row of that query only (NAME: a query's label, q3, or 3)."""
     import numpy as np
 
@@ -353,7 +361,9 @@ def _one_row(claim: Array, row: str, problem: Problem | MultiHeadProblem, argume
     return out
 
 
-def _show(request: CheckRequest, problem: Problem | MultiHeadProblem, report: CheckReport, source: str | None) -> None:
+def _show(
+    request: CheckRequest, problem: Problem | MultiHeadProblem | MLAProblem, report: CheckReport, source: str | None
+) -> None:
     """The report as strict JSON, or as tables (recorded for --save-svg/--save-html)."""
     if request.json_out:
         from attncli.render.check import report_json

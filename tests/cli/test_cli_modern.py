@@ -187,3 +187,21 @@ def test_bad_mla_keys(attn: RunAttn, mla: str, message: str) -> None:
 def test_mla_refuses_the_keys_of_other_attention(attn: RunAttn) -> None:
     r = attn("compute", "--x", "1 0; 0 1", "--heads", "1", "--mla", "2,2,1,1", "--rope")
     assert r.code == 2 and "multi-head latent attention takes x, heads and its own weights; not rope" in r.err
+
+
+@pytest.mark.parametrize("name", ["gemma2-scale", "qk-norm", "kv-cache-decode", "mla"])
+def test_the_modern_samples_match_their_reference_values(attn: RunAttn, name: str) -> None:
+    """Expected values by PyTorch and transformers (samples/reference/make_modern_samples.py)."""
+    sample = json.loads((ROOT / "samples" / f"{name}.json").read_text())
+    r = attn("compute", "--sample", name, "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    jsonschema.validate(doc, SCHEMA)
+    for stage, values in sample["expected"].items():
+        got = doc["output"] if stage == "output" else doc["stages"][stage]
+        np.testing.assert_allclose(got, values, atol=2e-6, rtol=0)
+    if name == "kv-cache-decode":  # the step's rows are the expected rows of the full run
+        step = doc["decode_step"]
+        np.testing.assert_allclose(step["output"], sample["expected"]["output"][-2:], atol=2e-6, rtol=0)
+        np.testing.assert_allclose(step["weights"], sample["expected"]["weights"][-2:], atol=2e-6, rtol=0)
+    assert attn("check", "--sample", name).code == 0
