@@ -205,3 +205,21 @@ def test_the_modern_samples_match_their_reference_values(attn: RunAttn, name: st
         np.testing.assert_allclose(step["output"], sample["expected"]["output"][-2:], atol=2e-6, rtol=0)
         np.testing.assert_allclose(step["weights"], sample["expected"]["weights"][-2:], atol=2e-6, rtol=0)
     assert attn("check", "--sample", name).code == 0
+
+
+def test_the_readme_bad_input_block_is_what_the_commands_print(attn: RunAttn) -> None:
+    """Every `$ attn compute …` line of the README's Bad input block prints the line under it."""
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Bad input", 1)[1].split("```console", 1)[1].split("```", 1)[0]
+    pairs = re.findall(r"^\$ (.+)\n(attn: error: .+)$", block, flags=re.M)
+    assert len(pairs) >= 7
+    for command, error in pairs:
+        stdin = ""
+        if "| attn" in command:
+            echo, command = command.split(" | ", 1)
+            stdin = shlex.split(echo)[1]
+        r = attn(*shlex.split(command)[1:], stdin=stdin, columns=400)
+        assert r.code == 2 and r.err.strip() == error, (command, r.err)
