@@ -5,13 +5,18 @@ with expected values computed by PyTorch and transformers (not by attncli).
 
 Needs torch and transformers (the test extra). QK-norm's expected values come from transformers'
 Gemma3Attention and MLA's from DeepseekV3Attention, with the samples' weights loaded into them; the
-scale rule and the decoding step from the formulas in torch. Rounded to 6 decimals.
+scale rule and the decoding step from the formulas in torch. Rounded to 6 decimals. Those modules
+upcast their softmax and RMSNorms to float32, and their rotary modules work in float32; here all run
+in float64 (float64_softmax, float64_norm, rotary), so that the expected values hold to the 6
+decimals written.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,31 @@ def grid(seed: int, rows: int, cols: int) -> list[list[float]]:
 def causal_mask(t: int) -> torch.Tensor:
     allowed = torch.tril(torch.ones(t, t, dtype=torch.bool))
     return torch.zeros(t, t).masked_fill(~allowed, -math.inf)[None, None]
+
+
+@contextmanager
+def float64_softmax() -> Iterator[None]:
+    """torch's softmax with its dtype argument ignored: the eager attention's float32 upcast stays float64."""
+    original = torch.nn.functional.softmax
+    torch.nn.functional.softmax = lambda x, dim=None, dtype=None, **kw: original(x, dim=dim)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch.nn.functional.softmax = original
+
+
+def float64_norm(norm: torch.nn.Module, scale: Any) -> None:
+    """An RMSNorm module computed in float64: x / √(mean(x²) + eps) × scale(weight)."""
+    eps = getattr(norm, "eps", getattr(norm, "variance_epsilon", 1e-6))
+    norm.forward = lambda h: h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps) * scale(norm.weight)  # type: ignore[method-assign]
+
+
+def rotary(t: int, d: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary embedding in float64 (transformers' own rotary modules work in float32)."""
+    inv_freq = 1.0 / base ** (torch.arange(0, d, 2, dtype=torch.float64) / d)
+    freqs = torch.arange(t, dtype=torch.float64)[:, None] * inv_freq[None, :]
+    emb = torch.cat([freqs, freqs], dim=-1)[None]
+    return emb.cos(), emb.sin()
 
 
 def write(name: str, doc: dict[str, Any]) -> None:
@@ -75,9 +105,12 @@ def qk_norm() -> None:
             layer.weight.copy_(torch.tensor(w[n]).T)
         module.q_norm.weight.copy_(torch.tensor(q_norm) - 1)  # Gemma's RMSNorm multiplies by (1 + weight)
         module.k_norm.weight.copy_(torch.tensor(k_norm) - 1)
+        for norm in (module.q_norm, module.k_norm):
+            float64_norm(norm, lambda w: 1.0 + w)  # Gemma's (1 + weight)
         x = torch.tensor(X)[None]
-        cos, sin = gemma3.Gemma3RotaryEmbedding(config)(x, torch.arange(5)[None], "full_attention")
-        out, weights = module(x, (cos.double(), sin.double()), causal_mask(5))
+        cos, sin = rotary(5, 2, config.rope_parameters["full_attention"]["rope_theta"])
+        with float64_softmax():
+            out, weights = module(x, (cos, sin), causal_mask(5))
     base = config.rope_parameters["full_attention"]["rope_theta"]
     write("qk-norm", {
         "title": "QK-norm (Gemma 3): RMSNorm of each head's q and k before RoPE",
@@ -120,9 +153,11 @@ def mla() -> None:
         module.q_proj.weight.copy_(t(w["w_q"]).T)
         module.o_proj.weight.copy_(t(w["w_o"]).T)
         module.kv_a_layernorm.weight.copy_(t(w["c_norm"]))
+        float64_norm(module.kv_a_layernorm, lambda w: w)
         x = torch.tensor(X)[None]
-        cos, sin = ds.DeepseekV3RotaryEmbedding(config)(x, torch.arange(5)[None])
-        out, weights = module(x, (cos.double(), sin.double()), causal_mask(5))
+        cos, sin = rotary(5, d_rope, config.rope_parameters["rope_theta"])
+        with float64_softmax():
+            out, weights = module(x, (cos, sin), causal_mask(5))
     write("mla", {
         "title": "Multi-head latent attention (DeepSeek-V3): two heads from a latent of 3",
         "description": "Keys and values come from the latent c = x·W_DKV; the RoPE key is shared by both heads.",
