@@ -13,6 +13,8 @@ from attncli.errors import AttnError, InputError
 from attncli.i18n import ngettext
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from attncli.cli.output import Presentation
     from attncli.core.decode import DecodeStep
     from attncli.core.mla import MLA
@@ -37,6 +39,7 @@ class MLARequest:
     stages: list[str] | None
     head: int | None
     threads: int | None
+    view: Path | None = None  # --view FILE.html
 
 
 def compute_mla(
@@ -79,15 +82,15 @@ def compute_mla(
             else render_decode(decode, view, head)
         )
 
-    pres.show(
-        title=problem.title,
-        labels=problem.labels,
-        json_text=lambda: serialize.dumps(
-            serialize.with_decode(serialize.mla_dict(result, problem, request.stages), decode)
-        ),
-        tables=None,
-        render=render,
-    )
+    def json_text() -> str:
+        return serialize.dumps(serialize.with_decode(serialize.mla_dict(result, problem, request.stages), decode))
+
+    pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=render)
+    if request.view is not None:
+        from attncli.cli.view import compute_page, head_slice
+
+        per_head = [[head_slice(result.attention, h) for h in range(result.heads)]]
+        compute_page(request.view, per_head, problem, request.stages, pres.precision, json_text, head=request.head)
 
 
 def _decode(result: MLA, new: int | None, flags: dict[str, Any], source: str | None) -> DecodeStep | None:

@@ -205,7 +205,9 @@ def run_compute(request: ComputeRequest) -> None:
     if fields.get("mla") is not None:
         from attncli.cli.mla import MLARequest, compute_mla
 
-        compute_mla(fields, source, flags, MLARequest(request.stages, request.head, request.threads), pres)
+        compute_mla(
+            fields, source, flags, MLARequest(request.stages, request.head, request.threads, request.view), pres
+        )
         return
     if is_multihead(fields) or request.head is not None or request.average_heads:
         _compute_multihead(multihead_from(fields, source), flags, request, pres)
@@ -230,17 +232,17 @@ def run_compute(request: ComputeRequest) -> None:
         raise InputError(message, argument="--view")
     with blas_threads(request.threads):
         result = solve_output_cli(problem, flags, request.threads) if output_only else solve_cli(problem, flags)
+    decode = None if output_only else _decoded(cast("Attention", result), problem.decode, flags, source)
     if request.view is not None:  # the page of every stage, also with --save
         from attncli.serialize.strict_json import to_json
 
         att = cast("Attention", result)
-        json_text = lambda: to_json(att, problem, request.stages)  # noqa: E731
+        json_text = lambda: to_json(att, problem, request.stages, decode=decode)  # noqa: E731
         compute_page(request.view, [[att]], problem, request.stages, pres.precision, json_text)
     if save is not None:
         _save(save, result.output if output_only else result)
         if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
             return  # --save alone: the file is the result (--save-svg/--save-html record the tables as well)
-    decode = None if output_only else _decoded(cast("Attention", result), problem.decode, flags, source)
     _show_single(problem, result, request.stages, pres, decode)
 
 
@@ -411,5 +413,4 @@ def _compute_multihead(
     )
     if request.view is not None:
         per_head = [[head_slice(result.attention, h) for h in range(result.heads)]]
-        json_text = lambda: serialize.dumps(serialize.multihead_dict(result, problem, stages, average_heads))  # noqa: E731
         compute_page(request.view, per_head, problem, stages, pres.precision, json_text, head=head)

@@ -246,3 +246,25 @@ def test_an_attn_error_not_a_crash_for_query_without_key_position() -> None:
         attention(np.ones((5, 2)), np.ones((4, 2)), np.ones((4, 2)), settings=AttentionSettings(
             variants=MaskSpec(documents=(0, 0, 1, 1))
         ))  # fmt: skip
+
+
+def test_a_huge_window_chunk_or_prefix_acts_as_none_past_every_position() -> None:
+    """An 80-digit JSON integer must not reach NumPy's int64 arithmetic (found by tests/test_fuzz.py)."""
+    import numpy as np
+
+    from attncli.core.attention import attention, attention_output
+    from attncli.core.settings import AttentionSettings, MaskSpec
+
+    x = np.eye(3)
+    huge = 10**80
+    for spec in (
+        MaskSpec(chunk=huge),
+        MaskSpec(window=huge),
+        MaskSpec(prefix=huge),
+        MaskSpec(window=huge, sink_tokens=huge),
+    ):
+        cfg = AttentionSettings(variants=spec)
+        full = attention(x, x, x, settings=cfg)
+        causal = attention(x, x, x, causal=spec.prefix is None)
+        np.testing.assert_array_equal(full.weights, causal.weights)
+        np.testing.assert_allclose(attention_output(x, x, x, cfg, block_q=1, block_k=1).output, full.output, atol=1e-15)
