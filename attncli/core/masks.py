@@ -137,7 +137,10 @@ class MaskRule:
                 near = (p - j <= w) & (j <= p)
             else:
                 near = (j >= p - w) & (j <= p + spec.window_right)
-            allowed &= near | (j < spec.sink_tokens) if spec.sink_tokens is not None else near
+            if spec.sink_tokens is not None:  # the sinks relax the window's reach back, never its causality
+                sinks = (j < spec.sink_tokens) if spec.window_rule == "jax" else (j < spec.sink_tokens) & (j <= p)
+                near = near | sinks
+            allowed &= near
         if spec.chunk is not None:
             allowed &= (j // spec.chunk == p // spec.chunk) & (j <= p)
         if self.documents is not None:

@@ -268,3 +268,20 @@ def test_a_huge_window_chunk_or_prefix_acts_as_none_past_every_position() -> Non
         causal = attention(x, x, x, causal=spec.prefix is None)
         np.testing.assert_array_equal(full.weights, causal.weights)
         np.testing.assert_allclose(attention_output(x, x, x, cfg, block_q=1, block_k=1).output, full.output, atol=1e-15)
+
+
+def test_sink_tokens_never_show_a_query_a_later_key() -> None:
+    """StreamingLLM's sinks relax how far back an hf/gym window reaches, not its causality: query 0 with
+    three sink tokens sees key 0 only (as `((k > q − W) | (k < K)) & (k <= q)` in the sample's reference)."""
+    import numpy as np
+
+    from attncli.core.attention import attention, attention_output
+    from attncli.core.settings import AttentionSettings, MaskSpec
+
+    x = np.eye(4)
+    for rule in ("hf", "gym"):
+        cfg = AttentionSettings(variants=MaskSpec(window=1, sink_tokens=3, window_rule=rule))  # type: ignore[arg-type]
+        r = attention(x, x, x, settings=cfg)
+        assert r.allowed is not None and not np.triu(r.allowed, 1).any()
+        assert r.allowed[3].tolist() == [True, True, True, True]
+        np.testing.assert_allclose(attention_output(x, x, x, cfg, block_q=1, block_k=1).output, r.output, atol=1e-15)
