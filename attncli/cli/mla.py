@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from attncli.cli.inputs import blas_threads, named_after_flags, warn_empty_rows
+from attncli.cli.inputs import blas_threads, named_after_flags, refuse_over_budget, warn_empty_rows
 from attncli.core.stages import MULTIHEAD_STAGES, check_stages
 from attncli.errors import AttnError, InputError
-from attncli.i18n import ngettext
+from attncli.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,6 +40,7 @@ class MLARequest:
     head: int | None
     threads: int | None
     view: Path | None = None  # --view FILE.html
+    max_memory: str | None = None  # --max-memory
 
 
 def compute_mla(
@@ -54,6 +55,10 @@ def compute_mla(
     except AttnError as e:
         raise e.with_argument("--stage") from None
     problem = build_mla(fields, source, variants_of(fields, source))
+    item = 4 if problem.dtype == "float32" else 8
+    # every head's score-like stages (about ten (T, S) tables) and the two score parts
+    refuse_over_budget(12 * item * problem.score_cells(), request.max_memory, _("the MLA stage tables"), _(
+        "compute a shorter sequence or fewer heads"))  # fmt: skip
     with blas_threads(request.threads):
         try:
             result = problem.solve()

@@ -206,7 +206,11 @@ def run_compute(request: ComputeRequest) -> None:
         from attncli.cli.mla import MLARequest, compute_mla
 
         compute_mla(
-            fields, source, flags, MLARequest(request.stages, request.head, request.threads, request.view), pres
+            fields,
+            source,
+            flags,
+            MLARequest(request.stages, request.head, request.threads, request.view, request.max_memory),
+            pres,
         )
         return
     if is_multihead(fields) or request.head is not None or request.average_heads:

@@ -223,3 +223,8 @@ def test_the_readme_bad_input_block_is_what_the_commands_print(attn: RunAttn) ->
             stdin = shlex.split(echo)[1]
         r = attn(*shlex.split(command)[1:], stdin=stdin, columns=400)
         assert r.code == 2 and r.err.strip() == error, (command, r.err)
+
+
+def test_mla_is_refused_over_the_memory_budget(attn: RunAttn) -> None:
+    r = attn("compute", "--x", "1 0; 0 1", "--heads", "1", "--mla", "2,2,1,1", "--max-memory", "10")
+    assert r.code == 2 and r.err.count("\n") == 1 and "--max-memory: the MLA stage tables would need" in r.err
