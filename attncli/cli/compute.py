@@ -119,7 +119,7 @@ ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="Worker and BLAS thr
 QkNormOpt = Annotated[
     bool | None,
     typer.Option(
-        "--qk-norm", help="QK-norm (Gemma 3, OLMo 2): RMSNorm of each head's q and k before RoPE.", rich_help_panel=MHA
+        "--qk-norm", help="QK-norm (Gemma 3, Qwen 3): RMSNorm of each head's q and k before RoPE.", rich_help_panel=MHA
     ),
 ]
 QNormOpt = Annotated[

@@ -103,7 +103,7 @@ class Rope:
 
 @dataclass(frozen=True)
 class QKNorm:
-    """RMSNorm of q and k per head (Gemma 3, OLMo 2): before, the root mean square of each row, after."""
+    """RMSNorm of q and k per head (Gemma 3, Qwen 3): before, the root mean square of each row, after."""
 
     eps: float
     q_weight: Array  # (d_head,)

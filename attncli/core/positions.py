@@ -88,8 +88,9 @@ def rms_norm(x: Array, weight: Array, eps: float) -> tuple[Array, Array]:
 class Positions:
     """The position settings of a multi-head attention: sinusoidal encodings added to the inputs
     (positional), RoPE on q and k (its style and base), ALiBi on the scaled scores; and the QK-norm
-    that comes just before RoPE (Gemma 3, OLMo 2, Qwen 3): RMSNorm of every head's q and k rows with
-    eps qk_norm_eps (its learned weights, one per column of a head, are given with the projections)."""
+    that comes just before RoPE (Gemma 3, Qwen 3): RMSNorm of every head's q and k rows with
+    eps qk_norm_eps (its learned weights, one per column of a head, are given with the projections).
+    (OLMo 2 normalises the whole projection, all heads together, instead: not this form.)"""
 
     positional: PositionalKind = "none"
     rope: bool = False

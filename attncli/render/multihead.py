@@ -160,7 +160,7 @@ class _Renderer:
             qb, qa, rms = norm.q_before[h], norm.q_after[h], norm.q_rms[h, 0, 0]
             squares = " + ".join(f"{num(x, 4)}²" for x in qb[0, :4]) + (" + …" if d > 4 else "")
             caption = _(
-                "QK-norm (Gemma 3, OLMo 2): RMSNorm of each head's q and k rows before RoPE,\n"
+                "QK-norm (Gemma 3, Qwen 3): RMSNorm of each head's q and k rows before RoPE,\n"
                 "x / √(mean(x²) + ε) × w, ε = {eps:g}, w: d_head = {d} learned weights.\n"
                 "{query}: √(({squares}) / {d} + ε) = {rms}; column 1: {x1} / {rms} × {w1} = {y1}."
             ).format(

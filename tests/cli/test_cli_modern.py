@@ -22,7 +22,7 @@ def test_qk_norm_stage_states_the_rule_with_numbers(attn: RunAttn) -> None:
     assert "x / √(mean(x²) + ε) × w, ε = 1e-06, w: d_head = 2 learned weights." in r.out
     assert "q1: √((1.0² + 0.0²) / 2 + ε) = 0.7071; column 1: 1.0 / 0.7071 × 1.0 = 1.4142." in r.out
     ru = attn("compute", *QK, "--stage", "qk_norm", "--head", "1", "--lang", "ru")
-    assert "QK-norm (Gemma 3, OLMo 2): RMSNorm строк q и k каждой головы до RoPE" in ru.out, ru.out
+    assert "QK-norm (Gemma 3, Qwen 3): RMSNorm строк q и k каждой головы до RoPE" in ru.out, ru.out
 
 
 def test_qk_norm_json_validates_and_reads_back(attn: RunAttn) -> None:

@@ -1,4 +1,4 @@
-"""QK-norm (Gemma 3, OLMo 2, Qwen 3): RMSNorm of every head's q and k rows before RoPE. By hand, its
+"""QK-norm (Gemma 3, Qwen 3): RMSNorm of every head's q and k rows before RoPE. By hand, its
 checks, and against transformers' Gemma3Attention (eager, random weights: a test-time oracle)."""
 
 from __future__ import annotations
