@@ -97,7 +97,7 @@ MISTAKE_OF = {
     "window": "window_convention",
     "prefix": "prefix_ignored",
     "documents": "documents_ignored",
-    "softcap": "softcap_ignored",
+    "softcap": "softcap_forgotten",
     "sinks": "sinks_ignored",
 }
 MAX_SPREAD = 3.0  # largest − smallest attended logit in a row
@@ -562,7 +562,7 @@ def hand_stages(problem: Problem | MultiHeadProblem, wrong: str | None = None) -
     scores = (k @ np.swapaxes(q, -1, -2)) if wrong == "q_k_swapped" else q @ np.swapaxes(k, -1, -2)
     scaled = scores if wrong == "no_scaling" else scores / np.sqrt(q.shape[-1])
     spec = problem.variants
-    cap = spec.softcap if wrong != "softcap_ignored" else None
+    cap = spec.softcap if wrong != "softcap_forgotten" else None
     capped = scaled if cap is None else cap * np.tanh(scaled / cap)
     t, s = scores.shape[-2:]
     logits = np.where(_allowed_by_hand(problem, t, s, wrong), capped, -np.inf)

@@ -45,6 +45,7 @@ from attncli.errors import InputError, NumericError, ShapeError
 from attncli.i18n import _, ngettext
 from attncli.parse.matrix import where
 from attncli.problem.document import MultiHeadProblem, Problem
+from attncli.problem.mla import MLAProblem
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -85,7 +86,8 @@ MISTAKE_KEYS = (
     "window_convention",
     "prefix_ignored",
     "documents_ignored",
-    "softcap_ignored",
+    "softcap_forgotten",
+    "softcap_before_scaling",
     "sinks_ignored",
     "rope_ignored",
     "sin_cos_swapped",
@@ -174,7 +176,10 @@ def tolerance_text(tol: float | None) -> str:
 
 
 def check(
-    problem: Problem | MultiHeadProblem, expected: Mapping[str, ArrayLike] | None = None, *, tol: float | None = None
+    problem: Problem | MultiHeadProblem | MLAProblem,
+    expected: Mapping[str, ArrayLike] | None = None,
+    *,
+    tol: float | None = None,
 ) -> CheckReport:
     """Compare claimed stage values with the correct ones and diagnose the wrong stages.
 
@@ -193,6 +198,11 @@ def check(
         chain = _Chain(result, final=(partial(_final_output, mh), mh.output))
         with _wrong_ways():
             mistakes = [*_mistakes(chain, problem), *_position_mistakes(chain, problem, mh)]
+    elif isinstance(problem, MLAProblem):  # multi-head latent attention: graded as multi-head
+        mla = problem.solve()
+        result = mla.attention
+        chain = _Chain(result, final=(partial(_mla_output, mla.weights.get("w_o"), v=result.v), mla.output))
+        mistakes = []
     else:
         result = problem.solve()
         chain = _Chain(result)
@@ -265,9 +275,9 @@ def _softmax(
     x: Array, empty_row: str, *, axis: int = -1, decimals: int | None = None, sinks: Array | None = None
 ) -> Array:
     """Softmax along `axis`; a slice that is all −∞ gets weights by `empty_row` (as the engine does).
-    Learned `sinks` (..., 1, 1) are a virtual column of the row sum (rows along the last axis only).
 
     With `decimals`, computed as by hand: exp of each value written down rounded, then divided by their sum.
+    Learned `sinks` (…, 1, 1) (gpt-oss; along the last axis only) join each row's sum and get no column.
     """
     top = x.max(axis=axis, keepdims=True)
     empty = np.isneginf(top)
@@ -302,7 +312,8 @@ class _Chain:
         shape = r.scores.shape
         self.t, self.s = shape[-2:]
         self.d_k, self.d_v = r.q.shape[-1], r.v.shape[-1]
-        self.order = tuple(s for s in STAGE_NAMES if s != "masked" or r.masked is not None)
+        present = {"masked": r.masked is not None, "capped": r.capped is not None}
+        self.order = tuple(s for s in STAGE_NAMES if present.get(s, True))
         # The mask's own part (bool mask, or the finite cells of an additive one) and the causal rule,
         # kept apart so that a mistake can change one of them.
         self.additive: Array | float = 0.0
@@ -316,9 +327,11 @@ class _Chain:
         # The variants that change the scores: a softcap (before the mask) and learned sinks (in the softmax).
         self.cap = r.variants.softcap
         self.sinks = sink_logits(r.variants, shape, r.scores.dtype.type)
+        cap = self.cap
         self.steps: dict[str, Step] = {
             "scores": lambda _: np.matmul(r.q, np.swapaxes(r.k, -1, -2)),  # (…, T, d_k)·(…, d_k, S)
             "scaled": lambda x: x * r.scale,
+            "capped": lambda x: x if cap is None else softcapped(np.asarray(x, dtype=np.float64), cap),
             "masked": self.mask_step(self.user_allowed & self.rule),
             "weights": self.softmax_step(),
             "output": lambda w: np.matmul(w, r.v),  # (…, T, S)·(…, S, d_v)
@@ -332,19 +345,15 @@ class _Chain:
         rule = rule_of(self.t, self.s, causal, self.result.causal_align, spec)
         return np.ones((self.t, self.s), dtype=bool) if rule is None else rule.allowed()
 
-    def capped(self, x: Array, cap: bool = True) -> Array:
-        """x soft-capped as the problem asks (with `cap`)."""
-        return softcapped(x, self.cap) if cap and self.cap is not None else x
+    def mask_step(self, allowed: NDArray[np.bool_], fill: float = -np.inf) -> Step:
+        return lambda x: np.where(allowed, x + self.additive, fill)
 
-    def mask_step(self, allowed: NDArray[np.bool_], fill: float = -np.inf, cap: bool = True) -> Step:
-        return lambda x: np.where(allowed, self.capped(x, cap) + self.additive, fill)
-
-    def softmax_step(self, *, cap: bool = True, sinks: bool = True) -> Step:
-        """The softmax of the logits (soft-capped here when no masked stage does it), with the sinks."""
-        r, capped = self.result, "masked" not in self.order
+    def softmax_step(self, *, sinks: bool = True) -> Step:
+        """The softmax of the logits, with the learned sinks (a softcap is a step of its own: capped)."""
+        r = self.result
 
         def step(x: Array) -> Array:
-            return _softmax(self.capped(x, cap and capped), r.empty_row, sinks=self.sinks if sinks else None)
+            return _softmax(x, r.empty_row, sinks=self.sinks if sinks else None)
 
         return step
 
@@ -375,6 +384,14 @@ class _Chain:
         except ValueError:  # a mistaken product whose shapes do not fit this problem
             return None
         return value
+
+
+def _mla_output(w_o: Array | None, weights: Array, *, v: Array | None = None) -> Array:
+    """The final MLA output from per-head weights (H, T, S): weights·V per head, concat, W_O."""
+    assert v is not None
+    per_head = np.matmul(weights, v)
+    out: Array = per_head.transpose(1, 0, 2).reshape(per_head.shape[-2], -1)
+    return out @ w_o if w_o is not None else out
 
 
 def _final_output(mh: MultiHead, weights: Array) -> Array:
@@ -408,6 +425,9 @@ def _claims(chain: _Chain, expected: Mapping[str, ArrayLike]) -> dict[str, Array
         if value is None:
             continue
         argument = f"expected.{stage}"
+        if stage == "capped" and stage not in chain.order:
+            message = _("this problem has no softcap, so there is no capped stage; claim scaled instead")
+            raise InputError(message, argument=argument)
         if stage not in chain.order:
             raise InputError(
                 _("this problem has no mask and is not causal, so there is no masked stage; claim scaled instead"),
@@ -522,7 +542,7 @@ class _Grader:
                 found[other.key] = other
         if self.mistakes and stage == "weights" and not found:
             fix = next(m.diagnosis.fix for m in self.mistakes if m.diagnosis.stage == "weights")
-            logits = "masked" if "masked" in chain.order else "scaled"
+            logits = next(x for x in ("masked", "capped", "scaled") if x in chain.order)
             origin = (previous, self.claims[previous]) if previous is not None else (logits, chain.correct(logits))
             x = chain.run(origin[0], origin[1], logits)
             not_softmax = None if x is None else _not_a_softmax(claimed, x, tol, fix, own=previous is not None)
@@ -624,11 +644,7 @@ def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: boo
 
 def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimals: int) -> Array | None:
     """The stage computed by hand with every value written down rounded to `decimals` (exp values too)."""
-    capped = "masked" not in chain.order
-
-    def softmax(x: Array) -> Array:
-        return _softmax(chain.capped(x, capped), chain.result.empty_row, decimals=decimals, sinks=chain.sinks)
-
+    softmax: Step = lambda x: _softmax(x, chain.result.empty_row, decimals=decimals, sinks=chain.sinks)  # noqa: E731
     return chain.run(start, value, stage, {"weights": softmax}, decimals=decimals)
 
 
@@ -691,6 +707,7 @@ def _mistakes(chain: _Chain, problem: Problem | MultiHeadProblem) -> list[_Mista
     return [
         *_score_mistakes(chain),
         *_scale_mistakes(chain, given=problem.scale is not None),
+        *_softcap_mistakes(chain),
         *_mask_mistakes(chain),
         *_softmax_mistakes(chain),
         *_output_mistakes(chain),
@@ -811,6 +828,34 @@ def _scale_mistakes(c: _Chain, *, given: bool) -> list[_Mistake]:
     ]
 
 
+def _softcap_mistakes(c: _Chain) -> list[_Mistake]:
+    """Soft-capping (Gemma 2) forgotten, or applied to the unscaled scores."""
+    r, cap = c.result, c.result.variants.softcap
+    if cap is None or r.capped is None:
+        return []
+    s0, c0 = _first(r.scaled)[0, 0], _first(r.capped)[0, 0]
+    fix = _("capped = c·tanh(scaled / c) with c = {c}, on the scaled scores and before the mask, e.g. "
+            "{c} × tanh({s} / {c}) = {capped}").format(c=_num(cap), s=_num(s0), capped=_num(c0))  # fmt: skip
+    return [
+        _mistake(
+            "softcap_forgotten",
+            "capped",
+            _("soft-capping left out"),
+            _("you kept the scaled scores as they were: c·tanh(s/c) squeezes them into (−c, c)"),
+            fix,
+            lambda x: x,
+        ),
+        _mistake(
+            "softcap_before_scaling",
+            "capped",
+            _("soft-capping before the scale"),
+            _("you capped the unscaled scores, c·tanh(scores/c), then scaled; Gemma 2 caps the scaled scores"),
+            fix,
+            lambda x: softcapped(np.asarray(x, dtype=np.float64) / r.scale, cap) * r.scale,
+        ),
+    ]
+
+
 def _mask_mistakes(c: _Chain) -> list[_Mistake]:
     r = c.result
     if r.masked is None:
@@ -836,7 +881,7 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
             _("mask ignored"),
             _("you left out the mask: no cell is hidden"),
             fix,
-            c.capped,
+            lambda x: x,
         ),
         _mistake(
             "masked_as_zero",
@@ -858,7 +903,7 @@ def _mask_mistakes(c: _Chain) -> list[_Mistake]:
                 c.mask_step(~c.user_allowed & c.rule),
             )
         )
-    if r.causal:
+    if r.causal and not r.variants.any:  # (the causal rule's own mistakes; with a window or chunks it is theirs)
         offset = 0 if r.causal_align == "top-left" else c.s - c.t
         flipped = np.arange(c.s)[None, :] >= np.arange(c.t)[:, None] + offset
         out.append(
@@ -993,7 +1038,6 @@ def _variant_mistakes(c: _Chain) -> list[_Mistake]:
     the documents left out of the mask, the softcap or the learned sinks forgotten."""
     r, spec = c.result, c.result.variants
     out = []
-    masking = "masked" in c.order
 
     def rule_without(**changes: Any) -> Step:
         causal = r.causal or spec.implies_causal
@@ -1029,17 +1073,6 @@ def _variant_mistakes(c: _Chain) -> list[_Mistake]:
         mistake = _("you let queries see keys of other documents: a query sees its own document only")
         title = _("documents left out")
         out.append(_mistake("documents_ignored", "masked", title, mistake, fix, rule_without(documents=None)))
-    if c.cap is not None:
-        cap = _num(c.cap)
-        mistake = _("you did not soft-cap the scaled scores: each becomes {c}·tanh(s/{c}) before the mask").format(
-            c=cap
-        )
-        fix_cap = _("capped = {c}·tanh(scaled/{c}), e.g. {s} → {capped}").format(
-            c=cap, s=_num(_first(r.scaled)[0, 0]), capped=_num(softcapped(_first(r.scaled)[:1, :1], c.cap)[0, 0])
-        )
-        title = _("softcap left out")
-        step = c.mask_step(c.user_allowed & c.rule, cap=False) if masking else c.softmax_step(cap=False)
-        out.append(_mistake("softcap_ignored", "masked" if masking else "weights", title, mistake, fix_cap, step))
     if c.sinks is not None:
         mistake = _(
             "you left out the learned sink: its exp belongs in each row's sum, so the weights sum to less than 1"

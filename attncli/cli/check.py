@@ -30,7 +30,9 @@ from attncli.cli.inputs import (
 from attncli.cli.options import (
     AlignOpt,
     CausalOpt,
+    ChunkOpt,
     DebugOpt,
+    DocumentsOpt,
     DTypeOpt,
     EmptyRowOpt,
     JsonOpt,
@@ -39,13 +41,21 @@ from attncli.cli.options import (
     MaskOpt,
     MaxMemoryOpt,
     NoColorOpt,
+    PrefixOpt,
     QOpt,
+    QueryPreAttnScalarOpt,
     QuietOpt,
     SampleOpt,
     SaveHtmlOpt,
     SaveSvgOpt,
     ScaleOpt,
+    SinksOpt,
+    SinkTokensOpt,
+    SoftcapOpt,
     VOpt,
+    WindowOpt,
+    WindowRightOpt,
+    WindowRuleOpt,
 )
 from attncli.cli.output import (
     cli_hints,
@@ -66,10 +76,12 @@ from attncli.problem.document import MultiHeadProblem, Problem, is_multihead
 if TYPE_CHECKING:
     from attncli.analysis.grading import CheckReport
     from attncli.core.engine import Array
+    from attncli.problem.mla import MLAProblem
 
 # Claimed values, one flag per stage (parsed like --q; a masked claim may hold −∞).
 ExpectScoresOpt = Annotated[str | None, typer.Option(help="Your scores Q·Kᵀ (T×S), same forms as --q.")]
 ExpectScaledOpt = Annotated[str | None, typer.Option(help="Your scaled scores (T×S).")]
+ExpectCappedOpt = Annotated[str | None, typer.Option(help="Your soft-capped scores c·tanh(scaled/c) (T×S; --softcap).")]
 ExpectMaskedOpt = Annotated[str | None, typer.Option(help="Your masked scores (T×S; −∞ as -inf or null).")]
 ExpectWeightsOpt = Annotated[str | None, typer.Option(help="Your attention weights (T×S).")]
 ExpectOutputOpt = Annotated[str | None, typer.Option(help="Your output weights·V (T×d_v).")]
@@ -101,6 +113,16 @@ EPILOG = (
 )
 
 
+TolOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        help="A cell matches within ±TOL (±TOL×100% for values above 1). Default: ±1 in the last decimal "
+        "written, at most 1% (±0.01 up to 1).",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command(epilog=EPILOG)(check)
 
@@ -115,21 +137,25 @@ def check(
     scale: ScaleOpt = None,
     empty_row: EmptyRowOpt = None,
     dtype: DTypeOpt = None,
+    window: WindowOpt = None,
+    window_rule: WindowRuleOpt = None,
+    window_right: WindowRightOpt = None,
+    chunk: ChunkOpt = None,
+    prefix: PrefixOpt = None,
+    documents: DocumentsOpt = None,
+    sink_tokens: SinkTokensOpt = None,
+    softcap: SoftcapOpt = None,
+    sinks: SinksOpt = None,
+    query_pre_attn_scalar: QueryPreAttnScalarOpt = None,
     input: InputsOpt = None,
     sample: SampleOpt = None,
     expect_scores: ExpectScoresOpt = None,
     expect_scaled: ExpectScaledOpt = None,
+    expect_capped: ExpectCappedOpt = None,
     expect_masked: ExpectMaskedOpt = None,
     expect_weights: ExpectWeightsOpt = None,
     expect_output: ExpectOutputOpt = None,
-    tol: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            help="A cell matches within ±TOL (±TOL×100% for values above 1). Default: ±1 in the last decimal "
-            "written, at most 1% (±0.01 up to 1).",
-        ),
-    ] = None,
+    tol: TolOpt = None,
     row: Annotated[
         str | None,
         typer.Option(
@@ -157,10 +183,10 @@ def check(
     """
     use_language(lang.value if lang is not None else None)
     output_settings(no_color, quiet)
+    claims = (expect_scores, expect_scaled, expect_capped, expect_masked, expect_weights, expect_output)
     from attncli.cli.classgrade import ClassRequest, grade_class, is_class_request
 
     if is_class_request(input, summary, sandbox):
-        claims = (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output)
         given = [
             name
             for name, value in (("--q", q), ("--k", k), ("--v", v), ("--mask", mask), ("--sample", sample))
@@ -169,17 +195,22 @@ def check(
         raise typer.Exit(
             grade_class(ClassRequest(input or [], tol, "json" if json_out else format, sandbox, given=tuple(given)))
         )
+    from attncli.cli.run_compute import variant_settings
+
     settings: dict[str, object] = {"causal": causal, "scale": scale}
     for name, choice in (("causal_align", causal_align), ("empty_row", empty_row), ("dtype", dtype)):
         settings[name] = choice.value if choice is not None else None
+    settings.update(variant_settings(
+        window=window, window_rule=window_rule.value if window_rule is not None else None,
+        window_right=window_right, chunk=chunk, prefix=prefix, documents=documents, sink_tokens=sink_tokens,
+        softcap=softcap, sinks=sinks, query_pre_attn_scalar=query_pre_attn_scalar,
+    ))  # fmt: skip
     request = CheckRequest(
         matrices={"q": q, "k": k, "v": v, "mask": mask},
         settings=settings,
         input=input[0] if input else None,
         sample=sample,
-        claims=dict(
-            zip(STAGE_NAMES, (expect_scores, expect_scaled, expect_masked, expect_weights, expect_output), strict=True)
-        ),
+        claims=dict(zip(STAGE_NAMES, claims, strict=True)),
         tol=tol,
         row=row,
         json_out=json_out,
@@ -197,7 +228,7 @@ class CheckRequest:
     """What `attn check` was asked for, from its flags (matrices and claims still as the text given)."""
 
     matrices: Mapping[str, str | None]  # q, k, v, mask
-    settings: Mapping[str, object]  # causal, causal_align, scale, empty_row, dtype (None: not given)
+    settings: Mapping[str, object]  # causal, causal_align, scale, empty_row, dtype, the variants (None: not given)
     input: str | None = None  # a problem document ('-': stdin)
     sample: str | None = None  # a bundled sample, instead of input
     claims: Mapping[str, str | None] = field(default_factory=dict)  # --expect-STAGE, by stage
@@ -234,13 +265,15 @@ def run_check(request: CheckRequest) -> bool:
     return report.passed
 
 
-def _source(problem: Problem | MultiHeadProblem, input: str | None) -> str | None:
+def _source(problem: Problem | MultiHeadProblem | MLAProblem, input: str | None) -> str | None:
     """Where the problem and its claims came from, for the report: a file, stdin, or None (flags only)."""
     return None if input is None and not problem.expected else ("stdin" if input in (None, "-") else input)
 
 
-def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHeadProblem:
+def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHeadProblem | MLAProblem:
     """The problem to grade, from the flags and/or the document, refused when grading would not fit."""
+    from attncli.cli.run_compute import check_variants
+
     # Grading keeps the correct stages and tries the catalogue's mistakes on them: about twice the tables.
     what = _("grading (twice the stage tables)")
     instead = _("check a smaller problem; {instead}").format(instead=only_the_output())
@@ -256,8 +289,16 @@ def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHe
     fields, source_name = load_cli_fields(
         matrices=dict(request.matrices), input=input, settings=dict(request.settings), before_loading=before_loading
     )
-    flags = {**request.matrices, "scale": request.settings["scale"]}
-    problem: Problem | MultiHeadProblem
+    flags = {**request.matrices, **request.settings}
+    check_variants(fields, source_name, flags)
+    problem: Problem | MultiHeadProblem | MLAProblem
+    if fields.get("mla") is not None:  # multi-head latent attention: graded as multi-head
+        from attncli.problem.document import variants_of
+        from attncli.problem.mla import build_mla
+
+        mla = build_mla(fields, source_name, variants_of(fields, source_name))
+        refuse_over_budget(4 * 8 * mla.score_cells(), request.max_memory, what, instead)
+        return mla
     if is_multihead(fields):  # e.g. samples/mha-*.json: per-head stages and the final output are graded
         problem = multihead_from(fields, source_name)
         need = 2 * multihead_nbytes(problem)
@@ -279,7 +320,7 @@ def _json_cost(request: CheckRequest, tables: int, dtype: str) -> int:
 
 
 def _claims(
-    request: CheckRequest, problem: Problem | MultiHeadProblem, input: str | None
+    request: CheckRequest, problem: Problem | MultiHeadProblem | MLAProblem, input: str | None
 ) -> tuple[dict[str, Array], dict[str, str]]:
     """The claimed stages (the flags' over the document's), and where each came from, so that an error
     names the flag or the document key."""
@@ -299,15 +340,16 @@ def _claims(
     if not expected:
         raise InputError(
             _(
-                "nothing to check: give your values with --expect-scores, --expect-scaled, --expect-masked, "
-                '--expect-weights or --expect-output, or an "expected" object in the problem document'
+                "nothing to check: give your values with --expect-scores, --expect-scaled, --expect-capped, "
+                '--expect-masked, --expect-weights or --expect-output, or an "expected" object in the problem '
+                "document"
             ),
             argument="check",
         )
     return expected, origin
 
 
-def _one_row(claim: Array, row: str, problem: Problem | MultiHeadProblem, argument: str) -> Array:
+def _one_row(claim: Array, row: str, problem: Problem | MultiHeadProblem | MLAProblem, argument: str) -> Array:
     """--row NAME: the claim is the row of that query only (NAME: a query's label, q3, or 3)."""
     import numpy as np
 
@@ -330,7 +372,9 @@ def _one_row(claim: Array, row: str, problem: Problem | MultiHeadProblem, argume
     return out
 
 
-def _show(request: CheckRequest, problem: Problem | MultiHeadProblem, report: CheckReport, source: str | None) -> None:
+def _show(
+    request: CheckRequest, problem: Problem | MultiHeadProblem | MLAProblem, report: CheckReport, source: str | None
+) -> None:
     """The report as strict JSON, or as tables (recorded for --save-svg/--save-html)."""
     if request.json_out:
         from attncli.render.check import report_json

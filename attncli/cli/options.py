@@ -98,7 +98,7 @@ StageOpt = Annotated[
     list[str] | None,
     typer.Option(
         help="Show only this stage (repeatable): inputs, scores, scaled, masked, visible, softmax, weights, "
-        "output; with heads also positional, projected, heads, rope, alibi, concat, projection."
+        "output; with heads also positional, projected, heads, qk_norm, rope, alibi, concat, projection."
     ),
 ]
 ExplainCellOpt = Annotated[
@@ -134,6 +134,10 @@ SoftcapOpt = Annotated[
 SinksOpt = Annotated[
     str | None,
     _variant(None, "Learned attention sinks (gpt-oss): one logit per head, e.g. 0.5,-1; rows then sum to < 1."),
+]
+QueryPreAttnScalarOpt = Annotated[
+    float | None,
+    _variant(None, "Gemma 2's scale rule: scale = N^-1/2 (query_pre_attn_scalar, e.g. 256) instead of 1/√d_k."),
 ]
 SinkTokensOpt = Annotated[int | None, _variant(1, "StreamingLLM: the first k keys stay visible beside the --window.")]
 

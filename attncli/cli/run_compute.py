@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from attncli.core.blocked import AttentionOutput
+    from attncli.core.decode import DecodeStep
     from attncli.core.engine import Attention
     from attncli.core.multihead import MultiHead
     from attncli.problem.document import MultiHeadProblem, Problem
@@ -57,11 +58,17 @@ def _parse_cell(text: str) -> tuple[int, int]:
     return i, j
 
 
-MATRIX_FLAGS = ("q", "k", "v", "mask", "x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
+MATRIX_FLAGS = (
+    *("q", "k", "v", "mask", "x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo"),
+    *("q_norm", "k_norm"),
+)
 SETTING_FLAGS = (
     *("causal", "causal_align", "scale", "empty_row", "dtype", "heads", "kv_heads", "random_weights", "seed"),
-    *("positional", "rope", "rope_style", "rope_base", "alibi"),
+    *("positional", "rope", "rope_style", "rope_base", "alibi", "qk_norm", "qk_norm_eps"),
     *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens", "softcap", "sinks"),
+    "query_pre_attn_scalar",
+    "decode",
+    "mla",
 )
 
 
@@ -135,7 +142,32 @@ def _sinks(text: str | None) -> tuple[float, ...] | None:
     return values
 
 
-def _check_variants(fields: dict[str, Any], source: str | None, flags: dict[str, Any]) -> None:
+def variant_settings(**flags: Any) -> dict[str, Any]:
+    """The variant flags' values as problem fields: --documents and --sinks parsed, the rest as given."""
+    return {**flags, "documents": _documents(flags.get("documents")), "sinks": _sinks(flags.get("sinks"))}
+
+
+def _mla(text: str | None) -> dict[str, Any] | None:
+    """--mla 4,2,2,2: the dimensions d_c, d_rope, d_nope, d_v of multi-head latent attention (random weights)."""
+    if text is None:
+        return None
+    from attncli.problem.mla import DIM_KEYS, dims_of
+
+    try:
+        values = [int(p) for p in text.replace(",", " ").split()]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        message = _("expected the widths d_c,d_rope,d_nope,d_v like 4,2,2,2 (four whole numbers), got {text!r}")
+        raise InputError(message.format(text=text), argument="--mla")
+    try:
+        dims = dims_of(dict(zip(DIM_KEYS, values, strict=True)), "mla")
+    except AttnError as e:
+        raise e.with_argument("--mla") from None
+    return {"dims": dims, "weights": {}, "c_norm_eps": 1e-6}
+
+
+def check_variants(fields: dict[str, Any], source: str | None, flags: dict[str, Any]) -> None:
     """The structured masks fit together (window_right with the jax rule, sink tokens with a window);
     an error names the flag, or the document's key."""
     from attncli.problem.document import variants_of
@@ -164,11 +196,23 @@ def run_compute(request: ComputeRequest) -> None:
         **request.settings,
         "documents": _documents(request.settings["documents"]),
         "sinks": _sinks(request.settings["sinks"]),
+        "mla": _mla(request.settings["mla"]),
     }
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=settings)
     _check_outputs(request.save, pres)  # after reading the inputs (none may be overwritten), before the work
     flags: dict[str, Any] = {**request.matrices, **request.settings}
-    _check_variants(fields, source, flags)
+    check_variants(fields, source, flags)
+    if fields.get("mla") is not None:
+        from attncli.cli.mla import MLARequest, compute_mla
+
+        compute_mla(
+            fields,
+            source,
+            flags,
+            MLARequest(request.stages, request.head, request.threads, request.view, request.max_memory),
+            pres,
+        )
+        return
     if is_multihead(fields) or request.head is not None or request.average_heads:
         _compute_multihead(multihead_from(fields, source), flags, request, pres)
         return
@@ -184,26 +228,50 @@ def run_compute(request: ComputeRequest) -> None:
         output_only = output_only_needed(problem, asked, request.max_memory, pres.json_out)
     except AttnError as e:
         raise named_after_flags(e, flags) from None
+    if output_only and problem.decode is not None:
+        message = _("a decoding step shows its weights beside the full recompute; the stages do not fit in memory")
+        raise InputError(message, argument="--decode")
     if output_only and request.view is not None:
         message = _("the page needs every stage, and this problem's stages do not fit in memory (see --max-memory)")
         raise InputError(message, argument="--view")
     with blas_threads(request.threads):
         result = solve_output_cli(problem, flags, request.threads) if output_only else solve_cli(problem, flags)
+    decode = None if output_only else _decoded(cast("Attention", result), problem.decode, flags, source)
     if request.view is not None:  # the page of every stage, also with --save
         from attncli.serialize.strict_json import to_json
 
         att = cast("Attention", result)
-        json_text = lambda: to_json(att, problem, request.stages)  # noqa: E731
+        json_text = lambda: to_json(att, problem, request.stages, decode=decode)  # noqa: E731
         compute_page(request.view, [[att]], problem, request.stages, pres.precision, json_text)
     if save is not None:
         _save(save, result.output if output_only else result)
         if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
             return  # --save alone: the file is the result (--save-svg/--save-html record the tables as well)
-    _show_single(problem, result, request.stages, pres)
+    _show_single(problem, result, request.stages, pres, decode)
+
+
+def _decoded(result: Attention, new: int | None, flags: dict[str, Any], source: str | None, kv_heads: int | None = None
+             ) -> DecodeStep | None:  # fmt: skip
+    """The KV-cache decoding step of the last `new` queries, if asked; errors name --decode or the key."""
+    if new is None:
+        return None
+    from attncli.core.decode import decode_step
+
+    try:
+        return decode_step(result, new, kv_heads)
+    except AttnError as e:
+        argument = e.argument or "decode"
+        if flags.get(argument) is None and source is not None:
+            raise e.with_argument(f"{source}: {argument}") from None
+        raise e.with_argument("--" + argument.replace("_", "-")) from None  # (decode, causal_align: both flags)
 
 
 def _show_single(
-    problem: Problem, result: Attention | AttentionOutput, stages: list[str] | None, pres: Presentation
+    problem: Problem,
+    result: Attention | AttentionOutput,
+    stages: list[str] | None,
+    pres: Presentation,
+    decode: DecodeStep | None = None,
 ) -> None:
     """Tables, text or JSON of a single-head result (rich, through attncli.render, only when tables are drawn)."""
     from attncli.core.engine import Attention
@@ -224,14 +292,22 @@ def _show_single(
     stages_result = result
 
     def draw_stages(view: View) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
         from attncli.render.tables import render_attention
 
-        return render_attention(stages_result, stages, view)
+        if decode is None:
+            return render_attention(stages_result, stages, view)
+        from attncli.render.decode import render_decode
+
+        shown = render_attention(stages_result, stages, view) if stages else Text("")  # the step alone by default
+        return Group(shown, render_decode(decode, view))
 
     pres.show(
         title=problem.title,
         labels=problem.labels,
-        json_text=lambda: serialize.to_json(stages_result, problem, stages),
+        json_text=lambda: serialize.to_json(stages_result, problem, stages, decode=decode),
         tables=lambda: stage_tables(stages_result, stages, problem.labels),
         render=draw_stages,
     )
@@ -303,6 +379,7 @@ def _compute_multihead(
         raise InputError(message.format(n=result.heads), argument="--head")
     warn_mask(problem.mask)
     warn_empty_rows(result.attention, "head")
+    decode = _decoded(result.attention, problem.decode, flags, None, result.kv_heads)
     if request.save is not None:
         _save(request.save, result.output, _multihead_arrays(result))
         if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
@@ -316,18 +393,28 @@ def _compute_multihead(
         return [t for t in per_head if head is None or t.slice_index == (head - 1,)]
 
     def render(view: View) -> Any:
+        from rich.console import Group
+
+        from attncli.render.decode import render_decode
         from attncli.render.multihead import render_multihead
 
-        return render_multihead(result, stages, view, head=head, average=average_heads)
+        if decode is None:
+            return render_multihead(result, stages, view, head=head, average=average_heads)
+        shown = [render_multihead(result, stages, view, head=head, average=average_heads)] if stages else []
+        return Group(*shown, render_decode(decode, view, head=0 if head is None else head - 1))
+
+    def json_text() -> str:
+        return serialize.dumps(
+            serialize.with_decode(serialize.multihead_dict(result, problem, stages, average_heads), decode)
+        )
 
     pres.show(
         title=problem.title,
         labels=problem.labels,
-        json_text=lambda: serialize.dumps(serialize.multihead_dict(result, problem, stages, average_heads)),
+        json_text=json_text,
         tables=tables,
         render=render,
     )
     if request.view is not None:
         per_head = [[head_slice(result.attention, h) for h in range(result.heads)]]
-        json_text = lambda: serialize.dumps(serialize.multihead_dict(result, problem, stages, average_heads))  # noqa: E731
         compute_page(request.view, per_head, problem, stages, pres.precision, json_text, head=head)

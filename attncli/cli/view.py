@@ -59,7 +59,7 @@ def head_captions(att: Attention, stages: Sequence[str], labels: dict[str, list[
     view = View(precision=precision, width=40, labels=labels, hints=cli_hints())
     out: list[tuple[str, Caption]] = []
     for stage in stages:
-        # the page draws the tables of STAGE_ARRAYS (not yet the softcap and visible-keys stages), when kept
+        # the page draws the tables of STAGE_ARRAYS, when kept
         if stage not in STAGE_ARRAYS or any(getattr(att, n) is None for n in STAGE_ARRAYS[stage]):
             continue
         flat: list[Any] = []

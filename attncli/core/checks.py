@@ -111,11 +111,15 @@ def checked_inputs(q: ArrayLike, k: ArrayLike, v: ArrayLike, settings: Attention
     ftype = settings.ftype
     qa, ka, va = (as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
     check_widths(qa.shape, ka.shape, va.shape)
-    return Checked(qa, ka, va, settings, *resolve_scale(settings.scale, qa.shape[-1]))
+    scale = resolve_scale(settings.scale, qa.shape[-1], settings.variants.query_pre_attn_scalar)
+    return Checked(qa, ka, va, settings, *scale)
 
 
-def resolve_scale(scale: float | None, d_k: int) -> tuple[float, bool]:
-    """(the scale, whether it is the default 1/√d_k); a given scale must be positive and finite."""
+def resolve_scale(scale: float | None, d_k: int, query_pre_attn_scalar: float | None = None) -> tuple[float, bool]:
+    """(the scale, whether it is the default 1/√d_k); a given scale must be positive and finite.
+    Gemma 2's rule, query_pre_attn_scalar N, gives N^−½ (not the default: d_k may differ from N)."""
+    if scale is None and query_pre_attn_scalar is not None:
+        return float(query_pre_attn_scalar) ** -0.5, False
     if scale is None:
         return 1.0 / float(np.sqrt(d_k)), True
     value = float(scale)

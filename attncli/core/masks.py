@@ -3,6 +3,7 @@ part, checked to broadcast to the scores' shape (..., T, S)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -91,9 +92,14 @@ class MaskRule:
     """
 
     def __init__(self, t: int, s: int, causal: bool, align: CausalAlign, spec: MaskSpec) -> None:
-        self.t, self.s, self.spec = t, s, spec
         self.causal = causal
         self.offset = 0 if align == "top-left" else s - t
+        # A window, chunk, prefix or sink count past every position acts as that bound: clamp it, so that
+        # a huge number (a JSON integer of 80 digits) never reaches NumPy's int64 arithmetic.
+        bound = s + t + abs(self.offset) + 1
+        sizes = ("window", "window_right", "chunk", "prefix", "sink_tokens")
+        clamped = {n: min(getattr(spec, n), bound) for n in sizes if getattr(spec, n) is not None}
+        self.t, self.s, self.spec = t, s, replace(spec, **clamped)
         self.documents: NDArray[np.int64] | None = None
         if spec.documents is not None:
             docs = np.asarray(spec.documents, dtype=np.int64)
@@ -131,7 +137,10 @@ class MaskRule:
                 near = (p - j <= w) & (j <= p)
             else:
                 near = (j >= p - w) & (j <= p + spec.window_right)
-            allowed &= near | (j < spec.sink_tokens) if spec.sink_tokens is not None else near
+            if spec.sink_tokens is not None:  # the sinks relax the window's reach back, never its causality
+                sinks = (j < spec.sink_tokens) if spec.window_rule == "jax" else (j < spec.sink_tokens) & (j <= p)
+                near = near | sinks
+            allowed &= near
         if spec.chunk is not None:
             allowed &= (j // spec.chunk == p // spec.chunk) & (j <= p)
         if self.documents is not None:

@@ -6,6 +6,7 @@
     K = X_kv·W_k + b_k   W_k: d_model × (G·d_head)    G = kv_heads (G = H: ordinary multi-head)
     V = X_kv·W_v + b_v   W_v: d_model × (G·d_v)
     split into heads     Q (H, T, d_head), K (G, S, d_head), V (G, S, d_v)
+    (QK-norm)        RMSNorm of each head's q and k rows, times learned weights (d_head each), before RoPE
     (RoPE)           q and k rotated by position, per head
     head h attends with K/V head h // (H/G)      as PyTorch SDPA's enable_gqa
     (ALiBi)          −slope_h·|i − j| added to the scaled scores of head h
@@ -30,7 +31,15 @@ from attncli.core.checks import as_finite, first_bad
 from attncli.core.display import Displayable
 from attncli.core.engine import Attention
 from attncli.core.masks import combine_with_bias
-from attncli.core.positions import Positions, alibi_bias, alibi_slopes, apply_rope, rope_angles, sinusoidal_encoding
+from attncli.core.positions import (
+    Positions,
+    alibi_bias,
+    alibi_slopes,
+    apply_rope,
+    rms_norm,
+    rope_angles,
+    sinusoidal_encoding,
+)
 from attncli.core.settings import (
     SETTING_NAMES,
     AttentionSettings,
@@ -49,6 +58,7 @@ if TYPE_CHECKING:
 
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo")
 BIAS_NAMES = ("bq", "bk", "bv", "bo")
+NORM_NAMES = ("q_norm", "k_norm")  # QK-norm's learned weights, one per column of a head
 
 
 def random_weights(
@@ -92,6 +102,21 @@ class Rope:
 
 
 @dataclass(frozen=True)
+class QKNorm:
+    """RMSNorm of q and k per head (Gemma 3, Qwen 3): before, the root mean square of each row, after."""
+
+    eps: float
+    q_weight: Array  # (d_head,)
+    k_weight: Array  # (d_head,)
+    q_before: Array  # (H, T, d_head)
+    k_before: Array  # (G, S, d_head)
+    q_rms: Array  # (H, T, 1): √(mean(q²) + eps)
+    k_rms: Array  # (G, S, 1)
+    q_after: Array
+    k_after: Array
+
+
+@dataclass(frozen=True)
 class MultiHead(Displayable):
     """Every stage of a multi-head attention. `attention` holds the per-head stages with a leading
     head axis H (K and V already repeated for grouped heads)."""
@@ -113,6 +138,7 @@ class MultiHead(Displayable):
     attention: Attention  # q (H, T, d_head), k/v (H, S, ·), weights (H, T, S), output (H, T, d_v)
     concat: Array  # (T, H·d_v)
     output: Array  # (T, d_out): concat·W_o + b_o, or concat when there is no W_o
+    qk_norm: QKNorm | None = None  # the QK-norm before RoPE, when asked
 
     @property
     def average_weights(self) -> Array:
@@ -188,10 +214,14 @@ class MultiHeadKeywords(SettingKeywords, total=False):
     rope_style: RopeStyle
     rope_base: float
     alibi: bool
+    q_norm: ArrayLike | None
+    k_norm: ArrayLike | None
+    qk_norm: bool
+    qk_norm_eps: float
 
 
-INPUT_NAMES = ("q_input", "kv_input", "q", "k", "v", *WEIGHT_NAMES, *BIAS_NAMES)
-POSITION_NAMES = ("positional", "rope", "rope_style", "rope_base", "alibi")
+INPUT_NAMES = ("q_input", "kv_input", "q", "k", "v", *WEIGHT_NAMES, *BIAS_NAMES, *NORM_NAMES)
+POSITION_NAMES = ("positional", "rope", "rope_style", "rope_base", "alibi", "qk_norm", "qk_norm_eps")
 
 
 def multi_head_attention(
@@ -207,7 +237,9 @@ def multi_head_attention(
 
     Give `x` (self-attention) or `q_input` and `kv_input` (cross-attention), with projection weights
     `wq`, `wk`, `wv` (all three, or none for identity projections, or `random_weights_seed`), optional
-    `wo` and biases `bq`, `bk`, `bv`, `bo`; or give `q`, `k`, `v` already projected. `heads` H splits
+    `wo` and biases `bq`, `bk`, `bv`, `bo`; or give `q`, `k`, `v` already projected. QK-norm
+    (positions' qk_norm, or its weights `q_norm`, `k_norm`: d_head each, ones when not given) normalises
+    every head's q and k rows before RoPE. `heads` H splits
     the projections; `kv_heads` G (H divisible by G) shares each K/V head among H/G query heads.
     The attention settings (mask, broadcast to (H, T, S) or (T, S); causal, causal_align; scale,
     default 1/√d_head; empty_row; dtype) come as an AttentionSettings or as keywords, and so do the
@@ -284,9 +316,30 @@ def _checked(
     if qkv is not None and given.get("wo") is not None:
         weights["wo"] = _matrix(given["wo"], "wo", ftype)
     rows = (qkv[0].shape[0], qkv[1].shape[0], qkv[2].shape[0]) if qkv is not None else None
-    _d_head, d_v = _check_heads(widths, rows, heads, g, projection, positions)
+    d_head, d_v = _check_heads(widths, rows, heads, g, projection, positions)
     _check_output_projection(weights, given.get("bo"), heads * d_v, ftype)
+    if positions.qk_norm or any(given.get(n) is not None for n in NORM_NAMES):
+        from dataclasses import replace
+
+        positions = replace(positions, qk_norm=True)
+        for name in NORM_NAMES:
+            weights[name] = _norm_weight(given.get(name), d_head, name, ftype)
     return _Spec(heads, g, projection, x_q, x_kv, names, qkv, weights, settings, positions)
+
+
+def _norm_weight(w: ArrayLike | None, d_head: int, name: str, ftype: type[np.floating]) -> Array:
+    """A QK-norm weight: d_head numbers (ones when not given)."""
+    if w is None:
+        return np.ones(d_head, dtype=ftype)
+    a = as_finite(w, name, ftype).reshape(-1)
+    if a.shape[0] != d_head:
+        message = ngettext(
+            "has {n} value but a head has d_head = {d} columns: give one weight per column",
+            "has {n} values but a head has d_head = {d} columns: give one weight per column",
+            a.shape[0],
+        )
+        raise ShapeError(message.format(n=a.shape[0], d=d_head), argument=name)
+    return a
 
 
 def _inputs(
@@ -425,6 +478,9 @@ def _multi_head(spec: _Spec) -> MultiHead:
     q_h = q_p.reshape(t, heads, d_head).transpose(1, 0, 2)
     k_h = k_p.reshape(s, g, d_head).transpose(1, 0, 2)
     v_h = v_p.reshape(s, g, d_v).transpose(1, 0, 2)
+    qk_norm = _normed(q_h, k_h, spec) if spec.positions.qk_norm else None
+    if qk_norm is not None:
+        q_h, k_h = qk_norm.q_after, qk_norm.k_after
     rope = _rotated(q_h, k_h, spec) if spec.positions.rope else None
     if rope is not None:
         q_h, k_h = rope.q_after, rope.k_after
@@ -461,6 +517,7 @@ def _multi_head(spec: _Spec) -> MultiHead:
         attention=result,
         concat=concat,
         output=output,
+        qk_norm=qk_norm,
     )
 
 
@@ -507,3 +564,15 @@ def _rotated(q_h: Array, k_h: Array, spec: _Spec) -> Rope:
             where = first_bad(rotated)
             raise NumericError(message.format(name=name, dtype=spec.settings.dtype, where=where), argument="rope")
     return Rope(style, base, q_h, k_h, q_r, k_r, qa, ka)
+
+
+def _normed(q_h: Array, k_h: Array, spec: _Spec) -> QKNorm:
+    """QK-norm: RMSNorm of every head's q (H, T, d_head) and k (G, S, d_head) rows, times the weights."""
+    eps, w = spec.positions.qk_norm_eps, spec.weights
+    q_n, q_rms = rms_norm(q_h, w["q_norm"], eps)
+    k_n, k_rms = rms_norm(k_h, w["k_norm"], eps)
+    for normed, name in ((q_n, "q"), (k_n, "k")):
+        if not np.isfinite(normed).all():
+            message = _("QK-norm of {name} is not finite ({where}): a row of zeros needs eps > 0")
+            raise NumericError(message.format(name=name, where=first_bad(normed)), argument="qk_norm_eps")
+    return QKNorm(eps, w["q_norm"], w["k_norm"], q_h, k_h, q_rms, k_rms, q_n, k_n)

@@ -76,16 +76,29 @@ def alibi_bias(slopes: Array, t: int, s: int, align: CausalAlign = "top-left") -
     return bias
 
 
+def rms_norm(x: Array, weight: Array, eps: float) -> tuple[Array, Array]:
+    """RMSNorm along the last axis: (x / √(mean(x²) + eps) · weight, the root √(mean(x²) + eps) (..., 1))."""
+    with np.errstate(over="ignore"):
+        rms = np.sqrt(np.mean(np.square(x), axis=-1, keepdims=True) + x.dtype.type(eps))
+    out: Array = x / rms * weight
+    return out, rms
+
+
 @dataclass(frozen=True)
 class Positions:
     """The position settings of a multi-head attention: sinusoidal encodings added to the inputs
-    (positional), RoPE on q and k (its style and base), ALiBi on the scaled scores."""
+    (positional), RoPE on q and k (its style and base), ALiBi on the scaled scores; and the QK-norm
+    that comes just before RoPE (Gemma 3, Qwen 3): RMSNorm of every head's q and k rows with
+    eps qk_norm_eps (its learned weights, one per column of a head, are given with the projections).
+    (OLMo 2 normalises the whole projection, all heads together, instead: not this form.)"""
 
     positional: PositionalKind = "none"
     rope: bool = False
     rope_style: RopeStyle = "half"
     rope_base: float = 10000.0
     alibi: bool = False
+    qk_norm: bool = False
+    qk_norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
         one_of = _("must be one of {choices}, got {value!r}")
@@ -100,3 +113,6 @@ class Positions:
         if not (self.rope_base > 0 and np.isfinite(self.rope_base)):
             message = _("must be a positive number, got {value}").format(value=self.rope_base)
             raise ShapeError(message, argument="rope_base")
+        if not (self.qk_norm_eps >= 0 and np.isfinite(self.qk_norm_eps)):
+            message = _("must be a finite number ≥ 0, got {value}").format(value=self.qk_norm_eps)
+            raise ShapeError(message, argument="qk_norm_eps")

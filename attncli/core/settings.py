@@ -48,6 +48,8 @@ class MaskSpec:
     Two variants change the scores instead: softcap c (Gemma 2) caps the scaled scores to
     c·tanh(s/c) before the mask; sinks (gpt-oss) are learned logits, one per head (or one for all),
     a virtual key column in the softmax that is then dropped, so each row's weights sum to less than 1.
+    One changes the scale: query_pre_attn_scalar N (Gemma 2's config key) makes the scale N^−½ instead
+    of 1/√d_k (Gemma 2 9B: N = 256 with d_k = 256, 27B: N = 144 with d_k = 128).
     """
 
     window: int | None = None
@@ -59,6 +61,7 @@ class MaskSpec:
     sink_tokens: int | None = None
     softcap: float | None = None
     sinks: tuple[float, ...] | None = None
+    query_pre_attn_scalar: float | None = None
 
     def __post_init__(self) -> None:
         if self.window_rule not in WINDOW_RULES:
@@ -80,6 +83,10 @@ class MaskSpec:
         if self.softcap is not None and not (math.isfinite(self.softcap) and self.softcap > 0):
             message = _("must be a positive finite number, got {value}").format(value=self.softcap)
             raise ShapeError(message, argument="softcap")
+        scalar = self.query_pre_attn_scalar
+        if scalar is not None and (isinstance(scalar, bool) or not (math.isfinite(scalar) and scalar > 0)):
+            message = _("must be a positive finite number, got {value}").format(value=scalar)
+            raise ShapeError(message, argument="query_pre_attn_scalar")
         if self.sinks is not None and (not self.sinks or not all(math.isfinite(x) for x in self.sinks)):
             message = _("must be finite numbers, one per head, got {value}").format(value=list(self.sinks))
             raise ShapeError(message, argument="sinks")
@@ -105,7 +112,8 @@ class AttentionSettings:
     mask: broadcasts to (..., T, S); boolean (True = attend, as PyTorch SDPA and JAX) or numeric
     (added to the scaled scores, −∞ allowed). causal hides later keys (causal_align "top-left" as
     PyTorch's `is_causal`: j ≤ i; "bottom-right", as a KV cache: j ≤ i + S − T). scale defaults to
-    1/√d_k. empty_row decides a fully masked row: "zero" (as SDPA), "uniform" (1/S) or "nan".
+    1/√d_k (or query_pre_attn_scalar^−½ with that variant, Gemma 2's rule). empty_row decides a fully
+    masked row: "zero" (as SDPA), "uniform" (1/S) or "nan".
     dtype is what every stage is computed in. variants: the structured masks (MaskSpec), combined with
     the mask and causal: a cell takes part only if every one allows it.
     """
@@ -127,6 +135,9 @@ class AttentionSettings:
             if value not in choices:
                 message = _("must be one of {choices}, got {value!r}").format(choices=", ".join(choices), value=value)
                 raise ShapeError(message, argument=name)
+        if self.scale is not None and self.variants.query_pre_attn_scalar is not None:
+            message = _("a scale is given too: give one of the two (this rule sets scale = query_pre_attn_scalar^−½)")
+            raise ShapeError(message, argument="query_pre_attn_scalar")
 
     @property
     def ftype(self) -> type[np.floating]:

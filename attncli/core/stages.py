@@ -6,7 +6,7 @@ from __future__ import annotations
 from attncli.errors import InputError
 from attncli.i18n import _
 
-STAGE_NAMES = ("scores", "scaled", "masked", "weights", "output")  # the stages a document may claim
+STAGE_NAMES = ("scores", "scaled", "capped", "masked", "weights", "output")  # the stages a document may claim
 
 
 # What --stage may show: single-head tables, and the multi-head pipeline's stages around them.
@@ -18,6 +18,7 @@ MULTIHEAD_STAGES = (
     "positional",
     "projected",
     "heads",
+    "qk_norm",
     "rope",
     "alibi",
     *TABLE_STAGES[1:],

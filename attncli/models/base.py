@@ -242,7 +242,8 @@ class Architecture(ABC):
 
 def map_stages(att: Attention, part: Callable[[Any], Any], **fixed: Any) -> Attention:
     """A copy of `att` with `part` applied to every array stage; `fixed` overrides fields (mask, q, …)."""
-    names = ("q", "k", "v", "allowed", "scores", "scaled", "masked", "row_max", "shifted", "exp", "row_sum")
+    names: tuple[str, ...] = ("q", "k", "v", "allowed", "scores", "scaled", "capped", "masked", "row_max")
+    names = (*names, "shifted", "exp", "row_sum", "sink_weight")
     arrays = {n: None if getattr(att, n) is None else part(getattr(att, n)) for n in (*names, "weights", "output")}
     return dataclasses.replace(att, **{**arrays, **fixed})
 

@@ -42,11 +42,14 @@ SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
 # The structured masks (attncli.core.settings.MaskSpec), in documents and in a result's config.
 VARIANT_KEYS = (
     *("window", "window_rule", "window_right", "chunk", "prefix", "documents", "sink_tokens"),
-    *("softcap", "sinks"),
+    *("softcap", "sinks", "query_pre_attn_scalar"),
 )
 # Multi-head attention (attncli.core.multihead): inputs, projection weights and biases, and settings.
-MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
-MULTIHEAD_SETTING_KEYS = ("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi")
+MULTIHEAD_MATRIX_KEYS = ("x", "q_input", "kv_input", "wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo", "q_norm", "k_norm")
+MULTIHEAD_SETTING_KEYS = (
+    *("heads", "kv_heads", "rope", "rope_style", "rope_base", "positional", "alibi"),
+    *("qk_norm", "qk_norm_eps"),
+)
 MULTIHEAD_KEYS = frozenset({*MULTIHEAD_MATRIX_KEYS, *MULTIHEAD_SETTING_KEYS, "random_weights", "seed"})
 DOCUMENT_KEYS = frozenset(
     {
@@ -55,6 +58,8 @@ DOCUMENT_KEYS = frozenset(
         *SETTING_KEYS,
         *VARIANT_KEYS,
         *MULTIHEAD_KEYS,
+        "decode",
+        "mla",
         "labels",
         "expected",
         "title",
@@ -64,9 +69,10 @@ DOCUMENT_KEYS = frozenset(
     }
 )
 # Keys of attncli's own JSON output, which is a valid input document.
-RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output"})
+RESULT_KEYS = frozenset({"schema_version", "config", "inputs", "stages", "output", "decode_step"})
 RESULT_CONFIG_KEYS = frozenset(
-    {*SETTING_KEYS, *VARIANT_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows"}
+    {*SETTING_KEYS, *VARIANT_KEYS, *MULTIHEAD_SETTING_KEYS, "scale_rule", "mask", "shapes", "empty_rows", "decode"}
+    | {"mla"}
     | {"d_head", "d_v", "projection", "seed", "head_map"}
 )
 
@@ -100,6 +106,7 @@ class Problem:
     empty_row: str = "zero"
     dtype: str = "float64"
     variants: MaskSpec = field(default_factory=MaskSpec)
+    decode: int | None = None  # the last N queries as a KV-cache decoding step (attncli.core.decode)
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
@@ -183,26 +190,7 @@ def document_fields(
     src = f"{source}: "
     keys = set(doc)
     if keys & RESULT_KEYS:
-        _unknown(keys, DOCUMENT_KEYS | RESULT_KEYS, source)
-        inputs = doc.get("inputs") or {}
-        config = doc.get("config") or {}
-        if not isinstance(inputs, dict) or not isinstance(config, dict):
-            raise InputError(_("'inputs' and 'config' must be JSON objects"), argument=source)
-        _unknown(inputs, frozenset({*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS, "mask"}), src + "inputs")
-        _unknown(config, RESULT_CONFIG_KEYS, src + "config")
-        merged = {k: v for k, v in doc.items() if k in DOCUMENT_KEYS}
-        merged.update({k: v for k, v in inputs.items()})
-        # null settings in a result (rope_style without RoPE) mean "not used": leave the defaults
-        merged.update(
-            {
-                k: v
-                for k, v in config.items()
-                if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS) and v is not None
-            }
-        )
-        if config.get("scale_rule") == "1/sqrt(d_k)":
-            merged["scale"] = None  # the default was used; let it follow d_k again
-        doc = merged
+        doc = _from_result(doc, source, src)
     else:
         _unknown(keys, DOCUMENT_KEYS, source)
 
@@ -217,24 +205,19 @@ def document_fields(
             fields[key] = _matrix(doc[key], src + key, "matrix", base_dir, confined)
     if "mask" in doc:
         fields["mask"] = _matrix(doc["mask"], src + "mask", "mask", base_dir, confined)
-    for key in ("rope", "alibi", "random_weights"):
+    for key in ("rope", "alibi", "random_weights", "qk_norm"):
         if key in doc:
             if not isinstance(doc[key], bool):
                 message = _("must be true or false, got {value}").format(value=_shown(doc[key]))
                 raise InputError(message, argument=src + key)
             fields[key] = doc[key]
-    for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0)):
+    for key, low in (("heads", 1), ("kv_heads", 1), ("seed", 0), ("decode", 1)):
         if key in doc and doc[key] is not None:
             if isinstance(doc[key], bool) or not isinstance(doc[key], int) or doc[key] < low:
                 message = _("must be a whole number ≥ {low}, got {value}").format(low=low, value=_shown(doc[key]))
                 raise InputError(message, argument=src + key)
             fields[key] = doc[key]
-    if "rope_base" in doc and doc["rope_base"] is not None:
-        base = doc["rope_base"]
-        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0 or json_number(base) is None:
-            message = _("must be a positive finite number, got {value}").format(value=_shown(base))
-            raise InputError(message, argument=src + "rope_base")
-        fields["rope_base"] = float(base)
+    fields.update(_multihead_numbers(doc, src))
     named_choices: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("rope_style", ROPE_STYLES),
         ("positional", POSITIONALS),
@@ -265,6 +248,10 @@ def document_fields(
         if key in doc:
             fields[key] = _choice(doc[key], src + key, choices)
     fields.update(_variant_fields(doc, src))
+    if doc.get("mla") is not None:
+        from attncli.problem.mla import mla_field
+
+        fields["mla"] = mla_field(doc["mla"], src + "mla", base_dir, confined)
     if "labels" in doc:
         fields["labels"] = _labels(doc["labels"], src + "labels")
     if "expected" in doc:
@@ -274,6 +261,53 @@ def document_fields(
             if not isinstance(doc[key], str):
                 raise InputError(_("must be a string"), argument=src + key)
             fields[key] = doc[key]
+    return fields
+
+
+def _from_result(doc: Mapping[str, Any], source: str, src: str) -> dict[str, Any]:
+    """attncli's own JSON result as a problem document: its inputs and config, laid over the top level."""
+    keys = set(doc)
+    _unknown(keys, DOCUMENT_KEYS | RESULT_KEYS, source)
+    inputs = doc.get("inputs") or {}
+    config = doc.get("config") or {}
+    if not isinstance(inputs, dict) or not isinstance(config, dict):
+        raise InputError(_("'inputs' and 'config' must be JSON objects"), argument=source)
+    _unknown(inputs, frozenset({*MATRIX_KEYS, *MULTIHEAD_MATRIX_KEYS, "mask", "mla"}), src + "inputs")
+    _unknown(config, RESULT_CONFIG_KEYS, src + "config")
+    merged = {k: v for k, v in doc.items() if k in DOCUMENT_KEYS}
+    merged.update({k: v for k, v in inputs.items()})
+    # null settings in a result (rope_style without RoPE) mean "not used": leave the defaults
+    merged.update(
+        {
+            k: v
+            for k, v in config.items()
+            if (k in SETTING_KEYS or k in VARIANT_KEYS or k in MULTIHEAD_SETTING_KEYS or k == "decode")
+            and v is not None
+        }
+    )
+    if isinstance(inputs.get("mla"), dict) and isinstance(config.get("mla"), dict):  # MLA: its weights, its eps
+        eps = config["mla"].get("c_norm_eps")
+        merged["mla"] = {**inputs["mla"], **({"c_norm_eps": eps} if eps is not None else {})}
+    if config.get("scale_rule") in ("1/sqrt(d_k)", "1/sqrt(query_pre_attn_scalar)"):
+        merged["scale"] = None  # a rule was used; let it follow d_k (or query_pre_attn_scalar) again
+    return merged
+
+
+def _multihead_numbers(doc: Mapping[str, Any], src: str) -> dict[str, Any]:
+    """rope_base (> 0) and qk_norm_eps (≥ 0), finite numbers."""
+    fields: dict[str, Any] = {}
+    if "rope_base" in doc and doc["rope_base"] is not None:
+        base = doc["rope_base"]
+        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0 or json_number(base) is None:
+            message = _("must be a positive finite number, got {value}").format(value=_shown(base))
+            raise InputError(message, argument=src + "rope_base")
+        fields["rope_base"] = float(base)
+    if doc.get("qk_norm_eps") is not None:
+        eps = doc["qk_norm_eps"]
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps >= 0 or json_number(eps) is None:
+            message = _("must be a finite number ≥ 0, got {value}").format(value=_shown(eps))
+            raise InputError(message, argument=src + "qk_norm_eps")
+        fields["qk_norm_eps"] = float(eps)
     return fields
 
 
@@ -295,12 +329,13 @@ def _variant_fields(doc: Mapping[str, Any], src: str) -> dict[str, Any]:
             message = _("must be a list of whole numbers, one document id per token, got {value}")
             raise InputError(message.format(value=_shown(ids)), argument=src + "documents")
         fields["documents"] = tuple(ids)
-    cap = doc.get("softcap")
-    if cap is not None:
-        if isinstance(cap, bool) or not isinstance(cap, int | float) or not cap > 0 or json_number(cap) is None:
-            message = _("must be a positive finite number, got {value}").format(value=_shown(cap))
-            raise InputError(message, argument=src + "softcap")
-        fields["softcap"] = float(cap)
+    for key in ("softcap", "query_pre_attn_scalar"):
+        cap = doc.get(key)
+        if cap is not None:
+            if isinstance(cap, bool) or not isinstance(cap, int | float) or not cap > 0 or json_number(cap) is None:
+                message = _("must be a positive finite number, got {value}").format(value=_shown(cap))
+                raise InputError(message, argument=src + key)
+            fields[key] = float(cap)
     sinks = doc.get("sinks")
     if sinks is not None:
         numbers = isinstance(sinks, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in sinks)
@@ -349,7 +384,7 @@ def is_multihead(fields: Mapping[str, Any]) -> bool:
 
 def _multihead_keys(fields: Mapping[str, Any]) -> list[str]:
     # Settings that only refine others (rope_style, rope_base, seed) do not by themselves ask for heads.
-    refining = {"rope_style", "rope_base", "seed"}
+    refining = {"rope_style", "rope_base", "seed", "qk_norm_eps"}
     return sorted(k for k in MULTIHEAD_KEYS - refining if fields.get(k) is not None and fields.get(k) is not False)
 
 
@@ -407,7 +442,10 @@ class MultiHeadProblem:
     rope_style: str = "half"
     rope_base: float = 10000.0
     alibi: bool = False
+    qk_norm: bool = False
+    qk_norm_eps: float = 1e-6
     variants: MaskSpec = field(default_factory=MaskSpec)
+    decode: int | None = None  # the last N queries as a KV-cache decoding step
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     expected: Mapping[str, NDArray[Any]] = field(default_factory=dict)
     title: str | None = None
@@ -430,7 +468,10 @@ class MultiHeadProblem:
     @property
     def positions(self) -> Positions:
         """Where positions enter (checked when made)."""
-        return Positions(cast(Any, self.positional), self.rope, cast(Any, self.rope_style), self.rope_base, self.alibi)
+        return Positions(
+            cast(Any, self.positional), self.rope, cast(Any, self.rope_style), self.rope_base, self.alibi,
+            self.qk_norm, self.qk_norm_eps,
+        )  # fmt: skip
 
     def solve(self) -> MultiHead:
         """Run the multi-head pipeline on this problem."""

@@ -32,6 +32,7 @@ def stage_title(stage: str, logits: str) -> str:
     return {
         "scores": _("1 · scores = Q·Kᵀ"),
         "scaled": _("2 · scaled = scores × scale"),
+        "capped": _("2b · capped = c·tanh(scaled / c)"),
         "masked": _("3 · masked"),
         "weights": _("4 · weights = softmax({logits})"),
         "output": _("5 · output = weights · V"),
@@ -43,6 +44,7 @@ def step_name(stage: str) -> str:
     return {
         "scores": _("scores"),
         "scaled": _("scaling"),
+        "capped": _("soft-capping"),
         "masked": _("masking"),
         "weights": _("softmax"),
         "output": _("weighted sum"),
@@ -192,7 +194,8 @@ def render_check(report: CheckReport, view: View | None = None) -> Group:
     view = view or View()
     hints = hints_of(view)
     parts: list[RenderableType] = []
-    logits = "scaled" if report.result.masked is None else "masked"
+    r = report.result
+    logits = "masked" if r.masked is not None else "scaled" if r.capped is None else "capped"
     verdicts = {s.stage: s.verdict for s in report.stages}
     for s in report.stages:
         parts.extend(_verdict_lines(s, logits, s.previous is not None and verdicts[s.previous] == "correct"))

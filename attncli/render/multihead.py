@@ -155,6 +155,36 @@ class _Renderer:
         ).format(heads=r.heads, kv_heads=r.kv_heads, group=r.heads // r.kv_heads)
         return Group(Text(_("0f · head mapping"), style="bold"), table, Text(caption, style="dim"))
 
+    def qk_norm(self) -> RenderableType | None:
+        norm = self.r.qk_norm
+        if norm is None:
+            return None
+        d = self.r.d_head
+        parts: list[RenderableType] = []
+        for h in self.shown:
+            g = self.r.head_map[h]
+            qb, qa, rms = norm.q_before[h], norm.q_after[h], norm.q_rms[h, 0, 0]
+            squares = " + ".join(f"{num(x, 4)}²" for x in qb[0, :4]) + (" + …" if d > 4 else "")
+            caption = _(
+                "QK-norm (Gemma 3, Qwen 3): RMSNorm of each head's q and k rows before RoPE,\n"
+                "x / √(mean(x²) + ε) × w, ε = {eps:g}, w: d_head = {d} learned weights.\n"
+                "{query}: √(({squares}) / {d} + ε) = {rms}; column 1: {x1} / {rms} × {w1} = {y1}."
+            ).format(
+                eps=norm.eps, d=d, query=self.q_labels[0], squares=squares, rms=num(rms, 4),
+                x1=num(qb[0, 0], 4), w1=num(norm.q_weight[0], 4), y1=num(qa[0, 0], 4),
+            )  # fmt: skip
+            k_caption = _("k rows of K/V head {g} the same way, with the k weights (column 1: {w1}).").format(
+                g=g + 1, w1=num(norm.k_weight[0], 4)
+            )
+            parts += [
+                self.table(qa, _("1e · q after QK-norm  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
+                self.table(
+                    norm.k_after[g], _("1f · k after QK-norm  [head {h}]").format(h=h + 1), k_caption,
+                    self.k_labels, _dims(d),
+                ),
+            ]  # fmt: skip
+        return _stack(parts)
+
     def rope(self) -> RenderableType | None:
         rope = self.r.rope
         if rope is None:
@@ -252,7 +282,7 @@ def render_multihead(
         if part is not None:
             parts.extend([part, Text("")])
 
-    for stage in ("inputs", "positional", "projected", "heads", "rope", "alibi"):
+    for stage in ("inputs", "positional", "projected", "heads", "qk_norm", "rope", "alibi"):
         if stage == "projected" and stages is None and result.projection == "none":
             continue  # q, k, v given: each head's "0 · inputs" below shows its columns
         if stage in wanted:

@@ -117,6 +117,10 @@ def dot_expansion(q: NDArray[np.floating], k: NDArray[np.floating], i: int, j: i
 
 def _scale_text(result: Attention, p: int) -> str:
     d = result.d_k
+    scalar = result.variants.query_pre_attn_scalar
+    if not result.scale_is_default and scalar is not None:
+        rule = _("scale = query_pre_attn_scalar^−½ (Gemma 2): 1/√{n} = × {scale}, not 1/√d_k = 1/√{d}")
+        return rule.format(n=f"{scalar:g}", scale=num(result.scale, p), d=d)
     if not result.scale_is_default:
         return _("scale = {scale} (given)").format(scale=num(result.scale, p))
     root = round(float(np.sqrt(d)))

@@ -51,6 +51,9 @@ _TITLES = {
     "output": "output = weights · V",
 }
 
+# The stage a table belongs to, where it differs from the array's name (the visible-keys grid is `allowed`).
+_STAGE_OF = {"allowed": "visible"}
+
 
 def stage_tables(
     result: Attention,
@@ -95,7 +98,7 @@ def stage_tables(
             if idx:
                 label = _("[head {index}]") if slice_name == "head" else _("[slice {index}]")
                 title += " " + label.format(index=where)
-            out.append(StageTable(name, title, rows, cols, a, idx))
+            out.append(StageTable(_STAGE_OF.get(name, name), title, rows, cols, a, idx))
     return out
 
 

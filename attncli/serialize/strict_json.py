@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
+    from attncli.core.decode import Cache, DecodeStep
+    from attncli.core.mla import MLA
+    from attncli.problem.mla import MLAProblem
 
 SCHEMA_VERSION = 1
 ALL_STAGES = TABLE_STAGES[1:]  # every stage but the inputs, which the document holds apart
@@ -62,7 +65,7 @@ def _document(
         "schema_version": SCHEMA_VERSION,
         "config": {
             "scale": r.scale,
-            "scale_rule": "1/sqrt(d_k)" if r.scale_is_default else "given",
+            "scale_rule": scale_rule(r),
             "causal": r.causal,
             "causal_align": r.causal_align,
             "mask": mask_kind(mask),
@@ -86,6 +89,13 @@ def _document(
     return doc
 
 
+def scale_rule(r: Attention | AttentionOutput) -> str:
+    """How the scale was chosen: "1/sqrt(d_k)" (the default), "1/sqrt(query_pre_attn_scalar)" (Gemma 2) or "given"."""
+    if r.scale_is_default:
+        return "1/sqrt(d_k)"
+    return "1/sqrt(query_pre_attn_scalar)" if r.variants.query_pre_attn_scalar is not None else "given"
+
+
 def variant_config(spec: MaskSpec) -> dict[str, Any]:
     """The structured masks as config keys (null when not used), which read back as a problem document."""
     return {
@@ -98,6 +108,7 @@ def variant_config(spec: MaskSpec) -> dict[str, Any]:
         "sink_tokens": spec.sink_tokens,
         "softcap": spec.softcap,
         "sinks": None if spec.sinks is None else list(spec.sinks),
+        "query_pre_attn_scalar": spec.query_pre_attn_scalar,
     }
 
 
@@ -153,7 +164,7 @@ def dumps(value: Any, indent: int = 2, _level: int = 0) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "))
 
 
-def _problem_extras(problem: Problem | MultiHeadProblem | None) -> dict[str, Any]:
+def _problem_extras(problem: Problem | MultiHeadProblem | MLAProblem | None) -> dict[str, Any]:
     """title, description and labels of the problem document, copied into the result."""
     if problem is None:
         return {}
@@ -163,20 +174,49 @@ def _problem_extras(problem: Problem | MultiHeadProblem | None) -> dict[str, Any
     return extras
 
 
+def decode_dict(d: DecodeStep) -> dict[str, Any]:
+    """A KV-cache decoding step: the cache before and after, the step's weights and output, the full
+    recompute's rows they equal, and whether bit for bit."""
+
+    cache = _cache_dict
+    rows = d.full_rows
+    return {
+        "new": d.new,
+        "cached": d.cached,
+        "cache_before": cache(d.before),
+        "cache": cache(d.cache),
+        "weights": jsonable(d.step.weights),
+        "output": jsonable(d.step.output),
+        "full_weights": jsonable(d.full.weights[..., rows, :]),
+        "full_output": jsonable(d.full.output[..., rows, :]),
+        "bit_equal": d.bit_equal,
+        "max_difference": d.max_difference,
+    }
+
+
+def with_decode(doc: dict[str, Any], d: DecodeStep | None) -> dict[str, Any]:
+    """The result document with its decoding step (config.decode and decode_step), if there is one."""
+    if d is not None:
+        doc["config"]["decode"] = d.new
+        doc["decode_step"] = decode_dict(d)
+    return doc
+
+
 def to_json(
     result: Attention,
     problem: Problem | None = None,
     stages: Iterable[str] | None = None,
     indent: int | None = 2,
+    decode: DecodeStep | None = None,
 ) -> str:
     """Strict JSON text of `result_dict` (raises if anything non-finite slipped through)."""
-    doc = result_dict(result, problem, stages)
+    doc = with_decode(result_dict(result, problem, stages), decode)
     if indent is None:
         return json.dumps(doc, allow_nan=False, ensure_ascii=False)
     return dumps(doc, indent)
 
 
-MULTIHEAD_ONLY_STAGES = ("positional", "projected", "heads", "rope", "alibi", "concat", "projection")
+MULTIHEAD_ONLY_STAGES = ("positional", "projected", "heads", "qk_norm", "rope", "alibi", "concat", "projection")
 
 
 def multihead_dict(
@@ -203,6 +243,8 @@ def multihead_dict(
         rope_style=result.rope.style if result.rope is not None else None,
         rope_base=result.rope.base if result.rope is not None else None,
         alibi=result.alibi_slopes is not None,
+        qk_norm=result.qk_norm is not None,
+        qk_norm_eps=result.qk_norm.eps if result.qk_norm is not None else None,
     )
     if result.projection == "random" and problem is not None:
         config["seed"] = problem.seed
@@ -225,6 +267,13 @@ def multihead_dict(
             stage_values["positional"].update(kv_encoding=jsonable(p.kv_encoding), kv_input=jsonable(p.kv_after))
     if "projected" in wanted:
         stage_values["projected"] = dict(zip(("q", "k", "v"), (jsonable(a) for a in result.projected), strict=True))
+    if "qk_norm" in wanted and result.qk_norm is not None:
+        n = result.qk_norm
+        stage_values["qk_norm"] = {
+            "q_before": jsonable(n.q_before), "k_before": jsonable(n.k_before),
+            "q_rms": jsonable(n.q_rms[..., 0]), "k_rms": jsonable(n.k_rms[..., 0]),
+            "q": jsonable(n.q_after), "k": jsonable(n.k_after),
+        }  # fmt: skip
     if "rope" in wanted and result.rope is not None:
         r = result.rope
         stage_values["rope"] = {
@@ -255,3 +304,51 @@ def output_dict(out: AttentionOutput, problem: Problem) -> dict[str, Any]:
     scores_shape = (*out.output.shape[:-2], t, s)
     inputs = (problem.q, problem.k, problem.v, problem.mask)
     return _document(out, inputs, scores_shape, {"output": jsonable(out.output)}, problem)
+
+
+def _cache_dict(c: Cache) -> dict[str, Any]:
+    holds = [{"name": name, "shape": list(shape)} for name, shape in c.holds]
+    return {"holds": holds, "kv_heads": c.kv_heads, "dtype": c.dtype, "bytes": c.nbytes, "shared": c.shared}
+
+
+def mla_dict(result: MLA, problem: MLAProblem | None = None, stages: Iterable[str] | None = None) -> dict[str, Any]:
+    """The JSON document of a multi-head latent attention: the per-head stages (a leading head axis) of
+    the single-head schema, `stages.mla` (the latent, the RoPE key, the score parts, what the cache
+    holds against standard MHA), `config.mla` (the dimensions), `inputs.x` and `inputs.mla` (the weights)."""
+    wanted = set(ALL_STAGES if stages is None else stages)
+    base = result_dict(result.attention, None, [s for s in wanted if s in ALL_STAGES])
+    d = result.dims
+    config = base["config"]
+    config["mask"] = mask_kind(None if problem is None else problem.mask)
+    config.update(
+        heads=result.heads,
+        mla={"d_c": d.d_c, "d_rope": d.d_rope, "d_nope": d.d_nope, "d_v": d.d_v,
+             "c_norm_eps": None if problem is None else float(problem.mla.get("c_norm_eps", 1e-6))},
+        rope_base=None if problem is None else problem.rope_base,
+    )  # fmt: skip
+    if problem is not None and problem.mla.get("dims") is not None:
+        config["seed"] = problem.seed
+    inputs = {"x": jsonable(result.x), "mla": {n: jsonable(w) for n, w in result.weights.items()}, "mask": None}
+    if problem is not None:
+        inputs["mask"] = jsonable(problem.mask)
+    stage_values: dict[str, Any] = {
+        "mla": {
+            "c_before": jsonable(result.c_before), "c": jsonable(result.c),
+            "k_rope_before": jsonable(result.k_rope_before), "k_rope": jsonable(result.k_rope),
+            "q_nope": jsonable(result.q_nope), "q_rope": jsonable(result.q_rope),
+            "k_nope": jsonable(result.k_nope), "v": jsonable(result.v),
+            "scores_nope": jsonable(result.scores_nope), "scores_rope": jsonable(result.scores_rope),
+            "cache": _cache_dict(result.cache), "mha_cache": _cache_dict(result.mha_cache),
+        },
+        **base["stages"],
+        "concat": jsonable(result.concat),
+    }  # fmt: skip
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": config,
+        "inputs": inputs,
+        "stages": stage_values,
+        "output": jsonable(result.output),
+    }
+    doc.update(_problem_extras(problem))
+    return doc

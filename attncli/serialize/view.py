@@ -26,13 +26,16 @@ STAGE_ARRAYS = {
     "inputs": ("q", "k", "v"),
     "scores": ("scores",),
     "scaled": ("scaled",),
+    "capped": ("capped",),
     "masked": ("masked",),
+    "visible": ("allowed",),
     "softmax": ("shifted", "exp", "weights"),
     "weights": ("weights",),
     "output": ("output",),
 }
 # The extra column a table has at its right (softmax steps and the weights).
-EXTRAS = {"shifted": "row_max", "exp": "row_sum", "weights": "sum"}
+EXTRAS = {"shifted": "row_max", "exp": "row_sum", "weights": "sum", "allowed": "seen"}
+VISIBLE_MARKS = ("=·", "=✓")  # the visible-keys grid's cells, compact (attncli.render.tables draws the same)
 
 
 @dataclass(frozen=True)
@@ -82,15 +85,18 @@ def head_data(
     tables = []
     for name, cap in captions:
         a = np.asarray(getattr(att, name))
+        rows = [[VISIBLE_MARKS[bool(x)] for x in row] for row in a] if name == "allowed" else None
         table: dict[str, Any] = {
             "name": name,
             "title": cap.title,
             "caption": cap.caption,
             "rows": "k" if name in ("k", "v") else "q",
             "cols": "d" if name in ("q", "k", "v", "output") else "k",
-            "cells": [" ".join(compact(cell(x)) for x in row) for row in a],
+            "cells": [" ".join(r) for r in rows] if rows else [" ".join(compact(cell(x)) for x in row) for row in a],
         }
-        if cap.extra is not None:
+        if cap.extra is not None and name == "allowed":
+            table["extra"] = {"name": cap.extra, "cells": " ".join(f"={int(n)}" for n in a.sum(axis=1))}
+        elif cap.extra is not None:
             extra = {"row_max": att.row_max[:, 0], "row_sum": att.row_sum[:, 0]}.get(EXTRAS[name])
             if extra is None:
                 extra = np.nansum(att.weights, axis=1)
@@ -101,6 +107,7 @@ def head_data(
         "head": head,
         "weights": exact(att.weights, att.dtype),
         "scale": float(att.scale),
+        "softcap": att.variants.softcap,
         "tables": tables,
     }
 
@@ -146,6 +153,9 @@ def ui_strings() -> dict[str, str]:
         "expand_shifted": _("{cell} = logit − row max"),
         "expand_exp": _("{cell} = exp(shifted)"),
         "expand_masked": _("{cell} = scaled + mask (−∞ where masked)"),
+        "expand_capped": _("{cell} = c·tanh(scaled / c), c = {c}"),
+        "expand_seen": _("{cell}: query {query} sees key {key}"),
+        "expand_hidden": _("{cell}: query {query} does not see key {key} (masked: −∞, weight 0)"),
         "expand_input": _("{cell}: an input value"),
         "open_head": _("open layer {layer}, head {head} in the head view"),
         "layer_head": _("layer {layer}, head {head}"),

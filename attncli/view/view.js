@@ -347,7 +347,7 @@
     var shown = cellsOf(t)[i][j];
     var lines = [];
     var g = function (n) { return by[n] ? cellsOf(by[n]) : null; };
-    var logits = g("masked") || g("scaled");
+    var logits = g("masked") || g("capped") || g("scaled");
     if (name === "scores" && g("q") && g("k")) {
       var q = g("q")[i], k = g("k")[j];
       lines.push(fill(U.expand_scores, { cell: at, query: rows[i], key: cols[j] }));
@@ -355,9 +355,15 @@
     } else if (name === "scaled" && g("scores")) {
       lines.push(fill(U.expand_scaled, { cell: at }));
       lines.push(g("scores")[i][j] + " × " + String(b.scale) + " = " + shown);
+    } else if (name === "capped" && g("scaled")) {
+      var c = String(b.softcap);
+      lines.push(fill(U.expand_capped, { cell: at, c: c }));
+      lines.push(c + " × tanh(" + g("scaled")[i][j] + " / " + c + ") = " + shown);
     } else if (name === "masked") {
       lines.push(fill(U.expand_masked, { cell: at }));
-      lines.push((g("scaled") ? g("scaled")[i][j] : "?") + " → " + shown);
+      lines.push((g("capped") || g("scaled") ? (g("capped") || g("scaled"))[i][j] : "?") + " → " + shown);
+    } else if (name === "allowed") {
+      lines.push(fill(shown === "✓" ? U.expand_seen : U.expand_hidden, { cell: at, query: rows[i], key: cols[j] }));
     } else if (name === "shifted" && logits) {
       lines.push(fill(U.expand_shifted, { cell: at }));
       lines.push(logits[i][j] + " − " + decodeRow(t.extra.cells)[i] + " = " + shown);

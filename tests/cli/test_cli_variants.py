@@ -171,3 +171,35 @@ def test_multihead_json_with_every_variant_validates_and_reads_back(attn: RunAtt
     jsonschema.validate(doc, SCHEMA)
     assert {"capped", "visible", "sink_weight"} <= set(doc["stages"])
     assert json.loads(attn("compute", "--json", stdin=r.out).out)["output"] == doc["output"]
+
+
+def test_gemma2_scale_rule_by_name(attn: RunAttn) -> None:
+    r = attn("compute", *QKV, "--query-pre-attn-scalar", "16", "--stage", "scaled")
+    assert r.code == 0, r.err
+    assert "scale = query_pre_attn_scalar^−½ (Gemma 2): 1/√16 = × 0.25, not 1/√d_k = 1/√2" in r.out
+    doc = json.loads(attn("compute", *QKV, "--query-pre-attn-scalar", "16", "--json").out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["config"]["scale"] == 0.25 and doc["config"]["scale_rule"] == "1/sqrt(query_pre_attn_scalar)"
+    assert doc["config"]["query_pre_attn_scalar"] == 16.0
+    again = attn("compute", "--json", stdin=json.dumps(doc))  # reads back: the rule, not a given scale as well
+    assert again.code == 0 and json.loads(again.out) == doc, again.err
+    by_key = attn("compute", "--json", stdin=json.dumps({"q": X, "k": X, "v": X, "query_pre_attn_scalar": 16}))
+    assert json.loads(by_key.out) == doc
+    ru = attn("compute", *QKV, "--query-pre-attn-scalar", "16", "--stage", "scaled", "--lang", "ru")
+    assert "Gemma 2" in ru.out and "не 1/√d_k" in ru.out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--query-pre-attn-scalar", "16", "--scale", "0.5"], "--query-pre-attn-scalar: a scale is given too"),
+     (["--query-pre-attn-scalar", "0"], "--query-pre-attn-scalar: must be a positive finite number, got 0.0"),
+     (["--query-pre-attn-scalar", "-1"], "--query-pre-attn-scalar: must be a positive finite number")],
+)  # fmt: skip
+def test_bad_scale_rule_flags(attn: RunAttn, args: list[str], message: str) -> None:
+    r = attn("compute", *QKV, *args)
+    assert r.code == 2 and r.err.count("\n") == 1 and message in r.err, r.err
+
+
+def test_bad_scale_rule_key(attn: RunAttn) -> None:
+    r = attn("compute", stdin='{"q": [[1]], "k": [[1]], "v": [[1]], "query_pre_attn_scalar": "x"}')
+    assert r.code == 2 and "stdin: query_pre_attn_scalar: must be a positive finite number" in r.err, r.err

@@ -139,3 +139,17 @@ def test_view_keeps_every_stage_and_goes_with_save(attn: RunAttn, tmp_path: Path
     assert embedded == json.loads(r.out)  # what this run's --json printed (the stage-keeping path's numbers)
     r = attn("compute", "--sample", "causal-4x4", "--max-memory", "1", "--view", str(page))
     assert r.code == 2 and r.err.splitlines()[-1].startswith("attn: error: --view: the page needs every stage")
+
+
+def test_multihead_page_has_the_capped_and_visible_stages_per_head(attn: RunAttn, tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    x = "1 0; 0 1; 1 1; 0 2; 2 0"
+    flags = ("--x", x, "--heads", "2", "--softcap", "3", "--window", "2", "--sinks", "0.5,-1")
+    assert attn("compute", *flags, "--view", str(page)).code == 0
+    data, embedded = _scripts(page.read_text(encoding="utf-8"))
+    for h, block in enumerate(data["blocks"]):
+        tables = {t["name"]: t for t in block["tables"]}
+        assert {"capped", "allowed"} <= set(tables) and block["softcap"] == 3.0
+        assert len(tables["capped"]["cells"]) == 5 and tables["allowed"]["extra"]["name"] == "seen"
+        assert tables["allowed"]["cells"][0] == "=✓ =· =· =· =·"
+        assert np.array_equal(np.float64(block["weights"]), np.float64(embedded["stages"]["weights"][h]))

@@ -175,3 +175,35 @@ def test_compute_page_in_russian(attn: RunAttn, browser: Any, tmp_path: Path) ->
     ]
     assert printed == [[f"{x:.4f}" for x in row] for row in doc["stages"]["weights"]]
     _no_errors_nothing_fetched(browser)
+
+
+def test_compute_page_draws_the_capped_and_visible_stages(attn: RunAttn, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    page = tmp_path / "page.html"
+    flags = ("--sample", "softcap", "--window", "3")
+    assert attn("compute", *flags, "--view", str(page)).code == 0
+    doc = json.loads(attn("compute", *flags, "--json").out)
+    _open(browser, page)
+
+    def cells(name: str) -> tuple[Any, list[list[str]]]:
+        table = browser.find_element(By.CSS_SELECTOR, f'#tables .stage[data-table="{name}"]')
+        rows = [
+            [td.text for td in tr.find_elements(By.CSS_SELECTOR, "td[data-j]")]
+            for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+        ]
+        return table, rows
+
+    capped, printed = cells("capped")
+    assert printed == [[f"{x:.4f}" for x in row] for row in doc["stages"]["capped"]]
+    ActionChains(browser).move_to_element(capped.find_element(By.CSS_SELECTOR, 'td[data-i="0"][data-j="2"]')).perform()
+    expansion = browser.find_element(By.ID, "expansion").text
+    assert "c·tanh(scaled / c), c = 0.5" in expansion and "0.5 × tanh(0.7071 / 0.5) = 0.4442" in expansion
+    grid, marks = cells("allowed")
+    assert marks == [["✓" if x else "·" for x in row] for row in doc["stages"]["visible"]["allowed"]]
+    seen = [td.text for td in grid.find_elements(By.CSS_SELECTOR, "td.x")]
+    assert seen == [str(int(n)) for n in doc["stages"]["visible"]["counts"]]
+    ActionChains(browser).move_to_element(grid.find_element(By.CSS_SELECTOR, 'td[data-i="4"][data-j="0"]')).perform()
+    assert "does not see key the" in browser.find_element(By.ID, "expansion").text
+    _no_errors_nothing_fetched(browser)

@@ -246,3 +246,42 @@ def test_an_attn_error_not_a_crash_for_query_without_key_position() -> None:
         attention(np.ones((5, 2)), np.ones((4, 2)), np.ones((4, 2)), settings=AttentionSettings(
             variants=MaskSpec(documents=(0, 0, 1, 1))
         ))  # fmt: skip
+
+
+def test_a_huge_window_chunk_or_prefix_acts_as_none_past_every_position() -> None:
+    """An 80-digit JSON integer must not reach NumPy's int64 arithmetic (found by tests/test_fuzz.py)."""
+    import numpy as np
+
+    from attncli.core.attention import attention, attention_output
+    from attncli.core.settings import AttentionSettings, MaskSpec
+
+    x = np.eye(3)
+    huge = 10**80
+    for spec in (
+        MaskSpec(chunk=huge),
+        MaskSpec(window=huge),
+        MaskSpec(prefix=huge),
+        MaskSpec(window=huge, sink_tokens=huge),
+    ):
+        cfg = AttentionSettings(variants=spec)
+        full = attention(x, x, x, settings=cfg)
+        causal = attention(x, x, x, causal=spec.prefix is None)
+        np.testing.assert_array_equal(full.weights, causal.weights)
+        np.testing.assert_allclose(attention_output(x, x, x, cfg, block_q=1, block_k=1).output, full.output, atol=1e-15)
+
+
+def test_sink_tokens_never_show_a_query_a_later_key() -> None:
+    """StreamingLLM's sinks relax how far back an hf/gym window reaches, not its causality: query 0 with
+    three sink tokens sees key 0 only (as `((k > q − W) | (k < K)) & (k <= q)` in the sample's reference)."""
+    import numpy as np
+
+    from attncli.core.attention import attention, attention_output
+    from attncli.core.settings import AttentionSettings, MaskSpec
+
+    x = np.eye(4)
+    for rule in ("hf", "gym"):
+        cfg = AttentionSettings(variants=MaskSpec(window=1, sink_tokens=3, window_rule=rule))  # type: ignore[arg-type]
+        r = attention(x, x, x, settings=cfg)
+        assert r.allowed is not None and not np.triu(r.allowed, 1).any()
+        assert r.allowed[3].tolist() == [True, True, True, True]
+        np.testing.assert_allclose(attention_output(x, x, x, cfg, block_q=1, block_k=1).output, r.output, atol=1e-15)

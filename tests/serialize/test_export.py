@@ -80,3 +80,16 @@ def test_heatmap_for_one_and_many_heads(attn: RunAttn) -> None:
     assert "colour-blind-safe" in r.out
     r = attn("compute", "--sample", "mha-2heads", "--stage", "weights", "--heatmap", "--head", "2")
     assert "the weights as a heatmap  [head 2]" in r.out
+
+
+def test_csv_names_the_visible_and_capped_stages(attn: RunAttn) -> None:
+    r = attn("compute", "--sample", "softcap", "--window", "2", "--format", "csv")
+    assert r.code == 0, r.err
+    rows = list(csv.DictReader(io.StringIO(r.out)))
+    stages = list(dict.fromkeys(row["stage"] for row in rows))
+    assert stages == ["q", "k", "v", "scores", "scaled", "capped", "masked", "visible", "shifted", "exp", "weights",
+                      "output"]  # fmt: skip
+    doc = json.loads(attn("compute", "--sample", "softcap", "--window", "2", "--json").out)
+    visible = [float(row["value"]) for row in rows if row["stage"] == "visible"]
+    assert visible == [float(x) for line in doc["stages"]["visible"]["allowed"] for x in line]
+    assert "allowed" not in stages
