@@ -39,7 +39,7 @@ def render_mla(r: MLA, stages: Iterable[str] | None = None, view: View | None = 
     parts: list[RenderableType] = [
         table(
             r.c,
-            _("1a · latent c = x·W_DKV"),
+            _("0c · latent c = x·W_DKV"),
             _(
                 "One latent row per token, d_c = {d_c} columns{norm}: keys and values of every head come from it."
             ).format(d_c=d.d_c, norm=norm),
@@ -49,7 +49,7 @@ def render_mla(r: MLA, stages: Iterable[str] | None = None, view: View | None = 
         Text(""),
         table(
             r.k_rope,
-            _("1b · k_rope = RoPE(x·W_KR), shared by every head"),
+            _("0d · k_rope = RoPE(x·W_KR), shared by every head"),
             _(
                 "The decoupled RoPE key: d_rope = {d_rope} columns, rotated by position, one for all {heads} heads."
             ).format(d_rope=d.d_rope, heads=r.heads),
@@ -68,7 +68,7 @@ def render_mla(r: MLA, stages: Iterable[str] | None = None, view: View | None = 
             d_nope=d.d_nope, d_rope=d.d_rope, query=q_labels[0], key=k_labels[min(1, t - 1)],
             a=num(float(a), p), b=num(float(b), p), total=num(float(a + b), p), root=root,
         )  # fmt: skip
-        title = _("1c · scores = q_nope·k_nopeᵀ + q_rope·k_ropeᵀ  [head {h}]").format(h=h + 1)
+        title = _("1 · scores = q_nope·k_nopeᵀ + q_rope·k_ropeᵀ  [head {h}]").format(h=h + 1)
         parts += [table(r.attention.scores[h], title, caption, q_labels, k_labels), Text("")]
     wanted = [s for s in (stages or STAGES) if s in STAGES and s not in ("inputs", "scores")]
     if stages is None and r.attention.masked is None:

@@ -177,9 +177,9 @@ class _Renderer:
                 g=g + 1, w1=num(norm.k_weight[0], 4)
             )
             parts += [
-                self.table(qa, _("1e · q after QK-norm  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
+                self.table(qa, _("0g · q after QK-norm  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
                 self.table(
-                    norm.k_after[g], _("1f · k after QK-norm  [head {h}]").format(h=h + 1), k_caption,
+                    norm.k_after[g], _("0h · k after QK-norm  [head {h}]").format(h=h + 1), k_caption,
                     self.k_labels, _dims(d),
                 ),
             ]  # fmt: skip
@@ -206,8 +206,8 @@ class _Renderer:
             )  # fmt: skip
             k_after = rope.k_after[self.r.head_map[h]]
             parts += [
-                self.table(qa, _("0g · q after RoPE  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
-                self.table(k_after, _("0h · k after RoPE  [head {h}]").format(h=h + 1), None, self.k_labels, _dims(d)),
+                self.table(qa, _("0i · q after RoPE  [head {h}]").format(h=h + 1), caption, self.q_labels, _dims(d)),
+                self.table(k_after, _("0j · k after RoPE  [head {h}]").format(h=h + 1), None, self.k_labels, _dims(d)),
             ]
         return _stack(parts)
 
@@ -221,7 +221,7 @@ class _Renderer:
         return _stack(
             self.table(
                 r.alibi_bias[h],
-                _("0i · ALiBi bias −slope·|i − j|, added at step 3  [head {h}]").format(h=h + 1),
+                _("0k · ALiBi bias −slope·|i − j|, added at step 3  [head {h}]").format(h=h + 1),
                 caption,
                 self.q_labels,
                 self.k_labels,

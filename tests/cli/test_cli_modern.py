@@ -18,7 +18,7 @@ QK = ("--x", X, "--heads", "2", "--q-norm", "1 2", "--k-norm", "0.5,1", "--rope"
 def test_qk_norm_stage_states_the_rule_with_numbers(attn: RunAttn) -> None:
     r = attn("compute", *QK, "--stage", "qk_norm", "--head", "1")
     assert r.code == 0, r.err
-    assert "1e · q after QK-norm  [head 1]" in r.out and "1f · k after QK-norm  [head 1]" in r.out
+    assert "0g · q after QK-norm  [head 1]" in r.out and "0h · k after QK-norm  [head 1]" in r.out
     assert "x / √(mean(x²) + ε) × w, ε = 1e-06, w: d_head = 2 learned weights." in r.out
     assert "q1: √((1.0² + 0.0²) / 2 + ε) = 0.7071; column 1: 1.0 / 0.7071 × 1.0 = 1.4142." in r.out
     ru = attn("compute", *QK, "--stage", "qk_norm", "--head", "1", "--lang", "ru")
@@ -123,13 +123,13 @@ MLA = ("--x", "1 0 1 0; 0 1 0 1; 1 1 0 0", "--heads", "2", "--mla", "4,2,2,2", "
 def test_mla_shows_the_latent_the_shared_key_the_score_parts_and_the_cache(attn: RunAttn) -> None:
     r = attn("compute", *MLA, "--head", "1", columns=120)
     assert r.code == 0, r.err
-    assert "1a · latent c = x·W_DKV" in r.out and "1b · k_rope = RoPE(x·W_KR), shared by every head" in r.out
-    assert "1c · scores = q_nope·k_nopeᵀ + q_rope·k_ropeᵀ  [head 1]" in r.out
+    assert "0c · latent c = x·W_DKV" in r.out and "0d · k_rope = RoPE(x·W_KR), shared by every head" in r.out
+    assert "1 · scores = q_nope·k_nopeᵀ + q_rope·k_ropeᵀ  [head 1]" in r.out
     assert "q1·k2: -0.5041 + -0.4764 = -0.9805; scaled by 1/√(2 + 2) = 1/2.0." in r.out
     assert "The cache holds c (3×4) and k_rope (3×2) once for every head, float64: 144 bytes." in r.out
     assert "K (3×4) and V (3×2) per head, × 2 K/V heads, float64: 288 bytes: 2.0× more." in r.out
     ru = attn("compute", *MLA, "--head", "1", "--lang", "ru", columns=120)
-    assert "1a · латент c = x·W_DKV" in ru.out, ru.out
+    assert "0c · латент c = x·W_DKV" in ru.out, ru.out
 
 
 def test_mla_json_validates_and_reads_back(attn: RunAttn) -> None:

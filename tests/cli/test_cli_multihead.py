@@ -74,7 +74,7 @@ def test_cross_attention_lengths_differ(attn: RunAttn) -> None:
 def test_rope_alibi_and_sinusoidal_stages(attn: RunAttn) -> None:
     r = attn("compute", "--x", "[[1,0],[0,1],[1,1]]", "--rope", "--causal", "--positional", "sinusoidal", "--alibi")
     assert r.code == 0, r.err
-    for title in ("0a · sinusoidal position encodings PE", "0g · q after RoPE", "0i · ALiBi bias", "3 · masked"):
+    for title in ("0a · sinusoidal position encodings PE", "0i · q after RoPE", "0k · ALiBi bias", "3 · masked"):
         assert title in r.out
     doc = json.loads(
         attn("compute", "--x", "[[1,0],[0,1],[1,1]]", "--rope", "--rope-style", "interleaved", "--json").out
