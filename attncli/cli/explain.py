@@ -397,7 +397,7 @@ def _frame(asked: Plan, source: ModelSource, dtype: str, opts: Options) -> Any:
     header, info = _model_header(source, asked.model.info, dtype), asked.model.info
     notes = _notes(asked, opts.causal)
     return Frame(header, _tokens_title(asked.tokens), _model_json(source, info), notes, opts.json_out,
-                 opts.precision, dtype, opts.causal)  # fmt: skip
+                 opts.precision, dtype, opts.causal or info.causal)  # fmt: skip
 
 
 def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Options, step: Any) -> None:

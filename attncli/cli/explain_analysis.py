@@ -53,7 +53,7 @@ class Frame:
     json_out: bool
     precision: int
     dtype: str
-    causal: bool
+    causal: bool  # a causal mask: --causal, or the decoder's own (ModelInfo.causal)
 
 
 def check(across: Across, query: str | None, layer: str | None, head: str | None) -> None:
@@ -100,7 +100,7 @@ def all_weights(asked: Plan, dtype: DType, causal: bool, progress: Callable[[int
     """(L, H, T, T): every layer's weights, from one forward pass that keeps no other stage."""
     import numpy as np
 
-    causal = causal or bool(getattr(asked.model.info, "causal", False))  # a decoder keeps its mask
+    causal = causal or asked.model.info.causal  # a decoder keeps its mask
     out = asked.model.forward(asked.tokens.ids[None, :], None, dtype=dtype, causal=causal, progress=progress)
     return np.stack([w[0] for w in out.weights])
 
@@ -273,15 +273,16 @@ def probe(asked: Plan, dtype: DType) -> tuple[Any, int, int] | None:
 
     from attncli.analysis.roles import PROBE_TOKENS, probe_ids
 
-    if not getattr(asked.model.info, "causal", False):
+    if not asked.model.info.causal:
         return None
     tokens = asked.tokens
     bos = int(tokens.ids[0]) if tokens.special[0] else None
     specials = {int(i) for i, s in zip(tokens.ids, tokens.special, strict=True) if s}
     vocab = [i for i in range(asked.model.info.vocab_size) if i not in specials]
-    ids = probe_ids(vocab, bos, PROBE_TOKENS)
+    n = min(PROBE_TOKENS, (asked.model.info.max_positions - int(bos is not None)) // 2)  # a short context
+    ids = probe_ids(vocab, bos, n)
     out = asked.model.forward(ids[None, :], None, dtype=dtype, causal=True)
-    return np.stack([w[0] for w in out.weights]), PROBE_TOKENS, int(bos is not None)
+    return np.stack([w[0] for w in out.weights]), n, int(bos is not None)
 
 
 def roles(asked: Plan, across: Across, weights: Any, frame: Frame, probed: tuple[Any, int, int] | None) -> None:
@@ -293,7 +294,7 @@ def roles(asked: Plan, across: Across, weights: Any, frame: Frame, probed: tuple
     from attncli.render.across import role_texts, roles_grid, roles_top
     from attncli.render.heatmap import heatmap
 
-    causal = frame.causal or bool(getattr(asked.model.info, "causal", False))
+    causal = frame.causal
     scored = sentence_roles(weights, asked.sentence, asked.tokens, causal)
     if probed is not None:
         scored.update(probe_roles(*probed))
