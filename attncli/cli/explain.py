@@ -84,7 +84,7 @@ class Options:
     json_out: bool
     max_memory: str | None  # the budget of the attention arrays (--max-memory)
     view: Path | None = None  # --view FILE.html: the interactive page
-    across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --residual
+    across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --flow, --residual, --roles
     generate: int | None = None  # new tokens for a decoder to generate (--generate)
 
 
@@ -150,8 +150,11 @@ def explain(
     roles: Annotated[
         bool, typer.Option("--roles", help="What each head does: previous-token, [SEP] sink, induction, … scores.")
     ] = False,
+    flow: Annotated[
+        bool, typer.Option("--flow", help="Attention flow: the maximum flow from each final token to each input token.")
+    ] = False,
     residual: Annotated[
-        float, typer.Option(help="The residual's weight w in rollout's Â = w·I + (1 − w)·A (the paper's 0.5).")
+        float, typer.Option(help="The residual's weight w in Â = w·I + (1 − w)·A of --rollout and --flow (0.5).")
     ] = 0.5,
     model: ModelOpt = None,
     embeddings: Annotated[
@@ -209,7 +212,7 @@ def explain(
     check_view(view, (embeddings, wq, wk, wv))
     from attncli.cli.explain_analysis import Across, check
 
-    across = Across(key, not pieces, rollout, residual, roles, words)
+    across = Across(key, not pieces, rollout, residual, roles, words, flow)
     check(across, query, layer, head)
     if precision is None:
         precision = 4 if embeddings is not None else 2
@@ -243,6 +246,7 @@ def _explain(
             ("--truncate", truncate or None),
             *(("--key", opts.across.key), ("--rollout", opts.across.rollout or None)),
             ("--roles", opts.across.roles or None),
+            ("--flow", opts.across.flow or None),
             ("--words", opts.across.word_heatmap or None),
             ("--generate", opts.generate),
         ):
@@ -401,7 +405,7 @@ def _frame(asked: Plan, source: ModelSource, dtype: str, opts: Options) -> Any:
 
 
 def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Options, step: Any) -> None:
-    """--key and --rollout: one forward pass, then cli/explain_analysis.py."""
+    """--key, --roles, --rollout and --flow: one forward pass, then cli/explain_analysis.py."""
     from attncli.cli import explain_analysis as across
 
     weights = across.all_weights(asked, dtype, opts.causal, step)
@@ -410,6 +414,8 @@ def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Opt
         across.roles(asked, opts.across, weights, frame, across.probe(asked, dtype))
     elif opts.across.rollout:
         across.rollout(asked, opts.across, weights, frame)
+    elif opts.across.flow:
+        across.flow(asked, opts.across, weights, frame)
     else:
         across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
 

@@ -1,8 +1,8 @@
 """`attn explain` across heads and layers: --key (which head links two words), --query with --head all
-(one query in many heads) and --rollout; cli/explain.py maps its flags here.
+(one query in many heads), --roles, --rollout and --flow; cli/explain.py maps its flags here.
 
 Everything comes from one forward pass (every layer's weights, no stage kept); the numbers from
-attncli.analysis.heads and attncli.analysis.rollout, the tables from attncli.render.across.
+attncli.analysis.heads, .roles, .rollout and .flow, the tables from attncli.render.across.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class Across:
     residual: float = 0.5  # --residual: w in Â = w·I + (1 − w)·A
     roles: bool = False
     word_heatmap: bool = False  # --words: one head's heatmap in words
+    flow: bool = False  # --flow: attention flow (maximum flows through rollout's Â)
 
     @property
     def asked(self) -> bool:
-        return self.key is not None or self.rollout or self.roles
+        return self.key is not None or self.rollout or self.roles or self.flow
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,11 @@ def check(across: Across, query: str | None, layer: str | None, head: str | None
         raise InputError(_("needs --query (the word whose weight to the key is ranked)"), argument="--key")
     if across.rollout and across.roles:
         raise InputError(_("does not go with --rollout: ask for one at a time"), argument="--roles")
-    for wanted, flag in ((across.rollout, "--rollout"), (across.roles, "--roles")):
+    if across.flow and (across.rollout or across.roles):
+        other = "--rollout" if across.rollout else "--roles"
+        message = _("does not go with {flag}: ask for one at a time (--flow shows rollout's Â too)")
+        raise InputError(message.format(flag=other), argument="--flow")
+    for wanted, flag in ((across.rollout, "--rollout"), (across.roles, "--roles"), (across.flow, "--flow")):
         for other, value in (("--query", query), ("--layer", layer), ("--head", head)):
             if wanted and value is not None:
                 message = _("does not go with {flag} (it looks at every layer and head)").format(flag=flag)
@@ -75,12 +80,13 @@ def check(across: Across, query: str | None, layer: str | None, head: str | None
         raise e.with_argument("--residual") from None
     if across.word_heatmap and (across.asked or not across.words):
         flag = (
-            "--pieces" if not across.words else "--key" if across.key else "--rollout" if across.rollout else "--roles"
-        )
+            "--pieces" if not across.words else "--key" if across.key else "--rollout" if across.rollout
+            else "--flow" if across.flow else "--roles"
+        )  # fmt: skip
         raise InputError(_("shows one head's heatmap in words; it does not go with {flag}").format(flag=flag),
                          argument="--words")  # fmt: skip
-    if across.residual != 0.5 and not across.rollout:
-        raise InputError(_("applies to --rollout"), argument="--residual")
+    if across.residual != 0.5 and not (across.rollout or across.flow):
+        raise InputError(_("applies to --rollout and --flow"), argument="--residual")
 
 
 def in_words(weights: Any, of: Units, rows: Sequence[int] | None) -> tuple[Any, list[str], list[str]]:
@@ -230,11 +236,8 @@ def query_heads(view: Overview, across: Across, query: str, frame: Frame) -> Non
 
 def rollout(asked: Plan, across: Across, weights: Any, frame: Frame) -> None:
     """--rollout: what each final token draws on through every layer, beside the last layer's attention."""
-    from rich.text import Text
-
     from attncli.analysis.heads import aggregate
     from attncli.analysis.rollout import rollout as roll
-    from attncli.render.heatmap import heatmap
 
     of = _units(asked, across)
     r = aggregate(roll(weights, across.residual), of)
@@ -244,27 +247,72 @@ def rollout(asked: Plan, across: Across, weights: Any, frame: Frame) -> None:
         fields = {"mode": "rollout", "residual": w, "rollout": r.tolist(), "last_layer": last.tolist()}
         _write(frame, of, asked, fields)
         return
-    console = _start(frame, of)
-    labels = list(of.labels)
     n = weights.shape[0]
     title = _("Attention rollout through all {n} layers: rows = final tokens, columns = input tokens")
     how = _(
         "Â = {w}·I + {a}·(mean of the heads) in every layer (the residual connection as I; --residual sets w), "
         "R = Â_{n}·…·Â_1 (Abnar & Zuidema 2020)."
     ).format(w=fmt_w(w), a=fmt_w(1 - w), n=n)
-    console.print(heatmap(r, labels, labels, title=title.format(n=n), caption=how, width=console.width,
-                          precision=frame.precision, hints=cli_hints()))  # fmt: skip
-    console.print()
-    title = _("For comparison, layer {n} alone: the mean of its heads' weights").format(n=n)
     caption = _(
         "What these do not show: rollout follows the attention weights only; it ignores the value vectors "
         "(how much each head writes) and the MLPs, so it is a rough map of where information can flow."
     )
-    console.print(heatmap(last, labels, labels, title=title, caption=caption + "\n" + _rule(of),
+    _beside_last(asked, of, frame, (r, title.format(n=n), how), (last, n, caption))
+
+
+def _beside_last(asked: Plan, of: Units, frame: Frame, main: tuple[Any, str, str], last: tuple[Any, int, str]) -> None:
+    """The heatmap of --rollout or --flow, then the last layer's own attention for comparison."""
+    from rich.text import Text
+
+    from attncli.render.heatmap import heatmap
+
+    console = _start(frame, of)
+    labels = list(of.labels)
+    matrix, title, how = main
+    console.print(heatmap(matrix, labels, labels, title=title, caption=how, width=console.width,
+                          precision=frame.precision, hints=cli_hints()))  # fmt: skip
+    console.print()
+    weights, n, caption = last
+    title = _("For comparison, layer {n} alone: the mean of its heads' weights").format(n=n)
+    console.print(heatmap(weights, labels, labels, title=title, caption=caption + "\n" + _rule(of),
                           width=console.width, precision=frame.precision, hints=cli_hints()))  # fmt: skip
     if frame.causal:
         console.print(Text(_("The causal mask is kept: no token draws on a later one."), style="dim"))
     _notes(console, frame)
+
+
+def flow(asked: Plan, across: Across, weights: Any, frame: Frame) -> None:
+    """--flow: the maximum flow from each final token to each input token through rollout's Â."""
+    from attncli.analysis.flow import attention_flow, normalised
+    from attncli.analysis.heads import aggregate
+    from attncli.cli.output import ProgressBar
+
+    of = _units(asked, across)
+    progress = ProgressBar(_("flows"))
+    try:
+        raw = attention_flow(weights, across.residual, causal=frame.causal, progress=progress)
+    finally:
+        progress.close()
+    shares = aggregate(normalised(raw), of)
+    last = aggregate(weights[-1].mean(axis=0), of)
+    w = across.residual
+    if frame.json_out:
+        fields = {"mode": "flow", "residual": w, "flow": shares.tolist(), "max_flow": aggregate(raw, of).tolist(),
+                  "last_layer": last.tolist()}  # fmt: skip
+        _write(frame, of, asked, fields)
+        return
+    n = weights.shape[0]
+    title = _("Attention flow through all {n} layers: rows = final tokens, columns = input tokens")
+    how = _(
+        "The maximum flow from each final token to each input token through the {n} layers, every edge's "
+        "capacity an entry of Â = {w}·I + {a}·(mean of the heads) (the residual connection as I; --residual sets "
+        "w); each row divided by its sum, as in Abnar & Zuidema 2020 (--json also has the flows themselves)."
+    ).format(w=fmt_w(w), a=fmt_w(1 - w), n=n)
+    caption = _(
+        "What these do not show: flow follows the attention weights only; it ignores the value vectors "
+        "(how much each head writes) and the MLPs, so it is a rough map of where information can flow."
+    )
+    _beside_last(asked, of, frame, (shares, title.format(n=n), how), (last, n, caption))
 
 
 def probe(asked: Plan, dtype: DType) -> tuple[Any, int, int] | None:
@@ -341,6 +389,7 @@ __all__ = [
     "Frame",
     "all_weights",
     "check",
+    "flow",
     "head_search",
     "in_words",
     "probe",
