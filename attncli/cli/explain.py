@@ -214,6 +214,9 @@ def explain(
 
     across = Across(key, not pieces, rollout, residual, roles, words, flow)
     check(across, query, layer, head)
+    if view is not None and (rollout or flow):
+        message = _("shows every head, and with --roles or --query/--key their scores; not --rollout or --flow")
+        raise InputError(message, argument="--view")
     if precision is None:
         precision = 4 if embeddings is not None else 2
     opts = Options(
@@ -410,14 +413,27 @@ def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Opt
 
     weights = across.all_weights(asked, dtype, opts.causal, step)
     frame = _frame(asked, source, dtype, opts)
+    doc = None
     if opts.across.roles:
-        across.roles(asked, opts.across, weights, frame, across.probe(asked, dtype))
+        doc = across.roles(asked, opts.across, weights, frame, across.probe(asked, dtype))
     elif opts.across.rollout:
         across.rollout(asked, opts.across, weights, frame)
     elif opts.across.flow:
         across.flow(asked, opts.across, weights, frame)
     else:
-        across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
+        doc = across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
+    if opts.view is not None:  # the page of every head, its model view filtered by the roles or the search
+        from attncli.serialize.strict_json import dumps
+
+        assert doc is not None  # --view with --rollout or --flow was refused before the model ran
+        tokens = asked.tokens
+        heads = every_head(asked.model, tokens.ids, dtype, opts.causal)
+        top = doc["heads"][0] if doc["mode"] == "head-search" else {"layer": 1, "head": 1}
+        about = {"header": frame.header, "selected": (top["layer"] - 1, top["head"] - 1), "groups": tokens.groups,
+                 "analysis": across.view_analysis(doc)}  # fmt: skip
+        stages = ["inputs", "scores", "scaled", "masked", "weights", "output"]
+        _page(opts, heads, list(tokens.pieces), stages, lambda: dumps(doc), sentence=asked.sentence,
+              notes=frame.notes, **about)  # fmt: skip
 
 
 def _decode(subject: Subject, loaded: Any, shown: HeadView, rows: list[int] | None, dtype: DType, opts: Options) -> Any:

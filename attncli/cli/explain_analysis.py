@@ -147,10 +147,11 @@ def _notes(console: Any, frame: Frame) -> None:
         console.print(Text(_("note: {note}").format(note=note), style="yellow"))
 
 
-def _write(frame: Frame, of: Units, asked: Plan, fields: dict[str, Any]) -> None:
-    from attncli.serialize.strict_json import SCHEMA_VERSION, dumps
+def document(frame: Frame, of: Units, asked: Plan, fields: dict[str, Any]) -> dict[str, Any]:
+    """What --json prints for a view across heads: its own fields, then the model, the sentence, the units."""
+    from attncli.serialize.strict_json import SCHEMA_VERSION
 
-    doc = {
+    return {
         "schema_version": SCHEMA_VERSION,
         **fields,
         "model": frame.model_json,
@@ -161,13 +162,18 @@ def _write(frame: Frame, of: Units, asked: Plan, fields: dict[str, Any]) -> None
         "units": list(of.labels),
         "notes": frame.notes,
     }
-    sys.stdout.write(dumps(doc) + "\n")
+
+
+def _write(frame: Frame, of: Units, asked: Plan, fields: dict[str, Any]) -> None:
+    from attncli.serialize.strict_json import dumps
+
+    sys.stdout.write(dumps(document(frame, of, asked, fields)) + "\n")
 
 
 def head_search(
     asked: Plan, across: Across, query: str, span: tuple[int | None, int | None], weights: Any, frame: Frame
-) -> None:
-    """--query X --key Y: every head (of --layer / --head when given) ranked by X → Y."""
+) -> dict[str, Any]:
+    """--query X --key Y: every head (of --layer / --head when given) ranked by X → Y; returns the JSON."""
     from rich.text import Text
 
     from attncli.analysis.explanation import ALL
@@ -181,11 +187,11 @@ def head_search(
     links = search(weights, of, q, k)
     links = [x for x in links if layer in (None, ALL, x.layer) and head in (None, ALL, x.head)]
     q_text, k_text = of.labels[q[0]], of.labels[k[0]]
+    rows = [{"layer": x.layer + 1, "head": x.head + 1, "weight": x.weight, "rank": x.rank} for x in links]
+    fields = {"mode": "head-search", "query": q_text, "key": k_text, "keys": links[0].keys, "heads": rows}
     if frame.json_out:
-        rows = [{"layer": x.layer + 1, "head": x.head + 1, "weight": x.weight, "rank": x.rank} for x in links]
-        fields = {"mode": "head-search", "query": q_text, "key": k_text, "keys": links[0].keys, "heads": rows}
         _write(frame, of, asked, fields)
-        return
+        return document(frame, of, asked, fields)
     console = _start(frame, of)
     title = _("Which heads link {query} → {key}: {n} heads, strongest first")
     console.print(Text(title.format(query=q_text, key=k_text, n=len(links)), style="bold"))
@@ -200,6 +206,7 @@ def head_search(
         caption += " " + more.format(shown=SEARCH_ROWS, n=len(links))
     console.print(Text(caption + "\n" + _rule(of), style="dim"))
     _notes(console, frame)
+    return document(frame, of, asked, fields)
 
 
 def query_heads(view: Overview, across: Across, query: str, frame: Frame) -> None:
@@ -333,8 +340,11 @@ def probe(asked: Plan, dtype: DType) -> tuple[Any, int, int] | None:
     return np.stack([w[0] for w in out.weights]), n, int(bos is not None)
 
 
-def roles(asked: Plan, across: Across, weights: Any, frame: Frame, probed: tuple[Any, int, int] | None) -> None:
-    """--roles: every head's role scores, the strongest role of each, a heatmap per role, the top three."""
+def roles(
+    asked: Plan, across: Across, weights: Any, frame: Frame, probed: tuple[Any, int, int] | None
+) -> dict[str, Any]:
+    """--roles: every head's role scores, the strongest role of each, a heatmap per role, the top three;
+    returns the JSON."""
     from rich.text import Text
 
     from attncli.analysis.roles import probe_roles, sentence_roles
@@ -348,12 +358,13 @@ def roles(asked: Plan, across: Across, weights: Any, frame: Frame, probed: tuple
         scored.update(probe_roles(*probed))
     found = collect(scored)
     of = _units(asked, across)
+    doc = {r: found.score(r).tolist() for r in found.names}
+    grid = [[None if c is None else {"role": c[0], "score": c[1]} for c in row] for row in found.strongest()]
+    probe_doc = None if probed is None else {"tokens": probed[1], "bos": bool(probed[2])}
+    fields = {"mode": "roles", "roles": doc, "strongest": grid, "probe": probe_doc}
     if frame.json_out:
-        doc = {r: found.score(r).tolist() for r in found.names}
-        grid = [[None if c is None else {"role": c[0], "score": c[1]} for c in row] for row in found.strongest()]
-        probe_doc = None if probed is None else {"tokens": probed[1], "bos": bool(probed[2])}
-        _write(frame, of, asked, {"mode": "roles", "roles": doc, "strongest": grid, "probe": probe_doc})
-        return
+        _write(frame, of, asked, fields)
+        return document(frame, of, asked, fields)
     console = _start(frame, of)
     texts = role_texts()
     console.print(Text(_("What each head does: its strongest role and score (rows = layers, columns = heads)"),
@@ -378,6 +389,18 @@ def roles(asked: Plan, across: Across, weights: Any, frame: Frame, probed: tuple
         skipped = _("duplicate-token and induction heads are scored for causal decoders only (this is an encoder).")
         console.print(Text(skipped, style="dim"))
     _notes(console, frame)
+    return document(frame, of, asked, fields)
+
+
+def view_analysis(doc: dict[str, Any]) -> dict[str, Any]:
+    """For --view: the role scores or the head search of the run, as the page's model view filters them."""
+    from attncli.render.across import role_texts
+
+    if doc["mode"] == "roles":
+        texts = role_texts()
+        names = {r: texts[r][1] for r in doc["roles"]}
+        return {"roles": doc["roles"], "role_names": names, "role_help": {r: texts[r][2] for r in doc["roles"]}}
+    return {"search": {"query": doc["query"], "key": doc["key"], "keys": doc["keys"], "heads": doc["heads"]}}
 
 
 def fmt_w(w: float) -> str:
@@ -389,6 +412,7 @@ __all__ = [
     "Frame",
     "all_weights",
     "check",
+    "document",
     "flow",
     "head_search",
     "in_words",
@@ -396,4 +420,5 @@ __all__ = [
     "query_heads",
     "roles",
     "rollout",
+    "view_analysis",
 ]
