@@ -19,7 +19,6 @@ import os
 import time
 
 import numpy as np
-
 from across_speed import SENTENCE, blas  # this folder's other benchmarks (run as a script: on sys.path)
 from explain_speed import machine
 

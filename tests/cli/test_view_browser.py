@@ -195,8 +195,8 @@ def test_model_view_filters_by_role_and_by_head_search(attn: RunAttn, browser: A
     cell = browser.find_element(By.CSS_SELECTOR, '#grid button[data-layer="4"][data-head="12"] .score')
     assert float(cell.get_attribute("data-score")) == end[3, 11] and cell.text == f"{end[3, 11]:.2f}"
     best = browser.find_elements(By.CSS_SELECTOR, "#mv-top button")
-    l, h = np.unravel_index(np.argmax(end), end.shape)
-    assert (best[0].get_attribute("data-layer"), best[0].get_attribute("data-head")) == (str(l + 1), str(h + 1))
+    li, hi = np.unravel_index(np.argmax(end), end.shape)
+    assert (best[0].get_attribute("data-layer"), best[0].get_attribute("data-head")) == (str(li + 1), str(hi + 1))
     assert float(best[0].get_attribute("data-score")) == end.max()
     outlined = browser.find_elements(By.CSS_SELECTOR, "#grid button.cellbtn.top")
     assert len(outlined) == 3
