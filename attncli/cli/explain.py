@@ -213,10 +213,7 @@ def explain(
     from attncli.cli.explain_analysis import Across, check
 
     across = Across(key, not pieces, rollout, residual, roles, words, flow)
-    check(across, query, layer, head)
-    if view is not None and (rollout or flow):
-        message = _("shows every head, and with --roles or --query/--key their scores; not --rollout or --flow")
-        raise InputError(message, argument="--view")
+    check(across, query, layer, head, view is not None)
     if precision is None:
         precision = 4 if embeddings is not None else 2
     opts = Options(
@@ -585,6 +582,27 @@ def _pieces_note(tokens: Tokens) -> str | None:
     return _("'##' marks a piece that continues the word before it: {examples}.").format(examples=examples)
 
 
+def _overview_caption(summaries: list[Any], of: Any) -> str:
+    """What the overview's numbers are, the pairs' with an example from the table itself."""
+    pattern = _(
+        "pattern: what the head mostly does, and how much: the mean, over the query tokens, of the weight each "
+        "gives itself (self), the token before or after it, [CLS] or [SEP], named when it reaches 0.5; else "
+        "'broad' when the weights are spread out (its number: the rows' entropy ÷ log of the number of tokens, "
+        "1 = even); else '—'."
+    )
+    example = next((s.pairs[0] for s in summaries if s.pairs), None)
+    if example is None:
+        pairs = _("pairs: the weight a query word gives a key word; [CLS]/[SEP], a word itself and its neighbours "
+                  "are left out.")  # fmt: skip
+    else:
+        q, k, w = example
+        pairs = _(
+            "pairs: '{query}→{key} {w}' means the word {query}, as a query, gives {key} {w} of its weight (1 in "
+            "all); [CLS]/[SEP], a word itself and its neighbours are left out."
+        ).format(query=of.labels[q], key=of.labels[k], w=f"{w:.2f}")
+    return pattern + "\n" + pairs + "\n" + _("Look at one head with --layer L --head H.")
+
+
 def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], opts: Options) -> Any:
     """Print the overview (or its JSON); return what --json prints, as a function."""
     from dataclasses import replace
@@ -643,17 +661,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
         scope_note = _("layer {layer} is the layer of the default head; --layer N shows another")
         console.print(Text(f"({scope_note.format(layer=view.layers[0] + 1)})"))
     console.print(overview_view(summaries, list(of.labels)))
-    console.print(
-        Text(
-            _(
-                "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
-                "next token, [CLS], [SEP]; 'broad' when the weights are spread out), with that share; '—' when no "
-                "single pattern holds half of it. Pairs skip [CLS]/[SEP], the token itself and its neighbours.\n"
-                "Look at one head with --layer L --head H."
-            ),
-            style="dim",
-        )
-    )
+    console.print(Text(_overview_caption(summaries, of), style="dim"))
     for note in notes:
         console.print(Text(_("note: {note}").format(note=note), style="yellow"))
     return json_text

@@ -57,9 +57,13 @@ class Frame:
     causal: bool  # a causal mask: --causal, or the decoder's own (ModelInfo.causal)
 
 
-def check(across: Across, query: str | None, layer: str | None, head: str | None) -> None:
-    """The flags that do not go together, refused before the model runs."""
+def check(across: Across, query: str | None, layer: str | None, head: str | None, view: bool = False) -> None:
+    """The flags that do not go together, refused before the model runs (`view`: --view was given)."""
     from attncli.analysis.rollout import check_residual
+
+    if view and (across.rollout or across.flow):
+        message = _("shows every head, and with --roles or --query/--key their scores; not --rollout or --flow")
+        raise InputError(message, argument="--view")
 
     if across.key is not None and query is None:
         raise InputError(_("needs --query (the word whose weight to the key is ranked)"), argument="--key")
@@ -304,7 +308,8 @@ def flow(asked: Plan, across: Across, weights: Any, frame: Frame) -> None:
     last = aggregate(weights[-1].mean(axis=0), of)
     w = across.residual
     if frame.json_out:
-        fields = {"mode": "flow", "residual": w, "flow": shares.tolist(), "max_flow": aggregate(raw, of).tolist(),
+        # max_flow: the flows themselves, per piece (rows and columns as "tokens"): a word's is not their sum
+        fields = {"mode": "flow", "residual": w, "flow": shares.tolist(), "max_flow": raw.tolist(),
                   "last_layer": last.tolist()}  # fmt: skip
         _write(frame, of, asked, fields)
         return
