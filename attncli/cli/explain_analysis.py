@@ -386,7 +386,8 @@ def roles(
         title = _("{role}: score of every head (rows = layers, columns = heads)").format(role=texts[role][1])
         console.print(heatmap(found.score(role), [str(li + 1) for li in range(layers)],
                               [str(hi + 1) for hi in range(heads)], title=title, caption=texts[role][2],
-                              width=console.width, precision=frame.precision, hints=cli_hints()))  # fmt: skip
+                              width=console.width, precision=frame.precision, hints=cli_hints(),
+                              rows_are_layers=True))  # fmt: skip
         console.print()
     console.print(Text(_("The three strongest heads of each role"), style="bold"))
     console.print(roles_top(found))
