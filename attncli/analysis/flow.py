@@ -13,16 +13,27 @@ token i can move comes from input token j). Like rollout it ignores the value ve
 causal mask survives: with Â_l lower-triangular, no path leads from token i to a later token j > i.
 
 The solver is push–relabel written for this graph (pure NumPy; no graph library): every node of the
-graph sits in a (layer, token) array, the edges between two neighbouring layers are one T × T matrix,
-so a push, a relabel or a breadth-first search is a handful of array operations over all layers at
-once, for a batch of (i, j) problems side by side. Exact distance labels come from a breadth-first
-search towards the sink before every round of pushes (the "global relabelling" heuristic, every time).
+graph sits in a (layer, token) array and the edges between two neighbouring layers are one T × T
+matrix, so a round of pushes or a breadth-first search is a handful of array operations over all
+layers at once, for a batch of (i, j) problems side by side. What the layers give:
+
+- the source's edges and the sink's are one row and one column: the inner layers alone are state;
+- a round of pushes touches only the (problem, layer) rows that hold excess (a wave of excess sits in
+  a few layers of the L at a time), each node sharing its excess among its admissible edges in
+  proportion to their room;
+- distance labels are exact after a breadth-first search towards the sink, run backwards one layer
+  step at a time (a matrix–vector product per step) and stopped once every node with excess has its
+  label; it runs every RELABEL_EVERY rounds and whenever a round moved nothing (labels stay valid
+  between, as pushes never break them);
+- under a causal mask the problem (i, j) lives on the tokens j…i alone, solved at that size.
+
 Only the flow's value is needed, so the solver stops at a maximum *preflow*: when no node that holds
 excess can still reach the sink, the sink's excess is the maximum flow (Goldberg & Tarjan 1988).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +49,7 @@ if TYPE_CHECKING:
 
 EPS = 1e-12  # a residual capacity or an excess at most this is zero (the capacities are weights ≤ 1)
 BATCH_CELLS = 1 << 22  # problems side by side: at most about this many edge cells (B·L·T²) at once
+RELABEL_EVERY = 3  # rounds of pushes between two breadth-first searches (and at once when nothing moved)
 MAX_ROUNDS = 100_000  # a safety net: push–relabel ends long before (a bug would otherwise loop)
 
 
@@ -77,105 +89,120 @@ def max_flows(layers: Array, causal: bool = False,
 
 def _solve(c: NDArray[np.float64], source: NDArray[np.intp], sink: NDArray[np.intp]) -> NDArray[np.float64]:
     """Push–relabel for a batch of problems: capacities (B or 1, L, T, T), source (L, source[b]) and sink
-    (0, sink[b]) of each problem b."""
+    (0, sink[b]) of each problem b. The arrays hold the problems still running only (a finished one's
+    value is kept and its rows dropped)."""
     n_layers, t = c.shape[1], c.shape[-1]
     b = len(source)
     rows = np.arange(b)
-    cap = np.broadcast_to(c[:, 1:-1], (b, n_layers - 2, t, t))  # the edges between inner layers
     # The first and last edge layers hold only the source's row and the sink's column.
     top = np.broadcast_to(c[:, -1], (b, t, t))[rows, source]  # (B, T): the source's edges, saturated at once
-    bottom = np.broadcast_to(c[:, 0], (b, t, t))[rows, :, sink]  # (B, T): the edges into the sink
-    # Flow on the inner edges and on the edges into the sink; node state on the inner layers 1…L−1.
-    flow = np.zeros((b, n_layers - 2, t, t))
-    into_sink = np.zeros((b, t))
-    excess = np.zeros((b, n_layers - 1, t))
-    excess[:, -1] = top
-    n_nodes = (n_layers + 1) * t
-    value = np.zeros(b)
-    live = np.ones(b, dtype=bool)
+    state = _State(
+        room=np.array(np.broadcast_to(c[:, 1:-1], (b, n_layers - 2, t, t))),  # inner edges' residual, down
+        flow=np.zeros((b, n_layers - 2, t, t)),  # their flow: the residual of the edge back up
+        sink_room=np.array(np.broadcast_to(c[:, 0], (b, t, t))[rows, :, sink]),  # (B, T): (1, u) → sink
+        excess=np.concatenate([np.zeros((b, n_layers - 2, t)), top[:, None, :]], axis=1),  # inner layers
+        value=np.zeros(b),
+        ids=rows,
+    )
+    out = np.zeros(b)
+    far = (n_layers + 1) * t  # a label no node reaches while it can still reach the sink
+    since, moved = RELABEL_EVERY, True
     for _ in range(MAX_ROUNDS):
-        idx = np.flatnonzero(live)
-        if idx.size == 0:
-            break
-        fwd = cap[idx] - flow[idx]  # (b, L−2, T, T): residual of (m+1, u) → (m, v), inner layers
-        bwd = flow[idx]  # residual of (m, v) → (m+1, u), read transposed
-        sink_res = bottom[idx] - into_sink[idx]  # (b, T): (1, u) → sink
-        dist = _distances(fwd > EPS, bwd > EPS, sink_res > EPS, n_nodes)
-        ex = excess[idx]
-        active = (ex > EPS) & (dist < n_nodes)
-        done = ~active.any(axis=(1, 2))
-        live[idx[done]] = False
-        if done.all():
-            break
-        keep = ~done
-        idx, fwd, bwd, sink_res, dist, ex, active = (
-            idx[keep], fwd[keep], bwd[keep], sink_res[keep], dist[keep], ex[keep], active[keep]
-        )  # fmt: skip
-        _push(idx, fwd, bwd, sink_res, dist, np.where(active, ex, 0.0), (flow, into_sink, excess, value))
-    else:  # pragma: no cover - the safety net
-        raise RuntimeError("attention flow: push-relabel did not finish")
-    return value
+        if since >= RELABEL_EVERY or not moved:  # exact labels again; only then may a problem end
+            dist, since = _distances(state, far), 0
+            active = (state.excess > EPS) & (dist < far)
+            done = ~active.any(axis=(1, 2))
+            if done.any():
+                out[state.ids[done]] = state.value[done]
+                state = state.keep(~done)
+                if not len(state.ids):
+                    return out
+                dist, active = dist[~done], active[~done]
+        else:  # the labels of the last search are still valid (a push never breaks them), if not exact
+            active = (state.excess > EPS) & (dist < far)
+        moved = _push(state, dist, np.where(active, state.excess, 0.0))
+        since += 1
+    raise RuntimeError("attention flow: push-relabel did not finish")  # pragma: no cover - the safety net
 
 
-def _distances(f: NDArray[np.bool_], r: NDArray[np.bool_], s: NDArray[np.bool_], far: int) -> NDArray[np.int64]:
-    """(b, L−1, T): each inner node's distance to the sink in the residual graph (far when it cannot reach
-    it), by a breadth-first search backwards from the sink, all layers at once.
+@dataclass
+class _State:
+    """The running problems of a batch: residuals, flows, excess and the value reached (flow into the sink)."""
 
-    f[m, u, v]: (m+2, u) → (m+1, v) has room (inner layers numbered from 1; here 0-based from layer 1);
-    r[m, u, v]: (m+1, v) → (m+2, u) has room (flow to cancel); s[u]: (1, u) → sink has room."""
-    b, inner, t = f.shape[0], f.shape[1] + 1, f.shape[-1]
+    room: NDArray[np.float64]  # (b, L−2, T, T): room left on the edge (m+1, u) → (m, v) between inner layers
+    flow: NDArray[np.float64]  # (b, L−2, T, T): flow on it, which (m, v) → (m+1, u) may push back
+    sink_room: NDArray[np.float64]  # (b, T): room left on (1, u) → sink
+    excess: NDArray[np.float64]  # (b, L−1, T): excess of the inner nodes (layers 1…L−1)
+    value: NDArray[np.float64]  # (b,): flow into the sink so far
+    ids: NDArray[np.intp]  # (b,): each problem's place in the batch
+
+    def keep(self, which: NDArray[np.bool_]) -> _State:
+        return _State(*(getattr(self, f.name)[which] for f in fields(self)))
+
+
+def _distances(state: _State, far: int) -> NDArray[np.int64]:
+    """(b, L−1, T): each inner node's distance to the sink in the residual graph, by a breadth-first search
+    backwards from the sink over all layers at once; `far` for the nodes it has not reached when it stops,
+    which is when every node with excess has its distance (those unreached cannot reach the sink)."""
+    b, inner, t = state.excess.shape
+    down = (state.room > EPS).astype(np.float32)  # [m, u, v]: (m+2, u) → (m+1, v), inner layers 1-based
+    up = (state.flow > EPS).astype(np.float32)  # [m, u, v]: (m+1, v) → (m+2, u)
+    waiting = state.excess > EPS
     dist = np.full((b, inner, t), far, dtype=np.int64)
-    ff, rf = f.astype(np.float64), r.astype(np.float64)
-    frontier = np.zeros((b, inner, t))
-    frontier[:, 0] = s
-    dist[:, 0][s] = 1
+    frontier = np.zeros((b, inner, t), dtype=np.float32)
+    frontier[:, 0] = state.sink_room > EPS
+    dist[:, 0][frontier[:, 0] > 0] = 1
     level = 1
-    while frontier.any():
+    while True:
+        waiting &= dist == far
+        if not waiting.any() or not frontier.any():
+            return dist
         level += 1
-        reach = np.zeros((b, inner, t))
-        reach[:, 1:] += np.matmul(ff, frontier[:, :-1, :, None])[..., 0]  # down-edges into the frontier
-        reach[:, :-1] += np.matmul(frontier[:, 1:, None, :], rf)[:, :, 0, :]  # up-edges (cancelling flow)
+        reach = np.zeros((b, inner, t), dtype=np.float32)
+        reach[:, 1:] += np.matmul(down, frontier[:, :-1, :, None])[..., 0]  # edges down into the frontier
+        reach[:, :-1] += np.matmul(frontier[:, 1:, None, :], up)[:, :, 0, :]  # edges up (flow to cancel)
         new = (reach > 0) & (dist == far)
         dist[new] = level
-        frontier = new.astype(np.float64)
-    return dist
+        frontier = new.astype(np.float32)
 
 
-def _push(
-    idx: NDArray[np.intp],
-    fwd: NDArray[np.float64],
-    bwd: NDArray[np.float64],
-    sink_res: NDArray[np.float64],
-    dist: NDArray[np.int64],
-    ex: NDArray[np.float64],
-    state: tuple[NDArray[np.float64], ...],
-) -> None:
-    """One round: every node with excess pushes it along its admissible edges (those that lead one step
-    closer to the sink), greedily in a fixed order, as far as they have room."""
-    flow, into_sink, excess, value = state
-    b, inner, t = dist.shape
-    d_below = np.concatenate([np.zeros((b, 1, t), dtype=np.int64), dist[:, :-1]], axis=1)  # layer m−1 (sink: 0)
-    d_above = np.concatenate([dist[:, 1:], np.full((b, 1, t), -1, dtype=np.int64)], axis=1)  # m+1 (none at top)
-    down = np.zeros((b, inner, t, t))  # room of (m, u) → (m−1, v); layer 1 → sink only on the sink's column
-    down[:, 1:] = fwd
-    up = np.zeros((b, inner, t, t))  # room of (m, v) → (m+1, u)
-    up[:, :-1] = np.swapaxes(bwd, -1, -2)
-    down_ok = (dist[..., :, None] == d_below[..., None, :] + 1) & (down > EPS)
-    up_ok = (dist[..., :, None] == d_above[..., None, :] + 1) & (up > EPS)
-    sink_ok = (dist[:, 0] == 1) & (sink_res > EPS)
-    to_sink_room = np.zeros((b, inner, t, 1))  # (1, u) → sink, first in the order
-    to_sink_room[:, 0, :, 0] = np.where(sink_ok, sink_res, 0.0)
-    room = np.concatenate([to_sink_room, np.where(down_ok, down, 0.0), np.where(up_ok, up, 0.0)], axis=-1)
-    before = np.cumsum(room, axis=-1) - room
-    sent = np.clip(ex[..., None] - before, 0.0, room)
-    to_sink, sent_down, sent_up = sent[..., 0], sent[..., 1 : t + 1], sent[..., t + 1 :]
-    flow[idx] += sent_down[:, 1:] - np.swapaxes(sent_up[:, :-1], -1, -2)
-    into_sink[idx] += to_sink[:, 0]
-    value[idx] += to_sink[:, 0].sum(axis=-1)
-    moved = excess[idx] - sent.sum(axis=-1)
-    moved[:, :-1] += sent_down[:, 1:].sum(axis=-2)
-    moved[:, 1:] += sent_up[:, :-1].sum(axis=-2)
-    excess[idx] = moved
+def _push(state: _State, dist: NDArray[np.int64], ex: NDArray[np.float64]) -> bool:
+    """One round: every node with excess `ex` pushes it along its admissible edges (those one step closer to
+    the sink), each edge its share in proportion to its room, all of it if they have room enough. Only the
+    (problem, layer) rows that hold excess take part."""
+    inner, t = dist.shape[1], dist.shape[-1]
+    bi, mi = np.nonzero((ex > 0).any(axis=-1))
+    here = dist[bi, mi]  # (k, T): the labels of the pushing rows
+    room = np.zeros((len(bi), t, 2 * t + 1))  # per node: to the sink, down to v, up to u
+    first, down, up = mi == 0, mi >= 1, mi <= inner - 2
+    b0 = bi[first]
+    room[first, :, 0] = np.where((here[first] == 1) & (state.sink_room[b0] > EPS), state.sink_room[b0], 0.0)
+    bd, md = bi[down], mi[down] - 1  # the edge layer below a pushing row, and the row it leads to
+    below = state.room[bd, md]
+    below[here[down][:, :, None] != dist[bd, md][:, None, :] + 1] = 0.0
+    room[down, :, 1 : t + 1] = below
+    bu, mu = bi[up], mi[up]  # the edge layer above: flow that came down, pushed back up
+    above = np.swapaxes(state.flow[bu, mu], -1, -2)
+    above[here[up][:, :, None] != dist[bu, mu + 1][:, None, :] + 1] = 0.0
+    room[up, :, t + 1 :] = above
+    room[room <= EPS] = 0.0
+    total = room.sum(axis=-1)
+    mine = ex[bi, mi]
+    share = np.minimum(1.0, np.divide(mine, total, out=np.zeros_like(mine), where=total > 0))
+    sent = room * share[..., None]
+    state.excess[bi, mi] -= sent.sum(axis=-1)
+    to_sink = sent[first, :, 0]
+    state.sink_room[b0] -= to_sink
+    state.value[b0] += to_sink.sum(axis=-1)
+    sent_down = sent[down, :, 1 : t + 1]
+    state.room[bd, md] -= sent_down
+    state.flow[bd, md] += sent_down
+    state.excess[bd, md] += sent_down.sum(axis=-2)
+    sent_up = np.swapaxes(sent[up, :, t + 1 :], -1, -2)  # [u, v]: cancels flow on (m+1, u) → (m, v)
+    state.flow[bu, mu] -= sent_up
+    state.room[bu, mu] += sent_up
+    state.excess[bu, mu + 1] += sent_up.sum(axis=-1)
+    return bool((sent > EPS).any())  # False: no node could push (the labels need renewing)
 
 
 def attention_flow(weights: Array, residual: float = RESIDUAL, causal: bool = False,
