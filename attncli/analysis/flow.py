@@ -145,8 +145,7 @@ def _distances(state: _State, far: int) -> NDArray[np.int64]:
     backwards from the sink over all layers at once; `far` for the nodes it has not reached when it stops,
     which is when every node with excess has its distance (those unreached cannot reach the sink)."""
     b, inner, t = state.excess.shape
-    down = (state.room > EPS).astype(np.float32)  # [m, u, v]: (m+2, u) → (m+1, v), inner layers 1-based
-    up = (state.flow > EPS).astype(np.float32)  # [m, u, v]: (m+1, v) → (m+2, u)
+    # room[m, u, v] > EPS: an edge (m+2, u) → (m+1, v) (inner layers, 1-based); flow[m, u, v] > EPS: one back up
     waiting = state.excess > EPS
     dist = np.full((b, inner, t), far, dtype=np.int64)
     frontier = np.zeros((b, inner, t), dtype=np.float32)
@@ -159,8 +158,13 @@ def _distances(state: _State, far: int) -> NDArray[np.int64]:
             return dist
         level += 1
         reach = np.zeros((b, inner, t), dtype=np.float32)
-        reach[:, 1:] += np.matmul(down, frontier[:, :-1, :, None])[..., 0]  # edges down into the frontier
-        reach[:, :-1] += np.matmul(frontier[:, 1:, None, :], up)[:, :, 0, :]  # edges up (flow to cancel)
+        fb, fm = np.nonzero(frontier.any(axis=-1))  # only the (problem, layer) rows the frontier is in
+        d = fm <= inner - 2  # from the layer above, down into the frontier
+        down = (state.room[fb[d], fm[d]] > EPS).astype(np.float32)
+        reach[fb[d], fm[d] + 1] += np.matmul(down, frontier[fb[d], fm[d], :, None])[..., 0]
+        u = fm >= 1  # from the layer below, up (cancelling flow) into the frontier
+        up = (state.flow[fb[u], fm[u] - 1] > EPS).astype(np.float32)
+        reach[fb[u], fm[u] - 1] += np.matmul(frontier[fb[u], fm[u], None, :], up)[:, 0, :]
         new = (reach > 0) & (dist == far)
         dist[new] = level
         frontier = new.astype(np.float32)
