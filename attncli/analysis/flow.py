@@ -206,7 +206,7 @@ def _push(state: _State, dist: NDArray[np.int64], ex: NDArray[np.float64]) -> bo
     state.flow[bu, mu] -= sent_up
     state.room[bu, mu] += sent_up
     state.excess[bu, mu + 1] += sent_up.sum(axis=-1)
-    return bool((sent > EPS).any())  # False: no node could push (the labels need renewing)
+    return bool((sent > 0).any())  # False: no node could push (the labels need renewing)
 
 
 def attention_flow(weights: Array, residual: float = RESIDUAL, causal: bool = False,
