@@ -193,6 +193,9 @@ def test_roles_and_rollout_save_svg_and_html(attn: RunAttn, tmp_path: Path) -> N
     r = attn("explain", EIFFEL, "--roles", "--save-svg", str(svg), "--save-html", str(html))
     assert r.code == 0, r.err
     assert svg.read_text(encoding="utf-8").startswith("<svg") and "first-token sink" in html.read_text(encoding="utf-8")
+    r = attn("explain", EIFFEL, "--flow", "--save-svg", str(svg), "--save-html", str(html))
+    assert r.code == 0, r.err
+    assert svg.read_text(encoding="utf-8").startswith("<svg") and "Attention flow" in html.read_text(encoding="utf-8")
 
 
 def test_russian(attn: RunAttn) -> None:
