@@ -1,6 +1,6 @@
 """Whole-process time of `attn explain` across heads and layers (--key, --query with --head all,
---rollout, --roles) on a 20-token sentence, against the plain `attn explain`; the issue's target is
-1.5 s for MiniLM.
+--rollout, --roles; --flow for information) on a 20-token sentence, against the plain `attn explain`;
+the issue's target is 1.5 s for MiniLM (flow's own benchmark: flow_speed.py).
 
     .venv/bin/python benchmarks/across_speed.py [--runs 7]
 
@@ -34,6 +34,7 @@ def in_process(runs: int) -> None:
     """The parts after start-up, in this process: the forward pass once, then each analysis on its weights."""
     import numpy as np
 
+    from attncli.analysis.flow import attention_flow
     from attncli.analysis.heads import search, units
     from attncli.analysis.roles import roles, sentence_roles
     from attncli.analysis.rollout import rollout
@@ -52,6 +53,7 @@ def in_process(runs: int) -> None:
     steps["head search (72 heads)"] = lambda: search(weights, of, (4,), (2,))
     steps["roles (72 heads × 7 roles)"] = lambda: roles(sentence_roles(weights, SENTENCE, tokens, False))
     steps["rollout (6 layers)"] = lambda: rollout(weights)
+    steps["flow (6 layers, 400 maximum flows)"] = lambda: attention_flow(weights)
     for name, step in steps.items():
         times = []
         for _ in range(runs):
@@ -83,6 +85,7 @@ def main() -> None:
         ("… --rollout", [*attn, "--rollout"]),
         ("… --roles", [*attn, "--roles"]),
         ("… --roles --json", [*attn, "--roles", "--json"]),
+        ("… --flow (no target)", [*attn, "--flow"]),
     ]
     print(f"{n_tokens} tokens: {SENTENCE!r}")
     print(f"Machine: {machine()}; BLAS: {blas() or 'none found'}; load average before: {os.getloadavg()[0]:.2f}")

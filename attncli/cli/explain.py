@@ -87,7 +87,7 @@ class Options:
     json_out: bool
     max_memory: str | None  # the budget of the attention arrays (--max-memory)
     view: Path | None = None  # --view FILE.html: the interactive page
-    across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --residual
+    across: Any = None  # cli.explain_analysis.Across: --key, --pieces, --rollout, --flow, --residual, --roles
     generate: int | None = None  # new tokens for a decoder to generate (--generate)
     prefix: str | None = None  # --text-prefix: text before the sentence (None: the model's own, E5's "passage: ")
 
@@ -154,8 +154,11 @@ def explain(
     roles: Annotated[
         bool, typer.Option("--roles", help="What each head does: previous-token, [SEP] sink, induction, … scores.")
     ] = False,
+    flow: Annotated[
+        bool, typer.Option("--flow", help="Attention flow: the maximum flow from each final token to each input token.")
+    ] = False,
     residual: Annotated[
-        float, typer.Option(help="The residual's weight w in rollout's Â = w·I + (1 − w)·A (the paper's 0.5).")
+        float, typer.Option(help="The residual's weight w in Â = w·I + (1 − w)·A of --rollout and --flow (0.5).")
     ] = 0.5,
     model: ModelOpt = None,
     embeddings: Annotated[
@@ -214,8 +217,8 @@ def explain(
     check_view(view, (embeddings, wq, wk, wv))
     from attncli.cli.explain_analysis import Across, check
 
-    across = Across(key, not pieces, rollout, residual, roles, words)
-    check(across, query, layer, head)
+    across = Across(key, not pieces, rollout, residual, roles, words, flow)
+    check(across, query, layer, head, view is not None)
     if precision is None:
         precision = 4 if embeddings is not None else 2
     opts = Options(
@@ -249,6 +252,7 @@ def _explain(
             ("--truncate", truncate or None),
             *(("--key", opts.across.key), ("--rollout", opts.across.rollout or None)),
             ("--roles", opts.across.roles or None),
+            ("--flow", opts.across.flow or None),
             ("--words", opts.across.word_heatmap or None),
             ("--generate", opts.generate),
             (TEXT_PREFIX_FLAG, opts.prefix),
@@ -419,21 +423,36 @@ def _frame(asked: Plan, source: ModelSource, dtype: str, opts: Options) -> Any:
     header, info = _model_header(source, asked.model.info, dtype), asked.model.info
     notes = _notes(asked, opts.causal)
     return Frame(header, _tokens_title(asked.tokens, _kind(asked)), _model_json(source, info), notes, opts.json_out,
-                 opts.precision, dtype, opts.causal)  # fmt: skip
+                 opts.precision, dtype, opts.causal or info.causal)  # fmt: skip
 
 
 def _across(asked: Plan, source: ModelSource, dtype: DType, span: Any, opts: Options, step: Any) -> None:
-    """--key and --rollout: one forward pass, then cli/explain_analysis.py."""
+    """--key, --roles, --rollout and --flow: one forward pass, then cli/explain_analysis.py."""
     from attncli.cli import explain_analysis as across
 
     weights = across.all_weights(asked, dtype, opts.causal, step)
     frame = _frame(asked, source, dtype, opts)
+    doc = None
     if opts.across.roles:
-        across.roles(asked, opts.across, weights, frame, across.probe(asked, dtype))
+        doc = across.roles(asked, opts.across, weights, frame, across.probe(asked, dtype))
     elif opts.across.rollout:
         across.rollout(asked, opts.across, weights, frame)
+    elif opts.across.flow:
+        across.flow(asked, opts.across, weights, frame)
     else:
-        across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
+        doc = across.head_search(asked, opts.across, opts.query or "", span, weights, frame)
+    if opts.view is not None:  # the page of every head, its model view filtered by the roles or the search
+        from attncli.serialize.strict_json import dumps
+
+        assert doc is not None  # --view with --rollout or --flow was refused before the model ran
+        tokens = asked.tokens
+        heads = every_head(asked.model, tokens.ids, dtype, opts.causal)
+        top = doc["heads"][0] if doc["mode"] == "head-search" else {"layer": 1, "head": 1}
+        about = {"header": frame.header, "selected": (top["layer"] - 1, top["head"] - 1), "groups": tokens.groups,
+                 "analysis": across.view_analysis(doc)}  # fmt: skip
+        stages = ["inputs", "scores", "scaled", "masked", "weights", "output"]
+        _page(opts, heads, list(tokens.pieces), stages, lambda: dumps(doc), sentence=asked.sentence,
+              notes=frame.notes, **about)  # fmt: skip
 
 
 def _decode(subject: Subject, loaded: Any, shown: HeadView, rows: list[int] | None, dtype: DType, opts: Options) -> Any:
@@ -607,25 +626,38 @@ def _mask_note(tokens: Tokens, kind: str) -> str:
     )
 
 
-def _overview_caption(tokens: Tokens, decoder: bool) -> str:
-    """What the overview's columns mean, with this model's special tokens (or a decoder's first token)."""
+def _overview_caption(summaries: list[Any], of: Any, tokens: Tokens, decoder: bool) -> str:
+    """What the overview's numbers are, the pairs' with an example from the table itself; named after this
+    model's special tokens ([CLS]/[SEP], <s>/</s>), or a decoder's first token."""
     ends = list(dict.fromkeys(p for p, special in zip(tokens.pieces, tokens.special, strict=True) if special))
     if decoder:
-        message = _(
-            "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
-            "the first token, where a decoder parks weight it does not need; 'broad' when the weights are spread "
-            "out), with that share; '—' when no single pattern holds half of it. Pairs skip the first token, "
-            "the token itself and its neighbours; a decoder's token sees only the tokens before it.\n"
-            "Look at one head with --layer L --head H."
+        pattern = _(
+            "pattern: what the head mostly does, and how much: the mean, over the query tokens, of the weight each "
+            "gives itself (self), the token before it, or the first token (where a decoder parks the weight it "
+            "does not need), named when it reaches 0.5; else 'broad' when the weights are spread out (its number: "
+            "the rows' entropy ÷ log of the number of tokens, 1 = even); else '—'. A token sees only the tokens "
+            "before it."
         )
-        return message
-    message = _(
-        "pattern: where most of a head's weight goes, averaged over the query tokens (self, previous token, "
-        "next token, {ends}; 'broad' when the weights are spread out), with that share; '—' when no single "
-        "pattern holds half of it. Pairs skip {skipped}, the token itself and its neighbours.\n"
-        "Look at one head with --layer L --head H."
-    )
-    return message.format(ends=", ".join(ends), skipped="/".join(ends))
+        skipped = _("the first token")
+    else:
+        pattern = _(
+            "pattern: what the head mostly does, and how much: the mean, over the query tokens, of the weight each "
+            "gives itself (self), the token before or after it, {ends}, named when it reaches 0.5; else 'broad' "
+            "when the weights are spread out (its number: the rows' entropy ÷ log of the number of tokens, "
+            "1 = even); else '—'."
+        ).format(ends=_(" or ").join(ends))
+        skipped = "/".join(ends)
+    example = next((s.pairs[0] for s in summaries if s.pairs), None)
+    if example is None:
+        pairs = _("pairs: the weight a query word gives a key word; {skipped}, a word itself and its neighbours "
+                  "are left out.").format(skipped=skipped)  # fmt: skip
+    else:
+        q, k, w = example
+        pairs = _(
+            "pairs: '{query}→{key} {w}' means the word {query}, as a query, gives {key} {w} of its weight (1 in "
+            "all); {skipped}, a word itself and its neighbours are left out."
+        ).format(query=of.labels[q], key=of.labels[k], w=f"{w:.2f}", skipped=skipped)
+    return pattern + "\n" + pairs + "\n" + _("Look at one head with --layer L --head H.")
 
 
 def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str], opts: Options) -> Any:
@@ -688,12 +720,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
         scope_note = _("layer {layer} is the layer of the default head; --layer N shows another")
         console.print(Text(f"({scope_note.format(layer=view.layers[0] + 1)})"))
     console.print(overview_view(summaries, list(of.labels)))
-    console.print(
-        Text(
-            _overview_caption(tokens, decoder),
-            style="dim",
-        )
-    )
+    console.print(Text(_overview_caption(summaries, of, tokens, decoder), style="dim"))
     for note in notes:
         console.print(Text(_("note: {note}").format(note=note), style="yellow"))
     return json_text

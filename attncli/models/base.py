@@ -53,6 +53,8 @@ class ModelInfo:
     hidden_size: int  # D, numbers per token between the layers
     max_positions: int  # the longest input, in tokens
     vocab_size: int  # pieces the tokenizer knows
+    causal: bool = False  # True: a decoder trained with its own causal mask (every forward pass keeps it);
+    # the analysis reads this (never the model's name): no next-token role, a probe for induction heads
 
 
 @dataclass(frozen=True)

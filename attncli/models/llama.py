@@ -85,6 +85,7 @@ class LlamaConfig:
             hidden_size=self.hidden,
             max_positions=self.context,
             vocab_size=self.vocab,
+            causal=True,
         )
 
     @classmethod

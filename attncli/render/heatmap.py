@@ -70,8 +70,10 @@ def heatmap(
     width: int,
     precision: int = 2,
     hints: Hints | None = None,
+    rows_are_layers: bool = False,
 ) -> Group:
-    """Weights as a coloured table: rows = query tokens, columns = key tokens (headers cut to fit).
+    """Weights as a coloured table: rows = query tokens, columns = key tokens (headers cut to fit);
+    `rows_are_layers`: a layer × head grid of scores (then a cut says "layers", not "query rows").
 
     The bold cell of each row is its largest weight (readable without colour too). Every row sums to 1
     (the engine guarantees it; `attn compute` shows the Σ column), so there is no Σ column here.
@@ -121,7 +123,10 @@ def heatmap(
         kept = len([c for c in cols if c is not None])
         notes.append(shown.format(shown=kept, n=n_cols, hidden=_hidden(cols, n_cols)))
     if None in rows:
-        shown = ngettext("{shown} of {n} query row", "{shown} of {n} query rows", n_rows)
+        if rows_are_layers:
+            shown = ngettext("{shown} of {n} layer", "{shown} of {n} layers", n_rows)
+        else:
+            shown = ngettext("{shown} of {n} query row", "{shown} of {n} query rows", n_rows)
         notes.append(shown.format(shown=len([r for r in rows if r is not None]), n=n_rows))
     if notes:
         caption += "\n" + cut_note(notes, (hints or hints_of()).every_value)

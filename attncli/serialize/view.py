@@ -163,6 +163,16 @@ def ui_strings() -> dict[str, str]:
             "This file holds the numbers of the run as JSON, exactly as the command prints them with its JSON option."
         ),
         "save_json": _("Save the JSON"),
+        "filter": _("Highlight the heads by"),
+        "no_filter": _("nothing (every head alike)"),
+        "role_filter": _("role: {role}"),
+        "search_filter": _("head search: {query} → {key}"),
+        "search_help": _("The weight {query} gives {key} in each head."),
+        "search_rank": _("rank {rank} of {n}"),
+        "filter_help": _(
+            "Each thumbnail shows its score; the higher the score, the less faded; the three strongest are "
+            "outlined. The list names the five strongest: choose one (or Enter) to open it in the head view."
+        ),
     }
 
 

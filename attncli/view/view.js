@@ -7,7 +7,9 @@
   // Okabe–Ito: distinguishable with every common form of colour blindness.
   var COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255"];
   var H = D.heads_per_layer;
-  var state = { layer: D.selected[0], heads: [D.selected[1]], primary: D.selected[1], level: "pieces", focus: null };
+  var state = {
+    layer: D.selected[0], heads: [D.selected[1]], primary: D.selected[1], level: "pieces", focus: null, filter: "",
+  };
   var SVG = "http://www.w3.org/2000/svg";
 
   function $(id) { return document.getElementById(id); }
@@ -230,7 +232,65 @@
     var a = [247, 251, 255], b = [8, 48, 107];
     return a.map(function (c, i) { return Math.round(c + (b[i] - c) * Math.sqrt(t)); });
   }
+  // The run's role scores (--roles) or head search (--query --key), offered as highlights of the grid.
+  function filters() {
+    var A = D.analysis || {}, out = [];
+    Object.keys(A.roles || {}).forEach(function (r) {
+      out.push({
+        id: "role:" + r, name: fill(U.role_filter, { role: A.role_names[r] }), help: A.role_help[r],
+        score: function (l, h) { return A.roles[r][l][h]; }, extra: function () { return ""; },
+      });
+    });
+    if (A.search) {
+      var by = {};
+      A.search.heads.forEach(function (x) { by[(x.layer - 1) + "." + (x.head - 1)] = x; });
+      out.push({
+        id: "search", name: fill(U.search_filter, { query: A.search.query, key: A.search.key }),
+        help: fill(U.search_help, { query: A.search.query, key: A.search.key }),
+        score: function (l, h) { var x = by[l + "." + h]; return x ? x.weight : null; },
+        extra: function (l, h) {
+          var x = by[l + "." + h];
+          return x ? " · " + fill(U.search_rank, { rank: x.rank, n: A.search.keys }) : "";
+        },
+      });
+    }
+    return out;
+  }
+  function activeFilter() {
+    var id = state.filter;
+    return filters().filter(function (f) { return f.id === id; })[0] || null;
+  }
+  function ranked(f) {  // every head with a score, the highest first (ties: layer, then head)
+    var all = [];
+    for (var l = 0; l < D.layers; l++) {
+      for (var h = 0; h < H; h++) {
+        var x = f.score(l, h);
+        if (x !== null && x !== undefined) all.push({ l: l, h: h, s: x });
+      }
+    }
+    return all.sort(function (a, b) { return b.s - a.s || a.l - b.l || a.h - b.h; });
+  }
+  function drawFilter() {
+    var f = activeFilter(), list = $("mv-top");
+    list.textContent = "";
+    list.hidden = !f;
+    $("mv-filter-help").hidden = !f;
+    if (!f) return;
+    $("mv-filter-help").textContent = f.help + " " + U.filter_help;
+    ranked(f).slice(0, 5).forEach(function (x) {
+      var li = el("li");
+      var b = el("button", { type: "button", "data-layer": x.l + 1, "data-head": x.h + 1, "data-score": String(x.s) },
+        fill(U.layer_head, { layer: x.l + 1, head: x.h + 1 }) + ": " + x.s.toFixed(2) + f.extra(x.l, x.h));
+      b.addEventListener("click", openHead.bind(null, x.l, x.h));
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+  }
   function drawModelView() {
+    var f = activeFilter(), order = f ? ranked(f) : [], top = {}, most = 0;
+    order.slice(0, 3).forEach(function (x) { top[x.l + "." + x.h] = true; });
+    order.forEach(function (x) { most = Math.max(most, x.s); });
+    drawFilter();
     var box = $("grid");
     box.textContent = "";
     var table = el("table");
@@ -249,6 +309,17 @@
           title: fill(U.layer_head, { layer: l + 1, head: h + 1 }),
         });
         b.appendChild(thumbnail(block(l, h).weights));
+        if (f) {
+          var x = f.score(l, h);
+          if (x === null || x === undefined) {
+            b.style.opacity = "0.3";
+          } else {
+            b.appendChild(el("span", { class: "score", "data-score": String(x) }, x.toFixed(2)));
+            b.style.opacity = String(0.3 + 0.7 * (most > 0 ? x / most : 0));
+            if (top[l + "." + h]) b.className += " top";
+            b.setAttribute("aria-label", b.getAttribute("aria-label") + ": " + f.name + " " + x.toFixed(2) + f.extra(l, h));
+          }
+        }
         b.addEventListener("click", openHead.bind(null, l, h));
         td.appendChild(b);
         tr.appendChild(td);
@@ -407,6 +478,17 @@
     $("json-note").textContent = U.json_note;
     $("save-json").textContent = U.save_json;
     if (D.layers === 1) $("layer").closest("label").hidden = true;
+    var choices = filters();
+    if (choices.length) {
+      $("mv-filter-box").hidden = false;
+      $("mv-filter-label").textContent = U.filter;
+      var sel = $("mv-filter");
+      sel.appendChild(el("option", { value: "" }, U.no_filter));
+      choices.forEach(function (f) { sel.appendChild(el("option", { value: f.id }, f.name)); });
+      state.filter = choices[0].id;  // the analysis the run asked for, shown at once
+      sel.value = state.filter;
+      sel.addEventListener("change", function () { state.filter = this.value; drawModelView(); $("mv-filter").focus(); });
+    }
     if (D.groups && D.groups.some(function (g) { return g.length > 1; })) $("level").hidden = false;
     $("layer").addEventListener("change", function () {
       state.layer = +this.value;

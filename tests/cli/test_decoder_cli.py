@@ -126,3 +126,26 @@ def test_the_real_decoder_predicts_dog(attn: RunAttn) -> None:
     doc = json.loads(r.out)
     assert doc["next_token"][0]["token"] == "Ġdog" and doc["next_token"][0]["probability"] > 0.5
     assert doc["model"]["layers"] == 30 and doc["gqa"]["head_map"] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+
+
+def test_roles_of_a_decoder_score_induction_not_next_token(attn: RunAttn, tiny: Path) -> None:
+    """ModelInfo.causal says the model is a decoder: its roles are scored under its mask, with no
+    next-token role (it cannot look ahead), and duplicate-token and induction come from the probe."""
+    r = attn("explain", "the cat sat. the cat", "--model", str(tiny), "--roles", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert list(doc["roles"]) == ["previous", "self", "first", "punctuation", "broad", "duplicate", "induction"]
+    assert doc["probe"] == {"tokens": 20, "bos": False} and doc["config"]["causal"] is True
+    assert np.array(doc["roles"]["induction"]).shape == (2, 4)
+    text = attn("explain", "the cat sat", "--model", str(tiny), "--roles", columns=120)
+    assert text.code == 0 and "induction" in text.out and "causal decoders only" not in text.out
+
+
+def test_the_real_decoder_has_induction_heads(attn: RunAttn) -> None:
+    r = attn("explain", "The cat sat on the mat.", "--model", "smollm2-135m", "--roles", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert "next" not in doc["roles"] and doc["probe"]["tokens"] == 20
+    induction = np.array(doc["roles"]["induction"])
+    assert induction.shape == (30, 9) and induction.max() > 0.5  # SmolLM2 has induction heads (19.7: 0.85)
+    assert np.median(induction) < 0.2  # and most heads are not

@@ -115,6 +115,32 @@ def test_rollout_json_and_text(attn: RunAttn, golden: Golden) -> None:
     golden("explain_rollout", out.out)
 
 
+def test_flow_json_and_text(attn: RunAttn) -> None:
+    from attncli.analysis.flow import attention_flow, normalised
+    from attncli.analysis.heads import aggregate, units
+
+    doc = _json(attn("explain", EIFFEL, "--flow", "--json"))
+    assert doc["mode"] == "flow" and doc["residual"] == 0.5 and doc["level"] == "words"
+    shares, raw = np.array(doc["flow"]), np.array(doc["max_flow"])
+    assert shares.shape == (9, 9) and np.allclose(shares.sum(axis=1), 1.0)
+    assert raw.shape == (11, 11) and (raw <= 1 + 1e-9).all()  # the flows themselves, per piece (≤ 1)
+    # the same numbers as the analysis on the model's weights (pieces 11 × 11 read as 9 words)
+    folder = package_folder()
+    assert folder is not None
+    model = load(folder)
+    tokens = model.tokenizer.encode(EIFFEL, 512)
+    w = np.stack([x[0] for x in model.forward(tokens.ids[None, :]).weights])
+    flows = attention_flow(w)
+    assert np.allclose(raw, flows, atol=1e-6)
+    assert np.allclose(shares, aggregate(normalised(flows), units(EIFFEL, tokens)), atol=1e-6)
+    out = attn("explain", EIFFEL, "--flow", "--residual", "0.3", columns=100)
+    assert out.code == 0, out.err
+    assert "Attention flow through all 6 layers" in out.out and "Â = 0.3·I + 0.7·(mean of the heads)" in out.out
+    assert "it ignores the value vectors" in out.out and "For comparison, layer 6 alone" in out.out
+    ru = attn("explain", EIFFEL, "--flow", "--lang", "ru")
+    assert ru.code == 0 and "Поток внимания" in ru.out
+
+
 def test_roles_json_and_text(attn: RunAttn, golden: Golden, weights: np.ndarray) -> None:
     doc = _json(attn("explain", EIFFEL + ".", "--roles", "--json"))
     assert doc["mode"] == "roles" and doc["probe"] is None
@@ -141,7 +167,10 @@ def test_roles_json_and_text(attn: RunAttn, golden: Golden, weights: np.ndarray)
         (("--roles", "--rollout"), "--roles: does not go with --rollout"),
         (("--rollout", "--residual", "1"), "--residual: the residual weight must lie in 0 ≤ w < 1"),
         (("--rollout", "--residual", "-0.5"), "--residual: the residual weight must lie in 0 ≤ w < 1"),
-        (("--residual", "0.3"), "--residual: applies to --rollout"),
+        (("--residual", "0.3"), "--residual: applies to --rollout and --flow"),
+        (("--flow", "--rollout"), "--flow: does not go with --rollout: ask for one at a time"),
+        (("--flow", "--query", "tower"), "--query: does not go with --flow"),
+        (("--flow", "--view", "page.html"), "--view: shows every head, and with --roles or --query/--key"),
         (("--words", "--roles"), "--words: shows one head's heatmap in words; it does not go with --roles"),
         (("--words", "--pieces"), "--words: shows one head's heatmap in words; it does not go with --pieces"),
         (("--words", "--embeddings", str(SAMPLES / "embeddings-en.json")), "--words: applies to the pretrained"),
@@ -164,6 +193,9 @@ def test_roles_and_rollout_save_svg_and_html(attn: RunAttn, tmp_path: Path) -> N
     r = attn("explain", EIFFEL, "--roles", "--save-svg", str(svg), "--save-html", str(html))
     assert r.code == 0, r.err
     assert svg.read_text(encoding="utf-8").startswith("<svg") and "first-token sink" in html.read_text(encoding="utf-8")
+    r = attn("explain", EIFFEL, "--flow", "--save-svg", str(svg), "--save-html", str(html))
+    assert r.code == 0, r.err
+    assert svg.read_text(encoding="utf-8").startswith("<svg") and "Attention flow" in html.read_text(encoding="utf-8")
 
 
 def test_russian(attn: RunAttn) -> None:

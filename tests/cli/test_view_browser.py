@@ -207,3 +207,52 @@ def test_compute_page_draws_the_capped_and_visible_stages(attn: RunAttn, browser
     ActionChains(browser).move_to_element(grid.find_element(By.CSS_SELECTOR, 'td[data-i="4"][data-j="0"]')).perform()
     assert "does not see key the" in browser.find_element(By.ID, "expansion").text
     _no_errors_nothing_fetched(browser)
+
+
+def test_model_view_filters_by_role_and_by_head_search(attn: RunAttn, browser: Any, tmp_path: Path) -> None:
+    """--roles and --query/--key with --view: the grid offers their scores as highlights; the numbers on the
+    page are those of --json of the same run, and the list of the strongest heads opens one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    page = tmp_path / "roles.html"
+    assert attn("explain", EIFFEL, "--roles", "--view", str(page)).code == 0
+    doc = json.loads(attn("explain", EIFFEL, "--roles", "--json").out)
+    _open(browser, page)
+    choice = Select(browser.find_element(By.ID, "mv-filter"))
+    assert choice.first_selected_option.text == "role: previous token"  # the first role, shown at once
+    choice.select_by_visible_text("role: [SEP]/EOS sink")
+    end = np.array(doc["roles"]["end"])
+    cell = browser.find_element(By.CSS_SELECTOR, '#grid button[data-layer="4"][data-head="12"] .score')
+    assert float(cell.get_attribute("data-score")) == end[3, 11] and cell.text == f"{end[3, 11]:.2f}"
+    best = browser.find_elements(By.CSS_SELECTOR, "#mv-top button")
+    li, hi = np.unravel_index(np.argmax(end), end.shape)
+    assert (best[0].get_attribute("data-layer"), best[0].get_attribute("data-head")) == (str(li + 1), str(hi + 1))
+    assert float(best[0].get_attribute("data-score")) == end.max()
+    outlined = browser.find_elements(By.CSS_SELECTOR, "#grid button.cellbtn.top")
+    assert len(outlined) == 3
+    # the keyboard: the filter is a select (↓ picks the next role), the list's buttons open a head with Enter
+    browser.execute_script("arguments[0].focus()", browser.find_element(By.ID, "mv-filter"))
+    browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+    assert choice.first_selected_option.text == "role: broad"  # no punctuation in EIFFEL
+    first = browser.find_element(By.CSS_SELECTOR, "#mv-top button")
+    wanted = f"layer {first.get_attribute('data-layer')}, head {first.get_attribute('data-head')}"
+    browser.execute_script("arguments[0].focus()", first)
+    browser.switch_to.active_element.send_keys(Keys.ENTER)  # the page draws itself anew
+    assert wanted in browser.find_element(By.ID, "st-title").text
+    _no_errors_nothing_fetched(browser)
+
+    page = tmp_path / "search.html"
+    assert attn("explain", EIFFEL, "--query", "tower", "--key", "miniature", "--view", str(page)).code == 0
+    found = json.loads(attn("explain", EIFFEL, "--query", "tower", "--key", "miniature", "--json").out)
+    _open(browser, page)
+    assert Select(browser.find_element(By.ID, "mv-filter")).first_selected_option.text == (
+        "head search: tower → miniature"
+    )
+    top = found["heads"][0]
+    first = browser.find_element(By.CSS_SELECTOR, "#mv-top button")
+    assert float(first.get_attribute("data-score")) == top["weight"]
+    assert first.text == f"layer {top['layer']}, head {top['head']}: {top['weight']:.2f} · rank {top['rank']} of 9"
+    assert "layer {layer}, head {head}".format(**top) in browser.find_element(By.ID, "st-title").text  # opened
+    _no_errors_nothing_fetched(browser)

@@ -1,0 +1,225 @@
+"""Attention flow (Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers"): the maximum flow
+from each output token to each input token through the layered graph of attention rollout's Â.
+
+The graph has L + 1 layers of T nodes: node (l, u) is token u after layer l (l = 0: the input). An edge
+runs from (l, u) down to (l − 1, v) with capacity Â_l[u, v], where (as for rollout, attncli.analysis.rollout)
+
+    Â_l = rownorm(w·I + (1 − w)·mean_h A_l)        w = the residual weight, 0.5 in the paper
+
+    flow[i, j] = the value of a maximum flow from (L, i) to (0, j)     (≤ 1: (L, i) sends at most 1)
+
+and, as in the paper's code, each row is then divided by its sum ("normalised": what share of what output
+token i can move comes from input token j). Like rollout it ignores the value vectors and the MLPs. A
+causal mask survives: with Â_l lower-triangular, no path leads from token i to a later token j > i.
+
+The solver is push–relabel written for this graph (pure NumPy; no graph library): every node of the
+graph sits in a (layer, token) array and the edges between two neighbouring layers are one T × T
+matrix, so a round of pushes or a breadth-first search is a handful of array operations over all
+layers at once, for a batch of (i, j) problems side by side. What the layers give:
+
+- the source's edges and the sink's are one row and one column: the inner layers alone are state;
+- a round of pushes touches only the (problem, layer) rows that hold excess (a wave of excess sits in
+  a few layers of the L at a time), each node sharing its excess among its admissible edges in
+  proportion to their room;
+- distance labels are exact after a breadth-first search towards the sink, run backwards one layer
+  step at a time (a matrix–vector product per step) and stopped once every node with excess has its
+  label; it runs every RELABEL_EVERY rounds and whenever a round moved nothing (labels stay valid
+  between, as pushes never break them);
+- under a causal mask the problem (i, j) lives on the tokens j…i alone, solved at that size.
+
+Only the flow's value is needed, so the solver stops at a maximum *preflow*: when no node that holds
+excess can still reach the sink, the sink's excess is the maximum flow (Goldberg & Tarjan 1988).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from attncli.analysis.rollout import RESIDUAL, mixed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.floating]
+
+EPS = 1e-12  # a residual capacity or an excess at most this is zero (the capacities are weights ≤ 1)
+BATCH_CELLS = 1 << 22  # problems side by side: at most about this many edge cells (B·L·T²) at once
+RELABEL_EVERY = 3  # rounds of pushes between two breadth-first searches (and at once when nothing moved)
+MAX_ROUNDS = 100_000  # a safety net: push–relabel ends long before (a bug would otherwise loop)
+
+
+def max_flows(layers: Array, causal: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> NDArray[np.float64]:  # fmt: skip
+    """(L, T, T) capacities (each layer's Â, row u = the edges out of token u) → (T, T) flow values:
+    [i, j] = the maximum flow from token i after the last layer to input token j.
+
+    `causal`: the capacities are lower-triangular, so a path from i to j stays among the tokens j…i:
+    j > i is 0 without solving, and the problem (i, j) is solved on those i − j + 1 tokens alone."""
+    c = np.ascontiguousarray(layers, dtype=np.float64)
+    n_layers, t, _ = c.shape
+    out = np.zeros((t, t))
+    if n_layers == 1:  # one layer: the single edge
+        out[:] = c[0]
+        return out
+    if causal:  # by the length of the span j…i: the problems of one length side by side
+        groups = [(k, np.array([(j + k - 1, j) for j in range(t - k + 1)], dtype=np.intp)) for k in range(1, t + 1)]
+    else:
+        groups = [(t, np.array([(i, j) for i in range(t) for j in range(t)], dtype=np.intp))]
+    total, done = sum(len(g) for _, g in groups), 0
+    for k, pairs in groups:
+        batch = max(1, BATCH_CELLS // (n_layers * k * k))
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start : start + batch]
+            if causal:  # the tokens j…i of every layer: source i − j, sink 0 in the span
+                span = chunk[:, 1, None] + np.arange(k)
+                caps = c[:, span[:, :, None], span[:, None, :]].transpose(1, 0, 2, 3)
+                out[chunk[:, 0], chunk[:, 1]] = _solve(caps, np.full(len(chunk), k - 1), np.zeros(len(chunk), np.intp))
+            else:
+                out[chunk[:, 0], chunk[:, 1]] = _solve(c[None], chunk[:, 0], chunk[:, 1])
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    return out
+
+
+def _solve(c: NDArray[np.float64], source: NDArray[np.intp], sink: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Push–relabel for a batch of problems: capacities (B or 1, L, T, T), source (L, source[b]) and sink
+    (0, sink[b]) of each problem b. The arrays hold the problems still running only (a finished one's
+    value is kept and its rows dropped)."""
+    n_layers, t = c.shape[1], c.shape[-1]
+    b = len(source)
+    rows = np.arange(b)
+    # The first and last edge layers hold only the source's row and the sink's column.
+    top = np.broadcast_to(c[:, -1], (b, t, t))[rows, source]  # (B, T): the source's edges, saturated at once
+    state = _State(
+        room=np.array(np.broadcast_to(c[:, 1:-1], (b, n_layers - 2, t, t))),  # inner edges' residual, down
+        flow=np.zeros((b, n_layers - 2, t, t)),  # their flow: the residual of the edge back up
+        sink_room=np.array(np.broadcast_to(c[:, 0], (b, t, t))[rows, :, sink]),  # (B, T): (1, u) → sink
+        excess=np.concatenate([np.zeros((b, n_layers - 2, t)), top[:, None, :]], axis=1),  # inner layers
+        value=np.zeros(b),
+        ids=rows,
+    )
+    out = np.zeros(b)
+    far = (n_layers + 1) * t  # a label no node reaches while it can still reach the sink
+    since, moved = RELABEL_EVERY, True
+    for _ in range(MAX_ROUNDS):
+        if since >= RELABEL_EVERY or not moved:  # exact labels again; only then may a problem end
+            dist, since = _distances(state, far), 0
+            active = (state.excess > EPS) & (dist < far)
+            done = ~active.any(axis=(1, 2))
+            if done.any():
+                out[state.ids[done]] = state.value[done]
+                state = state.keep(~done)
+                if not len(state.ids):
+                    return out
+                dist, active = dist[~done], active[~done]
+        else:  # the labels of the last search are still valid (a push never breaks them), if not exact
+            active = (state.excess > EPS) & (dist < far)
+        moved = _push(state, dist, np.where(active, state.excess, 0.0))
+        since += 1
+    raise RuntimeError("attention flow: push-relabel did not finish")  # pragma: no cover - the safety net
+
+
+@dataclass
+class _State:
+    """The running problems of a batch: residuals, flows, excess and the value reached (flow into the sink)."""
+
+    room: NDArray[np.float64]  # (b, L−2, T, T): room left on the edge (m+1, u) → (m, v) between inner layers
+    flow: NDArray[np.float64]  # (b, L−2, T, T): flow on it, which (m, v) → (m+1, u) may push back
+    sink_room: NDArray[np.float64]  # (b, T): room left on (1, u) → sink
+    excess: NDArray[np.float64]  # (b, L−1, T): excess of the inner nodes (layers 1…L−1)
+    value: NDArray[np.float64]  # (b,): flow into the sink so far
+    ids: NDArray[np.intp]  # (b,): each problem's place in the batch
+
+    def keep(self, which: NDArray[np.bool_]) -> _State:
+        return _State(*(getattr(self, f.name)[which] for f in fields(self)))
+
+
+def _distances(state: _State, far: int) -> NDArray[np.int64]:
+    """(b, L−1, T): each inner node's distance to the sink in the residual graph, by a breadth-first search
+    backwards from the sink over all layers at once; `far` for the nodes it has not reached when it stops,
+    which is when every node with excess has its distance (those unreached cannot reach the sink)."""
+    b, inner, t = state.excess.shape
+    # room[m, u, v] > EPS: an edge (m+2, u) → (m+1, v) (inner layers, 1-based); flow[m, u, v] > EPS: one back up
+    waiting = state.excess > EPS
+    dist = np.full((b, inner, t), far, dtype=np.int64)
+    frontier = np.zeros((b, inner, t), dtype=np.float32)
+    frontier[:, 0] = state.sink_room > EPS
+    dist[:, 0][frontier[:, 0] > 0] = 1
+    level = 1
+    while True:
+        waiting &= dist == far
+        if not waiting.any() or not frontier.any():
+            return dist
+        level += 1
+        reach = np.zeros((b, inner, t), dtype=np.float32)
+        fb, fm = np.nonzero(frontier.any(axis=-1))  # only the (problem, layer) rows the frontier is in
+        d = fm <= inner - 2  # from the layer above, down into the frontier
+        down = (state.room[fb[d], fm[d]] > EPS).astype(np.float32)
+        reach[fb[d], fm[d] + 1] += np.matmul(down, frontier[fb[d], fm[d], :, None])[..., 0]
+        u = fm >= 1  # from the layer below, up (cancelling flow) into the frontier
+        up = (state.flow[fb[u], fm[u] - 1] > EPS).astype(np.float32)
+        reach[fb[u], fm[u] - 1] += np.matmul(frontier[fb[u], fm[u], None, :], up)[:, 0, :]
+        new = (reach > 0) & (dist == far)
+        dist[new] = level
+        frontier = new.astype(np.float32)
+
+
+def _push(state: _State, dist: NDArray[np.int64], ex: NDArray[np.float64]) -> bool:
+    """One round: every node with excess `ex` pushes it along its admissible edges (those one step closer to
+    the sink), each edge its share in proportion to its room, all of it if they have room enough. Only the
+    (problem, layer) rows that hold excess take part."""
+    inner, t = dist.shape[1], dist.shape[-1]
+    bi, mi = np.nonzero((ex > 0).any(axis=-1))
+    here = dist[bi, mi]  # (k, T): the labels of the pushing rows
+    room = np.zeros((len(bi), t, 2 * t + 1))  # per node: to the sink, down to v, up to u
+    first, down, up = mi == 0, mi >= 1, mi <= inner - 2
+    b0 = bi[first]
+    room[first, :, 0] = np.where((here[first] == 1) & (state.sink_room[b0] > EPS), state.sink_room[b0], 0.0)
+    bd, md = bi[down], mi[down] - 1  # the edge layer below a pushing row, and the row it leads to
+    below = state.room[bd, md]
+    below[here[down][:, :, None] != dist[bd, md][:, None, :] + 1] = 0.0
+    room[down, :, 1 : t + 1] = below
+    bu, mu = bi[up], mi[up]  # the edge layer above: flow that came down, pushed back up
+    above = np.swapaxes(state.flow[bu, mu], -1, -2)
+    above[here[up][:, :, None] != dist[bu, mu + 1][:, None, :] + 1] = 0.0
+    room[up, :, t + 1 :] = above
+    room[room <= EPS] = 0.0
+    total = room.sum(axis=-1)
+    mine = ex[bi, mi]
+    share = np.minimum(1.0, np.divide(mine, total, out=np.zeros_like(mine), where=total > 0))
+    sent = room * share[..., None]
+    state.excess[bi, mi] -= sent.sum(axis=-1)
+    to_sink = sent[first, :, 0]
+    state.sink_room[b0] -= to_sink
+    state.value[b0] += to_sink.sum(axis=-1)
+    sent_down = sent[down, :, 1 : t + 1]
+    state.room[bd, md] -= sent_down
+    state.flow[bd, md] += sent_down
+    state.excess[bd, md] += sent_down.sum(axis=-2)
+    sent_up = np.swapaxes(sent[up, :, t + 1 :], -1, -2)  # [u, v]: cancels flow on (m+1, u) → (m, v)
+    state.flow[bu, mu] -= sent_up
+    state.room[bu, mu] += sent_up
+    state.excess[bu, mu + 1] += sent_up.sum(axis=-1)
+    return bool((sent > 0).any())  # False: no node could push (the labels need renewing)
+
+
+def attention_flow(weights: Array, residual: float = RESIDUAL, causal: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> NDArray[np.float64]:  # fmt: skip
+    """(L, H, T, T) weights → (T, T) maximum flows through Â (see the module): [i, j] from output i to input j."""
+    return max_flows(mixed(weights, residual), causal=causal, progress=progress)
+
+
+def normalised(flows: Array) -> NDArray[np.float64]:
+    """Each row divided by its sum, as the paper's code does (a row of zeros stays zeros)."""
+    sums = flows.sum(axis=-1, keepdims=True)
+    out: NDArray[np.float64] = np.divide(flows, sums, out=np.zeros_like(flows, dtype=np.float64), where=sums > 0)
+    return out
+
+
+__all__ = ["attention_flow", "max_flows", "normalised"]
