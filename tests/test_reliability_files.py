@@ -402,9 +402,11 @@ def test_check_refuses_huge_npy_inputs_from_their_headers(tmp_path: Path) -> Non
         ("--q", f"@{big}", "--k", f"@{big}", "--v", f"@{big}", "--expect-output", f"@{tmp_path / 'small.npy'}"),
         ("--input", str(tmp_path / "doc.json"), "--expect-output", f"@{tmp_path / 'small.npy'}"),
     ):
-        code = "import resource, runpy, sys; sys.argv = ['attn', 'check', *sys.argv[1:]]\n"
+        # VmHWM, not ru_maxrss: on Linux ru_maxrss keeps the forking parent's peak across exec (pytest's, with torch)
+        code = "import runpy, sys; sys.argv = ['attn', 'check', *sys.argv[1:]]\n"
         code += "try:\n    runpy.run_module('attncli', run_name='__main__')\nfinally:\n"
-        code += "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+        code += "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        code += "    print(hwm.split()[1], file=sys.stderr)"
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
         error, peak_kib = proc.stderr.splitlines()[-2], int(proc.stderr.splitlines()[-1])
         assert proc.returncode == 2 and "grading (twice the stage tables) would need 24.5 GiB" in error, proc.stderr

@@ -201,11 +201,10 @@ def explain(
     lang: LangOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Attention over a real sentence inside a pretrained transformer (all-MiniLM-L6-v2), with a reading.
+    """Attention over a real sentence inside a pretrained transformer (see attn model list), with a reading.
 
-    Tokens, then one head's Q, K, V, scores, weights (a heatmap) and output, by attncli's NumPy engine.
-
-    With --embeddings: the textbook version over your own word vectors instead.
+    Tokens, then one head's Q, K, V, scores, weights (a heatmap) and output, by attncli's NumPy engine;
+    with --embeddings, the textbook version over your own word vectors instead.
     """
     use_language(lang.value if lang is not None else None)
     check_stages(stage, TABLE_STAGES, "--stage")

@@ -78,7 +78,7 @@ def test_capped_claims_in_a_document_and_in_russian(attn: RunAttn) -> None:
     doc = {"q": X, "k": X, "v": X, "softcap": 0.5, "expected": {"capped": s["capped"]}}
     r = attn("check", "--lang", "ru", stdin=json.dumps(doc))
     assert r.code == 0, r.out + r.err
-    assert "✓ 2b · ограничено = c·tanh(scaled / c): верно" in r.out, r.out
+    assert "✓ 2b · capped = c·tanh(scaled / c) — мягкое ограничение: верно" in r.out, r.out
 
 
 @pytest.mark.parametrize(
