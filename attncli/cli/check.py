@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attncli.cli.inputs import (
+    apply_labels,
     json_cost,
     load_cli_fields,
     multihead_from,
@@ -36,7 +37,9 @@ from attncli.cli.options import (
     DTypeOpt,
     EmptyRowOpt,
     JsonOpt,
+    KLabelsOpt,
     KOpt,
+    LabelsOpt,
     LangOpt,
     MaskOpt,
     MaxMemoryOpt,
@@ -149,6 +152,8 @@ def check(
     query_pre_attn_scalar: QueryPreAttnScalarOpt = None,
     input: InputsOpt = None,
     sample: SampleOpt = None,
+    labels: LabelsOpt = None,
+    k_labels: KLabelsOpt = None,
     expect_scores: ExpectScoresOpt = None,
     expect_scaled: ExpectScaledOpt = None,
     expect_capped: ExpectCappedOpt = None,
@@ -210,6 +215,7 @@ def check(
         settings=settings,
         input=input[0] if input else None,
         sample=sample,
+        labels=(labels, k_labels),
         claims=dict(zip(STAGE_NAMES, claims, strict=True)),
         tol=tol,
         row=row,
@@ -239,6 +245,7 @@ class CheckRequest:
     save_svg: Path | None = None
     save_html: Path | None = None
     max_memory: str | None = None
+    labels: tuple[str | None, str | None] = (None, None)  # --labels, --k-labels
 
 
 def run_check(request: CheckRequest) -> bool:
@@ -289,6 +296,7 @@ def _load_problem(request: CheckRequest, input: str | None) -> Problem | MultiHe
     fields, source_name = load_cli_fields(
         matrices=dict(request.matrices), input=input, settings=dict(request.settings), before_loading=before_loading
     )
+    apply_labels(fields, *request.labels)
     flags = {**request.matrices, **request.settings}
     check_variants(fields, source_name, flags)
     problem: Problem | MultiHeadProblem | MLAProblem

@@ -43,6 +43,8 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--input": ("input", "str"),
     "-i": ("input", "str"),
     "--sample": ("sample", "str"),
+    "--labels": ("labels", "str"),
+    "--k-labels": ("k_labels", "str"),
     "--json": ("json_out", "flag=True"),
     "--stage": ("stage", "list"),
     "--precision": ("precision", "int>=0<=15"),

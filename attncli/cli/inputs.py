@@ -146,6 +146,51 @@ def _refuse_inputs_over_memory(shapes: dict[str, tuple[int, ...]]) -> None:
         raise InputError(message.format(names=names, need=_gib(need), room=_gib(room)), argument=names)
 
 
+def apply_labels(fields: dict[str, Any], labels: str | None, k_labels: str | None) -> None:
+    """--labels (the queries', and the keys' when there are as many) and --k-labels over the document's
+    labels; a count that does not match the rows is one line naming the flag."""
+    if labels is None and k_labels is None:
+        return
+    given = dict(fields.get("labels") or {})
+    t, s = _rows(fields, ("q", "x", "q_input")), _rows(fields, ("k", "x", "kv_input"))
+    if labels is not None:
+        given["q"] = _label_words(labels, "--labels", t, "q")
+        if k_labels is None and s == len(given["q"]):
+            given["k"] = given["q"]
+    if k_labels is not None:
+        given["k"] = _label_words(k_labels, "--k-labels", s, "k")
+    fields["labels"] = given
+
+
+def _rows(fields: dict[str, Any], names: tuple[str, ...]) -> int | None:
+    """The row count (T or S) of the first of these matrices the fields hold."""
+    return next((int(fields[n].shape[-2]) for n in names if getattr(fields.get(n), "ndim", 0) >= 2), None)
+
+
+def _label_words(text: str, flag: str, rows: int | None, side: str) -> tuple[str, ...]:
+    """Names split at spaces, or a JSON list of strings; as many as there are rows."""
+    import json
+
+    names: Any = text.split()
+    if text.strip().startswith("["):
+        try:
+            names = json.loads(text)
+        except json.JSONDecodeError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InputError(_("expected words separated by spaces or a JSON list of strings"), argument=flag)
+    if not names:
+        raise InputError(_("is empty"), argument=flag)
+    if rows is not None and len(names) != rows:
+        message = (
+            _("one name per query: {rows} needed, {n} given")
+            if side == "q"
+            else _("one name per key: {rows} needed, {n} given")
+        )
+        raise InputError(message.format(n=len(names), rows=rows), argument=flag)
+    return tuple(names)
+
+
 def load_cli_problem(
     *,
     q: str | None,

@@ -72,6 +72,17 @@ EmptyRowOpt = Annotated[
 DTypeOpt = Annotated[DTypeChoice | None, typer.Option(help="Compute in float64 (default) or float32.")]
 InputOpt = Annotated[str | None, typer.Option("--input", "-i", help="A JSON problem document; '-' reads stdin.")]
 SampleOpt = Annotated[str | None, typer.Option(help="A bundled sample problem (see `attn samples`), as --input.")]
+LabelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Names of the queries, and of the keys too when there are as many: words separated by spaces "
+        "('Этот фильм потрясающий') or a JSON list; tables, captions and the JSON use them.",
+        metavar="WORDS",
+    ),
+]
+KLabelsOpt = Annotated[
+    str | None, typer.Option("--k-labels", help="Names of the keys (and values), as --labels.", metavar="WORDS")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print strict JSON instead of tables.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 FormatOpt = Annotated[

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
 from attncli.cli.inputs import (
+    apply_labels,
     blas_threads,
     json_cost,
     load_cli_fields,
@@ -93,6 +94,7 @@ class ComputeRequest:
     quiet: bool
     lang: str | None
     view: Path | None = None  # --view FILE.html: the interactive page
+    labels: tuple[str | None, str | None] = (None, None)  # --labels, --k-labels
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ComputeRequest:
@@ -108,6 +110,7 @@ class ComputeRequest:
             head=o["head"], average_heads=bool(o["average_heads"]), threads=o["threads"], save=o["save"],
             max_memory=o["max_memory"], presentation=presentation, explain_cell=o["explain_cell"],
             no_color=bool(o["no_color"]), quiet=bool(o["quiet"]), lang=o["lang"], view=o["view"],
+            labels=(o["labels"], o["k_labels"]),
         )  # fmt: skip
 
 
@@ -199,6 +202,7 @@ def run_compute(request: ComputeRequest) -> None:
         "mla": _mla(request.settings["mla"]),
     }
     fields, source = load_cli_fields(matrices=dict(request.matrices), input=input, settings=settings)
+    apply_labels(fields, *request.labels)
     _check_outputs(request.save, pres)  # after reading the inputs (none may be overwritten), before the work
     flags: dict[str, Any] = {**request.matrices, **request.settings}
     check_variants(fields, source, flags)
