@@ -55,14 +55,28 @@ MAX_ROWS = 12  # taller stages show their first and last rows
 CHECK_SCHEMA_VERSION = 1
 
 
-def _verdict_lines(s: StageCheck, logits: str, previous_correct: bool) -> list[Text]:
+def _cell_name(s: StageCheck, labels: Mapping[str, Sequence[str]]) -> str:
+    """Where the worst cell is: "row 1, column 3", or with the problem's labels its query and key
+    ("Этот → потрясающий"; an output cell: its query and column)."""
+    cell = s.worst_cell
+    queries, keys = labels.get("q"), labels.get("k")
+    if len(cell) != 2 or not queries or (s.stage != "output" and not keys):
+        return where(cell, s.claimed.ndim)
+    i, j = cell
+    column = f"d{j + 1}" if s.stage == "output" else keys[j]  # type: ignore[index]
+    return _("{query} → {key}").format(query=queries[i], key=column)
+
+
+def _verdict_lines(
+    s: StageCheck, logits: str, previous_correct: bool, labels: Mapping[str, Sequence[str]] | None = None
+) -> list[Text]:
     title = stage_title(s.stage, logits)
     if s.coincidence:
         line = _("≈ {title}: close, but by coincidence: your {previous} were wrong")
         return [Text(line.format(title=title, previous=s.previous), style="bold yellow")]
     if s.verdict == "correct":
         return [Text(_("✓ {title}: correct").format(title=title), style="bold green")]
-    cell, big = where(s.worst_cell, s.claimed.ndim), s.max_difference
+    cell, big = _cell_name(s, labels or {}), s.max_difference
     values = {"cell": cell, "yours": num(s.claimed[s.worst_cell], 4), "correct": num(s.correct[s.worst_cell], 4)}
     if np.isfinite(big):
         worst_text = _("  largest difference {size} at {cell} (you wrote {yours}, correct {correct})")
@@ -198,7 +212,8 @@ def render_check(report: CheckReport, view: View | None = None) -> Group:
     logits = "masked" if r.masked is not None else "scaled" if r.capped is None else "capped"
     verdicts = {s.stage: s.verdict for s in report.stages}
     for s in report.stages:
-        parts.extend(_verdict_lines(s, logits, s.previous is not None and verdicts[s.previous] == "correct"))
+        previous_correct = s.previous is not None and verdicts[s.previous] == "correct"
+        parts.extend(_verdict_lines(s, logits, previous_correct, view.labels))
         lead = s.claimed.shape[:-2]
         indices = [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
         for index in indices[:MAX_SLICES]:

@@ -37,6 +37,7 @@ def test_check_and_multi_head_use_them(attn: RunAttn) -> None:
     claim = "0.3 0.3 0.4; 0.2 0.4 0.4; 0.24 0.36 0.4"
     r = attn("check", "--q", FILM, "--k", FILM, "--v", FILM, "--labels", WORDS, "--expect-weights", claim)
     assert r.code == 1 and "потрясающий   0.24 ✓" in r.out  # the tables; the diagnoses still say q1, k1
+    assert "largest difference 0.0510 at Этот → потрясающий" in r.out
     mh = attn("compute", "--sample", "mha-2heads", "--labels", "a b c", "--stage", "weights", "--head", "1")
     assert mh.code == 0 and mh.out.splitlines()[2].split()[:4] == ["a", "b", "c", "Σ"]
 
