@@ -56,6 +56,17 @@ def blas() -> str:
     )
 
 
+def table(commands: list[tuple[str, list[str], dict[str, str] | None]], runs: int, width: int) -> dict[str, float]:
+    """Time each command (transformers' rows half as often, at least twice) and print its row; the medians."""
+    print(f"{'command':<{width}} {'median':>8} {'fastest':>8} {'peak memory':>12}")
+    medians = {}
+    for name, command, env in commands:
+        times, peak = timed(command, runs if "transformers" not in name else max(2, runs // 2), env)
+        medians[name] = statistics.median(times)
+        print(f"{name:<{width}} {medians[name]:>7.3f}s {min(times):>7.3f}s {peak / 1024:>9.0f} MB", flush=True)
+    return medians
+
+
 def per_token(path: str, count: int = 32) -> float:
     from pathlib import Path
 
@@ -106,12 +117,7 @@ def main() -> None:
     print(f"BLAS: {blas()}")
     print(f"sentence: {SENTENCE!r} ({len(doc['tokens'])} tokens); next token {doc['next_token'][0]['token']!r}")
     print(f"{args.runs} runs each, whole process\n")
-    print(f"{'command':<46} {'median':>8} {'fastest':>8} {'peak memory':>12}")
-    medians = {}
-    for name, command, env in commands:
-        times, peak = timed(command, args.runs if "transformers" not in name else max(2, args.runs // 2), env)
-        medians[name] = statistics.median(times)
-        print(f"{name:<46} {medians[name]:>7.3f}s {min(times):>7.3f}s {peak / 1024:>9.0f} MB", flush=True)
+    table(commands, args.runs, 46)
     print(f"\n--generate 32, in-process: {per_token(str(path)) * 1000:.1f} ms per new token (KV cache)")
     print(f"target for attn explain --model smollm2-135m: ≤ {TARGET} s and ≤ half of transformers' time")
 

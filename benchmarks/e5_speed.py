@@ -21,13 +21,12 @@ import argparse
 import importlib.util
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from decoder_speed import blas, timed
+from decoder_speed import blas, table
 from explain_speed import machine
 
 SENTENCE = "Этот фильм потрясающий"  # 10 tokens with the "passage: " prefix
@@ -94,12 +93,7 @@ def main() -> None:
         print(f"BLAS: {blas()}")
         print(f"input: {doc['sentence']!r} ({len(doc['tokens'])} tokens: {' '.join(doc['tokens'])})")
         print(f"{args.runs} runs each, whole process\n")
-        print(f"{'command':<54} {'median':>8} {'fastest':>8} {'peak memory':>12}")
-        medians = {}
-        for name, command, env in commands:
-            times, peak = timed(command, args.runs if "transformers" not in name else max(2, args.runs // 2), env)
-            medians[name] = statistics.median(times)
-            print(f"{name:<54} {medians[name]:>7.3f}s {min(times):>7.3f}s {peak / 1024:>9.0f} MB", flush=True)
+        medians = table(commands, args.runs, 54)
     numpy_time = medians["python -c 'import numpy'"]
     ours = medians["attn explain SENTENCE --model multilingual-e5-small"]
     minilm = medians[f"attn explain {MINILM_SENTENCE!r} (MiniLM)"]

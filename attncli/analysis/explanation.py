@@ -450,7 +450,7 @@ def run(
     weights = tuple(w[0] for w in out.weights)  # per layer (H, T, T)
     # a decoder parks its weight on the first token (an "attention sink") as an encoder does on [SEP]:
     # set it aside as special when choosing a head
-    decoder = bool(getattr(plan.model, "causal_lm", False))
+    decoder = plan.model.info.causal
     special = [True, *plan.special[1:]] if decoder else plan.special
     named = [special_names(plan.pieces, plan.special)] if any(plan.special) else []
     skipped = ([_("the first token")] if decoder else []) + named

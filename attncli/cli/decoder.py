@@ -2,7 +2,7 @@
 the RoPE stage, the next-token prediction and `--generate N` with a KV cache.
 
 cli/explain.py calls `notes`, `json_fields`, `print_extras` and `show_generated`; everything here is
-about a model whose `causal_lm` is true (attncli.models.llama.LlamaDecoder).
+about a model whose `info.causal` is true (attncli.models.llama.LlamaDecoder).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ PAIRS_SHOWN = 1  # rotation pairs of q and k shown in the RoPE table (the first 
 
 
 def is_decoder(model: Any) -> bool:
-    return bool(getattr(model, "causal_lm", False))
+    return bool(model.info.causal)
 
 
 def notes(model: LlamaDecoder) -> list[str]:

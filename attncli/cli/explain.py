@@ -671,7 +671,7 @@ def _overview(view: Overview, source: ModelSource, dtype: str, notes: list[str],
     tokens, info = view.plan.tokens, view.plan.model.info
     pieces, json_out = list(tokens.pieces), opts.json_out
     of = units(view.plan.sentence, tokens, words=opts.across.words)  # the pairs in words, or pieces on request
-    decoder = bool(getattr(view.plan.model, "causal_lm", False))
+    decoder = view.plan.model.info.causal
     summaries = [replace(s, pairs=word_pairs(view.weights[s.layer][s.head], of, sink=decoder)) for s in view.summaries]
 
     def json_text() -> str:

@@ -265,11 +265,15 @@ def rollout(asked: Plan, across: Across, weights: Any, frame: Frame) -> None:
         "Â = {w}·I + {a}·(mean of the heads) in every layer (the residual connection as I; --residual sets w), "
         "R = Â_{n}·…·Â_1 (Abnar & Zuidema 2020)."
     ).format(w=fmt_w(w), a=fmt_w(1 - w), n=n)
-    caption = _(
-        "What these do not show: rollout follows the attention weights only; it ignores the value vectors "
+    _beside_last(asked, of, frame, (r, title.format(n=n), how), (last, n, _not_shown("rollout")))
+
+
+def _not_shown(method: str) -> str:
+    """What --rollout and --flow leave out."""
+    return _(
+        "What these do not show: {method} follows the attention weights only; it ignores the value vectors "
         "(how much each head writes) and the MLPs, so it is a rough map of where information can flow."
-    )
-    _beside_last(asked, of, frame, (r, title.format(n=n), how), (last, n, caption))
+    ).format(method=method)
 
 
 def _beside_last(asked: Plan, of: Units, frame: Frame, main: tuple[Any, str, str], last: tuple[Any, int, str]) -> None:
@@ -321,11 +325,7 @@ def flow(asked: Plan, across: Across, weights: Any, frame: Frame) -> None:
         "capacity an entry of Â = {w}·I + {a}·(mean of the heads) (the residual connection as I; --residual sets "
         "w); each row divided by its sum, as in Abnar & Zuidema 2020 (--json also has the flows themselves)."
     ).format(w=fmt_w(w), a=fmt_w(1 - w), n=n)
-    caption = _(
-        "What these do not show: flow follows the attention weights only; it ignores the value vectors "
-        "(how much each head writes) and the MLPs, so it is a rough map of where information can flow."
-    )
-    _beside_last(asked, of, frame, (shares, title.format(n=n), how), (last, n, caption))
+    _beside_last(asked, of, frame, (shares, title.format(n=n), how), (last, n, _not_shown("flow")))
 
 
 def probe(asked: Plan, dtype: DType) -> tuple[Any, int, int] | None:

@@ -195,7 +195,6 @@ class RopeStage:
 class LlamaDecoder(Model):
     """A loaded Llama decoder: GGUF + its byte-level BPE tokenizer, weights dequantized on first use."""
 
-    causal_lm = True
     tokenizer: ByteLevelBPE
 
     def __init__(self, path: Path) -> None:

@@ -164,6 +164,19 @@ def dumps(value: Any, indent: int = 2, _level: int = 0) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(", ", ": "))
 
 
+def _multihead_document(config: Any, inputs: Any, stages: Any, output: Any, problem: Any) -> dict[str, Any]:
+    """The multi-head (and MLA) document: config, inputs, stages and output, then the problem's extras."""
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": config,
+        "inputs": inputs,
+        "stages": stages,
+        "output": jsonable(output),
+    }
+    doc.update(_problem_extras(problem))
+    return doc
+
+
 def _problem_extras(problem: Problem | MultiHeadProblem | MLAProblem | None) -> dict[str, Any]:
     """title, description and labels of the problem document, copied into the result."""
     if problem is None:
@@ -287,15 +300,7 @@ def multihead_dict(
         stage_values["average_weights"] = jsonable(result.average_weights)
     if "concat" in wanted:
         stage_values["concat"] = jsonable(result.concat)
-    doc: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "config": config,
-        "inputs": inputs,
-        "stages": stage_values,
-        "output": jsonable(result.output),
-    }
-    doc.update(_problem_extras(problem))
-    return doc
+    return _multihead_document(config, inputs, stage_values, result.output, problem)
 
 
 def output_dict(out: AttentionOutput, problem: Problem) -> dict[str, Any]:
@@ -343,12 +348,4 @@ def mla_dict(result: MLA, problem: MLAProblem | None = None, stages: Iterable[st
         **base["stages"],
         "concat": jsonable(result.concat),
     }  # fmt: skip
-    doc: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "config": config,
-        "inputs": inputs,
-        "stages": stage_values,
-        "output": jsonable(result.output),
-    }
-    doc.update(_problem_extras(problem))
-    return doc
+    return _multihead_document(config, inputs, stage_values, result.output, problem)
