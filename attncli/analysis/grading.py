@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from attncli.analysis.cellnames import CellNames
 from attncli.core.engine import Attention
 from attncli.core.masks import causal_allowed, rule_of, sink_logits, softcapped
 from attncli.core.multihead import MultiHead
@@ -195,17 +196,18 @@ def check(
         # The catalogue's mistakes are tried per head, with those of the positions (RoPE, sinusoidal).
         mh = problem.solve()
         result = mh.attention
-        chain = _Chain(result, final=(partial(_final_output, mh), mh.output))
+        chain = _Chain(result, final=(partial(_final_output, mh), mh.output), labels=problem.labels)
         with _wrong_ways():
             mistakes = [*_mistakes(chain, problem), *_position_mistakes(chain, problem, mh)]
     elif isinstance(problem, MLAProblem):  # multi-head latent attention: graded as multi-head
         mla = problem.solve()
         result = mla.attention
-        chain = _Chain(result, final=(partial(_mla_output, mla.weights.get("w_o"), v=result.v), mla.output))
+        final = (partial(_mla_output, mla.weights.get("w_o"), v=result.v), mla.output)
+        chain = _Chain(result, final=final, labels=problem.labels)
         mistakes = []
     else:
         result = problem.solve()
-        chain = _Chain(result)
+        chain = _Chain(result, labels=problem.labels)
         with _wrong_ways():
             mistakes = _mistakes(chain, problem)
     claims = _claims(chain, problem.expected if expected is None else expected)
@@ -303,14 +305,18 @@ def _softmax(
 class _Chain:
     """The correct computation of one problem as steps from stage to stage, and the allowed cells."""
 
-    def __init__(self, result: Attention, final: tuple[Step, Array] | None = None) -> None:
+    def __init__(
+        self, result: Attention, final: tuple[Step, Array] | None = None, labels: Mapping[str, Any] | None = None
+    ) -> None:
         """`final`: for multi-head problems, the step from per-head weights to the final output, and
-        that output (which then is the "output" stage)."""
+        that output (which then is the "output" stage); `labels`: the problem's names of the queries and
+        keys, which the messages use for cells."""
         self.result = result
         self.final_output = None if final is None else final[1]
         r = result
         shape = r.scores.shape
         self.t, self.s = shape[-2:]
+        self.names = CellNames.of(labels or {}, self.t, self.s)
         self.d_k, self.d_v = r.q.shape[-1], r.v.shape[-1]
         present = {"masked": r.masked is not None, "capped": r.capped is not None}
         self.order = tuple(s for s in STAGE_NAMES if present.get(s, True))
@@ -498,7 +504,7 @@ class _Grader:
         if verdict == "wrong":
             diagnoses = self.diagnose(stage, previous)
             if not diagnoses:
-                unexplained = _unexplained(claimed, correct, matches, implied, previous, tol)
+                unexplained = _unexplained(stage, (claimed, correct, implied), matches, previous, tol, self.chain.names)
         return StageCheck(
             stage=stage,
             claimed=claimed,
@@ -545,7 +551,8 @@ class _Grader:
             logits = next(x for x in ("masked", "capped", "scaled") if x in chain.order)
             origin = (previous, self.claims[previous]) if previous is not None else (logits, chain.correct(logits))
             x = chain.run(origin[0], origin[1], logits)
-            not_softmax = None if x is None else _not_a_softmax(claimed, x, tol, fix, own=previous is not None)
+            own = previous is not None
+            not_softmax = None if x is None else _not_a_softmax(claimed, x, tol, fix, own=own, names=chain.names)
             if not_softmax is not None:
                 found[not_softmax.key] = not_softmax
         return tuple(found.values())
@@ -561,7 +568,8 @@ def _other_query(chain: _Chain, claimed: Array, stage: str, tol: Array) -> Diagn
     if r.q.ndim != 2 or chain.t > MAX_QUERY_SEARCH or chain.d_k > MAX_QUERY_SEARCH:
         return None
     candidates = [(_vec(row), row) for row in np.eye(chain.d_k)]
-    candidates += [(f"q{m + 1} = {_vec(row)}", row) for m, row in enumerate(r.q)]
+    names = chain.names
+    candidates += [(f"{names.query(m)} = {_vec(row)}", row) for m, row in enumerate(r.q)]
     correct, used = chain.correct(stage), {}
     for i in range(chain.t):
         if _matches(claimed[i], correct[i], tol[i]).all():
@@ -580,27 +588,31 @@ def _other_query(chain: _Chain, claimed: Array, stage: str, tol: Array) -> Diagn
     if not used:
         return None
     i = min(used)
-    given = f"q{i + 1} = {_vec(r.q[i])}"
+    given = f"{names.query(i)} = {_vec(r.q[i])}"
     mistake = (
         _("row {row} of your {stage} is what the query {used} gives, not the given {given}")
         if len(used) == 1
         else _("row {row} of your {stage} is what the query {used} gives, not the given {given} (rows like this: {n})")
-    ).format(row=i + 1, stage=stage, used=used[i], given=given, n=len(used))
+    ).format(row=names.row(i), stage=stage, used=used[i], given=given, n=len(used))
     terms = " + ".join(f"{_num(a)}×{_num(b)}" for a, b in zip(r.q[i], r.k[0], strict=True))
     fix = _(
-        "scores = Q·Kᵀ with the queries as given: row {row} is q{row} dotted with each key, "
-        "e.g. q{row}·k1 = {terms} = {score}"
+        "scores = Q·Kᵀ with the queries as given: row {row} is {query} dotted with each key, "
+        "e.g. {query}·{key} = {terms} = {score}"
     )
     return Diagnosis(
         key="query_not_given",
         stage="scores",
         title=_("the query used is not the one given"),
         mistake=mistake,
-        fix=fix.format(row=i + 1, terms=terms, score=_num(r.q[i] @ r.k[0])),
+        fix=fix.format(
+            row=names.row(i), query=names.query(i), key=names.key(0), terms=terms, score=_num(r.q[i] @ r.k[0])
+        ),
     )
 
 
-def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: bool) -> Diagnosis | None:
+def _not_a_softmax(
+    claimed: Array, logits: Array, tol: Array, fix: str, *, own: bool, names: CellNames
+) -> Diagnosis | None:
     """Weights that sum to 1 but are not a softmax of any of your scores": every row is ≥ 0 and sums to 1,
     yet the ratio of two weights is not exp of the difference of their scores."""
     rows = ~np.isnan(claimed).any(axis=-1)
@@ -621,13 +633,13 @@ def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: boo
         mistake = (
             _(
                 "your weights sum to 1, but they are not a softmax of your scores: a key's weight is exp of its "
-                "score over the row's sum, so in row {row} w(k{b}) ÷ w(k{a}) must be "
+                "score over the row's sum, so in row {row} w({b}) ÷ w({a}) must be "
                 "exp({xb} − {xa}) = {ratio}; yours is {yours}"
             )
             if own
             else _(
                 "your weights sum to 1, but they are not a softmax of the scores: a key's weight is exp of its "
-                "score over the row's sum, so in row {row} w(k{b}) ÷ w(k{a}) must be "
+                "score over the row's sum, so in row {row} w({b}) ÷ w({a}) must be "
                 "exp({xb} − {xa}) = {ratio}; yours is {yours}"
             )
         )
@@ -636,7 +648,7 @@ def _not_a_softmax(claimed: Array, logits: Array, tol: Array, fix: str, own: boo
             key="not_a_softmax",
             stage="weights",
             title=_("weights that are not a softmax"),
-            mistake=mistake.format(row=i + 1, a=a + 1, b=b + 1, **values),
+            mistake=mistake.format(row=names.row(i), a=names.key(a), b=names.key(b), **values),
             fix=fix,
         )
     return None
@@ -649,10 +661,21 @@ def _rounded(chain: _Chain, start: str | None, value: Array, stage: str, decimal
 
 
 def _unexplained(
-    claimed: Array, correct: Array, matches: NDArray[np.bool_], implied: Array | None, previous: str | None, tol: Array
+    stage: str,
+    arrays: tuple[Array, Array, Array | None],
+    matches: NDArray[np.bool_],
+    previous: str | None,
+    tol: Array,
+    names: CellNames,
 ) -> str:
+    """Where a wrong stage no mistake explains first goes wrong; `arrays`: claimed, correct, implied."""
+    claimed, correct, implied = arrays
     cell = tuple(int(i) for i in np.argwhere(~matches)[0])
-    values = {"where": where(cell, claimed.ndim), "yours": _num(claimed[cell]), "correct": _num(correct[cell])}
+    values = {
+        "where": names.cell(cell, claimed.ndim, stage),
+        "yours": _num(claimed[cell]),
+        "correct": _num(correct[cell]),
+    }
     if np.isnan(correct[cell]):  # a fully masked row under empty_row = nan: no number can match it
         message = _(
             "the first wrong cell is {where}: you wrote {yours}, but its row is fully masked and the "
@@ -726,8 +749,8 @@ def _score_mistakes(c: _Chain) -> list[_Mistake]:
     terms = " + ".join(f"{_num(a)}×{_num(b)}" for a, b in zip(q[0], k[j], strict=True))
     fix = _(
         "scores = Q·Kᵀ: the cell in row i, column j is query i dotted with key j (a row of K), "
-        "e.g. q1·k{key} = {terms} = {score}"
-    ).format(key=j + 1, terms=terms, score=_num(q[0] @ k[j]))
+        "e.g. {query}·{key} = {terms} = {score}"
+    ).format(query=c.names.query(0), key=c.names.key(j), terms=terms, score=_num(q[0] @ k[j]))
     out = []
     if c.s == c.d_k:  # Q·K only has the right shape when K is square
         out.append(
@@ -937,12 +960,12 @@ def _softmax_mistakes(c: _Chain) -> list[_Mistake]:
     r = c.result
     empty = r.empty_row
     return [
-        _mistake(key, "weights", title, mistake, _softmax_fix(_first(r.logits), _first(r.weights)), step)
+        _mistake(key, "weights", title, mistake, _softmax_fix(_first(r.logits), _first(r.weights), c.names), step)
         for key, title, mistake, step in _softmax_wrong_ways(empty)
     ]
 
 
-def _softmax_fix(logits: Array, weights: Array) -> str:
+def _softmax_fix(logits: Array, weights: Array, names: CellNames) -> str:
     """How a softmax is done, worked on the first row that has a visible key (a fully masked row has none)."""
     fix = _("weights = softmax along each row (over the keys): exp(x) ÷ the row's Σ exp(x), so every row sums to 1")
     visible = np.isfinite(logits)
@@ -953,8 +976,8 @@ def _softmax_fix(logits: Array, weights: Array) -> str:
     shown = [j for j in range(logits.shape[-1]) if visible[i, j]][:4]
     total = " + ".join(_num(e[j]) for j in shown) + (" + …" if len(shown) < visible[i].sum() else "")
     j = shown[0]
-    example = _("e.g. q{query}, k{key}: exp({logit}) = {exp}, ÷ ({total}) = {weight}").format(
-        query=i + 1, key=j + 1, logit=_num(logits[i, j]), exp=_num(e[j]), total=total, weight=_num(weights[i, j])
+    example = _("e.g. {cell}: exp({logit}) = {exp}, ÷ ({total}) = {weight}").format(
+        cell=names.pair(i, j), logit=_num(logits[i, j]), exp=_num(e[j]), total=total, weight=_num(weights[i, j])
     )
     return f"{fix}, {example}"
 
@@ -994,8 +1017,9 @@ def _output_mistakes(c: _Chain) -> list[_Mistake]:
     w, v, out0 = _first(r.weights)[0], _first(r.v), _first(r.output)[0]
     terms = " + ".join(f"{_num(w[j])}×{_vec(v[j])}" for j in range(min(c.s, 4))) + (" + …" if c.s > 4 else "")
     fix = _(
-        "output = weights · V: row i adds up the value rows weighted by query i's weights, e.g. q1: {terms} = {output}"
-    ).format(terms=terms, output=_vec(out0))
+        "output = weights · V: row i adds up the value rows weighted by query i's weights, "
+        "e.g. {query}: {terms} = {output}"
+    ).format(query=c.names.query(0), terms=terms, output=_vec(out0))
     out = []
     if c.s == c.d_v:
         out.append(

@@ -17,9 +17,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from attncli.analysis.cellnames import CellNames
 from attncli.analysis.grading import CheckReport, StageCheck, tolerance_text
 from attncli.i18n import _, ngettext
-from attncli.parse.matrix import where
 from attncli.render.format import MAX_SLICES, View, fmt, hints_of, num, slices_note, window
 from attncli.serialize.strict_json import dumps, jsonable
 
@@ -58,13 +58,9 @@ CHECK_SCHEMA_VERSION = 1
 def _cell_name(s: StageCheck, labels: Mapping[str, Sequence[str]]) -> str:
     """Where the worst cell is: "row 1, column 3", or with the problem's labels its query and key
     ("Этот → потрясающий"; an output cell: its query and column)."""
-    cell = s.worst_cell
-    queries, keys = labels.get("q"), labels.get("k")
-    if len(cell) != 2 or not queries or (s.stage != "output" and not keys):
-        return where(cell, s.claimed.ndim)
-    i, j = cell
-    column = f"d{j + 1}" if s.stage == "output" else keys[j]  # type: ignore[index]
-    return _("{query} → {key}").format(query=queries[i], key=column)
+    t, n = s.claimed.shape[-2:] if s.claimed.ndim >= 2 else (1, s.claimed.shape[-1])
+    names = CellNames.of(labels, t, 0 if s.stage == "output" else n)
+    return names.cell(s.worst_cell, s.claimed.ndim, s.stage)
 
 
 def _verdict_lines(

@@ -4,7 +4,9 @@ compute (single- and multi-head) and check; a count that does not match is one l
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
 import pytest
 
 from conftest import RunAttn
@@ -36,10 +38,72 @@ def test_cross_attention_names_each_side_and_flags_win_over_the_document(attn: R
 def test_check_and_multi_head_use_them(attn: RunAttn) -> None:
     claim = "0.3 0.3 0.4; 0.2 0.4 0.4; 0.24 0.36 0.4"
     r = attn("check", "--q", FILM, "--k", FILM, "--v", FILM, "--labels", WORDS, "--expect-weights", claim)
-    assert r.code == 1 and "потрясающий   0.24 ✓" in r.out  # the tables; the diagnoses still say q1, k1
+    assert r.code == 1 and "потрясающий   0.24 ✓" in r.out  # the tables, and the diagnoses below
     assert "largest difference 0.0510 at Этот → потрясающий" in r.out
     mh = attn("compute", "--sample", "mha-2heads", "--labels", "a b c", "--stage", "weights", "--head", "1")
     assert mh.code == 0 and mh.out.splitlines()[2].split()[:4] == ["a", "b", "c", "Σ"]
+
+
+NOTES = "0.1 0.3; 0.2 0.4; 0.9 0.8"  # the notes' «Этот фильм потрясающий» of the check exercise
+NOTES_CLAIMS = ("--expect-scores", "0.1 0.2 0.9", "--expect-weights", "0.25 0.25 0.5", "--expect-output", "0.525 0.575")
+
+
+def _messages(out: str) -> str:
+    """The diagnoses and fixes of a report as one line (the terminal wraps them)."""
+    lines = [line.strip() for line in out.splitlines() if not line.startswith(("у вас", "you wrote"))]
+    return " ".join(lines)
+
+
+def test_check_messages_name_cells_by_the_labels(attn: RunAttn) -> None:
+    """Issue 15, item 6: with --labels every cell position in check's messages (diagnoses, fixes, the
+    largest difference) is a word of the notes, not q1, k1 or "row 3"."""
+    base = ("check", "--q", NOTES, "--k", NOTES, "--v", NOTES, "--row", "потрясающий", *NOTES_CLAIMS)
+    en = attn(*base, "--labels", WORDS, columns=200)
+    assert en.code == 1, en.err
+    text = _messages(en.out)
+    assert (
+        "row “потрясающий” of your scores is what the query [1.0, 0.0] gives, not the given потрясающий = [0.9, 0.8]"
+    ) in text
+    assert (
+        "row “потрясающий” is потрясающий dotted with each key, e.g. потрясающий·Этот = 0.9×0.1 + 0.8×0.3 = 0.33"
+    ) in text
+    assert "so in row “потрясающий” w(потрясающий) ÷ w(фильм) must be exp(0.6364 − 0.1414) = 1.64; yours is 2.0" in text
+    assert "e.g. Этот → Этот: exp(0.0707) = 1.0733" in text
+    assert "largest difference 0.0084 at потрясающий → d1 (you wrote 0.525, correct 0.5334)" in text
+    assert not re.search(r"\b[qk]\d\b|row \d", text), text
+    ru = _messages(attn(*base, "--labels", WORDS, "--lang", "ru", columns=200).out)
+    assert (
+        "строка «потрясающий» ваших scores получается из запроса [1.0, 0.0], а не из данного потрясающий = [0.9, 0.8]"
+    ) in ru
+    assert (
+        "строка «потрясающий» — скалярные произведения запроса потрясающий с каждым ключом, например потрясающий·Этот"
+    ) in ru
+    assert "в строке «потрясающий» отношение w(потрясающий) ÷ w(фильм) должно быть exp(0.6364 − 0.1414) = 1.64" in ru
+    assert "например Этот → Этот: exp(0.0707)" in ru
+    assert not re.search(r"\b[qk]\d\b|строк[аие] \d", ru), ru
+    plain = _messages(attn(*base[:-6], "--row", "3", *NOTES_CLAIMS, columns=200).out)  # no labels: by position
+    assert "row 3 of your scores is what the query [1.0, 0.0] gives, not the given q3 = [0.9, 0.8]" in plain
+    assert "row 3 is q3 dotted with each key, e.g. q3·k1 = 0.9×0.1 + 0.8×0.3 = 0.33" in plain
+    assert "in row 3 w(k3) ÷ w(k2) must be" in plain and "e.g. q1, k1: exp(0.0707)" in plain
+    assert "largest difference 0.0084 at row 3, column 1" in plain
+
+
+def test_unexplained_and_output_fixes_name_cells_by_the_labels(attn: RunAttn) -> None:
+    base = ("check", "--q", NOTES, "--k", NOTES, "--v", NOTES, "--expect-output", "0.5 0.5; 0.5 0.5; 0.525 0.575")
+    en = _messages(attn(*base, "--labels", WORDS, columns=200).out)
+    assert "the first wrong cell is Этот → d1: you wrote 0.5, the correct value is 0.4258" in en
+    ru = _messages(attn(*base, "--labels", WORDS, "--lang", "ru", columns=200).out)
+    assert "первая неверная ячейка — Этот → d1: у вас 0.5, верное значение 0.4258" in ru
+    assert "row 1, column 1" in _messages(attn(*base, columns=200).out)
+    square = ("check", "--q", "1 0; 0 1", "--k", "1 2; 3 4", "--labels", "a b", "--v", "1 0; 0 1")
+    wrong = _messages(attn(*square, "--k-labels", "x y", "--expect-scores", "1 2; 3 4", columns=200).out)
+    assert "e.g. a·y = 1.0×3.0 + 0.0×4.0 = 3.0" in wrong  # K not transposed: the fix's worked example
+    scores = np.array([[1.0, 3.0], [2.0, 4.0]]) / np.sqrt(2)
+    weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    v = np.array([[1.0, 2.0], [5.0, 3.0]])
+    claim = "; ".join(" ".join(f"{x:.4f}" for x in row) for row in weights @ v.T)  # V transposed
+    out = _messages(attn(*square[:-2], "--v", "1 2; 5 3", "--expect-output", claim, columns=200).out)
+    assert "Diagnosis: V transposed" in out and "e.g. a: " in out and "q1:" not in out
 
 
 @pytest.mark.parametrize(
