@@ -87,6 +87,8 @@ NULL_ALLOWED = (
     ("heads", "pattern"),  # the overview: no pattern holds half of the head's weight (the tables' —)
     ("heads", "share"),
     ("probe",),  # attn explain --roles on an encoder: no repeated-sequence probe was run
+    ("permutation", "seed"),  # attn explain --permute: no --seed given
+    ("with_positions",),  # attn explain --permute --positional none: nothing to compare with
 )
 # Where --empty-row nan puts NaN (as null) in a fully masked row.
 NAN_POLICY_STAGES = (

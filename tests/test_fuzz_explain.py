@@ -64,6 +64,39 @@ def test_explain_options(
     run_clean(attn, *args)
 
 
+ORDERS = st.one_of(
+    st.sampled_from(("reverse", "random", "RANDOM", "3 1 2", "1 2 3", "3 1 1", "3,2,1", "", " ", "0 1 2", "-1 2 3")),
+    st.lists(st.integers(-2, 6), max_size=7).map(lambda xs: " ".join(map(str, xs))),
+    st.text(max_size=12),
+)
+
+
+@fuzz_settings(ci=20, slow=600)
+@given(
+    sentence=st.sampled_from(("Этот фильм потрясающий", "Этот фильм", "фильм", "Этот фильм очень скучная книга")),
+    order=st.one_of(st.none(), ORDERS),
+    heads=st.one_of(st.none(), st.sampled_from(("1", "2", "3", "0", "-1", "x"))),
+    extra=st.lists(
+        st.sampled_from(("--json", "--causal", "--rope", "--positional", "--seed", "--query", "--wq", "--stage")),
+        max_size=3,
+    ),
+)
+def test_explain_positions_and_word_order(
+    attn: RunAttn, sentence: str, order: Any, heads: Any, extra: list[str]
+) -> None:
+    """--permute, --heads, --positional, --rope and what does not go with them (issue 15, item 7)."""
+    args = ["explain", sentence, "--embeddings", str(SAMPLES / "embeddings-ru.json")]
+    if order is not None:
+        args += ["--permute", order]
+    if heads is not None:
+        args += ["--heads", heads]
+    values = {"--positional": ["sinusoidal"], "--seed": ["3"], "--query": ["фильм"], "--wq": ["1 0 0 1; 0 1 1 0"],
+              "--stage": ["weights"]}  # fmt: skip
+    for flag in extra:
+        args += [flag, *values.get(flag, [])]
+    run_clean(attn, *args)
+
+
 WORDS = st.sampled_from(("cat", "tower", "Eiffel", "##iff", "nothing", "", "[CLS]", "[SEP]", "1", "-1", "Ё", " tower"))
 
 

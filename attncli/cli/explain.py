@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from attncli.cli.compute import HeadsOpt, PositionalOpt, RopeOpt
+from attncli.cli.explain_positions import OwnSentence, PermuteOpt, PermuteSeedOpt, PositionFlags, explain_positioned
 from attncli.cli.inputs import refuse_over_budget, said_notes
 from attncli.cli.options import (
     MODEL_FLAG,
@@ -124,6 +126,16 @@ EPILOG = (
 )
 
 
+CausalOpt = Annotated[bool, typer.Option("--causal", help="Hide later tokens from each token (a causal mask).")]
+ExplainDTypeOpt = Annotated[
+    DTypeChoice | None,
+    typer.Option(help="float32 (default with the model, its own precision) or float64 (default with --embeddings)."),
+]
+TruncateOpt = Annotated[
+    bool, typer.Option("--truncate", help="Cut a sentence longer than the model's limit (with a warning).")
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command(epilog=EPILOG)(explain)
 
@@ -168,18 +180,14 @@ def explain(
     wq: Annotated[str | None, typer.Option(help="With --embeddings: Q = E·W_Q (d×d_k matrix, forms as --q).")] = None,
     wk: Annotated[str | None, typer.Option(help="With --embeddings: K = E·W_K.")] = None,
     wv: Annotated[str | None, typer.Option(help="With --embeddings: V = E·W_V.")] = None,
-    causal: Annotated[
-        bool, typer.Option("--causal", help="Hide later tokens from each token (a causal mask).")
-    ] = False,
-    dtype: Annotated[
-        DTypeChoice | None,
-        typer.Option(
-            help="float32 (default with the model, its own precision) or float64 (default with --embeddings)."
-        ),
-    ] = None,
-    truncate: Annotated[
-        bool, typer.Option("--truncate", help="Cut a sentence longer than the model's limit (with a warning).")
-    ] = False,
+    heads: HeadsOpt = None,
+    positional: PositionalOpt = None,
+    rope: RopeOpt = None,
+    permute: PermuteOpt = None,
+    seed: PermuteSeedOpt = None,
+    causal: CausalOpt = False,
+    dtype: ExplainDTypeOpt = None,
+    truncate: TruncateOpt = False,
     generate: GenerateOpt = None,
     prefix: TextPrefixOpt = None,
     stage: Annotated[
@@ -218,14 +226,11 @@ def explain(
 
     across = Across(key, not pieces, rollout, residual, roles, words, flow)
     check(across, query, layer, head, view is not None)
-    if precision is None:
-        precision = 4 if embeddings is not None else 2
-    opts = Options(
-        query, causal, stage, top, precision, json_out, max_memory, view=view, across=across, generate=generate,
-        prefix=prefix,
-    )  # fmt: skip
+    precision = precision if precision is not None else 4 if embeddings is not None else 2
+    opts = Options(query, causal, stage, top, precision, json_out, max_memory, view, across, generate, prefix)
+    places = PositionFlags(heads, positional.value if positional is not None else None, rope, permute, seed)
     with _flags():
-        _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts)
+        _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts, places)
     if save_svg or save_html:
         save_recording(make_console(), save_svg, save_html, f"attn explain {sentence!r}")
 
@@ -240,6 +245,7 @@ def _explain(
     dtype: DTypeChoice | None,
     truncate: bool,
     opts: Options,
+    places: PositionFlags,
 ) -> None:
     """The flags that pick a mode (the model, or own embeddings), checked against each other."""
     wq, wk, wv = projections
@@ -258,8 +264,11 @@ def _explain(
         ):
             if value is not None:
                 raise InputError(_("applies to the pretrained model, not to --embeddings"), argument=flag)
-        _explain_embeddings(sentence, embeddings, (wq, wk, wv), cast("DType", dtype or "float64"), opts)
+        _explain_embeddings(sentence, embeddings, (wq, wk, wv), cast("DType", dtype or "float64"), opts, places)
         return
+    if places.given():
+        message = _("goes with --embeddings (a pretrained model has its own positions and heads)")
+        raise InputError(message, argument=places.given()[0][0])
     for flag, value in (("--wq", wq), ("--wk", wk), ("--wv", wv)):
         if value is not None:
             raise InputError(_("needs --embeddings (the model has its own W_Q, W_K, W_V)"), argument=flag)
@@ -895,13 +904,39 @@ def _stage_tables(
 # ---- own embeddings --------------------------------------------------------------------------------
 
 
+def _projection_weights(projections: tuple[str | None, str | None, str | None], dim: int) -> dict[str, Any]:
+    """--wq, --wk, --wv parsed (None where not given), each with as many rows as the embeddings' width."""
+    from attncli.parse.matrix import parse_matrix
+
+    weights: dict[str, Any] = {}
+    for name, text in zip(("q", "k", "v"), projections, strict=True):
+        if text is None:
+            weights[name] = None
+            continue
+        with said_notes():
+            w = parse_matrix(text, f"--w{name}")
+        if w.shape[0] != dim:
+            message = ngettext(
+                "has {rows} row, but the embeddings have {dim} numbers per word (E·W needs them equal)",
+                "has {rows} rows, but the embeddings have {dim} numbers per word (E·W needs them equal)",
+                w.shape[0],
+            )
+            raise ShapeError(message.format(rows=w.shape[0], dim=dim), argument=f"--w{name}")
+        weights[name] = w
+    return weights
+
+
 def _explain_embeddings(
-    sentence: str, path: Path, projections: tuple[str | None, str | None, str | None], dtype: DType, opts: Options
+    sentence: str,
+    path: Path,
+    projections: tuple[str | None, str | None, str | None],
+    dtype: DType,
+    opts: Options,
+    places: PositionFlags,
 ) -> None:
     from attncli.analysis.explanation import check_sentence, find_query, load_embeddings, split_words
     from attncli.core.attention import attention
     from attncli.core.memory import tables_nbytes
-    from attncli.parse.matrix import parse_matrix
 
     table = load_embeddings(path, "--embeddings")
     check_sentence(sentence)
@@ -909,65 +944,49 @@ def _explain_embeddings(
     if not words:
         message = _("{sentence!r} holds no words (only punctuation or symbols)").format(sentence=sentence)
         raise InputError(message, argument="SENTENCE")
+    runs = (places.heads or 1) * (4 if places.permute is not None else 1)  # --permute: 2 orders × 2 settings
     refuse_over_budget(
-        tables_nbytes(len(words) ** 2, dtype), opts.max_memory,
+        tables_nbytes(runs * len(words) ** 2, dtype), opts.max_memory,
         ngettext("the stage tables of {n} word", "the stage tables of {n} words", len(words)).format(n=len(words)),
         _("explain a shorter sentence"),
     )  # fmt: skip
     emb = table.lookup(words)
-    inputs = []
-    for name, text in zip(("q", "k", "v"), projections, strict=True):
-        if text is None:
-            inputs.append(emb)
-            continue
-        with said_notes():
-            w = parse_matrix(text, f"--w{name}")
-        if w.shape[0] != table.dim:
-            message = ngettext(
-                "has {rows} row, but the embeddings have {dim} numbers per word (E·W needs them equal)",
-                "has {rows} rows, but the embeddings have {dim} numbers per word (E·W needs them equal)",
-                w.shape[0],
-            )
-            raise ShapeError(message.format(rows=w.shape[0], dim=table.dim), argument=f"--w{name}")
-        inputs.append(emb @ w)
+    weights = _projection_weights(projections, table.dim)
+    inputs = [emb if w is None else emb @ w for w in weights.values()]
     if inputs[0].shape[1] != inputs[1].shape[1]:
         message = _(
             "Q has {q} columns but K has {k}; Q·Kᵀ needs them equal "
             "(give --wq and --wk with the same number of columns)"
         )
         raise ShapeError(message.format(q=inputs[0].shape[1], k=inputs[1].shape[1]), argument="--wq/--wk")
-    att = attention(*inputs, causal=opts.causal, dtype=dtype)
-    special = [False] * len(words)
-    rows = find_query(opts.query, words, words, special) if opts.query is not None else None
     given = [f"W_{n.upper()}" for n, p in zip("qkv", projections, strict=True) if p is not None]
     if given:
         how = _("Q, K, V = E·W where given ({given})").format(given=", ".join(given))
     else:
         how = _("Q = K = V = the embeddings")
     notes = [causal_note(own_embeddings=True)] if opts.causal else []
+    header = _("{title}\n({path}: {words} words × {dim} numbers; {how}; {dtype})").format(
+        title=table.title or _("Own embeddings"), path=path, words=len(table.vectors), dim=table.dim, how=how,
+        dtype=dtype,
+    )  # fmt: skip
+    fields = {"mode": "embeddings", "embeddings": str(path), "sentence": sentence, "tokens": words}
+    if places.given():
+        projections_given = {f"w{n}": w for n, w in weights.items()}
+        own = OwnSentence(words, emb, projections_given, header, fields, notes)
+        explain_positioned(own, places, dtype, opts)
+        return
+    att = attention(*inputs, causal=opts.causal, dtype=dtype)
+    special = [False] * len(words)
+    rows = find_query(opts.query, words, words, special) if opts.query is not None else None
     subject = Subject(
         att=att,
         labels=words,
         special=special,
-        header=_("{title}\n({path}: {words} words × {dim} numbers; {how}; {dtype})").format(
-            title=table.title or _("Own embeddings"),
-            path=path,
-            words=len(table.vectors),
-            dim=table.dim,
-            how=how,
-            dtype=dtype,
-        ),
+        header=header,
         tokens_title=_("Words ({n})").format(n=len(words)),
         where=_("own embeddings"),
         notes=notes,
-        json_fields={
-            "mode": "embeddings",
-            "embeddings": str(path),
-            "sentence": sentence,
-            "tokens": words,
-            "layer": None,
-            "head": None,
-        },
+        json_fields={**fields, "layer": None, "head": None},
         origins={
             n.upper(): _("{N} = E·W_{N}: each word's embedding times --w{n}").format(N=n.upper(), n=n)
             if p is not None
