@@ -617,7 +617,9 @@ def _multi_head_output(spec: _Spec, tiling: Tiling) -> MultiHeadOutput:
     del x_q, x_kv, _positional  # the inputs with encodings added are not needed past the projections
     d_head, d_v = q_p.shape[1] // heads, v_p.shape[1] // g
     q_h, k_h, v_h, _qk_norm, _rope = _split_heads(spec, q_p, k_p, v_p)
-    del q_p, k_p, v_p, _qk_norm, _rope  # (views of them live on in q_h, k_h, v_h without QK-norm or RoPE)
+    # each head's rows contiguous (the blocked path's tiles multiply about a fifth faster than from views)
+    q_h, k_h, v_h = (np.ascontiguousarray(a) for a in (q_h, k_h, v_h))
+    del q_p, k_p, v_p, _qk_norm, _rope
     scale, scale_is_default = resolve_scale(spec.settings.scale, d_head, spec.settings.variants.query_pre_attn_scalar)
     qkv_shapes = (q_h.shape, k_h.shape, v_h.shape)
     # the inputs are checked (finite, in the dtype, widths that fit): handed to the blocked path without a copy
