@@ -414,8 +414,8 @@ def _refuse_multihead_output_over_budget(problem: MultiHeadProblem, max_memory: 
 def only_the_output() -> str:
     """What to do instead when a command that needs every stage table is over the memory budget."""
     return _(
-        "attn compute --q … --k … --v … --stage output computes one head's output alone in bounded memory "
-        "(the blocked path), or use fewer tokens"
+        "attn compute … --stage output computes only the output (of one head, or of every head with --heads) "
+        "in bounded memory (the blocked path), or use fewer tokens"
     )
 
 
