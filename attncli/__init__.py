@@ -26,6 +26,7 @@ _WHERE = {
     "attention_output": "attncli.core.attention",
     "causal_allowed": "attncli.core.masks",
     "MultiHead": "attncli.core.multihead",
+    "MultiHeadOutput": "attncli.core.multihead",
     "multi_head_attention": "attncli.core.multihead",
     "AttnError": "attncli.errors",
     "InputError": "attncli.errors",
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
     from attncli.core.engine import Attention
     from attncli.core.masks import causal_allowed
-    from attncli.core.multihead import MultiHead, multi_head_attention
+    from attncli.core.multihead import MultiHead, MultiHeadOutput, multi_head_attention
     from attncli.core.settings import AttentionSettings
     from attncli.errors import AttnError, InputError, NumericError, ShapeError
     from attncli.problem.document import Problem, load_problem
@@ -60,6 +61,7 @@ __all__ = [
     "Explanation",
     "InputError",
     "MultiHead",
+    "MultiHeadOutput",
     "NumericError",
     "Problem",
     "ShapeError",

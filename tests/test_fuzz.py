@@ -276,6 +276,15 @@ def test_multihead_documents(attn: RunAttn, data: st.DataObject, settings: Any, 
     doc.update(settings)
     head = ("--head", str(draw(st.integers(1, 5)))) if draw(st.booleans()) else ()
     run_clean(attn, *command, *head, stdin=json.dumps(doc))
+    # the output-only path (asked for, or forced by a budget under the stage tables) equals the stage path
+    output_only = draw(st.sampled_from((("--stage", "output"), ("--max-memory", "1K"), ("--max-memory", "1"))))
+    if command[0] == "compute":
+        fast = run_clean(attn, "compute", "--json", *output_only, *head, stdin=json.dumps(doc))
+        if fast.code == 0:
+            full = run_clean(attn, "compute", "--json", stdin=json.dumps(doc))
+            assert full.code == 0, full.err
+            expected, got = (np.array(json.loads(r.out)["output"], dtype=float) for r in (full, fast))
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9 * max(1.0, float(np.nanmax(np.abs(expected)))))
 
 
 # ---------------------------------------------------------------- flags

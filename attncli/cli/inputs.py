@@ -349,11 +349,73 @@ def _gib(n: int) -> str:
     return _("{n:.0f} KiB").format(n=n / 2**10) if n >= 2**10 else ngettext("{n} byte", "{n} bytes", n).format(n=n)
 
 
+def multihead_output_only(problem: MultiHeadProblem, stages: list[str] | None, max_memory: str | None,
+                          json_out: bool, threads: int | None, needs_stages: str | None) -> bool:  # fmt: skip
+    """Whether a multi-head problem takes the output-only path: asked for (--stage output), or every
+    head's stage tables (and, for --json, their printing) would not fit; then said once on stderr.
+    Refused, saying how much they need: explicit stages that do not fit; ALiBi (its bias is a table of
+    heads × queries × keys) or the flag `needs_stages` (--head, …) without the stages; an output path
+    that would not fit either."""
+    if stages != ["output"]:
+        budget = stage_budget(max_memory)
+        need = multihead_nbytes(problem)
+        if json_out:
+            need += json_cost(need, problem.dtype)  # the printing of every head's tables
+        if need <= budget:
+            return False
+        tables = _("the multi-head stage tables and their JSON") if json_out else _("the multi-head stage tables")
+        sizes = {"tables": tables, "need": _gib(need), "budget": _gib(budget)}
+        if stages is not None:
+            message = _(
+                "{tables} would need {need} (budget {budget}, --max-memory); ask for --stage output to compute "
+                "only the output of every head in bounded memory"
+            )
+            raise InputError(message.format(**sizes), argument="--stage")
+        if problem.alibi or needs_stages is not None:
+            message = _(
+                "{tables} would need {need} (budget {budget}, --max-memory), and {flag} needs them "
+                "(the output-only path keeps no table of queries × keys): use fewer tokens, or leave out {flag}"
+            )
+            flag = "--alibi" if problem.alibi else needs_stages
+            raise InputError(message.format(**sizes, flag=flag), argument="--max-memory")
+    elif problem.alibi:
+        message = _(
+            "ALiBi's bias has a cell for every head, query and key, which the output-only path does not hold: "
+            "leave out --stage output (to keep the stage tables) or --alibi"
+        )
+        raise InputError(message, argument="--alibi")
+    elif needs_stages is not None:
+        message = _("needs the heads' weights, which --stage output does not keep")
+        raise InputError(message, argument=needs_stages)
+    _refuse_multihead_output_over_budget(problem, max_memory, threads, json_out)
+    if stages is None:
+        message = _(
+            "{tables} would need {need} (budget {budget}, --max-memory): computing only the output, every "
+            "head by the blocked path, as --stage output does"
+        )
+        warn(message.format(**sizes))
+    return True
+
+
+def _refuse_multihead_output_over_budget(problem: MultiHeadProblem, max_memory: str | None, threads: int | None,
+                                         json_out: bool) -> None:  # fmt: skip
+    """Refuse, before computing, an output-only multi-head problem whose projections, outputs (and
+    JSON) alone exceed the budget (attncli.core.memory.multihead_output_nbytes)."""
+    from attncli.core.blocked import cpu_threads
+    from attncli.core.memory import JSON_BYTES_PER_VALUE
+
+    need = problem.output_nbytes(threads or cpu_threads())
+    if json_out:
+        need += JSON_BYTES_PER_VALUE * problem.printed_values()
+    what = _("computing only the output (the blocked path, every head)")
+    refuse_over_budget(need, max_memory, what, _("use fewer tokens"))
+
+
 def only_the_output() -> str:
     """What to do instead when a command that needs every stage table is over the memory budget."""
     return _(
-        "attn compute --q … --k … --v … --stage output computes one head's output alone in bounded memory "
-        "(the blocked path), or use fewer tokens"
+        "attn compute … --stage output computes only the output (of one head, or of every head with --heads) "
+        "in bounded memory (the blocked path), or use fewer tokens"
     )
 
 
@@ -391,8 +453,16 @@ def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | Non
     finally:
         progress.close()
     warn_mask(problem.mask)
+    warn_output_empty_rows(out)
+    return out
+
+
+def warn_output_empty_rows(out: AttentionOutput, slice_name: str = "slice") -> None:
+    """The blocked path's fully masked rows (the first ten), on stderr."""
     policy = {"zero": _("output set to 0"), "uniform": _("weights set to uniform"), "nan": _("output set to NaN")}
     for idx in out.empty_rows[:10]:
+        where = f"q{idx[-1] + 1}"
+        if len(idx) > 1 and slice_name == "head":
+            where = _("{row} of head {head}").format(row=where, head=idx[0] + 1)
         message = _("row {row} is fully masked: {policy} (--empty-row {empty_row})")
-        warn(message.format(row=f"q{idx[-1] + 1}", policy=policy[out.empty_row], empty_row=out.empty_row))
-    return out
+        warn(message.format(row=where, policy=policy[out.empty_row], empty_row=out.empty_row))

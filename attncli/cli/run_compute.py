@@ -16,22 +16,20 @@ from typing import TYPE_CHECKING, Any, cast
 from attncli.cli.inputs import (
     apply_labels,
     blas_threads,
-    json_cost,
     load_cli_fields,
     multihead_from,
-    multihead_nbytes,
+    multihead_output_only,
     named_after_flags,
-    only_the_output,
     output_only_needed,
     problem_from,
-    refuse_over_budget,
     resolve_sample,
     solve_cli,
     solve_output_cli,
     warn_empty_rows,
     warn_mask,
+    warn_output_empty_rows,
 )
-from attncli.cli.output import Presentation, output_settings, use_language, warn
+from attncli.cli.output import Presentation, ProgressBar, output_settings, use_language, warn
 from attncli.cli.view import check_view, compute_page, head_slice
 from attncli.core.stages import MULTIHEAD_STAGES, TABLE_STAGES, check_stages
 from attncli.errors import AttnError, InputError
@@ -371,9 +369,17 @@ def _compute_multihead(
         check_stages(stages, MULTIHEAD_STAGES)
     except AttnError as e:
         raise e.with_argument("--stage") from None
-    need = multihead_nbytes(problem)
-    need += json_cost(need, problem.dtype) if pres.json_out else 0  # the printing of every head's tables
-    refuse_over_budget(need, max_memory, _("the multi-head stage tables"), only_the_output())
+    try:
+        needs_stages = next((flag for flag, given in (
+            ("--head", head is not None), ("--average-heads", average_heads),
+            ("--decode", problem.decode is not None), ("--view", request.view is not None),
+        ) if given), None)  # fmt: skip
+        output_only = multihead_output_only(problem, stages, max_memory, pres.json_out, request.threads, needs_stages)
+    except AttnError as e:
+        raise named_after_flags(e, flags) from None
+    if output_only:
+        _multihead_output(problem, flags, request, pres)
+        return
     try:
         result = problem.solve()
     except AttnError as e:
@@ -422,3 +428,33 @@ def _compute_multihead(
     if request.view is not None:
         per_head = [[head_slice(result.attention, h) for h in range(result.heads)]]
         compute_page(request.view, per_head, problem, stages, pres.precision, json_text, head=head)
+
+
+def _multihead_output(problem: MultiHeadProblem, flags: dict[str, Any], request: ComputeRequest, pres: Presentation
+                      ) -> None:  # fmt: skip
+    """A multi-head problem's output alone: every head by the blocked path, then concat and W_o."""
+    from attncli.core.blocked import Tiling
+    from attncli.serialize import strict_json as serialize
+
+    progress = ProgressBar(_("attention"))
+    try:
+        with blas_threads(request.threads):
+            result = problem.solve_output(Tiling(threads=request.threads, progress=progress))
+    except AttnError as e:
+        raise named_after_flags(e, flags) from None
+    finally:
+        progress.close()
+    warn_mask(problem.mask)
+    warn_output_empty_rows(result.attention, "head")
+    if request.save is not None:
+        _save(request.save, result.output, {"heads_output": result.attention.output, "output": result.output})
+        if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
+            return
+
+    def render(view: View) -> Any:
+        from attncli.render.multihead import render_multihead_output
+
+        return render_multihead_output(result, view)
+
+    json_text = lambda: serialize.dumps(serialize.multihead_output_dict(result, problem))  # noqa: E731
+    pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=render)

@@ -27,6 +27,7 @@ def tables_nbytes(cells: int, dtype: str) -> int:
 # without --json, about 330 bytes a score cell. Parsing text holds each value as a float object in the
 # parsed lists, the flattened list and the cells, then in the array.
 JSON_BYTES_PER_CELL = 400  # per score cell, all the stage tables of one result together
+JSON_BYTES_PER_VALUE = 120  # per number printed once (the output-only documents): its float, its text, the pieces
 PARSE_BYTES_PER_VALUE = 120
 
 
@@ -94,3 +95,31 @@ def _cgroup_left() -> int | None:
         return int(text) - current
     except (OSError, ValueError):
         return None
+
+
+def multihead_output_nbytes(
+    t: int,
+    s: int,
+    inputs: tuple[int, int],
+    widths: tuple[int, int, int, int],
+    heads: tuple[int, int],
+    dtype: str,
+    workers: int,
+) -> int:
+    """The peak bytes of multi-head attention's output-only path (keep_stages=False), every term
+    linear in T + S (the T×S weights never exist); b is the itemsize, H, G the query and K/V heads:
+
+        b·(2·(T·d_in + S·d_kv)              the inputs, and the encodings added to them
+           + 2·(T·w_q + S·(w_k + w_v))      Q, K, V, and their rotated (RoPE / QK-norm) copies
+           + S·(w_v + G)                    V with a column of ones, in the blocked path
+           + 2·T·w_v·H/G + H·T + T·d_out)   the heads' outputs, the concatenation, the row sums, the output
+        + workers · 256 · min(S, 1024) · (2·b + 3)      one score tile per worker and its masks
+
+    `inputs` = (d_in, d_kv), the widths of X_q and X_kv; `widths` = (w_q, w_k, w_v, d_out): H·d_head,
+    G·d_head, G·d_v and the output's width; `heads` = (H, G)."""
+    b = np.dtype(dtype).itemsize
+    (d_in, d_kv), (w_q, w_k, w_v, d_out), (h, g) = inputs, widths, heads
+    concat = w_v * h // g
+    elements = 2 * (t * d_in + s * d_kv) + 2 * (t * w_q + s * (w_k + w_v)) + s * (w_v + g)
+    elements += 2 * t * concat + h * t + t * d_out
+    return b * elements + workers * 256 * min(s, 1024) * (2 * b + 3)

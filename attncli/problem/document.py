@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from attncli.core.attention import attention
 from attncli.core.engine import Attention
-from attncli.core.multihead import MultiHead, multi_head_attention
+from attncli.core.multihead import MultiHead, MultiHeadOutput, multi_head_attention
 from attncli.core.positions import Positions
 from attncli.core.settings import (
     CAUSAL_ALIGNS,
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from numpy.typing import NDArray
+
+    from attncli.core.blocked import Tiling
 
 MATRIX_KEYS = ("q", "k", "v")
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
@@ -473,9 +475,56 @@ class MultiHeadProblem:
             self.qk_norm, self.qk_norm_eps,
         )  # fmt: skip
 
+    def output_nbytes(self, workers: int) -> int:
+        """The peak of the output-only path (attncli.core.memory.multihead_output_nbytes), from the
+        input shapes before solving (0 when the inputs do not describe a problem: solving says why)."""
+        from attncli.core.memory import multihead_output_nbytes
+
+        dims = self._output_dims()
+        if dims is None:
+            return 0
+        t, s, inputs, widths, heads = dims
+        return multihead_output_nbytes(t, s, inputs, widths, heads, self.dtype, workers)
+
+    def printed_values(self) -> int:
+        """How many numbers the output-only path's JSON prints: the inputs and weights, every head's
+        output and the final output."""
+        dims = self._output_dims()
+        if dims is None:
+            return 0
+        t, _s, _inputs, (_w_q, _w_k, w_v, d_out), (h, g) = dims
+        return sum(int(a.size) for a in self.matrices.values()) + t * (w_v * h // g + d_out)
+
+    def _output_dims(self) -> tuple[int, int, tuple[int, int], tuple[int, int, int, int], tuple[int, int]] | None:
+        """(T, S, (d_in, d_kv), (w_q, w_k, w_v, d_out), (H, G)) from the matrices, as the core will find them."""
+        m = self.matrices
+        queries = next((m[k] for k in ("x", "q_input", "q") if k in m), None)
+        keys = next((m[k] for k in ("x", "kv_input", "k") if k in m), queries)
+        h, g = self.heads, self.kv_heads or self.heads
+        if queries is None or keys is None or queries.ndim != 2 or keys.ndim != 2 or h < 1 or g < 1:
+            return None
+        (t, d_in), (s, d_kv) = queries.shape, keys.shape
+        d_values = int(m["v"].shape[-1]) if "v" in m else d_kv
+        w_q, w_k, w_v = (
+            int(m[n].shape[-1]) if n in m else d for n, d in (("wq", d_in), ("wk", d_kv), ("wv", d_values))
+        )
+        if self.random_weights:
+            w_q, w_k, w_v = h * (d_in // h), g * (d_in // h), g * (d_in // h)
+        d_out = int(m["wo"].shape[-1]) if "wo" in m else (d_in if self.random_weights else w_v * h // g)
+        return t, s, (d_in, d_kv), (w_q, w_k, w_v, d_out), (h, g)
+
     def solve(self) -> MultiHead:
         """Run the multi-head pipeline on this problem."""
-        return multi_head_attention(
+        result: MultiHead = multi_head_attention(**self._arguments())
+        return result
+
+    def solve_output(self, tiling: Tiling | None = None) -> MultiHeadOutput:
+        """The output alone, every head by the blocked path (`tiling` says how that runs)."""
+        result: MultiHeadOutput = multi_head_attention(**self._arguments(), keep_stages=False, tiling=tiling)
+        return result
+
+    def _arguments(self) -> dict[str, Any]:
+        return dict(
             **cast(dict[str, Any], dict(self.matrices)),
             heads=self.heads,
             kv_heads=self.kv_heads,

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.core.multihead import MultiHead
+from attncli.core.multihead import MultiHead, MultiHeadOutput
 from attncli.core.stages import MULTIHEAD_STAGES
 from attncli.i18n import _, ngettext
 from attncli.render.format import View, cut_note, hints_of, num
@@ -257,12 +257,35 @@ class _Renderer:
 
     def projection(self) -> RenderableType:
         r = self.r
-        if "wo" in r.weights:
-            caption = "output = concat·W_o" + (" + b_o" if "bo" in r.weights else "") + f" ({r.output.shape[0]} × "
-            caption += f"{r.output.shape[1]})."
-        else:
-            caption = _("No W_o given: the output is the concatenation") + (" + b_o." if "bo" in r.weights else ".")
+        caption = _projection_caption(r.weights, r.output.shape)
         return self.table(r.output, _("7 · output projection"), caption, self.q_labels, _dims(r.output.shape[1]))
+
+
+def _projection_caption(weights: dict[str, NDArray[np.floating]], shape: tuple[int, ...]) -> str:
+    """How the output came from the concatenated heads: concat·W_o (+ b_o), or the concatenation itself."""
+    if "wo" in weights:
+        return "output = concat·W_o" + (" + b_o" if "bo" in weights else "") + f" ({shape[0]} × {shape[1]})."
+    return _("No W_o given: the output is the concatenation") + (" + b_o." if "bo" in weights else ".")
+
+
+def render_multihead_output(result: MultiHeadOutput, view: View | None = None) -> Group:
+    """The output of a multi-head attention computed without its stages (the blocked path, head by head)."""
+    view = view or View()
+    t, d_out = result.output.shape
+    caption = ngettext(
+        "Computed by the blocked path ({heads} head): the T×S weights were never stored,\n"
+        "so only the output is shown. {how}",
+        "Computed by the blocked path, head by head ({heads} heads): the T×S weights were never stored,\n"
+        "so only the output is shown. {how}",
+        result.heads,
+    ).format(heads=result.heads, how=_projection_caption(result.weights, result.output.shape))
+    hints = hints_of(view)
+    if hints.other_stages is not None:
+        caption += " " + hints.other_stages
+    given = view.labels.get("q")
+    rows = list(given) if given is not None and len(given) == t else [f"q{i + 1}" for i in range(t)]
+    return Group(matrix_table(result.output, title=_("7 · output projection"), caption=caption, row_labels=rows,
+                              col_labels=_dims(d_out), view=view))  # fmt: skip
 
 
 def render_multihead(

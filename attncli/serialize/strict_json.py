@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attncli.core.engine import Attention
-from attncli.core.multihead import MultiHead
+from attncli.core.multihead import MultiHead, MultiHeadOutput
+from attncli.core.positions import Positions
 from attncli.core.settings import MaskSpec
 from attncli.core.stages import TABLE_STAGES
 from attncli.problem.document import MultiHeadProblem, Problem
@@ -244,33 +245,17 @@ def multihead_dict(
     base = result_dict(result.attention, None, [s for s in wanted if s in ALL_STAGES])
     config = base["config"]
     config["mask"] = mask_kind(None if problem is None else problem.mask)  # the user's mask, not ALiBi's bias
-    config.update(
-        heads=result.heads,
-        kv_heads=result.kv_heads,
-        d_head=result.d_head,
-        d_v=result.d_v,
-        head_map=list(result.head_map),
-        projection=result.projection,
-        positional="sinusoidal" if result.positional is not None else "none",
+    positions = Positions(
+        "sinusoidal" if result.positional is not None else "none",
         rope=result.rope is not None,
-        rope_style=result.rope.style if result.rope is not None else None,
-        rope_base=result.rope.base if result.rope is not None else None,
+        rope_style=result.rope.style if result.rope is not None else "half",
+        rope_base=result.rope.base if result.rope is not None else 10000.0,
         alibi=result.alibi_slopes is not None,
         qk_norm=result.qk_norm is not None,
-        qk_norm_eps=result.qk_norm.eps if result.qk_norm is not None else None,
+        qk_norm_eps=result.qk_norm.eps if result.qk_norm is not None else 1e-6,
     )
-    if result.projection == "random" and problem is not None:
-        config["seed"] = problem.seed
-    inputs: dict[str, Any] = {}
-    if result.x_q is not None and result.x_kv is not None:
-        if result.x_q is result.x_kv:
-            inputs["x"] = jsonable(result.x_q)
-        else:
-            inputs["q_input"], inputs["kv_input"] = jsonable(result.x_q), jsonable(result.x_kv)
-    else:
-        inputs.update(zip(("q", "k", "v"), (jsonable(a) for a in result.projected), strict=True))
-    inputs.update({name: jsonable(w) for name, w in result.weights.items()})
-    inputs["mask"] = None if problem is None else jsonable(problem.mask)
+    config.update(_heads_config(result, positions, problem))
+    inputs = _heads_inputs(result, result.projected, problem)
 
     stage_values: dict[str, Any] = {}
     if "positional" in wanted and result.positional is not None:
@@ -301,6 +286,59 @@ def multihead_dict(
     if "concat" in wanted:
         stage_values["concat"] = jsonable(result.concat)
     return _multihead_document(config, inputs, stage_values, result.output, problem)
+
+
+def _heads_config(
+    r: MultiHead | MultiHeadOutput, positions: Positions, problem: MultiHeadProblem | None
+) -> dict[str, Any]:
+    """The multi-head keys of config: the heads, the projection, the positions (and the seed of random weights)."""
+    config: dict[str, Any] = {
+        "heads": r.heads, "kv_heads": r.kv_heads, "d_head": r.d_head, "d_v": r.d_v, "head_map": list(r.head_map),
+        "projection": r.projection, "positional": positions.positional, "rope": positions.rope,
+        "rope_style": positions.rope_style if positions.rope else None,
+        "rope_base": positions.rope_base if positions.rope else None, "alibi": positions.alibi,
+        "qk_norm": positions.qk_norm, "qk_norm_eps": positions.qk_norm_eps if positions.qk_norm else None,
+    }  # fmt: skip
+    if r.projection == "random" and problem is not None:
+        config["seed"] = problem.seed
+    return config
+
+
+def _heads_inputs(
+    r: MultiHead | MultiHeadOutput, qkv: tuple[Any, Any, Any] | None, problem: MultiHeadProblem | None
+) -> dict[str, Any]:
+    """The multi-head document's inputs: x (or q_input and kv_input, or q, k, v), the weights, the mask."""
+    inputs: dict[str, Any] = {}
+    if r.x_q is not None and r.x_kv is not None:
+        if r.x_q is r.x_kv:
+            inputs["x"] = jsonable(r.x_q)
+        else:
+            inputs["q_input"], inputs["kv_input"] = jsonable(r.x_q), jsonable(r.x_kv)
+    elif qkv is not None:
+        inputs.update(zip(("q", "k", "v"), (jsonable(np.asarray(a)) for a in qkv), strict=True))
+    inputs.update({name: jsonable(w) for name, w in r.weights.items()})
+    inputs["mask"] = None if problem is None else jsonable(problem.mask)
+    return inputs
+
+
+def multihead_output_dict(result: MultiHeadOutput, problem: MultiHeadProblem | None = None) -> dict[str, Any]:
+    """The JSON document of a multi-head output computed without its stages (the blocked path): the
+    multi-head config and inputs, `stages.output` the heads' outputs (H, T, d_v), `output` the final one."""
+    out = result.attention
+    q_shape, k_shape, v_shape = result.qkv_shapes
+    config = {
+        "scale": out.scale, "scale_rule": scale_rule(out), "causal": out.causal, "causal_align": out.causal_align,
+        "mask": mask_kind(None if problem is None else problem.mask), **variant_config(out.variants),
+        "dtype": out.dtype, "empty_row": out.empty_row, "empty_rows": [list(i) for i in out.empty_rows],
+        "shapes": {"q": list(q_shape), "k": list(k_shape), "v": list(v_shape),
+                   "scores": [q_shape[0], q_shape[1], k_shape[1]], "output": list(out.output.shape)},
+        **_heads_config(result, result.positions, problem),
+    }  # fmt: skip
+    qkv = None
+    if problem is not None and all(n in problem.matrices for n in ("q", "k", "v")):
+        qkv = (problem.matrices["q"], problem.matrices["k"], problem.matrices["v"])
+    inputs = _heads_inputs(result, qkv, problem)
+    return _multihead_document(config, inputs, {"output": jsonable(out.output)}, result.output, problem)
 
 
 def output_dict(out: AttentionOutput, problem: Problem) -> dict[str, Any]:

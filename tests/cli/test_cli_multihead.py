@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from attncli.core.multihead import multi_head_attention
 
-from conftest import ROOT, SAMPLES, RunAttn
+from conftest import ROOT, SAMPLES, RunAttn, attn_process
 
 SCHEMA = json.loads((ROOT / "attncli" / "schema" / "result.schema.json").read_text())
 X = "[[1,0,1,0],[0,2,0,2],[1,1,1,1]]"
@@ -179,3 +180,72 @@ def test_one_numbering_scheme(attn: RunAttn, sample: str) -> None:
         assert numbers == sorted(numbers) and {1, 2, 3, 4, 5} <= set(numbers), numbers
     if "heads" not in out:
         assert "0 · inputs" in prep
+
+
+# ---------------------------------------------------------------- over the memory budget: the output-only path
+
+
+@pytest.fixture
+def big_x(tmp_path: Path) -> str:
+    """600 tokens of width 16: 4 heads' stage tables need 67 MiB, the output-only path about 6 MiB."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).normal(size=(600, 16)))
+    return f"@{tmp_path / 'x.npy'}"
+
+
+def test_over_the_budget_multihead_takes_the_output_only_path_and_says_so_once(big_x: str, tmp_path: Path) -> None:
+    args = ("compute", "--x", big_x, "--heads", "4", "--kv-heads", "2", "--random-weights", "--seed", "5")
+    args += ("--causal", "--rope", "--positional", "sinusoidal", "--max-memory", "20M")
+    r = attn_process(*args, "--json")  # the real entry point, in its own process
+    assert r.code == 0, r.err
+    switch = "the multi-head stage tables and their JSON would need"
+    assert (
+        r.err.count("\n") == 1
+        and switch in r.err
+        and "(budget 20 MiB, --max-memory): computing only the output" in r.err
+    )
+    doc = json.loads(r.out)
+    jsonschema.validate(doc, SCHEMA)
+    x = np.load(big_x[1:])
+    full = multi_head_attention(
+        x, heads=4, kv_heads=2, random_weights_seed=5, causal=True, rope=True, positional="sinusoidal"
+    )
+    np.testing.assert_allclose(doc["output"], full.output, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(doc["stages"]["output"], full.attention.output, rtol=0, atol=1e-12)
+    assert doc["config"]["heads"] == 4 and doc["config"]["head_map"] == [0, 0, 1, 1] and doc["config"]["rope"]
+    saved = attn_process(*args, "--save", str(tmp_path / "out.npy"))
+    assert saved.code == 0 and saved.out == "" and "saved the output" in saved.err, saved.err
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), full.output, rtol=0, atol=1e-12)
+    table = attn_process(*args)
+    assert "7 · output projection" in table.out and "Computed by the blocked path, head by head (4 heads)" in table.out
+    assert "the multi-head stage tables would need 67 MiB (budget 20 MiB, --max-memory)" in table.err
+
+
+def test_stage_output_alone_takes_the_output_only_path(attn: RunAttn) -> None:
+    r = attn("compute", "--x", X, "--heads", "2", "--wq", W, "--wk", W, "--wv", W, "--wo", W, "--stage", "output")
+    assert r.code == 0 and r.err == "", r.err
+    assert "Computed by the blocked path" in r.out
+    doc = json.loads(attn("compute", "--input", str(SAMPLES / "mha-2heads.json"), "--stage", "output", "--json").out)
+    jsonschema.validate(doc, SCHEMA)
+    full = json.loads(attn("compute", "--input", str(SAMPLES / "mha-2heads.json"), "--json").out)
+    np.testing.assert_allclose(doc["output"], full["output"], rtol=0, atol=1e-12)
+    assert list(doc["stages"]) == ["output"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (("--max-memory", "20M", "--stage", "weights"), "--stage: the multi-head stage tables would need 67 MiB"),
+        (("--max-memory", "20M", "--alibi"), "--max-memory: the multi-head stage tables would need 89 MiB"),
+        (("--stage", "output", "--alibi"), "--alibi: ALiBi's bias has a cell for every head, query and key"),
+        (("--stage", "output", "--head", "2"), "--head: needs the heads' weights, which --stage output does not keep"),
+        (("--max-memory", "20M", "--average-heads"), "and --average-heads needs them"),
+        (("--max-memory", "1M"), "--max-memory: computing only the output (the blocked path, every head) would need"),
+        (("--stage", "output", "--max-memory", "1M"), "computing only the output (the blocked path, every head)"),
+    ],
+)
+def test_what_the_output_only_path_cannot_do_is_one_line(
+    attn: RunAttn, big_x: str, extra: tuple[str, ...], expected: str
+) -> None:
+    r = attn("compute", "--x", big_x, "--heads", "4", "--random-weights", *extra)
+    assert r.code == 2 and r.out == "" and r.err.count("\n") == 1, r.err
+    assert expected in r.err, r.err
