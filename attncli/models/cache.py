@@ -103,7 +103,7 @@ class WeightCache:
                 doc = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
                 ours = isinstance(doc, dict) and doc.get("source") == self.identity
                 if ours and isinstance(doc.get("entries"), dict):
-                    self._manifest = doc["entries"]
+                    self._manifest = {k: v for k, v in doc["entries"].items() if isinstance(v, dict)}
             except (OSError, ValueError):
                 pass
         return self._manifest
@@ -119,8 +119,8 @@ class WeightCache:
                     out
                 ) == entry.get("sum"):
                     return out
-            except (OSError, ValueError):
-                pass  # a damaged entry: made again below
+            except Exception:  # a damaged .npy header fails in many ways (ValueError, EOFError,
+                pass  # tokenize.TokenError, …): whichever, the entry is not used but made again below
         value = make()
         if self.on:
             array = np.asarray(value)
