@@ -5,8 +5,10 @@ with --reference, also the transformers pipeline on the same model.
     .venv/bin/python benchmarks/explain_speed.py [--runs 10] [--reference]
 
 Each command runs as a fresh process (as a user types it), the commands interleaved (see timing.py);
-the table gives the median, the fastest, the ratio of the median to import numpy's and the peak
-memory, then the load average and each target of issue #20 with its ratio. The machine may be shared:
+the table gives the median, the fastest, the ratio of the median to import numpy's, the CPU time and
+the peak memory, then the load average and each target of issue #20 with its ratio. The row with
+`--` is the same explain read by Typer (the fast path leaves anything after `--` to it): the
+difference is what the Typer-free reading saves. The machine may be shared:
 the ratios within one run are the figures to quote.
 """
 
@@ -70,6 +72,7 @@ def main() -> None:
         Command("attn compute … --json", [*a, "compute", *SMALL, "--json"]),
         Command("attn compute … (tables)", [*a, "compute", *SMALL]),
         Command("attn explain SENTENCE", [*a, "explain", SENTENCE]),
+        Command("attn explain -- SENTENCE (through Typer)", [*a, "explain", "--", SENTENCE]),
         Command("attn explain SENTENCE --json", [*a, "explain", SENTENCE, "--json"]),
         Command("attn explain SENTENCE --head all", [*a, "explain", SENTENCE, "--head", "all"]),
     ]
