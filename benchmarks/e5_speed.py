@@ -2,14 +2,15 @@
 input ("passage: " + «Этот фильм потрясающий»: <s> ▁passage : ▁Этот ▁фильм ▁потр я са ющий </s>),
 beside a bare `import numpy`, beside `attn explain` on all-MiniLM-L6-v2 (10 tokens of English, the
 baseline of benchmarks/explain_speed.py) and beside transformers + torch doing the same forward pass
-(BertModel with the file's dequantized weights, every layer's attentions out).
+(BertModel with the file's dequantized weights, every layer's attentions out; with --reference).
 
-    .venv/bin/python benchmarks/e5_speed.py [--runs 5]
+    .venv/bin/python benchmarks/e5_speed.py [--runs 10] [--reference]
 
-Each command is a fresh process, as a user types it; the median and the fastest of the runs are
-given, and the peak resident memory of the process. attncli runs twice first: the first run of the
-file dequantizes its weights (and builds the tokenizer's piece index) into the cache
-(attncli.models.cache); later runs map them. The cold row (ATTN_CACHE=off) is a run without the
+Each command is a fresh process, as a user types it, the commands interleaved (benchmarks/timing.py);
+the median, the fastest, the ratio to import numpy's, the CPU time and the peak resident memory of
+the process are given, then the load average and the issue's target (≤ 1.0 s) met or not. attncli
+runs twice first: the first run of the file dequantizes its weights (and builds the tokenizer's piece
+index) into the cache (attncli.models.cache); later runs map them. The cold row (ATTN_CACHE=off) is a run without the
 cache. The transformers row gets the same weights from an .npz written here once (its own reading of
 the E5S1 format does not exist), so its time is torch's import, BertModel and the forward pass. The
 machine is shared: quote the median, and the ratios within one run.
@@ -20,14 +21,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from decoder_speed import blas, table
-from explain_speed import machine
+from explain_speed import NUMPY, attn
+from timing import Command, header, interleaved, table
 
 SENTENCE = "Этот фильм потрясающий"  # 10 tokens with the "passage: " prefix
 MODEL = "multilingual-e5-small"
@@ -64,45 +64,41 @@ def weights_npz(folder: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument(
+        "--reference", action="store_true", help="also time transformers + torch (about 14 s a run, 2 runs)"
+    )
     args = parser.parse_args()
     from attncli.models.catalog import KNOWN
 
     if KNOWN[MODEL].path() is None:
         sys.exit(f"{MODEL} is not installed: attn model download {MODEL}")
     py = sys.executable
-    attn = [py, "-m", "attncli", "explain", SENTENCE, "--model", MODEL]
-    subprocess.run([*attn, "--json"], check=True, stdout=subprocess.DEVNULL)  # fills the cache
-    doc = json.loads(subprocess.run([*attn, "--json"], check=True, capture_output=True, text=True).stdout)
-    cold = {**os.environ, "ATTN_CACHE": "off"}
-    commands: list[tuple[str, list[str], dict[str, str] | None]] = [
-        ("python -c 'import numpy'", [py, "-c", "import numpy"], None),
-        ("attn explain SENTENCE --model multilingual-e5-small", attn, None),
-        ("  … --json", [*attn, "--json"], None),
-        ("  … --head all", [*attn, "--head", "all"], None),
-        ("  … without the cache (ATTN_CACHE=off)", attn, cold),
-        (f"attn explain {MINILM_SENTENCE!r} (MiniLM)", [py, "-m", "attncli", "explain", MINILM_SENTENCE], None),
+    explain = [*attn(), "explain", SENTENCE, "--model", MODEL]
+    subprocess.run([*explain, "--json"], check=True, stdout=subprocess.DEVNULL)  # fills the cache
+    doc = json.loads(subprocess.run([*explain, "--json"], check=True, capture_output=True, text=True).stdout)
+    ours = f"attn explain {SENTENCE!r} --model {MODEL}"
+    minilm = f"attn explain {MINILM_SENTENCE!r} (MiniLM)"
+    commands = [
+        Command(NUMPY, [py, "-c", "import numpy"]),
+        Command(ours, explain),
+        Command("  … --json", [*explain, "--json"]),
+        Command("  … --head all", [*explain, "--head", "all"]),
+        Command("  … without the cache (ATTN_CACHE=off)", explain, {"ATTN_CACHE": "off"}),
+        Command(minilm, [*attn(), "explain", MINILM_SENTENCE]),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        if importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
+        reference = "transformers + torch, same forward pass"
+        if args.reference and importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
             code = _REFERENCE.format(npz=str(weights_npz(Path(tmp))), ids=", ".join(map(str, doc["token_ids"])))
-            commands.append(("transformers + torch, same forward pass", [py, "-c", code], None))
-        else:
-            print("(transformers/torch not installed: their row is left out)")
-        print(f"machine: {machine()}")
-        print(f"BLAS: {blas()}")
-        print(f"input: {doc['sentence']!r} ({len(doc['tokens'])} tokens: {' '.join(doc['tokens'])})")
-        print(f"{args.runs} runs each, whole process\n")
-        medians = table(commands, args.runs, 54)
-    numpy_time = medians["python -c 'import numpy'"]
-    ours = medians["attn explain SENTENCE --model multilingual-e5-small"]
-    minilm = medians[f"attn explain {MINILM_SENTENCE!r} (MiniLM)"]
-    print(
-        f"\nattn explain --model {MODEL} = {ours / numpy_time:.1f} × import numpy, {ours / minilm:.2f} × MiniLM", end=""
-    )
-    if "transformers + torch, same forward pass" in medians:
-        print(f", {ours / medians['transformers + torch, same forward pass']:.2f} × transformers + torch", end="")
-    print(f"\ntarget for attn explain --model {MODEL}: ≤ {TARGET} s")
+            commands.append(Command(reference, [py, "-c", code], runs=2))
+        header(f"input: {doc['sentence']!r} ({len(doc['tokens'])} tokens: {' '.join(doc['tokens'])})", args.runs)
+        timings, loads = interleaved(commands, args.runs)
+    table(timings, NUMPY, {ours: ("s", TARGET), "  … --json": ("s", TARGET)}, loads)
+    print(f"attn explain --model {MODEL} = {timings[ours].median / timings[minilm].median:.2f} × MiniLM", end="")
+    if reference in timings:
+        print(f", {timings[ours].median / timings[reference].median:.2f} × transformers + torch", end="")
+    print()
 
 
 if __name__ == "__main__":

@@ -1,28 +1,42 @@
-"""Whole-process time of `attn explain` on a 10-token sentence, against a bare `import numpy` and,
-when transformers is installed, the transformers pipeline on the same model.
+"""Start-up: whole-process time of `attn compute` on a tiny problem and of `attn explain` on a
+10-token sentence (all-MiniLM-L6-v2), against a bare `python -c "import numpy"` timed in the same run;
+with --reference, also the transformers pipeline on the same model.
 
-    .venv/bin/python benchmarks/explain_speed.py [--runs 7]
+    .venv/bin/python benchmarks/explain_speed.py [--runs 10] [--reference]
 
-Each command runs as a fresh process (as a user types it); the table gives the median and the
-fastest of the runs. The machine is shared, so the median is the figure to quote.
+Each command runs as a fresh process (as a user types it), the commands interleaved (see timing.py);
+the table gives the median, the fastest, the ratio of the median to import numpy's, the CPU time and
+the peak memory, then the load average and each target of issue #20 with its ratio. The row with
+`--` is the same explain read by Typer (the fast path leaves anything after `--` to it): the
+difference is what the Typer-free reading saves. The machine may be shared:
+the ratios within one run are the figures to quote.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import platform
-import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from timing import Command, header, interleaved, machine, table
+
+__all__ = ["NUMPY", "attn", "machine", "timed"]  # (machine and timed: for the other benchmarks here)
 
 SENTENCE = "The animal didn't cross the street"  # [CLS] the animal didn ' t cross the street [SEP]: 10 tokens
-TARGET = 0.5  # seconds, whole process, from the issue
+SMALL = ["--q", "[[1,0]]", "--k", "[[0.5,0.5],[0.3,0.7]]", "--v", "[[1,0],[0.5,0.5]]"]
+NUMPY = "python -c 'import numpy'"
+TARGETS = {  # issue #20: the median's ratio to import numpy's
+    "attn compute … --json": ("×", 1.3),
+    "attn compute … (tables)": ("×", 1.6),
+    "attn explain SENTENCE": ("×", 3.0),
+}
 
 
 def timed(command: list[str], runs: int) -> list[float]:
+    """Seconds of each of `runs` runs of `command`, one after another."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -31,19 +45,16 @@ def timed(command: list[str], runs: int) -> list[float]:
     return times
 
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+def attn() -> list[str]:
+    """The console script as a user runs it (beside this Python), else `python -m attncli`."""
+    script = Path(sys.executable).with_name("attn")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "attncli"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--reference", action="store_true", help="also time transformers (about 5 s a run)")
     args = parser.parse_args()
 
     from attncli.models.locate import package_folder
@@ -54,37 +65,28 @@ def main() -> None:
         sys.exit("the model package is not installed: attn model download")
     n_tokens = len(WordPiece(folder / "tokenizer.json").encode(SENTENCE, 512))
 
-    py = sys.executable
-    commands: list[tuple[str, list[str]]] = [
-        ("python -c 'import numpy'", [py, "-c", "import numpy"]),
-        ("attn --version (the CLI's start-up alone)", [py, "-m", "attncli", "--version"]),
-        ("attn explain SENTENCE", [py, "-m", "attncli", "explain", SENTENCE]),
-        ("attn explain SENTENCE --json", [py, "-m", "attncli", "explain", SENTENCE, "--json"]),
-        ("attn explain SENTENCE --head all", [py, "-m", "attncli", "explain", SENTENCE, "--head", "all"]),
+    py, a = sys.executable, attn()
+    commands = [
+        Command(NUMPY, [py, "-c", "import numpy"]),
+        Command("attn --version (Typer's start-up)", [*a, "--version"]),
+        Command("attn compute … --json", [*a, "compute", *SMALL, "--json"]),
+        Command("attn compute … (tables)", [*a, "compute", *SMALL]),
+        Command("attn explain SENTENCE", [*a, "explain", SENTENCE]),
+        Command("attn explain -- SENTENCE (through Typer)", [*a, "explain", "--", SENTENCE]),
+        Command("attn explain SENTENCE --json", [*a, "explain", SENTENCE, "--json"]),
+        Command("attn explain SENTENCE --head all", [*a, "explain", SENTENCE, "--head", "all"]),
     ]
-    if importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
-        pipeline = (
-            "from transformers import pipeline; "
-            f"p = pipeline('feature-extraction', model={str(folder)!r}, device='cpu'); p({SENTENCE!r})"
-        )
+    if args.reference and importlib.util.find_spec("transformers") and importlib.util.find_spec("torch"):
         attentions = (
             "import torch; from transformers import AutoTokenizer, BertModel; "
             f"t = AutoTokenizer.from_pretrained({str(folder)!r}); "
             f"m = BertModel.from_pretrained({str(folder)!r}, attn_implementation='eager').eval(); "
             f"torch.no_grad().__enter__(); m(**t({SENTENCE!r}, return_tensors='pt'), output_attentions=True)"
         )
-        commands.append(("transformers pipeline (feature-extraction)", [py, "-c", pipeline]))
-        commands.append(("transformers BertModel, output_attentions", [py, "-c", attentions]))
-    else:
-        print("(transformers/torch not installed: their rows are left out)")
-
-    print(f"machine: {machine()}")
-    print(f"sentence: {SENTENCE!r} ({n_tokens} tokens), {args.runs} runs each, whole process\n")
-    print(f"{'command':<46} {'median':>8} {'fastest':>8}")
-    for name, command in commands:
-        times = timed(command, args.runs)
-        print(f"{name:<46} {statistics.median(times):>7.3f}s {min(times):>7.3f}s", flush=True)
-    print(f"\ntarget for attn explain: < {TARGET} s")
+        commands.append(Command("transformers BertModel, output_attentions", [py, "-c", attentions], runs=2))
+    header(f"compute: a 1×2 problem; explain: {SENTENCE!r} ({n_tokens} tokens), all-MiniLM-L6-v2", args.runs)
+    timings, loads = interleaved(commands, args.runs)
+    table(timings, NUMPY, TARGETS, loads)
 
 
 if __name__ == "__main__":

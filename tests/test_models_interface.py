@@ -96,3 +96,28 @@ def test_another_architecture_plugs_in_without_the_cli(
     shown = run(plan(model, "The cat sat", layer=None, head=None), dtype="float64")
     assert (shown.layer, shown.head) == (0, 0)  # type: ignore[union-attr]
     np.testing.assert_allclose(shown.attention.weights.sum(axis=-1), 1.0)  # type: ignore[union-attr]
+
+
+def test_the_single_file_architectures_are_imported_only_for_their_files(folder: Path, tmp_path: Path) -> None:
+    """llama and e5 are registered Deferred: a BERT run never imports them; their files load the real ones."""
+    import subprocess
+    import sys
+
+    from attncli.models.e5 import E5Architecture
+    from attncli.models.llama import Llama
+
+    code = (
+        "import sys; from pathlib import Path; from attncli.models import registry; "
+        f"registry.load(Path({str(folder)!r})); "
+        "print(sorted(m for m in sys.modules if m in ('attncli.models.llama', 'attncli.models.e5')))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    assert isinstance(registry.ARCHITECTURES["llama"].real(), Llama)  # type: ignore[attr-defined]
+    assert isinstance(registry.ARCHITECTURES["e5"].real(), E5Architecture)  # type: ignore[attr-defined]
+    (tmp_path / "m.gguf").write_bytes(b"")
+    (tmp_path / "m.bin").write_bytes(b"")
+    (tmp_path / "x").write_bytes(b"E5S1")
+    assert registry.architecture_for(tmp_path / "m.gguf").name == "llama"
+    assert registry.architecture_for(tmp_path / "m.bin").name == "e5"
+    assert registry.architecture_for(tmp_path / "x").name == "e5"
+    assert registry.architecture_for(folder).name == "bert"

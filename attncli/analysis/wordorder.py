@@ -98,7 +98,8 @@ def embeddings_attention(
     if given:
         eye = np.eye(emb.shape[1])
         given = {n: given.get(n, eye) for n in ("wq", "wk", "wv")}
-    return multi_head_attention(emb, heads=heads, positions=positions, dtype=dtype, causal=causal, **given)  # type: ignore[arg-type]
+    wq, wk, wv = (given.get(n) for n in ("wq", "wk", "wv"))
+    return multi_head_attention(emb, heads=heads, positions=positions, dtype=dtype, causal=causal, wq=wq, wk=wk, wv=wv)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The `attn` command: the Typer application, with every command registered on it.
 
-Each command module (compute, check, explain, model, samples) declares its Typer function and a
+Each command module (compute, check, explain_command, model, samples) declares its Typer function and a
 `register(app)`; this module imports them and registers them, so arrows only point down from here.
 Errors: attncli.cli.entry turns every attncli.errors.AttnError and every usage error into one line on
 stderr, `attn: error: …`, and exit code 2; `--debug` shows the traceback instead.
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from attncli.cli import check, compute, exercise, explain, helptext, model, samples
+from attncli.cli import check, compute, exercise, explain_command, helptext, model, samples
 from attncli.cli.options import LangOpt
 from attncli.cli.output import ReaderGone
 from attncli.version import __version__
@@ -59,7 +59,7 @@ def _root(
     # with the last --lang of the command line winning, so there is nothing to do with it here)
 
 
-for command in (compute, check, exercise, explain, model, samples):
+for command in (compute, check, exercise, explain_command, model, samples):
     command.register(app)
 
 

@@ -1,4 +1,4 @@
-"""The `attn` console script: errors as one line, and a fast start for plain `attn compute`.
+"""The `attn` console script: errors as one line, and a fast start for plain `attn compute` and `attn explain`.
 
 Every attncli.errors.AttnError and every usage error becomes one line on stderr, `attn: error: …`
 (`attn: ошибка: …` in Russian: the language, from --lang, ATTN_LANG or the locale, is set before
@@ -242,6 +242,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
             from attncli.cli.run_compute import ComputeRequest, run_compute
 
             guarded(lambda: run_compute(ComputeRequest.from_options(params)), debug)
+    if command[:1] == ["explain"]:
+        from attncli.cli.fastpath import parse_explain
+
+        found = parse_explain(command[1:])
+        if found is not None:
+            from attncli.cli.explain import run
+
+            guarded(lambda: run(**found), debug)
     from attncli.cli.app import run_typer
 
     guarded(lambda: run_typer(args), debug)

@@ -1,7 +1,8 @@
 """`attn explain` (attention over a real sentence, inside a real pretrained encoder, or over own
 embeddings) and `attn model list|download`.
 
-Registered by the last line of attncli/cli/app.py. numpy, rich, tokenizers and safetensors are imported
+The Typer command is attncli.cli.explain_command's; plain invocations come here through the fast path
+(attncli.cli.fastpath) without Typer. numpy, rich, tokenizers and safetensors are imported
 inside the commands, so `attn --help` and `attn compute` do not pay for them.
 """
 
@@ -12,30 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import typer
-
-from attncli.cli.compute import HeadsOpt, PositionalOpt, RopeOpt
-from attncli.cli.explain_positions import OwnSentence, PermuteOpt, PermuteSeedOpt, PositionFlags, explain_positioned
+from attncli.cli.explain_positions import OwnSentence, PositionFlags, explain_positioned
 from attncli.cli.inputs import refuse_over_budget, said_notes
-from attncli.cli.options import (
-    MODEL_FLAG,
-    TEXT_PREFIX_FLAG,
-    DebugOpt,
-    DTypeChoice,
-    GenerateOpt,
-    JsonOpt,
-    LangOpt,
-    MaxMemoryOpt,
-    ModelOpt,
-    NoColorOpt,
-    QuietOpt,
-    SaveHtmlOpt,
-    SaveSvgOpt,
-    TextPrefixOpt,
-    ViewOpt,
-)
 from attncli.cli.output import (
     ProgressBar,
     cli_hints,
@@ -46,6 +27,7 @@ from attncli.cli.output import (
     use_language,
     warn,
 )
+from attncli.cli.sources import MODEL_FLAG, TEXT_PREFIX_FLAG
 from attncli.cli.view import check_view, every_head
 from attncli.core.stages import TABLE_STAGES, check_stages
 from attncli.errors import InputError, ShapeError
@@ -116,105 +98,49 @@ class Subject:
     readings: tuple[Reading, ...] | None = None  # computed by the analysis; None: read here from the weights
 
 
-EPILOG = (
-    "Examples:\n\n"
-    '  attn explain "The miniature Eiffel tower is a toy"\n\n'
-    '  attn explain "The miniature Eiffel tower is a toy" --layer 3 --head 7 --query tower\n\n'
-    '  attn explain "The animal didn\'t cross the street because it was too tired" --head all\n\n'
-    '  attn explain "Этот фильм потрясающий" --embeddings samples/embeddings-ru.json --query потрясающий\n\n'
-    "  attn explain \"The cat sat\" --json | jq '.stages.weights'"
-)
-
-
-CausalOpt = Annotated[bool, typer.Option("--causal", help="Hide later tokens from each token (a causal mask).")]
-ExplainDTypeOpt = Annotated[
-    DTypeChoice | None,
-    typer.Option(help="float32 (default with the model, its own precision) or float64 (default with --embeddings)."),
-]
-TruncateOpt = Annotated[
-    bool, typer.Option("--truncate", help="Cut a sentence longer than the model's limit (with a warning).")
-]
-
-
-def register(app: typer.Typer) -> None:
-    app.command(epilog=EPILOG)(explain)
-
-
-def explain(
-    sentence: Annotated[str, typer.Argument(help="The sentence to look at.", show_default=False)],
-    layer: Annotated[
-        str | None, typer.Option(help="Layer 1…L, or 'all' for an overview (default: chosen, and said why).")
-    ] = None,
-    head: Annotated[
-        str | None, typer.Option(help="Head 1…H, or 'all' for an overview of every head (default: chosen).")
-    ] = None,
-    query: Annotated[
-        str | None, typer.Option(help="Focus on one query token (a token such as 'tower' or a whole word).")
-    ] = None,
-    key: Annotated[
-        str | None, typer.Option(help="With --query: rank every layer × head by the query's weight to this word.")
-    ] = None,
-    pieces: Annotated[
-        bool, typer.Option("--pieces", help="Read WordPiece pieces, not words, in --key, --rollout and --head all.")
-    ] = False,
-    rollout: Annotated[
-        bool, typer.Option("--rollout", help="Attention rollout: what each final token draws on through all layers.")
-    ] = False,
-    words: Annotated[
-        bool, typer.Option("--words", help="With one head: the weights heatmap in words (pieces of a word added up).")
-    ] = False,
-    roles: Annotated[
-        bool, typer.Option("--roles", help="What each head does: previous-token, [SEP] sink, induction, … scores.")
-    ] = False,
-    flow: Annotated[
-        bool, typer.Option("--flow", help="Attention flow: the maximum flow from each final token to each input token.")
-    ] = False,
-    residual: Annotated[
-        float, typer.Option(help="The residual's weight w in Â = w·I + (1 − w)·A of --rollout and --flow (0.5).")
-    ] = 0.5,
-    model: ModelOpt = None,
-    embeddings: Annotated[
-        Path | None,
-        typer.Option(help="Own embeddings: a JSON file mapping words to vectors; no model is used.", metavar="FILE"),
-    ] = None,
-    wq: Annotated[str | None, typer.Option(help="With --embeddings: Q = E·W_Q (d×d_k matrix, forms as --q).")] = None,
-    wk: Annotated[str | None, typer.Option(help="With --embeddings: K = E·W_K.")] = None,
-    wv: Annotated[str | None, typer.Option(help="With --embeddings: V = E·W_V.")] = None,
-    heads: HeadsOpt = None,
-    positional: PositionalOpt = None,
-    rope: RopeOpt = None,
-    permute: PermuteOpt = None,
-    seed: PermuteSeedOpt = None,
-    causal: CausalOpt = False,
-    dtype: ExplainDTypeOpt = None,
-    truncate: TruncateOpt = False,
-    generate: GenerateOpt = None,
-    prefix: TextPrefixOpt = None,
-    stage: Annotated[
-        list[str] | None,
-        typer.Option(help="Show only this stage (repeatable): " + ", ".join(TABLE_STAGES) + "."),
-    ] = None,
-    top: Annotated[int, typer.Option(min=1, max=20, help="Keys named per query in the reading.")] = 3,
-    precision: Annotated[
-        int | None,
-        typer.Option(min=0, max=15, help="Decimals in tables (default 2 with a model, 4 with --embeddings)."),
-    ] = None,
-    json_out: JsonOpt = False,
-    max_memory: MaxMemoryOpt = None,
-    save_svg: SaveSvgOpt = None,
-    save_html: SaveHtmlOpt = None,
-    view: ViewOpt = None,
-    no_color: NoColorOpt = False,
-    quiet: QuietOpt = False,
-    lang: LangOpt = None,
-    debug: DebugOpt = False,
+def run(
+    sentence: str,
+    layer: str | None = None,
+    head: str | None = None,
+    query: str | None = None,
+    key: str | None = None,
+    pieces: bool = False,
+    rollout: bool = False,
+    words: bool = False,
+    roles: bool = False,
+    flow: bool = False,
+    residual: float = 0.5,
+    model: str | None = None,
+    embeddings: Path | None = None,
+    wq: str | None = None,
+    wk: str | None = None,
+    wv: str | None = None,
+    heads: int | None = None,
+    positional: str | None = None,
+    rope: bool | None = None,
+    permute: str | None = None,
+    seed: int | None = None,
+    causal: bool = False,
+    dtype: str | None = None,
+    truncate: bool = False,
+    generate: int | None = None,
+    prefix: str | None = None,
+    stage: list[str] | None = None,
+    top: int = 3,
+    precision: int | None = None,
+    json_out: bool = False,
+    max_memory: str | None = None,
+    save_svg: Path | None = None,
+    save_html: Path | None = None,
+    view: Path | None = None,
+    no_color: bool = False,
+    quiet: bool = False,
+    lang: str | None = None,
+    debug: bool = False,
 ) -> None:
-    """Attention over a real sentence inside a pretrained transformer (see attn model list), with a reading.
-
-    Tokens, then one head's Q, K, V, scores, weights (a heatmap) and output, by attncli's NumPy engine;
-    with --embeddings, the textbook version over your own word vectors instead.
-    """
-    use_language(lang.value if lang is not None else None)
+    """`attn explain` with its options' values (choices as their strings), from the Typer command
+    (attncli.cli.explain_command) and from the fast path (attncli.cli.fastpath) alike."""
+    use_language(lang)
     check_stages(stage, TABLE_STAGES, "--stage")
     output_settings(no_color, quiet)
     if (save_svg or save_html) and json_out:
@@ -228,7 +154,7 @@ def explain(
     check(across, query, layer, head, view is not None)
     precision = precision if precision is not None else 4 if embeddings is not None else 2
     opts = Options(query, causal, stage, top, precision, json_out, max_memory, view, across, generate, prefix)
-    places = PositionFlags(heads, positional.value if positional is not None else None, rope, permute, seed)
+    places = PositionFlags(heads, positional, rope, permute, seed)
     with _flags():
         _explain(sentence, layer, head, model, embeddings, (wq, wk, wv), dtype, truncate, opts, places)
     if save_svg or save_html:
@@ -242,7 +168,7 @@ def _explain(
     model: str | None,
     embeddings: Path | None,
     projections: tuple[str | None, str | None, str | None],
-    dtype: DTypeChoice | None,
+    dtype: str | None,
     truncate: bool,
     opts: Options,
     places: PositionFlags,
@@ -343,7 +269,7 @@ def _explain_model(
     """Map the flags onto analysis.explanation's plan and run, and show what they give."""
     from attncli.analysis.explanation import Overview, check_sentence, parse_index, plan, run
     from attncli.cli import decoder
-    from attncli.cli.model import find_model
+    from attncli.cli.sources import find_model
     from attncli.models.registry import load
 
     check_sentence(sentence)
@@ -566,7 +492,7 @@ def _model_name(source: ModelSource) -> str:
 
 
 def _model_json(source: ModelSource, info: ModelInfo) -> dict[str, Any]:
-    from attncli.cli.model import how
+    from attncli.cli.sources import how
 
     return {
         "name": _model_name(source),

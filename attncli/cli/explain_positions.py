@@ -8,9 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from attncli.cli.output import cli_hints, make_console
 from attncli.errors import AttnError, InputError
@@ -21,16 +19,6 @@ if TYPE_CHECKING:
 
     from attncli.core.positions import Positions
     from attncli.core.settings import DType
-
-PermuteOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="With --embeddings: the same sentence in another word order ('3 1 2', reverse or random), "
-        "without and with positions side by side.",
-        metavar="ORDER",
-    ),
-]
-PermuteSeedOpt = Annotated[int | None, typer.Option(min=0, help="Seed of --permute random (default 0).")]
 
 # Errors of the floors below name their own parameters; these are the flags they were.
 FLAGS = {
@@ -204,4 +192,4 @@ def _permuted(own: OwnSentence, flags: PositionFlags, dtype: DType, opts: Any) -
     console.print(render_word_order(compared, words, view))
 
 
-__all__ = ["FLAGS", "OwnSentence", "PermuteOpt", "PermuteSeedOpt", "PositionFlags", "check_flags", "explain_positioned"]
+__all__ = ["FLAGS", "OwnSentence", "PositionFlags", "check_flags", "explain_positioned"]

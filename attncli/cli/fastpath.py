@@ -1,11 +1,12 @@
-"""A Typer-free reader of `attn compute` arguments, so that plain invocations start fast.
+"""A Typer-free reader of `attn compute` and `attn explain` arguments, so that plain invocations start fast.
 
 Importing Typer (with click and pydantic) costs about as much as importing NumPy, which would make
-`attn compute … --json` in a shell loop twice as slow as it needs to be. This reader handles the
-common case — known options with well-formed values — and returns None for anything else (--help,
-an unknown option, a value Typer would reject), so that Typer then parses the same arguments and
-gives its usual messages. tests/cli/test_fastpath.py checks that both readers give the same parameters
-for every option, so the two cannot drift apart.
+`attn compute … --json` in a shell loop twice as slow as it needs to be, and Typer's reading of
+explain's 32 options (a pydantic validator built for each) took a further 0.1 s. This reader
+handles the common case — known options with well-formed values — and returns None for anything
+else (--help, an unknown option, a value Typer would reject, a sentence starting with '-'), so that
+Typer then parses the same arguments and gives its usual messages. tests/cli/test_fastpath.py checks
+that both readers give the same parameters for every option, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ from attncli.i18n import LANGUAGES
 
 FORMATS = ("markdown", "latex", "csv")  # attncli.serialize.export.FORMATS (that module loads NumPy; a test checks)
 
+# The options that compute and explain share: the stages shown, how, in which language, where else saved.
+SHARED_OPTIONS: dict[str, tuple[str, Any]] = {
+    "--json": ("json_out", "flag=True"),
+    "--stage": ("stage", "list"),
+    "--precision": ("precision", "int>=0<=15"),
+    "--max-memory": ("max_memory", "str"),
+    "--save-svg": ("save_svg", "path"),
+    "--save-html": ("save_html", "path"),
+    "--view": ("view", "path"),
+    "--no-color": ("no_color", "flag=True"),
+    "--quiet": ("quiet", "flag=True"),
+    "--lang": ("lang", LANGUAGES),
+    "--debug": ("debug", "flag=True"),
+    "--dtype": ("dtype", DTYPES),
+}
 # option -> (parameter, kind); kind is "str", "float", "int>=N", "flag=VALUE", "list", "path" or a tuple
 # of choices.
 COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
@@ -29,7 +45,6 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--causal-align": ("causal_align", CAUSAL_ALIGNS),
     "--scale": ("scale", "float"),
     "--empty-row": ("empty_row", EMPTY_ROW_POLICIES),
-    "--dtype": ("dtype", DTYPES),
     "--window": ("window", "int>=1"),
     "--window-rule": ("window_rule", WINDOW_RULES),
     "--window-right": ("window_right", "int>=0"),
@@ -45,9 +60,6 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--sample": ("sample", "str"),
     "--labels": ("labels", "str"),
     "--k-labels": ("k_labels", "str"),
-    "--json": ("json_out", "flag=True"),
-    "--stage": ("stage", "list"),
-    "--precision": ("precision", "int>=0<=15"),
     "--explain-cell": ("explain_cell", "str"),
     "--decode": ("decode", "int>=1"),
     "--mla": ("mla", "str"),
@@ -72,16 +84,9 @@ COMPUTE_OPTIONS: dict[str, tuple[str, Any]] = {
     "--qk-norm-eps": ("qk_norm_eps", "float"),
     "--threads": ("threads", "int>=1"),
     "--save": ("save", "path"),
-    "--max-memory": ("max_memory", "str"),
     "--format": ("format", FORMATS),
+    **SHARED_OPTIONS,
     "--heatmap": ("heatmap", "flag=True"),
-    "--save-svg": ("save_svg", "path"),
-    "--save-html": ("save_html", "path"),
-    "--view": ("view", "path"),
-    "--no-color": ("no_color", "flag=True"),
-    "--quiet": ("quiet", "flag=True"),
-    "--lang": ("lang", LANGUAGES),
-    "--debug": ("debug", "flag=True"),
 }
 MAX_DIGITS = 18  # an integer option longer than this is Typer's to judge
 COMPUTE_DEFAULTS: dict[str, Any] = {name: None for name, _ in COMPUTE_OPTIONS.values()}
@@ -117,17 +122,68 @@ def _value(kind: Any, text: str) -> tuple[bool, Any]:
     return int(low_text) <= n and (not high_text or n <= int(high_text)), n
 
 
+EXPLAIN_OPTIONS: dict[str, tuple[str, Any]] = {
+    "--layer": ("layer", "str"),
+    "--head": ("head", "str"),
+    "--query": ("query", "str"),
+    "--key": ("key", "str"),
+    "--pieces": ("pieces", "flag=True"),
+    "--rollout": ("rollout", "flag=True"),
+    "--words": ("words", "flag=True"),
+    "--roles": ("roles", "flag=True"),
+    "--flow": ("flow", "flag=True"),
+    "--residual": ("residual", "float"),
+    "--model": ("model", "str"),
+    "--embeddings": ("embeddings", "path"),
+    **{f"--{w}": (w, "str") for w in ("wq", "wk", "wv")},
+    "--heads": ("heads", "int>=1"),
+    "--positional": ("positional", POSITIONALS),
+    "--rope": ("rope", "flag=True"),
+    "--permute": ("permute", "str"),
+    "--seed": ("seed", "int>=0"),
+    "--causal": ("causal", "flag=True"),
+    "--truncate": ("truncate", "flag=True"),
+    "--generate": ("generate", "int>=1<=256"),
+    "--text-prefix": ("prefix", "str"),
+    **SHARED_OPTIONS,
+    "--top": ("top", "int>=1<=20"),
+}
+EXPLAIN_DEFAULTS: dict[str, Any] = {name: None for name, _ in EXPLAIN_OPTIONS.values()}
+EXPLAIN_DEFAULTS.update(
+    {flag: False for flag, kind in EXPLAIN_OPTIONS.values() if kind == "flag=True"}, residual=0.5, top=3
+)
+EXPLAIN_DEFAULTS["rope"] = None  # as Typer's: --rope given or not (an encoder refuses it even when False)
+
+
 def parse_compute(args: list[str]) -> dict[str, Any] | None:
     """The parameters of `attn compute ARGS…`, or None when Typer should parse them."""
-    params = dict(COMPUTE_DEFAULTS)
+    return _parse(args, COMPUTE_OPTIONS, COMPUTE_DEFAULTS, None)
+
+
+def parse_explain(args: list[str]) -> dict[str, Any] | None:
+    """The parameters of `attn explain ARGS…` (the sentence among them), or None when Typer should
+    parse them: a sentence that starts with '-', none or two, `--`, anything parse_compute leaves."""
+    return _parse(args, EXPLAIN_OPTIONS, EXPLAIN_DEFAULTS, "sentence")
+
+
+def _parse(
+    args: list[str], options: dict[str, tuple[str, Any]], defaults: dict[str, Any], positional: str | None
+) -> dict[str, Any] | None:
+    params = dict(defaults)
     stages: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
+        if positional is not None and not arg.startswith("-"):
+            if positional in params:
+                return None  # a second one: Typer's to refuse
+            params[positional] = arg
+            i += 1
+            continue
         name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name not in COMPUTE_OPTIONS:
+        if name not in options:
             return None
-        field, kind = COMPUTE_OPTIONS[name]
+        field, kind = options[name]
         if isinstance(kind, str) and kind.startswith("flag="):
             if eq:
                 return None
@@ -150,4 +206,6 @@ def parse_compute(args: list[str]) -> dict[str, Any] | None:
         else:
             params[field] = value
     params["stage"] = stages or None
+    if positional is not None and positional not in params:
+        return None  # no sentence: Typer says so
     return params

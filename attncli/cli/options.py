@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from attncli.cli.sources import MODEL_FLAG, TEXT_PREFIX_FLAG
+
 
 class CausalAlignChoice(StrEnum):
     top_left = "top-left"
@@ -159,7 +161,6 @@ def matrix_option(help: str) -> Any:
     return typer.Option(help=help, rich_help_panel=MHA)
 
 
-MODEL_FLAG = "--model"
 ModelOpt = Annotated[
     str | None,
     typer.Option(
@@ -171,7 +172,6 @@ ModelOpt = Annotated[
     ),
 ]
 
-TEXT_PREFIX_FLAG = "--text-prefix"
 TextPrefixOpt = Annotated[
     str | None,
     typer.Option(

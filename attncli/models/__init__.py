@@ -1,7 +1,8 @@
 """Pretrained transformers run by attncli's own NumPy code (no torch at run time), behind one interface.
 
 base.py       the interface: ModelInfo, Tokens/Tokenizer, Model (embed + layer → forward), Architecture
-registry.py   the architectures by name, and the loader that picks one for a folder
+registry.py   the architectures by name, and the loader that picks one for a folder (llama and e5 imported
+              only for their files, recognised by formats.py)
 locate.py     where models are found: a folder the caller names, $ATTN_MODEL, the installed model package
 bert.py       a BERT encoder (architecture "bert"): config, memory-mapped safetensors weights, its layers
 tokenize.py   BERT's WordPiece tokenizer (tokenizers library), padding and truncation off

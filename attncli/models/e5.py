@@ -35,6 +35,7 @@ from attncli.errors import ModelError
 from attncli.i18n import _
 from attncli.models.base import Architecture, ModelInfo
 from attncli.models.bert import BertConfig, BertEncoder
+from attncli.models.formats import E5_MAGIC, is_e5s1
 from attncli.models.gguf import HeaderReader, TensorInfo, TensorStore
 from attncli.models.quant import F32, Q4_0, TYPES
 from attncli.models.unigram import SentencePieceUnigram, Specials
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     Array = NDArray[np.floating]
 
 E5 = "e5"  # the architecture's registry key
-MAGIC = b"E5S1"
+MAGIC = E5_MAGIC
 VERSION = 1
 NAME = "multilingual-e5-small"
 PREFIX = "passage: "  # what E5 reads before a text it embeds ("query: " for a search query)
@@ -301,15 +302,7 @@ class E5Architecture(Architecture):
     files = ()
 
     def recognizes(self, folder: Path) -> bool:
-        if not folder.is_file():
-            return False
-        if folder.suffix == ".bin":
-            return True  # a damaged one too: its reader then says what is wrong
-        try:
-            with folder.open("rb") as f:
-                return f.read(4) == MAGIC
-        except OSError:
-            return False
+        return is_e5s1(folder)
 
     def inspect(self, folder: Path) -> ModelInfo:
         return replace(E5File(folder).config.info, architecture=E5)

@@ -32,6 +32,7 @@ from attncli.core.settings import DType
 from attncli.errors import ModelError
 from attncli.i18n import _
 from attncli.models.base import Architecture, LayerPass, Model, ModelInfo
+from attncli.models.formats import GGUF_SUFFIX, gguf_path
 from attncli.models.gguf import GGUFFile
 from attncli.models.quant import TYPES
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     Array = NDArray[np.floating]
 
 LLAMA = "llama"
-SUFFIX = ".gguf"
+SUFFIX = GGUF_SUFFIX
 _LINEAR = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 
 
@@ -368,14 +369,7 @@ class Llama(Architecture):
     name = LLAMA
     files = ()
 
-    @staticmethod
-    def gguf_path(path: Path) -> Path | None:
-        if path.is_file() and path.suffix == SUFFIX:
-            return path
-        if path.is_dir():
-            found = sorted(path.glob("*" + SUFFIX))
-            return found[0] if len(found) == 1 else None
-        return None
+    gguf_path = staticmethod(gguf_path)
 
     def recognizes(self, folder: Path) -> bool:
         return self.gguf_path(folder) is not None

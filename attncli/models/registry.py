@@ -11,12 +11,14 @@ only ever see attncli.models.base.Model.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from attncli.models.base import Architecture, Model, ModelInfo
 from attncli.models.bert import Bert
-from attncli.models.e5 import E5Architecture
-from attncli.models.llama import Llama
+from attncli.models.formats import gguf_path, is_e5s1
 
 ARCHITECTURES: dict[str, Architecture] = {}
 DEFAULT = "bert"  # the architecture a folder that no architecture recognises is checked as
@@ -27,9 +29,33 @@ def register(architecture: Architecture) -> None:
     ARCHITECTURES[architecture.name] = architecture
 
 
+class Deferred(Architecture):
+    """An architecture whose module is imported when a folder is recognised as its kind (by a cheap
+    check of attncli.models.formats), so that a run of another kind does not import it."""
+
+    def __init__(self, name: str, where: str, recognizes: Callable[[Path], Any]) -> None:
+        self.name, self.files, self._where, self._recognizes = name, (), where, recognizes
+        self._real: Architecture | None = None
+
+    def real(self) -> Architecture:
+        if self._real is None:
+            module, _, cls = self._where.partition(":")
+            self._real = getattr(importlib.import_module(module), cls)()
+        return self._real
+
+    def recognizes(self, folder: Path) -> bool:
+        return bool(self._recognizes(folder))
+
+    def inspect(self, folder: Path) -> ModelInfo:
+        return self.real().inspect(folder)
+
+    def load(self, folder: Path) -> Model:
+        return self.real().load(folder)
+
+
 register(Bert())
-register(Llama())
-register(E5Architecture())
+register(Deferred("llama", "attncli.models.llama:Llama", gguf_path))
+register(Deferred("e5", "attncli.models.e5:E5Architecture", is_e5s1))
 
 
 def architecture_for(folder: Path) -> Architecture:
