@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -263,8 +263,11 @@ def run_check(request: CheckRequest) -> bool:
     for path, flag in ((request.save_svg, "--save-svg"), (request.save_html, "--save-html")):
         if path is not None:  # before grading: not one of the inputs, and writable
             check_output(path, flag)
+    # The messages name cells by the labels: on the terminal with their control characters written out.
+    shown = {key: tuple(names) for key, names in terminal_labels(problem.labels).items()}
+    graded = problem if request.json_out else replace(problem, labels=shown)
     try:
-        report = grade(problem, expected, tol=request.tol)
+        report = grade(graded, expected, tol=request.tol)
     except AttnError as e:
         stage = (e.argument or "").removeprefix("expected.")
         raise e.with_argument(origin.get(stage, e.argument or "check")) from None

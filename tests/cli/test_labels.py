@@ -119,3 +119,14 @@ def test_bad_labels(attn: RunAttn, args: tuple[str, ...], message: str) -> None:
     for command in ("compute", "check"):
         r = attn(command, "--q", FILM, "--k", FILM, "--v", FILM, *args)
         assert r.code == 2 and r.err.strip().splitlines()[-1] == f"attn: error: {message}", r.err
+
+
+def test_check_messages_write_out_control_characters_of_labels(attn: RunAttn) -> None:
+    """A document's label reaches the diagnoses too: on the terminal its control characters are written out."""
+    doc = {"q": "1 0; 0 1", "k": "1 0; 0 1", "v": "1 0; 0 1", "labels": {"q": ["\x1b[2Ja", "b"]},
+           "expected": {"output": [[1, 2], [3, 4]]}}  # fmt: skip
+    r = attn("check", "--input", "-", stdin=json.dumps(doc), columns=200)
+    assert r.code == 1 and "\x1b" not in r.out
+    assert "the first wrong cell is \\x1b[2Ja → d1" in _messages(r.out)
+    raw = json.loads(attn("check", "--input", "-", "--json", stdin=json.dumps(doc)).out)
+    assert "\x1b[2Ja → d1" in raw["stages"]["output"]["unexplained"]
