@@ -29,7 +29,10 @@ def test_sheet_and_key_in_markdown(attn: RunAttn) -> None:
         assert " | ".join(f"{x:.4f}" for x in row) in key.out  # the key's numbers are the engine's
 
 
-@pytest.mark.parametrize("topic", ["padding", "two-heads", "rope", "softcap", "window"])
+NEW_TOPICS = ["chunked", "sink-tokens", "window-jax", "alibi"]
+
+
+@pytest.mark.parametrize("topic", ["padding", "two-heads", "rope", "softcap", "window", *NEW_TOPICS])
 def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path, topic: str) -> None:
     """CI (CI=true, as every CI service sets it) has pdflatex from `make latex`: there it must not skip."""
     run = attn("exercise", "--topic", topic, "--count", "2", "--key", "--format", "latex", "--level", "2")
@@ -46,7 +49,7 @@ def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path, topi
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
-@pytest.mark.parametrize("topic", ["softmax", "two-heads", "window"])
+@pytest.mark.parametrize("topic", ["softmax", "two-heads", "window", *NEW_TOPICS])
 def test_the_russian_latex_key_compiles(attn: RunAttn, tmp_path: Path, topic: str) -> None:
     """Russian needs T2A fonts and babel's Russian (Debian's texlive-lang-cyrillic, which `make latex` installs)."""
     run = attn("exercise", "--topic", topic, "--count", "2", "--key", "--format", "latex", "--lang", "ru")
@@ -113,7 +116,7 @@ def test_json_is_strict_and_reproducible(attn: RunAttn) -> None:
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["--topic", "alibi"], "--topic"),
+        (["--topic", "nope"], "--topic"),
         (["--topic", "dot", "--level", "5"], "--level"),
         (["--topic", "dot", "--count", "0"], "--count"),
         (["--topic", "dot", "--seed", "-3"], "--seed"),
@@ -133,7 +136,8 @@ def test_the_help_names_every_topic() -> None:
 
 
 @pytest.mark.parametrize(
-    "topic", ["two-heads", "rope", "sinusoidal", "window", "prefix", "documents", "softcap", "sinks"]
+    "topic",
+    ["two-heads", "rope", "sinusoidal", "window", "prefix", "documents", "softcap", "sinks", *NEW_TOPICS],
 )
 def test_the_new_topics_documents_are_graded_by_check(attn: RunAttn, tmp_path: Path, topic: str) -> None:
     """Multi-head and variant problem documents: the key passes, a flag claim is graded, a mistake is named."""
