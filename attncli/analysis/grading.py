@@ -199,7 +199,8 @@ def check(
         # The catalogue's mistakes are tried per head, with those of the positions (RoPE, sinusoidal).
         mh = problem.solve()
         result = mh.attention
-        chain = _Chain(result, final=(partial(_final_output, mh), mh.output))
+        final = (partial(_final_output, mh), mh.output)
+        chain = _Chain(result, final=final, spread=partial(_final_output, mh, magnitude=True))
         with _wrong_ways():
             mistakes = [*_mistakes(chain, problem), *_position_mistakes(chain, problem, mh)]
     elif isinstance(problem, MLAProblem):  # multi-head latent attention: graded as multi-head
@@ -307,11 +308,13 @@ def _softmax(
 class _Chain:
     """The correct computation of one problem as steps from stage to stage, and the allowed cells."""
 
-    def __init__(self, result: Attention, final: tuple[Step, Array] | None = None) -> None:
+    def __init__(self, result: Attention, final: tuple[Step, Array] | None = None, spread: Step | None = None) -> None:
         """`final`: for multi-head problems, the step from per-head weights to the final output, and
-        that output (which then is the "output" stage)."""
+        that output (which then is the "output" stage); `spread`: how far a change of the weights
+        (≥ 0, per cell) can move that output (see `carried`)."""
         self.result = result
         self.final_output = None if final is None else final[1]
+        self.spread = spread
         r = result
         shape = r.scores.shape
         self.t, self.s = shape[-2:]
@@ -346,13 +349,13 @@ class _Chain:
 
     def carried(self, previous: str, stage: str, claims: Mapping[str, Array]) -> Array | float:
         """How far the rounding of the student's previous stage, as they wrote it, can move `stage`
-        computed from it: weights written to a unit u move weights·V by up to (u/2)·Σ|v| (a single
-        head; elsewhere the tolerance of the stage covers it)."""
-        if previous != "weights" or stage != "output" or self.final_output is not None:
+        computed from it: weights written to a unit u move weights·V by up to (u/2)·Σ|v| (multi-head:
+        through the concat and |W_o| too; elsewhere the tolerance of the stage covers it)."""
+        if previous != "weights" or stage != "output" or (self.final_output is not None and self.spread is None):
             return 0.0
         w = claims["weights"]
         half = np.where(np.isfinite(w), written_unit(w) / 2, 0.0)
-        bound: Array = np.matmul(half, np.abs(self.result.v))
+        bound: Array = np.matmul(half, np.abs(self.result.v)) if self.spread is None else self.spread(half)
         return bound
 
     def rule_cells(self, causal: bool, spec: MaskSpec) -> NDArray[np.bool_]:
@@ -409,15 +412,17 @@ def _mla_output(w_o: Array | None, weights: Array, *, v: Array | None = None) ->
     return out @ w_o if w_o is not None else out
 
 
-def _final_output(mh: MultiHead, weights: Array) -> Array:
-    """The final multi-head output from per-head weights (H, T, S): weights·V per head, concat, W_o, b_o."""
-    per_head = np.matmul(weights, mh.attention.v)  # (H, T, S)·(H, S, d_v) -> (H, T, d_v)
+def _final_output(mh: MultiHead, weights: Array, *, magnitude: bool = False) -> Array:
+    """The final multi-head output from per-head weights (H, T, S): weights·V per head, concat, W_o, b_o.
+    `magnitude`: with |V| and |W_o| and no b_o, how far changes of `weights` (≥ 0) can move the output."""
+    v, w = mh.attention.v, mh.weights
+    per_head = np.matmul(weights, np.abs(v) if magnitude else v)  # (H, T, S)·(H, S, d_v) -> (H, T, d_v)
     t = per_head.shape[-2]
     out: Array = per_head.transpose(1, 0, 2).reshape(t, -1)  # (T, H·d_v)
-    if "wo" in mh.weights:
-        out = out @ mh.weights["wo"]
-    if "bo" in mh.weights:
-        out = out + mh.weights["bo"]
+    if "wo" in w:
+        out = out @ (np.abs(w["wo"]) if magnitude else w["wo"])
+    if "bo" in w and not magnitude:
+        out = out + w["bo"]
     return out
 
 
