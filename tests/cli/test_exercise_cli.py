@@ -81,6 +81,33 @@ def test_every_text_is_escaped() -> None:
     assert tex.isascii() and "\\$x\\$" in tex and "\\&" in tex and "\\%" in tex and tex.endswith("?")
 
 
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_no_character_of_a_latex_key_is_lost(lang: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every character of every topic's sheet and key has a LaTeX spelling: none becomes '?' (⌊ ⌋ ✓ θ ≪…)."""
+    import attncli.serialize.worksheet as worksheet
+    from attncli.analysis.exercises import TOPICS
+    from attncli.i18n import language, set_language
+    from attncli.render.worksheet import sheet
+
+    lost: dict[str, str] = {}
+
+    def spy(text: str, cyrillic: bool = False) -> str:
+        out = latex_text(text, cyrillic)
+        if out.count("?") > text.count("?"):
+            lost[text] = out
+        return out
+
+    monkeypatch.setattr(worksheet, "latex_text", spy)
+    before = language()
+    set_language(lang)
+    try:
+        for topic in TOPICS:
+            sheet(generate(topic, count=2, seed=5, level=3 if topic == "window" else 2), key=True, format="latex")
+    finally:
+        set_language(before)
+    assert not lost, list(lost)[:3]
+
+
 def test_problem_documents_are_what_check_grades(attn: RunAttn, tmp_path: Path) -> None:
     run = attn("exercise", "--topic", "single-head", "--count", "3", "--seed", "7", "--out", str(tmp_path / "p"))
     assert run.code == 0 and "wrote 3 problem documents" in run.err
