@@ -5,28 +5,31 @@
     [(2, 4), (2, 4)]
 
 A topic is one step of the notes (TOPICS): the single-head steps, multi-head attention (two heads with
-given projections, RoPE, sinusoidal encodings: MULTIHEAD_TOPICS) and the variants of modern attention
-(VARIANT_TOPICS); a level (1–3) sets the sizes and how "nice" the numbers are:
+given projections, RoPE, sinusoidal encodings, ALiBi: MULTIHEAD_TOPICS) and the variants of modern
+attention (VARIANT_TOPICS: the windows of three conventions, StreamingLLM's sink tokens, chunks, prefix,
+packed documents, softcap, a learned sink); a level (1–3) sets the sizes and how "nice" the numbers are:
     level 1  2 queries and 2 keys; Q and K of 0 and 1, V of whole numbers 0…2
     level 2  2–3 queries and keys; Q and K of −1, 0, 1, V of whole numbers −2…2
     level 3  2–3 queries and keys; numbers with one decimal in −1…1
 Hand-friendly rules (checked by `rules_broken`, which the generator rejects drafts with):
     - inputs are whole numbers or have one decimal (`decimals` of the level);
     - d_k = 4 wherever the scale matters, so 1/√d_k = 0.5 and the scaled scores stay exact (two heads:
-      d_head = 2, the statement gives 1/√2 ≈ 0.7071);
+      d_head = 2, the statement gives 1/√2 ≈ 0.7071; ALiBi: 2 heads of d_head = 4, whose slopes 2^−4 and
+      2^−8 the statement gives exactly, so the biased scores are exact too);
     - RoPE, sinusoidal encodings and softcap: the statement gives every cos, sin or tanh needed, to
       TABLE_DECIMALS, and the scores are asked to 2 decimals;
     - no degenerate case: no two queries, keys or values are the same (as the attention sees them: after
       RoPE or the encodings; for two heads, the rows of X); in every row the logits a query may attend to
-      are not all equal, no row is fully masked, and a row's logits spread by at most 3, so no
-      weight all but vanishes;
+      are not all equal (for ALiBi, nor are the scaled scores before its bias), no row is fully masked,
+      and a row's logits spread by at most 3, so no weight all but vanishes;
     - softmax at level 1: within a row the logits differ by whole numbers, so the exp values are
       e⁰, e⁻¹, e⁻², e⁻³ (with e ≈ 2.718 the weights come out from a short table);
     - the catalogued mistake each topic trains (MISTAKE_OF) gives a different answer from the right one.
 Weights and outputs are asked to 2 decimals (the grading tolerance is ±0.01).
 
 Reproducible everywhere: the numbers come from `Rng`, a SplitMix64 generator written out here in plain
-Python integers, seeded by (seed, topic, level, exercise number). It depends on neither NumPy's
+Python integers, seeded by (seed, topic, level, exercise number), a topic by its place in TOPICS (new
+topics go at the end, so no old sheet changes). It depends on neither NumPy's
 generators nor Python's `random` (whose methods other than random() may change between versions),
 so the same seed gives the same sheet on every machine and every version; exercise n of a seed is the
 same whatever --count is. Pure: nothing here prints or reads files.
@@ -55,9 +58,11 @@ TOPICS = (
     *("dot", "scaling", "softmax", "single-head", "causal", "padding", "cross"),
     *("two-heads", "rope", "sinusoidal"),  # multi-head attention: projections, positions
     *("window", "prefix", "documents", "softcap", "sinks"),  # the variants of modern attention
+    # (added later: new topics go at the end, as a topic's place seeds its numbers)
+    *("chunked", "sink-tokens", "window-jax", "alibi"),
 )
-MULTIHEAD_TOPICS = frozenset({"two-heads", "rope", "sinusoidal"})
-VARIANT_TOPICS = ("window", "prefix", "documents", "softcap", "sinks")
+MULTIHEAD_TOPICS = frozenset({"two-heads", "rope", "sinusoidal", "alibi"})
+VARIANT_TOPICS = ("window", "prefix", "documents", "softcap", "sinks", "chunked", "sink-tokens", "window-jax")
 LEVELS = (1, 2, 3)
 MAX_COUNT = 1000
 ANSWER_DECIMALS = 4  # the key's answers in problem documents (the grading tolerance is ±0.01)
@@ -81,6 +86,10 @@ ASKED: dict[str, tuple[str, ...]] = {
     "documents": _ALL,
     "softcap": _ALL,  # causal: the masked stage holds the capped scores
     "sinks": ("scores", "scaled", "weights", "output"),
+    "chunked": _ALL,
+    "sink-tokens": _ALL,
+    "window-jax": _ALL,
+    "alibi": _ALL,  # per head; the masked stage holds the scaled scores plus ALiBi's bias
 }
 # The catalogued mistake (attncli.analysis.grading.MISTAKE_KEYS) each topic is there to catch.
 MISTAKE_OF = {
@@ -99,6 +108,10 @@ MISTAKE_OF = {
     "documents": "documents_ignored",
     "softcap": "softcap_forgotten",
     "sinks": "sinks_ignored",
+    "chunked": "chunks_ignored",
+    "sink-tokens": "sink_tokens_ignored",
+    "window-jax": "window_one_sided",
+    "alibi": "alibi_ignored",
 }
 MAX_SPREAD = 3.0  # largest − smallest attended logit in a row
 _MASK64 = 2**64 - 1
@@ -200,6 +213,8 @@ class Exercise:
                 doc.update({"rope": True, "rope_style": p.rope_style, "rope_base": _number(p.rope_base)})
             if p.positional != "none":
                 doc["positional"] = p.positional
+            if p.alibi:
+                doc["alibi"] = True
         else:
             doc.update({"q": _cells(p.q), "k": _cells(p.k), "v": _cells(p.v)})
             if p.mask is not None:
@@ -216,6 +231,12 @@ def _variant_keys(spec: MaskSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if spec.window is not None:
         out.update({"window": spec.window, "window_rule": spec.window_rule})
+        if spec.window_right:
+            out["window_right"] = spec.window_right
+    if spec.sink_tokens is not None:
+        out["sink_tokens"] = spec.sink_tokens
+    if spec.chunk is not None:
+        out["chunk"] = spec.chunk
     if spec.prefix is not None:
         out["prefix"] = spec.prefix
     if spec.documents is not None:
@@ -256,6 +277,10 @@ def topic_name(topic: str) -> str:
         "documents": _("packed documents"),
         "softcap": _("softcap"),
         "sinks": _("learned sink"),
+        "chunked": _("chunked attention"),
+        "sink-tokens": _("sink tokens (StreamingLLM)"),
+        "window-jax": _("two-sided window (JAX)"),
+        "alibi": _("ALiBi"),
     }
     return names[topic]
 
@@ -320,6 +345,9 @@ def statement(exercise: Exercise) -> str:
         "weights": _("the attention weights (softmax of each row)"),
         "output": _("the output weights·V"),
     }
+    if topic == "alibi":
+        wanted["masked"] = _("the scores with the bias and the mask (scaled − m·|i − j|, −∞ where a key is hidden)")
+        wanted["output"] = _("the output concat(head 1, head 2)")
     if topic == "two-heads":
         wanted["scaled"] = _("the scaled scores (scale 1/√d_head = 1/√2 ≈ 0.7071)")
         wanted["output"] = _("the output concat(head 1, head 2)·W_O")
@@ -329,7 +357,9 @@ def statement(exercise: Exercise) -> str:
         wanted["scores"] = _("the scores (X + PE)·(X + PE)ᵀ")
     what = _(", ").join(wanted[s] for s in exercise.asked)
     parts.append(
-        (_("For each head, compute {what}.") if topic == "two-heads" else _("Compute {what}.")).format(what=what)
+        (_("For each head, compute {what}.") if topic in ("two-heads", "alibi") else _("Compute {what}.")).format(
+            what=what
+        )
     )
     if topic in ("rope", "sinusoidal", "softcap"):
         parts.append(_("Use these values ({n} decimals): {table}.").format(n=TABLE_DECIMALS, table=_table(exercise)))
@@ -356,6 +386,16 @@ def _givens(exercise: Exercise) -> list[str]:
             "of Q, K and V, head 2 the second half."
         )
         return [text.format(t=x.shape[0], d=x.shape[1], dv2=wv.shape[1], out=wo.shape[1])]
+    if exercise.topic == "alibi":
+        (t, hd), dv = m["q"].shape, m["v"].shape[1]
+        slopes = ", ".join(f"m{h + 1} = 2^−{8 * (h + 1) // p.heads} = {_g(2.0 ** (-8 * (h + 1) / p.heads))}"
+                           for h in range(p.heads))  # fmt: skip
+        text = _(
+            "Queries Q ({t}×{hd}), keys K ({t}×{hd}) and values V ({t}×{dv}) stand at positions 0…{last}. There are "
+            "{h} heads: head 1 takes the first half of the columns of Q, K and V, head 2 the second half "
+            "(d_head = {d}). ALiBi adds −m·|i − j| to head h's scaled scores, with the slopes {slopes}."
+        )
+        return [text.format(t=t, hd=hd, dv=dv, last=t - 1, h=p.heads, d=hd // p.heads, slopes=slopes)]
     if exercise.topic == "rope":
         t, d = m["q"].shape
         text = _(
@@ -379,9 +419,24 @@ def _variant_sentences(exercise: Exercise) -> list[str]:
     if spec.window is not None:
         if spec.window_rule == "hf":
             rule = _("a sliding window of W = {w} keys (query i sees the keys j with i − W < j ≤ i, itself included)")
-        else:
+        elif spec.window_rule == "gym":
             rule = _("a sliding window W = {w} as attention-gym counts it (query i sees the keys j with 0 ≤ i − j ≤ W)")
-        parts.append(_("The attention uses {rule}.").format(rule=rule.format(w=spec.window)))
+        else:
+            rule = _(
+                "JAX's two-sided local window (L, R) = ({w}, {r}): query i sees the keys j with i − L ≤ j ≤ i + R, "
+                "later keys included (positions count from 0)"
+            )
+        parts.append(_("The attention uses {rule}.").format(rule=rule.format(w=spec.window, r=spec.window_right)))
+    if spec.sink_tokens is not None:
+        text = _("The keys j < {k} are sink tokens (StreamingLLM): every query sees them too, beside the window.")
+        parts.append(text.format(k=spec.sink_tokens))
+    if spec.chunk is not None:
+        text = _(
+            "Chunked attention with chunks of C = {c} (Llama 4): positions 0…{c1} are the first chunk, {c}…{c2} "
+            "the second, and so on; query i sees the keys j of its own chunk with j ≤ i (⌊j/C⌋ = ⌊i/C⌋; positions "
+            "count from 0)."
+        )
+        parts.append(text.format(c=spec.chunk, c1=spec.chunk - 1, c2=2 * spec.chunk - 1))
     if spec.prefix is not None:
         text = _("Prefix-LM: the first P = {p} keys are seen by every query; after them the attention is causal.")
         parts.append(text.format(p=spec.prefix))
@@ -457,6 +512,12 @@ def _variant(topic: str, level: int, t: int, rng: Rng) -> MaskSpec:
         return MaskSpec(documents=tuple(0 if j < first else 1 for j in range(t)))
     if topic == "softcap":
         return MaskSpec(softcap=float(rng.pick((1, 2))))
+    if topic == "chunked":  # C < T: a query that starts a new chunk loses the keys before it
+        return MaskSpec(chunk=2 if t == 3 else rng.pick((2, 3)))
+    if topic == "sink-tokens":  # W ≤ T − 1: the last query's window drops key 0, which the sink keeps
+        return MaskSpec(window=2 + rng.below(t - 2), sink_tokens=1)
+    if topic == "window-jax":  # L, R < T − 1: some key outside the window on either side
+        return MaskSpec(window=1 + rng.below(t - 2), window_rule="jax", window_right=1 + rng.below(t - 2))
     return MaskSpec(sinks=(float(rng.pick((-1, 0, 1))),))
 
 
@@ -471,6 +532,11 @@ def _draw_multihead(topic: str, level: int, rng: Rng) -> MultiHeadProblem:
         w["wo"] = _matrix(rng, 2 * d_v, d, rules.w_values)
         return MultiHeadProblem(matrices={"x": x, **w}, heads=2)
     d = 2 if level == 1 else 4 if level == 3 or topic == "rope" else rng.pick((2, 4))
+    if topic == "alibi":  # 2 heads of d_head = 4 (scale 0.5), causal
+        d_v = 1 if level == 1 else rng.pick((1, 2))
+        q, k = _matrix(rng, t, 8, rules.qk_values), _matrix(rng, t, 8, rules.qk_values)
+        v = _matrix(rng, t, 2 * d_v, rules.v_values)
+        return MultiHeadProblem(matrices={"q": q, "k": k, "v": v}, heads=2, alibi=True, causal=True)
     if topic == "rope":
         base = 10000.0 if level != 2 else float(rng.pick((4, 100)))
         q, k = _matrix(rng, t, d, rules.qk_values), _matrix(rng, t, d, rules.qk_values)
@@ -542,10 +608,16 @@ def _allowed_by_hand(problem: Problem | MultiHeadProblem, t: int, s: int, wrong:
     elif problem.causal or spec.implies_causal:
         allowed &= j <= i
     if spec.window is not None:
-        rule = spec.window_rule
+        rule, w = spec.window_rule, spec.window
         if wrong == "window_convention":
             rule = "gym" if rule == "hf" else "hf"
-        allowed &= (j > i - spec.window) if rule == "hf" else (i - j <= spec.window)
+        right = 0 if wrong == "window_one_sided" else spec.window_right
+        kept = {"hf": j > i - w, "gym": i - j <= w, "jax": (i - w <= j) & (j <= i + right)}[rule]
+        if spec.sink_tokens is not None and wrong != "sink_tokens_ignored":
+            kept = kept | (j < spec.sink_tokens)  # (the causal rule above still holds for hf and gym)
+        allowed &= kept
+    if spec.chunk is not None and wrong != "chunks_ignored":
+        allowed &= i // spec.chunk == j // spec.chunk
     if spec.documents is not None and wrong != "documents_ignored":
         docs = np.array(spec.documents)
         allowed &= docs[:, None][:t] == docs[None, :]
@@ -565,7 +637,12 @@ def hand_stages(problem: Problem | MultiHeadProblem, wrong: str | None = None) -
     cap = spec.softcap if wrong != "softcap_forgotten" else None
     capped = scaled if cap is None else cap * np.tanh(scaled / cap)
     t, s = scores.shape[-2:]
-    logits = np.where(_allowed_by_hand(problem, t, s, wrong), capped, -np.inf)
+    biased = capped
+    if isinstance(problem, MultiHeadProblem) and problem.alibi and wrong != "alibi_ignored":
+        h = problem.heads  # (a power of 2: the slopes 2^(−8h/H), h = 1…H)
+        slopes = 2.0 ** (-8.0 * np.arange(1, h + 1) / h)
+        biased = capped - slopes[:, None, None] * np.abs(np.arange(t)[:, None] - np.arange(s)[None, :])
+    logits = np.where(_allowed_by_hand(problem, t, s, wrong), biased, -np.inf)
     sink = spec.sinks[0] if spec.sinks is not None and wrong != "sinks_ignored" else None
     top = logits.max(axis=-1, keepdims=True)
     if sink is not None:
@@ -620,6 +697,10 @@ def rules_broken(topic: str, level: int, problem: Problem | MultiHeadProblem, *,
     if "weights" in asked:
         if (several & (hi - lo < 1e-9)).any():
             broken.append("equal logits")
+        if topic == "alibi":  # ties that only the bias breaks (by 2^−8 in head 2) are ties all the same
+            scaled = np.where(allowed, h["scaled"].reshape(logits.shape), np.nan)
+            if (several & (np.nanmax(scaled, axis=-1) - np.nanmin(scaled, axis=-1) < 1e-9)).any():
+                broken.append("equal logits")
         if (hi - lo > MAX_SPREAD + 1e-9).any():
             broken.append("spread")
         if topic == "softmax" and level == 1:

@@ -92,6 +92,10 @@ MISTAKE_KEYS = (
     "sinks_ignored",
     "rope_ignored",
     "sin_cos_swapped",
+    "chunks_ignored",
+    "sink_tokens_ignored",
+    "window_one_sided",
+    "alibi_ignored",
 )
 
 
@@ -196,7 +200,9 @@ def check(
         # The catalogue's mistakes are tried per head, with those of the positions (RoPE, sinusoidal).
         mh = problem.solve()
         result = mh.attention
-        chain = _Chain(result, final=(partial(_final_output, mh), mh.output), labels=problem.labels)
+        final = (partial(_final_output, mh), mh.output)
+        spread = partial(_final_output, mh, magnitude=True)
+        chain = _Chain(result, final=final, spread=spread, labels=problem.labels)
         with _wrong_ways():
             mistakes = [*_mistakes(chain, problem), *_position_mistakes(chain, problem, mh)]
     elif isinstance(problem, MLAProblem):  # multi-head latent attention: graded as multi-head
@@ -306,13 +312,19 @@ class _Chain:
     """The correct computation of one problem as steps from stage to stage, and the allowed cells."""
 
     def __init__(
-        self, result: Attention, final: tuple[Step, Array] | None = None, labels: Mapping[str, Any] | None = None
+        self,
+        result: Attention,
+        final: tuple[Step, Array] | None = None,
+        spread: Step | None = None,
+        labels: Mapping[str, Any] | None = None,
     ) -> None:
         """`final`: for multi-head problems, the step from per-head weights to the final output, and
-        that output (which then is the "output" stage); `labels`: the problem's names of the queries and
-        keys, which the messages use for cells."""
+        that output (which then is the "output" stage); `spread`: how far a change of the weights
+        (≥ 0, per cell) can move that output (see `carried`); `labels`: the problem's names of the
+        queries and keys, which the messages use for cells."""
         self.result = result
         self.final_output = None if final is None else final[1]
+        self.spread = spread
         r = result
         shape = r.scores.shape
         self.t, self.s = shape[-2:]
@@ -345,6 +357,17 @@ class _Chain:
         if final is not None:
             self.steps["output"] = final[0]
             self.d_v = final[1].shape[-1]
+
+    def carried(self, previous: str, stage: str, claims: Mapping[str, Array]) -> Array | float:
+        """How far the rounding of the student's previous stage, as they wrote it, can move `stage`
+        computed from it: weights written to a unit u move weights·V by up to (u/2)·Σ|v| (multi-head:
+        through the concat and |W_o| too; elsewhere the tolerance of the stage covers it)."""
+        if previous != "weights" or stage != "output" or (self.final_output is not None and self.spread is None):
+            return 0.0
+        w = claims["weights"]
+        half = np.where(np.isfinite(w), written_unit(w) / 2, 0.0)
+        bound: Array = np.matmul(half, np.abs(self.result.v)) if self.spread is None else self.spread(half)
+        return bound
 
     def rule_cells(self, causal: bool, spec: MaskSpec) -> NDArray[np.bool_]:
         """(T, S) the cells the causal rule and the structured masks `spec` allow."""
@@ -400,15 +423,17 @@ def _mla_output(w_o: Array | None, weights: Array, *, v: Array | None = None) ->
     return out @ w_o if w_o is not None else out
 
 
-def _final_output(mh: MultiHead, weights: Array) -> Array:
-    """The final multi-head output from per-head weights (H, T, S): weights·V per head, concat, W_o, b_o."""
-    per_head = np.matmul(weights, mh.attention.v)  # (H, T, S)·(H, S, d_v) -> (H, T, d_v)
+def _final_output(mh: MultiHead, weights: Array, *, magnitude: bool = False) -> Array:
+    """The final multi-head output from per-head weights (H, T, S): weights·V per head, concat, W_o, b_o.
+    `magnitude`: with |V| and |W_o| and no b_o, how far changes of `weights` (≥ 0) can move the output."""
+    v, w = mh.attention.v, mh.weights
+    per_head = np.matmul(weights, np.abs(v) if magnitude else v)  # (H, T, S)·(H, S, d_v) -> (H, T, d_v)
     t = per_head.shape[-2]
     out: Array = per_head.transpose(1, 0, 2).reshape(t, -1)  # (T, H·d_v)
-    if "wo" in mh.weights:
-        out = out @ mh.weights["wo"]
-    if "bo" in mh.weights:
-        out = out + mh.weights["bo"]
+    if "wo" in w:
+        out = out @ (np.abs(w["wo"]) if magnitude else w["wo"])
+    if "bo" in w and not magnitude:
+        out = out + w["bo"]
     return out
 
 
@@ -497,7 +522,9 @@ class _Grader:
         verdict: Verdict = "wrong"
         if matches.all():
             verdict = "correct"
-        elif _reproduces(claimed, implied, tol):
+        elif previous is not None and _reproduces(
+            claimed, implied, tol + self.chain.carried(previous, stage, self.claims)
+        ):
             verdict = "consistent"
         diagnoses: tuple[Diagnosis, ...] = ()
         unexplained = None
@@ -1058,8 +1085,9 @@ def _output_mistakes(c: _Chain) -> list[_Mistake]:
 
 
 def _variant_mistakes(c: _Chain) -> list[_Mistake]:
-    """The variants of modern attention done the wrong way: the other window convention, the prefix or
-    the documents left out of the mask, the softcap or the learned sinks forgotten."""
+    """The variants of modern attention done the wrong way: the other window convention, JAX's window
+    taken one-sided, the sink tokens, chunks, prefix or documents left out of the mask, the learned
+    sinks forgotten."""
     r, spec = c.result, c.result.variants
     out = []
 
@@ -1087,6 +1115,21 @@ def _variant_mistakes(c: _Chain) -> list[_Mistake]:
                 "window_convention", "masked", title, mistake.format(**words), fix, rule_without(window_rule=other)
             )
         )
+    if spec.window is not None and spec.window_rule == "jax" and spec.window_right:
+        mistake = _("you kept only the keys on the left: JAX's window also sees the next {r} keys (j ≤ i + R)")
+        title = _("window taken one-sided")
+        said = mistake.format(r=spec.window_right)
+        out.append(_mistake("window_one_sided", "masked", title, said, fix, rule_without(window_right=0)))
+    if spec.sink_tokens is not None:
+        mistake = _("you left out the sink tokens: the first {k} keys stay visible to every query beside the window")
+        title = _("sink tokens left out")
+        said = mistake.format(k=spec.sink_tokens)
+        out.append(_mistake("sink_tokens_ignored", "masked", title, said, fix, rule_without(sink_tokens=None)))
+    if spec.chunk is not None:
+        mistake = _("you masked causally across the chunks: a query sees only the keys of its own chunk of {c}")
+        title = _("chunks left out")
+        said = mistake.format(c=spec.chunk)
+        out.append(_mistake("chunks_ignored", "masked", title, said, fix, rule_without(chunk=None)))
     if spec.prefix is not None:
         mistake = _("you masked causally inside the prefix too: its first {p} keys are seen by every query")
         title = _("prefix left out")
@@ -1110,7 +1153,7 @@ def _variant_mistakes(c: _Chain) -> list[_Mistake]:
 
 
 def _position_mistakes(c: _Chain, problem: MultiHeadProblem, mh: MultiHead) -> list[_Mistake]:
-    """Positions done the wrong way in multi-head attention: RoPE not applied, sin and cos swapped."""
+    """Positions done the wrong way in multi-head attention: RoPE not applied, sin and cos swapped, ALiBi left out."""
     out = []
     if mh.rope is not None:
         group = mh.heads // mh.kv_heads
@@ -1122,6 +1165,15 @@ def _position_mistakes(c: _Chain, problem: MultiHeadProblem, mh: MultiHead) -> l
             a=_num(angle), cos=_num(np.cos(angle)), sin=_num(np.sin(angle)))  # fmt: skip
         step: Step = lambda _: np.matmul(q0, np.swapaxes(k0, -1, -2))  # noqa: E731
         out.append(_mistake("rope_ignored", "scores", _("RoPE not applied"), mistake, fix, step))
+    bias, slopes = mh.alibi_bias, mh.alibi_slopes
+    if bias is not None and slopes is not None:
+        mistake = _("you left out ALiBi's bias: head h's scaled scores get −m_h·|i − j| before the mask")
+        fix = _("add −m_h·|i − j| to each head's scaled scores, with the slopes {slopes}").format(
+            slopes=", ".join(_num(x, 8) for x in slopes)
+        )
+        unbiased = c.additive - bias
+        step = lambda x: np.where(c.user_allowed & c.rule, x + unbiased, -np.inf)  # noqa: E731
+        out.append(_mistake("alibi_ignored", "masked", _("ALiBi left out"), mistake, fix, step))
     if mh.positional is not None:
         swapped = _swapped_encoding(problem, mh)
         if swapped is not None:

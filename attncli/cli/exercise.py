@@ -26,7 +26,7 @@ EPILOG = (
 )
 TOPIC_HELP = (  # attncli.analysis.exercises.TOPICS
     "dot, scaling, softmax, single-head, causal, padding, cross, two-heads, rope, sinusoidal, "
-    "window, prefix, documents, softcap or sinks."
+    "window, prefix, documents, softcap, sinks, chunked, sink-tokens, window-jax or alibi."
 )
 
 

@@ -48,6 +48,7 @@ MULTIHEAD_KEY_STAGES = {
     "two-heads": ("projected", "heads", "scores", "scaled", "softmax", "concat", "projection"),
     "rope": ("rope", "scores"),
     "sinusoidal": ("positional", "scores"),
+    "alibi": ("alibi", "scores", "scaled", "masked", "softmax", "concat"),
 }
 
 

@@ -112,6 +112,8 @@ _LATEX_SYMBOLS = {
     "≠": r"\ensuremath{\neq}", "→": r"\ensuremath{\rightarrow}", "—": "---", "–": "--", "⋮": r"\ensuremath{\vdots}",
     "±": r"\ensuremath{\pm}", "’": "'", "“": "``", "”": "''", "«": "<<", "»": ">>", "\u00a0": "~",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "θ": r"\ensuremath{\theta}", "≪": r"\ensuremath{\ll}", "⌊": r"\ensuremath{\lfloor}",
+    "⌋": r"\ensuremath{\rfloor}", "✓": r"\ensuremath{\surd}",  # (no check mark without a package)
 }  # fmt: skip
 
 

@@ -29,7 +29,10 @@ def test_sheet_and_key_in_markdown(attn: RunAttn) -> None:
         assert " | ".join(f"{x:.4f}" for x in row) in key.out  # the key's numbers are the engine's
 
 
-@pytest.mark.parametrize("topic", ["padding", "two-heads", "rope", "softcap", "window"])
+NEW_TOPICS = ["chunked", "sink-tokens", "window-jax", "alibi"]
+
+
+@pytest.mark.parametrize("topic", ["padding", "two-heads", "rope", "softcap", "window", *NEW_TOPICS])
 def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path, topic: str) -> None:
     """CI (CI=true, as every CI service sets it) has pdflatex from `make latex`: there it must not skip."""
     run = attn("exercise", "--topic", topic, "--count", "2", "--key", "--format", "latex", "--level", "2")
@@ -46,7 +49,7 @@ def test_latex_needs_no_package_and_compiles(attn: RunAttn, tmp_path: Path, topi
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
-@pytest.mark.parametrize("topic", ["softmax", "two-heads", "window"])
+@pytest.mark.parametrize("topic", ["softmax", "two-heads", "window", *NEW_TOPICS])
 def test_the_russian_latex_key_compiles(attn: RunAttn, tmp_path: Path, topic: str) -> None:
     """Russian needs T2A fonts and babel's Russian (Debian's texlive-lang-cyrillic, which `make latex` installs)."""
     run = attn("exercise", "--topic", topic, "--count", "2", "--key", "--format", "latex", "--lang", "ru")
@@ -76,6 +79,33 @@ def test_every_text_is_escaped() -> None:
     assert "\\| \\*bold\\*" in to_markdown(hostile)
     tex = latex_text(hostile[0].text)
     assert tex.isascii() and "\\$x\\$" in tex and "\\&" in tex and "\\%" in tex and tex.endswith("?")
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_no_character_of_a_latex_key_is_lost(lang: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every character of every topic's sheet and key has a LaTeX spelling: none becomes '?' (⌊ ⌋ ✓ θ ≪…)."""
+    import attncli.serialize.worksheet as worksheet
+    from attncli.analysis.exercises import TOPICS
+    from attncli.i18n import language, set_language
+    from attncli.render.worksheet import sheet
+
+    lost: dict[str, str] = {}
+
+    def spy(text: str, cyrillic: bool = False) -> str:
+        out = latex_text(text, cyrillic)
+        if out.count("?") > text.count("?"):
+            lost[text] = out
+        return out
+
+    monkeypatch.setattr(worksheet, "latex_text", spy)
+    before = language()
+    set_language(lang)
+    try:
+        for topic in TOPICS:
+            sheet(generate(topic, count=2, seed=5, level=3 if topic == "window" else 2), key=True, format="latex")
+    finally:
+        set_language(before)
+    assert not lost, list(lost)[:3]
 
 
 def test_problem_documents_are_what_check_grades(attn: RunAttn, tmp_path: Path) -> None:
@@ -113,7 +143,7 @@ def test_json_is_strict_and_reproducible(attn: RunAttn) -> None:
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["--topic", "alibi"], "--topic"),
+        (["--topic", "nope"], "--topic"),
         (["--topic", "dot", "--level", "5"], "--level"),
         (["--topic", "dot", "--count", "0"], "--count"),
         (["--topic", "dot", "--seed", "-3"], "--seed"),
@@ -133,7 +163,8 @@ def test_the_help_names_every_topic() -> None:
 
 
 @pytest.mark.parametrize(
-    "topic", ["two-heads", "rope", "sinusoidal", "window", "prefix", "documents", "softcap", "sinks"]
+    "topic",
+    ["two-heads", "rope", "sinusoidal", "window", "prefix", "documents", "softcap", "sinks", *NEW_TOPICS],
 )
 def test_the_new_topics_documents_are_graded_by_check(attn: RunAttn, tmp_path: Path, topic: str) -> None:
     """Multi-head and variant problem documents: the key passes, a flag claim is graded, a mistake is named."""
