@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +53,8 @@ if TYPE_CHECKING:
 
 
 # Tile sizes are the machine's (tiles_for): tuned on it (attncli.machine), else from its level-2 cache.
-# T·S under this runs serially with multi-threaded BLAS: the pool and the BLAS thread switch cost
-# about 1 ms, which only pays off from T = S ≈ 1024 (benchmarks/bench_attention.py)
+# H·T·S under this runs serially (one worker): the pool costs about 1 ms, which only pays off from
+# T = S ≈ 1024 (benchmarks/bench_attention.py)
 SERIAL_BELOW = 1024 * 1024
 
 
@@ -216,7 +215,7 @@ def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionO
         output[h][i0:i1], row_sums[h][i0:i1] = attend(plan, h, i0, i1, bk)
 
     n_threads = min(tiling.threads or cpu_threads(), len(items))
-    _run_all(items, run, n_threads if t * s >= SERIAL_BELOW else 1, tiling.progress)
+    _run_all(items, run, n_threads if len(heads) * t * s >= SERIAL_BELOW else 1, tiling.progress)
     _check_finite(output, checked.settings.dtype)
     empty = row_sums == 0
     for idx in np.argwhere(empty) if checked.settings.empty_row != "zero" else ():
@@ -373,9 +372,10 @@ def _key_tiles(plan: _Plan, i0: int, i1: int, bk: int) -> list[tuple[int, int, N
 def _run_all(
     items: list[Any], run: Callable[[Any], None], n_threads: int, progress: Callable[[int, int], None] | None
 ) -> None:
-    """Run every work item: on a thread pool with single-threaded BLAS when n_threads > 1, else in turn."""
+    """Run every work item with single-threaded BLAS: on a thread pool when n_threads > 1, else in
+    turn (a tile's products are too small for BLAS threads to pay: on a busy machine they spin)."""
     parallel = n_threads > 1
-    limit: Any = _blas_controller().limit(limits=1, user_api="blas") if parallel else nullcontext()
+    limit: Any = _blas_controller().limit(limits=1, user_api="blas")
     done = 0
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
