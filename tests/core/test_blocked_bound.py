@@ -21,14 +21,7 @@ from attncli.core.attention import attention_output
 from attncli.core.blocked import tiles_for, tiles_for_cache
 from attncli.core.settings import AttentionSettings, MaskSpec
 
-
-def tolerance(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, dtype: str) -> float:
-    """1e-12 (float64) or 1e-5 (float32) for scores within ±100; past that both paths round scores of
-    that size (relative eps), so the tolerance grows with eps × the largest score."""
-    eps = float(np.finfo(dtype).eps)
-    top = float(np.abs(q).max(initial=0) * np.abs(k).max(initial=0) * q.shape[-1] * scale)
-    base = 1e-12 if dtype == "float64" else 1e-5
-    return max(base, 64 * eps * top) * max(1.0, float(np.abs(v).max(initial=0)))
+from fuzzing import blocked_tolerance as tolerance
 
 
 def compare(q: Any, k: Any, v: Any, cfg: AttentionSettings, atol: float | None = None, **blocks: Any) -> None:
