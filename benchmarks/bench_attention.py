@@ -129,14 +129,11 @@ def best_alternating(fns: list[Callable[[], Any]], repeat: int, budget_s: float 
     return best
 
 
-def gemm_rate(dtype: str, threads: int, repeat: int, n: int = 2048) -> float:
-    """NumPy's own square matrix product (n × n, `threads` BLAS threads): GFLOP/s, the yardstick."""
+def gemm_call(dtype: str, n: int = 2048) -> tuple[Callable[[], Any], float]:
+    """NumPy's own square matrix product (n × n), the yardstick, and its flop count."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
-    out = np.empty((n, n), dtype=dtype)
-    with threadpool_limits(threads, user_api="blas"):
-        (sec,) = best_alternating([partial(np.matmul, a, b, out=out)], repeat)
-    return 2 * n**3 / sec / 1e9
+    return partial(np.matmul, a, b, out=np.empty((n, n), dtype=dtype)), 2.0 * n**3
 
 
 def peak_bytes(fn: Callable[[], Any]) -> int:
@@ -155,15 +152,18 @@ def fmt_bytes(n: int | None) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-Row = tuple[int, str, bool, int, float, float | None, float, int | None]  # heads, dtype, causal, T, s, torch s, gemm
+# heads, dtype, causal, T, blocked s, torch s, GEMM GFLOP/s, peak bytes
+Row = tuple[int, str, bool, int, float, float | None, float, int | None]
 
 
-def measure(heads: int, dtype: str, causal: bool, t: int, threads: int, repeat: int, gemm: float) -> Row:
+def measure(heads: int, dtype: str, causal: bool, t: int, threads: int, repeat: int) -> Row:
+    """The blocked path, torch SDPA and NumPy's GEMM in turn (so the GEMM rate is that of the same moments)."""
     d = 64
     rng = np.random.default_rng(t)
     q, k, v = (rng.standard_normal((heads, t, d)).astype(dtype) for _ in range(3))
     blocked = partial(attention_output, q, k, v, causal=causal, dtype=dtype, threads=threads)
-    fns: list[Callable[[], Any]] = [blocked]
+    gemm, gemm_flops = gemm_call(dtype)
+    fns: list[Callable[[], Any]] = [blocked, gemm]
     if torch is not None:
         # (1, H, T, d): SDPA's fused CPU kernel wants batch and head dimensions (2-D input takes a slower path)
         tq, tk, tv = (torch.from_numpy(a)[None] for a in (q, k, v))
@@ -171,7 +171,7 @@ def measure(heads: int, dtype: str, causal: bool, t: int, threads: int, repeat: 
     with threadpool_limits(threads, user_api="blas"):
         times = best_alternating(fns, repeat)
         peak = peak_bytes(blocked) if heads * t <= 16384 else None
-    return heads, dtype, causal, t, times[0], times[1] if len(times) > 1 else None, gemm, peak
+    return heads, dtype, causal, t, times[0], times[2] if len(times) > 2 else None, gemm_flops / times[1] / 1e9, peak
 
 
 def flops(heads: int, causal: bool, t: int) -> float:
@@ -181,29 +181,39 @@ def flops(heads: int, causal: bool, t: int) -> float:
 def attention_table(sizes: list[int], dtypes: list[str], heads_list: list[int], repeat: int, threads: int) -> list[Row]:
     if torch is not None:
         torch.set_num_threads(threads)
-    gemm = {dtype: gemm_rate(dtype, threads, repeat) for dtype in dtypes}
     print(
-        "\nNumPy's own GEMM (2048 × 2048, "
-        + ", ".join(f"{dtype} {rate:.1f} GFLOP/s" for dtype, rate in gemm.items())
-        + f"; {threads} threads). d = 64, T = S; GFLOP/s counts 4·H·T·S·d (half when causal); best of "
-        f"alternating runs; × torch = blocked time / torch SDPA time; % GEMM = blocked GFLOP/s / NumPy's GEMM."
+        f"\nd = 64, T = S, {threads} threads each; GFLOP/s counts 4·H·T·S·d (half when causal); best of runs that "
+        "alternate the blocked path, torch SDPA and NumPy's own 2048 × 2048 GEMM; × torch = blocked time / torch "
+        "time; % GEMM = blocked GFLOP/s / the GEMM's GFLOP/s in the same rounds."
     )
-    header = ("heads", "dtype", "causal", "T", "blocked ms", "torch ms", "× torch", "GFLOP/s", "% GEMM", "peak mem")
-    print("{:>5} {:8} {:6} {:>6} {:>11} {:>10} {:>8} {:>8} {:>7} {:>10}".format(*header))
+    header = (
+        "heads",
+        "dtype",
+        "causal",
+        "T",
+        "blocked ms",
+        "torch ms",
+        "× torch",
+        "GFLOP/s",
+        "GEMM",
+        "% GEMM",
+        "peak mem",
+    )
+    print("{:>5} {:8} {:6} {:>6} {:>11} {:>10} {:>8} {:>8} {:>6} {:>7} {:>10}".format(*header))
     rows = []
     for heads in heads_list:
         for dtype in dtypes:
             for causal in (False, True):
                 for t in sizes:
-                    row = measure(heads, dtype, causal, t, threads, repeat, gemm[dtype])
+                    row = measure(heads, dtype, causal, t, threads, repeat)
                     rows.append(row)
-                    _h, _dt, _c, _t, sec, torch_s, _g, peak = row
+                    _h, _dt, _c, _t, sec, torch_s, gemm, peak = row
                     rate = flops(heads, causal, t) / sec / 1e9
                     ratio = f"{sec / torch_s:.2f}" if torch_s else "—"
                     torch_ms = f"{torch_s * 1e3:.1f}" if torch_s else "—"
                     print(
                         f"{heads:5d} {dtype:8} {causal!s:6} {t:6d} {sec * 1e3:11.1f} {torch_ms:>10} {ratio:>8} "
-                        f"{rate:8.1f} {100 * rate / gemm[dtype]:6.0f}% {fmt_bytes(peak):>10}"
+                        f"{rate:8.1f} {gemm:6.1f} {100 * rate / gemm:6.0f}% {fmt_bytes(peak):>10}"
                     )
                     sys.stdout.flush()
     return rows
