@@ -111,7 +111,8 @@ def tuned_tiles() -> dict[str, tuple[int, int]]:
     global _tuned
     if _tuned is None:
         path = tiles_file()
-        entry = _read_all(path).get(machine_key(), {}) if path is not None else {}
+        data = _read_all(path) if path is not None else {}
+        entry = data.get(machine_key(), {}) if data else {}  # no file: no need to ask for the BLAS
         _tuned = {}
         for name, pair in entry.items() if isinstance(entry, dict) else ():
             if isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) and 0 < x <= 1 << 16 for x in pair):
