@@ -1,11 +1,14 @@
-"""Benchmark: attncli's engine against naive NumPy and PyTorch SDPA, cold start, and attn explain.
+"""Benchmark: attncli's blocked path against PyTorch SDPA and NumPy's own GEMM, cold start, and attn explain.
 
-    .venv/bin/python benchmarks/bench_attention.py            # the full table (several minutes)
+    .venv/bin/python benchmarks/bench_attention.py --readme   # the full table + the README's block
     .venv/bin/python benchmarks/bench_attention.py --quick    # small sizes only
-    .venv/bin/python benchmarks/bench_attention.py --tune     # sweep the blocked path's tile sizes
+    .venv/bin/python benchmarks/bench_attention.py --tune     # sweep tile sizes, store the best here
+    .venv/bin/python benchmarks/bench_attention.py --reset-tiles
 
 A script, not a test: it prints tables to paste into the README. Every ratio is measured in the
-same run against a named baseline (torch SDPA for speed, `python -c "import numpy"` for start-up).
+same run against a named baseline (torch SDPA and a 2048 × 2048 NumPy matmul for speed, `python -c
+"import numpy"` for start-up), on 1 and 8 heads; it prints the CPU, the BLAS library and kernel, the
+tiles chosen and the load average (on a shared machine, ratios within one run are what holds).
 
 This environment may set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to work around old OpenBLAS
 builds; they slow a current NumPy. The script unsets both for its own process (re-executing
@@ -41,10 +44,19 @@ def _reexec_without_blas_env(argv: list[str]) -> None:
 _reexec_without_blas_env(sys.argv)
 
 import numpy as np  # noqa: E402  (after the BLAS environment is settled)
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
-from attncli import attention  # noqa: E402
 from attncli.core.attention import attention_output  # noqa: E402
+from attncli.core.blocked import tiles_for  # noqa: E402
+from attncli.machine import (  # noqa: E402
+    blas_libraries,
+    cpu_model,
+    forget_tuned_tiles,
+    l2_bytes,
+    save_tuned_tiles,
+    tiles_file,
+    tuned_tiles,
+)
 
 try:
     import torch
@@ -53,29 +65,37 @@ except ImportError:  # torch is optional here: the table then has no torch colum
     torch = None
 
 
+def cpu_line() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores; load average {load}; Python "
+        f"{sys.version.split()[0]}, NumPy {np.__version__}"
+        + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ", no torch")
+    )
+
+
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     blas = [
         f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture', '?')} "
         f"({i.get('num_threads')} threads)"
-        for i in threadpool_info()
-        if i.get("user_api") == "blas"
+        for i in blas_libraries()
     ]
-    lines = [
-        f"CPU: {cpu}, {len(os.sched_getaffinity(0))} cores; Python {sys.version.split()[0]}, NumPy {np.__version__}"
-        + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ", no torch"),
-        "BLAS: " + "; ".join(blas),
-    ]
+    lines = [cpu_line(), "BLAS: " + "; ".join(blas)]
     unset = os.environ.get("ATTN_BENCH_UNSET")
     lines.append(f"BLAS environment: unset {unset} for this process" if unset else "BLAS environment: as given")
+    tuned = tuned_tiles()
+    source = f"tuned, from {tiles_file()}" if tuned else f"from the level-2 cache, {l2_bytes() // 1024} KiB"
+    chosen = ", ".join(f"{name} {bq}×{bk}" for name, (bq, bk) in chosen_tiles().items())
+    lines.append(f"Tiles (block_q × block_k, {source}): {chosen}")
     return "\n".join(lines)
+
+
+def chosen_tiles() -> dict[str, tuple[int, int]]:
+    return {
+        f"{dtype}{' causal' if causal else ''}": tiles_for(dtype, causal)
+        for dtype in ("float32", "float64")
+        for causal in (False, True)
+    }
 
 
 def timed(fn: Callable[[], Any], repeat: int, budget_s: float = 20.0) -> float:
@@ -92,6 +112,30 @@ def timed(fn: Callable[[], Any], repeat: int, budget_s: float = 20.0) -> float:
     return statistics.median(times)
 
 
+def best_alternating(fns: list[Callable[[], Any]], repeat: int, budget_s: float = 30.0) -> list[float]:
+    """The best wall time of each function over `repeat` rounds that run them in turn (after one
+    warm-up each; fewer rounds when slow). On a shared machine the best of alternating runs is the
+    time with the least interference, and both sides get the same chances at it."""
+    start = time.perf_counter()
+    for fn in fns:
+        fn()
+    rounds = max(2, min(repeat, int(budget_s / max(time.perf_counter() - start, 1e-9))))
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
+def gemm_call(dtype: str, n: int = 2048) -> tuple[Callable[[], Any], float]:
+    """NumPy's own square matrix product (n × n), the yardstick, and its flop count."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
+    return partial(np.matmul, a, b, out=np.empty((n, n), dtype=dtype)), 2.0 * n**3
+
+
 def peak_bytes(fn: Callable[[], Any]) -> int:
     """Peak memory NumPy allocated while `fn` ran (NumPy reports its buffers to tracemalloc)."""
     tracemalloc.start()
@@ -102,63 +146,108 @@ def peak_bytes(fn: Callable[[], Any]) -> int:
     return peak
 
 
-def naive(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool) -> np.ndarray:
-    """The textbook formula in plain NumPy: the baseline a user would write."""
-    s = q @ k.T / np.sqrt(q.shape[-1]).astype(q.dtype)
-    if causal:
-        s[np.triu_indices(s.shape[0], 1)] = -np.inf
-    s -= s.max(axis=1, keepdims=True)
-    e = np.exp(s)
-    return (e / e.sum(axis=1, keepdims=True)) @ v
-
-
 def fmt_bytes(n: int | None) -> str:
     if n is None:
         return "—"
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-def attention_table(sizes: list[int], dtypes: list[str], repeat: int, threads: int) -> None:
+# heads, dtype, causal, T, blocked s, torch s, GEMM GFLOP/s, peak bytes
+Row = tuple[int, str, bool, int, float, float | None, float, int | None]
+
+
+def measure(heads: int, dtype: str, causal: bool, t: int, threads: int, repeat: int) -> Row:
+    """The blocked path, torch SDPA and NumPy's GEMM in turn (so the GEMM rate is that of the same moments)."""
     d = 64
-    print(
-        f"\nSingle head, d = {d}, T = S; GFLOP/s counts 4·T·S·d (2·T·S·d when causal); "
-        f"ratio = time / torch SDPA time ({threads} threads each)."
-    )
-    header = ("dtype", "causal", "T", "path", "median ms", "GFLOP/s", "× torch", "peak mem")
-    print("{:8} {:6} {:>6}  {:8} {:>10} {:>8} {:>8} {:>10}".format(*header))
+    rng = np.random.default_rng(t)
+    q, k, v = (rng.standard_normal((heads, t, d)).astype(dtype) for _ in range(3))
+    blocked = partial(attention_output, q, k, v, causal=causal, dtype=dtype, threads=threads)
+    gemm, gemm_flops = gemm_call(dtype)
+    fns: list[Callable[[], Any]] = [blocked, gemm]
+    if torch is not None:
+        # (1, H, T, d): SDPA's fused CPU kernel wants batch and head dimensions (2-D input takes a slower path)
+        tq, tk, tv = (torch.from_numpy(a)[None] for a in (q, k, v))
+        fns.append(partial(F.scaled_dot_product_attention, tq, tk, tv, is_causal=causal))
+    with threadpool_limits(threads, user_api="blas"):
+        times = best_alternating(fns, repeat)
+        peak = peak_bytes(blocked) if heads * t <= 16384 else None
+    return heads, dtype, causal, t, times[0], times[2] if len(times) > 2 else None, gemm_flops / times[1] / 1e9, peak
+
+
+def flops(heads: int, causal: bool, t: int) -> float:
+    return heads * 4 * t * t * 64 / (2 if causal else 1)
+
+
+def attention_table(sizes: list[int], dtypes: list[str], heads_list: list[int], repeat: int, threads: int) -> list[Row]:
     if torch is not None:
         torch.set_num_threads(threads)
-    for dtype in dtypes:
-        for causal in (False, True):
-            for t in sizes:
-                rng = np.random.default_rng(t)
-                q, k, v = (rng.standard_normal((t, d)).astype(dtype) for _ in range(3))
-                flops = 4 * t * t * d / (2 if causal else 1)
-                rows: list[tuple[str, float, int | None]] = []
-                torch_s = None
-                if torch is not None:
-                    # (1, 1, T, d): SDPA's fused CPU kernel wants batch and head dimensions (2-D input takes a
-                    # slower generic path)
-                    tq, tk, tv = (torch.from_numpy(a)[None, None] for a in (q, k, v))
-                    torch_s = timed(partial(F.scaled_dot_product_attention, tq, tk, tv, is_causal=causal), repeat)
-                blocked = partial(attention_output, q, k, v, causal=causal, dtype=dtype, threads=threads)
-                with threadpool_limits(threads, user_api="blas"):
-                    rows.append(("blocked", timed(blocked, repeat), peak_bytes(blocked) if t <= 16384 else None))
-                    if t <= 2048:
-                        stages = partial(attention, q, k, v, causal=causal, dtype=dtype)
-                        rows.append(("stages", timed(stages, repeat), peak_bytes(stages)))
-                    if t <= 8192:
-                        plain = partial(naive, q, k, v, causal)
-                        rows.append(("naive", timed(plain, repeat), peak_bytes(plain)))
-                if torch_s is not None:
-                    rows.append(("torch", torch_s, None))
-                for name, sec, peak in rows:
+    print(
+        f"\nd = 64, T = S, {threads} threads each; GFLOP/s counts 4·H·T·S·d (half when causal); best of runs that "
+        "alternate the blocked path, torch SDPA and NumPy's own 2048 × 2048 GEMM; × torch = blocked time / torch "
+        "time; % GEMM = blocked GFLOP/s / the GEMM's GFLOP/s in the same rounds."
+    )
+    header = (
+        "heads",
+        "dtype",
+        "causal",
+        "T",
+        "blocked ms",
+        "torch ms",
+        "× torch",
+        "GFLOP/s",
+        "GEMM",
+        "% GEMM",
+        "peak mem",
+    )
+    print("{:>5} {:8} {:6} {:>6} {:>11} {:>10} {:>8} {:>8} {:>6} {:>7} {:>10}".format(*header))
+    rows = []
+    for heads in heads_list:
+        for dtype in dtypes:
+            for causal in (False, True):
+                for t in sizes:
+                    row = measure(heads, dtype, causal, t, threads, repeat)
+                    rows.append(row)
+                    _h, _dt, _c, _t, sec, torch_s, gemm, peak = row
+                    rate = flops(heads, causal, t) / sec / 1e9
                     ratio = f"{sec / torch_s:.2f}" if torch_s else "—"
+                    torch_ms = f"{torch_s * 1e3:.1f}" if torch_s else "—"
                     print(
-                        f"{dtype:8} {causal!s:6} {t:6d}  {name:8} {sec * 1e3:10.1f} {flops / sec / 1e9:8.1f} "
-                        f"{ratio:>8} {fmt_bytes(peak):>10}"
+                        f"{heads:5d} {dtype:8} {causal!s:6} {t:6d} {sec * 1e3:11.1f} {torch_ms:>10} {ratio:>8} "
+                        f"{rate:8.1f} {gemm:6.1f} {100 * rate / gemm:6.0f}% {fmt_bytes(peak):>10}"
                     )
-            sys.stdout.flush()
+                    sys.stdout.flush()
+    return rows
+
+
+def readme_block(rows: list[Row], threads: int) -> str:
+    """The README's table for this machine: one line per heads × dtype × causal, one column per T."""
+    sizes = sorted({r[3] for r in rows})
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    blas = "; ".join(
+        f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture', '?')}" for i in blas_libraries()
+    )
+    tiles = ", ".join(f"{name} {bq}×{bk}" for name, (bq, bk) in chosen_tiles().items())
+    lines = [
+        f"**{cpu_model()}**, {len(os.sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')} (BLAS {blas}; "
+        f"torch {torch.__version__ if torch is not None else '—'}; {threads} threads each; tiles {tiles}; load "
+        f"average at the end {load}). Each cell: blocked time / torch SDPA time, and in brackets the "
+        "blocked path's GFLOP/s as a share of NumPy's own GEMM measured in the same run.",
+        "",
+        "| heads, dtype, causal | " + " | ".join(f"T = {t}" for t in sizes) + " |",
+        "| --- |" + " --- |" * len(sizes),
+    ]
+    for key in dict.fromkeys((r[0], r[1], r[2]) for r in rows):
+        cells = []
+        for t in sizes:
+            match = [r for r in rows if (r[0], r[1], r[2], r[3]) == (*key, t)]
+            if not match:
+                cells.append("—")
+                continue
+            heads, _dtype, causal, _t, sec, torch_s, gemm, _peak = match[0]
+            share = 100 * flops(heads, causal, t) / sec / 1e9 / gemm
+            cells.append((f"{sec / torch_s:.2f}× " if torch_s else "") + f"({share:.0f} %)")
+        lines.append(f"| {key[0]}, {key[1]}{', causal' if key[2] else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 BIG_RUN = """
@@ -192,24 +281,30 @@ def big(threads: int, t: int = 65536) -> None:
     )
 
 
-def tune(threads: int, repeat: int) -> None:
-    d, t = 64, 4096
-    print(f"\nTile sweep at T = S = {t}, d = {d}, {threads} threads: median ms")
+def tune(threads: int, repeat: int, t: int = 4096) -> None:
+    """A short sweep of tile sizes at T = S = t for each dtype × causal; the fastest are stored for this
+    CPU + BLAS (attncli.machine.save_tuned_tiles) and used by every later run on this machine."""
+    d = 64
+    print(f"\nTile sweep at T = S = {t}, d = {d}, {threads} threads: best of alternating runs, ms")
     rng = np.random.default_rng(0)
+    best: dict[str, tuple[int, int]] = {}
+    candidates = [(bq, bk) for bq in (64, 128, 256) for bk in (256, 512, 1024, 2048)]
     for dtype in ("float32", "float64"):
         q, k, v = (rng.standard_normal((t, d)).astype(dtype) for _ in range(3))
         for causal in (False, True):
-            results = []
-            for bq in (128, 256, 512):
-                for bk in (256, 512, 1024, 2048):
-                    fn = partial(
-                        attention_output, q, k, v, causal=causal, dtype=dtype, threads=threads, block_q=bq, block_k=bk
-                    )
-                    results.append((timed(fn, repeat), bq, bk))
-            results.sort()
-            best = ", ".join(f"{bq}×{bk}: {sec * 1e3:.0f}" for sec, bq, bk in results[:4])
-            worst = results[-1]
-            print(f"{dtype} causal={causal}: best {best}; worst {worst[1]}×{worst[2]}: {worst[0] * 1e3:.0f}")
+            fns: list[Callable[[], Any]] = [
+                partial(attention_output, q, k, v, causal=causal, dtype=dtype, threads=threads, block_q=bq, block_k=bk)
+                for bq, bk in candidates
+            ]
+            with threadpool_limits(threads, user_api="blas"):
+                times = best_alternating(fns, repeat, budget_s=20.0)
+            ranked = sorted(zip(times, candidates, strict=True))
+            name = f"{dtype}{' causal' if causal else ''}"
+            best[name] = ranked[0][1]
+            shown = ", ".join(f"{bq}×{bk}: {sec * 1e3:.0f}" for sec, (bq, bk) in ranked[:4])
+            worst = ranked[-1]
+            print(f"{name}: best {shown}; worst {worst[1][0]}×{worst[1][1]}: {worst[0] * 1e3:.0f}")
+    print(f"Stored for this machine in {save_tuned_tiles(best)} (--reset-tiles forgets them).")
 
 
 def wall(cmd: list[str], runs: int) -> float:
@@ -245,22 +340,32 @@ def startup(runs: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="sizes 128 and 512 only")
-    p.add_argument("--sizes", help="comma-separated T values (default 128,512,2048,8192,16384)")
+    p.add_argument("--quick", action="store_true", help="sizes 512 and 2048, one head only")
+    p.add_argument("--sizes", help="comma-separated T values (default 512,2048,8192,16384)")
+    p.add_argument("--heads", default="1,8", help="comma-separated head counts (default 1,8)")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    p.add_argument("--tune", action="store_true", help="sweep tile sizes instead of the main table")
+    p.add_argument("--tune", action="store_true", help="sweep tile sizes, store the best for this CPU + BLAS")
+    p.add_argument("--reset-tiles", action="store_true", help="forget the stored tiles (back to the cache rule)")
+    p.add_argument("--readme", action="store_true", help="also print the README's table for this machine")
     p.add_argument("--no-big", action="store_true", help="skip the T = 65536 memory run")
     p.add_argument("--no-startup", action="store_true", help="skip the cold-start comparison")
     p.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE")
     args = p.parse_args()
-    print(machine())
+    if args.reset_tiles:
+        print("Stored tiles forgotten." if forget_tuned_tiles() else "No stored tiles.")
+        return
     if args.tune:
         tune(args.threads, args.repeat)
         return
-    sizes = [128, 512] if args.quick else [int(x) for x in (args.sizes or "128,512,2048,8192,16384").split(",")]
-    attention_table(sizes, args.dtypes.split(","), args.repeat, args.threads)
+    print(machine())
+    sizes = [512, 2048] if args.quick else [int(x) for x in (args.sizes or "512,2048,8192,16384").split(",")]
+    heads = [1] if args.quick else [int(x) for x in args.heads.split(",")]
+    rows = attention_table(sizes, args.dtypes.split(","), heads, args.repeat, args.threads)
+    print("\n" + cpu_line())
+    if args.readme:
+        print("\nREADME block:\n\n" + readme_block(rows, args.threads) + "\n")
     if not args.quick and not args.no_big:
         big(args.threads)
     if not args.no_startup:

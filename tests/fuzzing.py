@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -257,3 +258,13 @@ def mutate_text(text: str, draw: Callable[[st.SearchStrategy[Any]], Any]) -> str
     if how == "drop":
         return text[:at] + text[at + 1 :]
     return text[:at] + text[at:] * 2
+
+
+def blocked_tolerance(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, dtype: str) -> float:
+    """How far the blocked path may be from the stage path: 1e-12 (float64) or 1e-5 (float32) for
+    scores within ±100; past that both paths round scores of that size (relative eps), so the
+    tolerance grows with eps × the largest score (the bound shift adds a few roundings of that size)."""
+    eps = float(np.finfo(dtype).eps)
+    top = float(np.abs(q).max(initial=0) * np.abs(k).max(initial=0) * q.shape[-1] * scale)
+    base = 1e-12 if dtype == "float64" else 1e-5
+    return max(base, 64 * eps * top) * max(1.0, float(np.abs(v).max(initial=0)))

@@ -16,7 +16,7 @@ PACKAGE = ROOT / "attncli"
 
 # Lowest first. A module may import from its own floor or any floor below, never above.
 FLOORS: list[tuple[str, ...]] = [
-    ("attncli.errors", "attncli.i18n", "attncli.version"),
+    ("attncli.errors", "attncli.i18n", "attncli.version", "attncli.machine"),
     ("attncli.core",),
     ("attncli.parse",),
     ("attncli.problem",),

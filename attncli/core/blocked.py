@@ -14,13 +14,26 @@ entirely in the future are skipped (about half the work). Work items (head, quer
 small thread pool, each with single-threaded BLAS, because NumPy releases the GIL in matmul and
 ufuncs: two workers keep both cores busy without the synchronisation cost of 2-thread BLAS on
 small matmuls. The result equals attncli.core.engine.attention's output (≤ 1e-12 in float64).
+
+The fast path (no additive mask, no softcap): the shift is not a running maximum but a bound. By
+Cauchy–Schwarz every score of row i is at most c_i = |q_i·scale|·max_j |k_j| (j over the keys the
+row's tiles visit), so exp(score − c_i) ≤ 1 never overflows, and softmax does not change when every
+weight of a row is multiplied by the same e^(m_i − c_i). With a column −c_i appended to Q and a
+column of ones to K, one matrix product gives score − c_i, and with the ones column of V the second
+gives the row sum: one elementwise pass (exp) per tile instead of max, subtract, exp and rescale.
+It is exact as long as no weight that matters underflows, which the row sum tells for free:
+l_i = Σ_j exp(s_ij − c_i) ≥ exp(m_i − c_i), so l_i ≥ τ means the row's real maximum m_i is within
+ln(1/τ) + ln S of the bound, and every weight above tiny·e^(c−m) is a normal number. τ is chosen per
+dtype so that the weights lost to underflow weigh less than 1 % of an ulp (_accept_threshold). Rows
+with l_i < τ (a bound far above the real maximum, a fully masked row), a non-finite sum, or a bound
+near the float maximum are computed again by the running-maximum path above, which also raises the
+overflow errors and finds the empty rows.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +44,7 @@ from attncli.core.masks import MaskRule, mask_parts, rule_of, sink_logits
 from attncli.core.settings import CausalAlign, EmptyRow, MaskSpec
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
+from attncli.machine import l2_bytes, tuned_tiles
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -38,12 +52,9 @@ if TYPE_CHECKING:
     Array = NDArray[np.floating]
 
 
-# Tile sizes measured on the 2-core benchmark machine (see benchmarks/bench_attention.py and the README).
-BLOCK_Q = 256
-BLOCK_K = 1024
-BLOCK_K_CAUSAL = 512
-# T·S under this runs serially with multi-threaded BLAS: the pool and the BLAS thread switch cost
-# about 1 ms, which only pays off from T = S ≈ 1024 (benchmarks/bench_attention.py)
+# Tile sizes are the machine's (tiles_for): tuned on it (attncli.machine), else from its level-2 cache.
+# H·T·S under this runs serially (one worker): the pool costs about 1 ms, which only pays off from
+# T = S ≈ 1024 (benchmarks/bench_attention.py)
 SERIAL_BELOW = 1024 * 1024
 
 
@@ -66,14 +77,31 @@ class AttentionOutput:
 
 @dataclass(frozen=True)
 class Tiling:
-    """How the blocked path cuts and runs the work: tile sizes (default: BLOCK_Q × BLOCK_K, or
-    BLOCK_K_CAUSAL with causal), worker threads (default: the cores available), and `progress(done,
-    total)`, called after each work item."""
+    """How the blocked path cuts and runs the work: tile sizes (default: the machine's, tiles_for),
+    worker threads (default: the cores available), and `progress(done, total)`, called after each
+    work item."""
 
     block_q: int | None = None
     block_k: int | None = None
     threads: int | None = None
     progress: Callable[[int, int], None] | None = None
+
+
+def tiles_for(dtype: str, causal: bool) -> tuple[int, int]:
+    """(block_q, block_k) for this machine: the tuned tiles stored for its CPU and BLAS
+    (attncli.machine.tuned_tiles), else tiles_for_cache(level-2 cache size)."""
+    tuned = tuned_tiles().get(f"{dtype} causal" if causal else dtype)
+    return tuned or tiles_for_cache(l2_bytes(), np.dtype(dtype).itemsize)
+
+
+def tiles_for_cache(l2: int, itemsize: int) -> tuple[int, int]:
+    """Tiles whose score buffer (block_q × block_k) fills half of a level-2 cache of l2 bytes (the
+    other half holds the BLAS's packed Q, K and V panels): 128 query rows (64 on small caches) and a
+    power of two of keys between 128 and 4096."""
+    elements = max(l2 // 2 // itemsize, 1)
+    bq = 128 if elements >= 128 * 256 else 64
+    bk = 1 << max(7, min(12, (elements // bq).bit_length() - 1))
+    return bq, bk
 
 
 def cpu_threads() -> int:
@@ -100,6 +128,9 @@ class _Plan:
     exponents: NDArray[np.int32]  # per column of V: v_ones holds V / 2^e (see _value_exponents)
     rule: MaskRule | None = None  # a structured mask (window, chunk, prefix, documents): tiles outside it are skipped
     sinks: Array | None = None  # learned sink logits, (*lead, 1, 1) once broadcast
+    k_ones: Array | None = None  # the bound path's K with a column of ones, (*kv_lead, S, d_k + 1); None: no bound path
+    key_norms2: Array | None = None  # |k_j|², (*kv_lead, S)
+    log_tau: float = 0.0  # rows whose bound-shifted sum is below e^log_tau are recomputed (_accept_threshold)
 
     def kv_index(self, h: tuple[int, ...]) -> tuple[int, ...]:
         """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
@@ -144,7 +175,24 @@ def _plan(checked: Checked) -> _Plan:
     sinks = sink_logits(settings.variants, (*lead, t, s), checked.ftype)
     if sinks is not None:
         sinks = np.broadcast_to(sinks, (*lead, 1, 1))
-    return _Plan(q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, exponents, rule, sinks)
+    log_tau = _accept_threshold(checked.ftype, s)
+    k_ones = key_norms2 = None
+    if additive is None and settings.variants.softcap is None and log_tau < 0:
+        k_ones = np.concatenate([ka, np.ones((*ka.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
+        with np.errstate(over="ignore"):
+            key_norms2 = np.einsum("...sd,...sd->...s", ka, ka)
+    return _Plan(
+        q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, exponents, rule, sinks, k_ones,
+        key_norms2, log_tau,
+    )  # fmt: skip
+
+
+def _accept_threshold(ftype: type[np.floating], s: int) -> float:
+    """ln τ: a row of the bound path whose sum l = Σ exp(s_j − c) is at least τ has its real maximum m
+    within ln(1/τ) + ln S of the bound c; then the weights that underflow (below tiny, relative to the
+    largest below tiny·e^(c − m)) sum to at most S²·tiny/τ of it, which τ keeps at 1 % of an ulp."""
+    info = np.finfo(ftype)
+    return float(np.log(info.tiny) - np.log(info.eps) + 2 * np.log(max(s, 1)) + np.log(100))
 
 
 def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionOutput:
@@ -153,8 +201,9 @@ def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionO
     tiling = tiling or Tiling()
     plan = _plan(checked)
     t, s, d_v = checked.q.shape[-2], checked.k.shape[-2], checked.v.shape[-1]
-    bq = tiling.block_q or BLOCK_Q
-    bk = tiling.block_k or (BLOCK_K_CAUSAL if checked.settings.causal else BLOCK_K)
+    default_q, default_k = tiles_for(checked.settings.dtype, checked.settings.causal)
+    bq, bk = tiling.block_q or default_q, tiling.block_k or default_k
+    attend = _attend_rows if plan.k_ones is None else _attend_rows_bound
     output = np.empty((*plan.lead, t, d_v), dtype=checked.ftype)
     row_sums = np.empty((*plan.lead, t), dtype=checked.ftype)
     heads = [tuple(int(i) for i in idx) for idx in np.ndindex(*plan.lead)] if plan.lead else [()]
@@ -163,10 +212,10 @@ def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionO
     def run(item: tuple[tuple[int, ...], int]) -> None:
         h, i0 = item
         i1 = min(i0 + bq, t)
-        output[h][i0:i1], row_sums[h][i0:i1] = _attend_rows(plan, h, i0, i1, bk)
+        output[h][i0:i1], row_sums[h][i0:i1] = attend(plan, h, i0, i1, bk)
 
     n_threads = min(tiling.threads or cpu_threads(), len(items))
-    _run_all(items, run, n_threads if t * s >= SERIAL_BELOW else 1, tiling.progress)
+    _run_all(items, run, n_threads if len(heads) * t * s >= SERIAL_BELOW else 1, tiling.progress)
     _check_finite(output, checked.settings.dtype)
     empty = row_sums == 0
     for idx in np.argwhere(empty) if checked.settings.empty_row != "zero" else ():
@@ -244,6 +293,64 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
     return acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None], seen
 
 
+def _attend_rows_bound(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> tuple[Array, Array]:
+    """The bound path (the module's docstring) for query rows i0…i1 − 1 of slice h: (output rows, row
+    sums); the rows it cannot vouch for come from _attend_rows."""
+    checked, ftype = plan.checked, plan.checked.ftype
+    d_k, d_v = checked.q.shape[-1], checked.v.shape[-1]
+    kv, tiles, rows = plan.kv_index(h), _key_tiles(plan, i0, i1, bk), i1 - i0
+    assert plan.k_ones is not None and plan.key_norms2 is not None
+    q1 = np.empty((rows, d_k + 1), dtype=ftype)  # [Q·scale | −c]
+    np.multiply(plan.q[h][i0:i1], ftype(checked.scale), out=q1[:, :d_k])
+    norms2 = plan.key_norms2[kv]
+    top = max((norms2[j0:j1].max() for j0, j1, _cells in tiles), default=ftype(0))
+    shift = np.sqrt(np.einsum("ij,ij->i", q1[:, :d_k], q1[:, :d_k])) * np.sqrt(top)  # c_i ≥ every score of row i
+    risky = ~(shift <= np.finfo(ftype).max / 4)  # inf, NaN or near the float maximum: the products could overflow
+    if risky.any():
+        shift[risky] = 0
+        q1[risky, :d_k] = 0
+    q1[:, d_k] = -shift
+    kh, vh = plan.k_ones[kv], plan.v_ones[kv]
+    causal = checked.settings.causal and plan.rule is None
+    acc = np.zeros((rows, d_v + 1), dtype=ftype)  # Σ exp(s − c)·V and, in the last column, Σ exp(s − c)
+    buf = np.empty((rows, min(bk, kh.shape[0])), dtype=ftype)
+    pv = np.empty((rows, d_v + 1), dtype=ftype)
+    for j0, j1, rule_cells in tiles:
+        sb = buf[:, : j1 - j0]
+        np.matmul(q1, kh[j0:j1].T, out=sb)  # (bq, d + 1) x (d + 1, bk): the scores minus c
+        np.exp(sb, out=sb)
+        hidden = _block_hidden(h, i0, i1, j0, j1, causal, plan.offset, plan.allowed)
+        if rule_cells is not None:
+            hidden = ~rule_cells if hidden is None else hidden | ~rule_cells
+        if hidden is not None:
+            np.copyto(sb, ftype(0), where=hidden)
+        np.matmul(sb, vh[j0:j1], out=pv)
+        acc += pv
+    seen = acc[:, d_v].copy()
+    good = (seen >= np.exp(plan.log_tau)) & np.isfinite(acc).all(axis=1) & ~risky
+    if plan.sinks is not None:  # the sink's logit joins the row sum (shifted by the larger of c and it)
+        sink = plan.sinks[h][0, 0]
+        m_new = np.maximum(shift, sink)
+        acc *= np.exp(shift - m_new)[:, None]
+        acc[:, d_v] += np.exp(sink - m_new)
+    l_sum = acc[:, d_v]
+    out = acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None]
+    for r0, r1 in _runs(np.flatnonzero(~good)):
+        out[r0:r1], seen[r0:r1] = _attend_rows(plan, h, i0 + r0, i0 + r1, bk)
+    return out, seen
+
+
+def _runs(rows: NDArray[np.intp], gap: int = 8) -> list[tuple[int, int]]:
+    """Sorted row indices as ranges [r0, r1), joined across gaps shorter than `gap` (fewer, larger products)."""
+    runs: list[tuple[int, int]] = []
+    for r in rows.tolist():
+        if runs and r - runs[-1][1] < gap:
+            runs[-1] = (runs[-1][0], r + 1)
+        else:
+            runs.append((r, r + 1))
+    return runs
+
+
 def _key_tiles(plan: _Plan, i0: int, i1: int, bk: int) -> list[tuple[int, int, NDArray[np.bool_] | None]]:
     """The key tiles (j0, j1, the rule's cells or None) that queries i0…i1 − 1 may see: with causal,
     keys past i1 − 1 + offset are skipped; with a structured mask, every tile outside its key spans
@@ -265,9 +372,10 @@ def _key_tiles(plan: _Plan, i0: int, i1: int, bk: int) -> list[tuple[int, int, N
 def _run_all(
     items: list[Any], run: Callable[[Any], None], n_threads: int, progress: Callable[[int, int], None] | None
 ) -> None:
-    """Run every work item: on a thread pool with single-threaded BLAS when n_threads > 1, else in turn."""
+    """Run every work item with single-threaded BLAS: on a thread pool when n_threads > 1, else in
+    turn (a tile's products are too small for BLAS threads to pay: on a busy machine they spin)."""
     parallel = n_threads > 1
-    limit: Any = _blas_controller().limit(limits=1, user_api="blas") if parallel else nullcontext()
+    limit: Any = _blas_controller().limit(limits=1, user_api="blas")
     done = 0
     with limit, np.errstate(over="ignore", invalid="ignore"):
         if parallel:
