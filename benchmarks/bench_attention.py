@@ -1,4 +1,4 @@
-"""Benchmark: attncli's blocked path against PyTorch SDPA and NumPy's own GEMM, cold start, and attn explain.
+"""Benchmark: attncli's blocked path against PyTorch SDPA and NumPy's own GEMM (start-up: explain_speed.py).
 
     .venv/bin/python benchmarks/bench_attention.py --readme   # the full table + the README's block
     .venv/bin/python benchmarks/bench_attention.py --quick    # small sizes only
@@ -6,9 +6,9 @@
     .venv/bin/python benchmarks/bench_attention.py --reset-tiles
 
 A script, not a test: it prints tables to paste into the README. Every ratio is measured in the
-same run against a named baseline (torch SDPA and a 2048 × 2048 NumPy matmul for speed, `python -c
-"import numpy"` for start-up), on 1 and 8 heads; it prints the CPU, the BLAS library and kernel, the
-tiles chosen and the load average (on a shared machine, ratios within one run are what holds).
+same run against a named baseline (torch SDPA and a 2048 × 2048 NumPy matmul), on 1 and 8 heads;
+it prints the CPU, the BLAS library and kernel, the tiles chosen and the load average (on a shared
+machine, ratios within one run are what holds).
 
 This environment may set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to work around old OpenBLAS
 builds; they slow a current NumPy. The script unsets both for its own process (re-executing
@@ -307,37 +307,6 @@ def tune(threads: int, repeat: int, t: int = 4096) -> None:
     print(f"Stored for this machine in {save_tuned_tiles(best)} (--reset-tiles forgets them).")
 
 
-def wall(cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs + 1):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
-
-
-def startup(runs: int) -> None:
-    py = sys.executable
-    # byte-compiled, as a regular install is (PYTHONDONTWRITEBYTECODE may keep an editable one from it)
-    subprocess.run([py, "-m", "compileall", "-q", str(ROOT / "attncli")], check=True)
-    attn = [py, "-m", "attncli"]
-    small = ["--q", "[[1,0]]", "--k", "[[0.5,0.5],[0.3,0.7]]", "--v", "[[1,0],[0.5,0.5]]"]
-    cases = [
-        ('python -c "import numpy"', [py, "-c", "import numpy"]),
-        ("attn compute … --json", [*attn, "compute", *small, "--json"]),
-        ("attn compute … (tables)", [*attn, "compute", *small]),
-    ]
-    explain = [*attn, "explain", "The miniature Eiffel tower is a toy"]
-    if subprocess.run(explain, capture_output=True, check=False).returncode == 0:
-        cases.append(('attn explain "The miniature Eiffel tower is a toy"', explain))
-    print(f'\nWhole-process wall time, median of {runs} runs (baseline: python -c "import numpy")')
-    base = None
-    for name, cmd in cases:
-        sec = wall(cmd, runs)
-        base = base or sec
-        print(f"{name:45} {sec * 1e3:7.0f} ms  {sec / base:5.2f}×")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="sizes 512 and 2048, one head only")
@@ -350,7 +319,6 @@ def main() -> None:
     p.add_argument("--reset-tiles", action="store_true", help="forget the stored tiles (back to the cache rule)")
     p.add_argument("--readme", action="store_true", help="also print the README's table for this machine")
     p.add_argument("--no-big", action="store_true", help="skip the T = 65536 memory run")
-    p.add_argument("--no-startup", action="store_true", help="skip the cold-start comparison")
     p.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE")
     args = p.parse_args()
     if args.reset_tiles:
@@ -368,8 +336,8 @@ def main() -> None:
         print("\nREADME block:\n\n" + readme_block(rows, args.threads) + "\n")
     if not args.quick and not args.no_big:
         big(args.threads)
-    if not args.no_startup:
-        startup(runs=10)
+    # Start-up is benchmarks/explain_speed.py's: timed in this process, the fresh processes would share the
+    # cores with the BLAS and torch worker threads still spinning after the runs above (twice as slow).
 
 
 if __name__ == "__main__":

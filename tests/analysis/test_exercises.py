@@ -50,6 +50,10 @@ SEEDS_PER_LEVEL = 1000 if SLOW else 100
 GRADED_PER_LEVEL = 1000 if SLOW else 8
 torch.set_num_threads(1)  # tiny matrices: threads only cost time
 SEEDS = [Rng(2026, i).below(10**9) for i in range(SEEDS_PER_LEVEL)]
+# ATTN_CAMPAIGN_SEEDS=650:1000 runs only those seeds of the list (a long campaign continued where it stopped).
+if _part := os.environ.get("ATTN_CAMPAIGN_SEEDS"):
+    SEEDS = SEEDS[slice(*(int(n) for n in _part.split(":")))]
+    SEEDS_PER_LEVEL, GRADED_PER_LEVEL = len(SEEDS), min(GRADED_PER_LEVEL, len(SEEDS))
 
 
 # Failures the --slow campaign found, (topic, level, seed, exercise number), each fixed and kept here, in
