@@ -310,14 +310,11 @@ def output_only_needed(
 
     if stages == ["output"]:
         return True
-    budget = stage_budget(max_memory)
     need = stages_nbytes(problem.q.shape, problem.k.shape, problem.v.shape, problem.dtype)
-    if json_out:
-        need += json_cost(need, problem.dtype)
-    if need <= budget:
-        return False
     tables = _("the stage tables and their JSON") if json_out else _("the stage tables")
-    sizes = {"tables": tables, "need": _gib(need), "budget": _gib(budget)}
+    sizes = _tables_over_budget(need, problem.dtype, max_memory, json_out, tables)
+    if sizes is None:
+        return False
     if stages is None:
         message = _(
             "{tables} would need {need} (budget {budget}, --max-memory): "
@@ -330,6 +327,18 @@ def output_only_needed(
         "ask for --stage output to compute only the output in bounded memory"
     )
     raise InputError(message.format(**sizes), argument="--stage")
+
+
+def _tables_over_budget(need: int, dtype: str, max_memory: str | None, json_out: bool, tables: str
+                        ) -> dict[str, str] | None:  # fmt: skip
+    """None when stage tables of `need` bytes (and, for --json, their printing) fit the budget; else
+    what the messages say of them: {tables, need, budget}."""
+    if json_out:
+        need += json_cost(need, dtype)
+    budget = stage_budget(max_memory)
+    if need <= budget:
+        return None
+    return {"tables": tables, "need": _gib(need), "budget": _gib(budget)}
 
 
 def json_cost(tables: int, dtype: str) -> int:
@@ -357,14 +366,10 @@ def multihead_output_only(problem: MultiHeadProblem, stages: list[str] | None, m
     heads × queries × keys) or the flag `needs_stages` (--head, …) without the stages; an output path
     that would not fit either."""
     if stages != ["output"]:
-        budget = stage_budget(max_memory)
-        need = multihead_nbytes(problem)
-        if json_out:
-            need += json_cost(need, problem.dtype)  # the printing of every head's tables
-        if need <= budget:
-            return False
         tables = _("the multi-head stage tables and their JSON") if json_out else _("the multi-head stage tables")
-        sizes = {"tables": tables, "need": _gib(need), "budget": _gib(budget)}
+        sizes = _tables_over_budget(multihead_nbytes(problem), problem.dtype, max_memory, json_out, tables)
+        if sizes is None:
+            return False
         if stages is not None:
             message = _(
                 "{tables} would need {need} (budget {budget}, --max-memory); ask for --stage output to compute "
@@ -388,7 +393,7 @@ def multihead_output_only(problem: MultiHeadProblem, stages: list[str] | None, m
         message = _("needs the heads' weights, which --stage output does not keep")
         raise InputError(message, argument=needs_stages)
     _refuse_multihead_output_over_budget(problem, max_memory, threads, json_out)
-    if stages is None:
+    if stages is None and sizes is not None:  # (sizes: set above whenever the stages were not asked)
         message = _(
             "{tables} would need {need} (budget {budget}, --max-memory): computing only the output, every "
             "head by the blocked path, as --stage output does"
@@ -457,12 +462,13 @@ def solve_output_cli(problem: Problem, flags: dict[str, Any], threads: int | Non
     return out
 
 
-def warn_output_empty_rows(out: AttentionOutput, slice_name: str = "slice") -> None:
-    """The blocked path's fully masked rows (the first ten), on stderr."""
+def warn_output_empty_rows(out: AttentionOutput, per_head: bool = False) -> None:
+    """The blocked path's fully masked rows (the first ten), on stderr; `per_head`: its leading axis is
+    the heads of a multi-head problem (and named so)."""
     policy = {"zero": _("output set to 0"), "uniform": _("weights set to uniform"), "nan": _("output set to NaN")}
     for idx in out.empty_rows[:10]:
         where = f"q{idx[-1] + 1}"
-        if len(idx) > 1 and slice_name == "head":
+        if len(idx) > 1 and per_head:
             where = _("{row} of head {head}").format(row=where, head=idx[0] + 1)
         message = _("row {row} is fully masked: {policy} (--empty-row {empty_row})")
         warn(message.format(row=where, policy=policy[out.empty_row], empty_row=out.empty_row))

@@ -445,7 +445,7 @@ def _multihead_output(problem: MultiHeadProblem, flags: dict[str, Any], request:
     finally:
         progress.close()
     warn_mask(problem.mask)
-    warn_output_empty_rows(result.attention, "head")
+    warn_output_empty_rows(result.attention, per_head=True)
     if request.save is not None:
         _save(request.save, result.output, {"heads_output": result.attention.output, "output": result.output})
         if not (pres.json_out or pres.format or pres.save_svg or pres.save_html):
