@@ -9,7 +9,8 @@ the table gives the median, the fastest, the ratio of the median to import numpy
 the peak memory, then the load average and each target of issue #20 with its ratio. The row with
 `--` is the same explain read by Typer (the fast path leaves anything after `--` to it): the
 difference is what the Typer-free reading saves. The machine may be shared:
-the ratios within one run are the figures to quote.
+the ratios within one run are the figures to quote. attncli is byte-compiled first, as an install
+leaves it.
 """
 
 from __future__ import annotations
@@ -57,8 +58,15 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true", help="also time transformers (about 5 s a run)")
     args = parser.parse_args()
 
+    import compileall
+
+    import attncli
     from attncli.models.locate import package_folder
     from attncli.models.tokenize import WordPiece
+
+    # Byte-compiled as an install leaves it (make does the same): with PYTHONDONTWRITEBYTECODE set, a module
+    # edited since would be compiled again by every run and its compile time counted as start-up.
+    compileall.compile_dir(Path(attncli.__file__).parent, quiet=1)
 
     folder = package_folder()
     if folder is None:

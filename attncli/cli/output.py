@@ -180,6 +180,8 @@ def save_recording(console: Any, svg: Path | None, html: Path | None, title: str
     """Write what a recording console showed as SVG and/or HTML (rich's own export), and stop recording."""
     global _recording
     _recording = None
+    if svg is None and html is None:
+        return
     from attncli.render.exports import FONT_ASPECT_RATIO, readable_export, svg_with_font
     from attncli.serialize.files import write_text_atomic
 

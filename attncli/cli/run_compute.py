@@ -278,7 +278,6 @@ def _show_single(
     """Tables, text or JSON of a single-head result (rich, through attncli.render, only when tables are drawn)."""
     from attncli.core.engine import Attention
     from attncli.serialize import strict_json as serialize
-    from attncli.serialize.export import stage_tables
 
     if not isinstance(result, Attention):
         out = result
@@ -292,6 +291,11 @@ def _show_single(
         pres.show(title=problem.title, labels=problem.labels, json_text=json_text, tables=None, render=draw_output)
         return
     stages_result = result
+
+    def tables() -> list[StageTable]:  # (the text formats' tables: --json starts without them)
+        from attncli.serialize.export import stage_tables
+
+        return stage_tables(stages_result, stages, problem.labels)
 
     def draw_stages(view: View) -> Any:
         from rich.console import Group
@@ -310,13 +314,15 @@ def _show_single(
         title=problem.title,
         labels=problem.labels,
         json_text=lambda: serialize.to_json(stages_result, problem, stages, decode=decode),
-        tables=lambda: stage_tables(stages_result, stages, problem.labels),
+        tables=tables,
         render=draw_stages,
     )
 
 
 def _check_outputs(save: Path | None, pres: Presentation) -> None:
     """Every output file, checked before the work is done: a known type, writable, not one of the inputs."""
+    if save is None and pres.save_svg is None and pres.save_html is None:
+        return  # (and a command that writes no file starts without attncli.serialize.files)
     from attncli.serialize.files import check_output
 
     if save is not None:

@@ -5,7 +5,6 @@ and the file is written atomically, never over one of the run's inputs."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +121,8 @@ def page_data(
 
 def save_view(path: Path, data: dict[str, Any], json_text: Callable[[], str]) -> None:
     """Write the page to `path` atomically (a temporary file beside it, then renamed over it)."""
+    import tempfile  # (here: `attn compute` starts without it)
+
     from attncli.serialize.view import page
 
     text = page(data, json_text())

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Unpack, overload
 
-from attncli.core.blocked import AttentionOutput, Tiling, blocked_output
 from attncli.core.checks import checked_inputs
 from attncli.core.engine import Attention, attention_stages
 from attncli.core.settings import (
@@ -33,6 +32,8 @@ from attncli.core.settings import (
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
+
+    from attncli.core.blocked import AttentionOutput
 
 
 @overload
@@ -103,7 +104,11 @@ def attention(
         mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype
     )
     checked = checked_inputs(q, k, v, settings_from(settings, given))
-    return attention_stages(checked) if keep_stages else blocked_output(checked)
+    if keep_stages:
+        return attention_stages(checked)
+    from attncli.core.blocked import blocked_output  # (here: a small problem starts without the blocked path)
+
+    return blocked_output(checked)
 
 
 def attention_output(
@@ -127,5 +132,7 @@ def attention_output(
     h // (H/G) (grouped-query attention). `threads` workers (default: the cores available);
     `progress(done, total)` is called after each work item.
     """
+    from attncli.core.blocked import Tiling, blocked_output
+
     checked = checked_inputs(q, k, v, settings_from(settings, keywords))
     return blocked_output(checked, Tiling(block_q, block_k, threads, progress))

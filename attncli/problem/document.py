@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from attncli.core.attention import attention
 from attncli.core.engine import Attention
-from attncli.core.multihead import MultiHead, MultiHeadOutput, multi_head_attention
 from attncli.core.positions import Positions
 from attncli.core.settings import (
     CAUSAL_ALIGNS,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from attncli.core.blocked import Tiling
+    from attncli.core.multihead import MultiHead, MultiHeadOutput
 
 MATRIX_KEYS = ("q", "k", "v")
 SETTING_KEYS = ("causal", "causal_align", "scale", "empty_row", "dtype")
@@ -515,11 +515,15 @@ class MultiHeadProblem:
 
     def solve(self) -> MultiHead:
         """Run the multi-head pipeline on this problem."""
+        from attncli.core.multihead import multi_head_attention  # (here: one head starts without it)
+
         result: MultiHead = multi_head_attention(**self._arguments())
         return result
 
     def solve_output(self, tiling: Tiling | None = None) -> MultiHeadOutput:
         """The output alone, every head by the blocked path (`tiling` says how that runs)."""
+        from attncli.core.multihead import multi_head_attention
+
         result: MultiHeadOutput = multi_head_attention(**self._arguments(), keep_stages=False, tiling=tiling)
         return result
 

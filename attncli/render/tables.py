@@ -16,7 +16,6 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from attncli.core.blocked import AttentionOutput
 from attncli.core.engine import Attention
 from attncli.core.settings import MaskSpec
 from attncli.core.stages import TABLE_STAGES, check_stages
@@ -27,6 +26,8 @@ from attncli.render.heatmap import heatmap
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from attncli.core.blocked import AttentionOutput
 
 STAGES = TABLE_STAGES
 MAX_ROWS = 20  # taller matrices show their first and last rows around a ⋮ row

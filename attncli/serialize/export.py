@@ -7,7 +7,6 @@ to_markdown / to_latex / to_csv(tables, precision)
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,6 +126,8 @@ def to_markdown(tables: Iterable[StageTable], precision: int = 4) -> str:
 
 def _md(text: str) -> str:
     """A label in Markdown: HTML escaped (a Markdown viewer renders HTML), | escaped, control characters written out."""
+    import html  # (here: `attn compute` starts without it)
+
     return html.escape(printable(text), quote=False).replace("|", "\\|")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
@@ -39,6 +38,8 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], object], argument: str
     `path`. On failure the temporary file is removed, `path` is left untouched, and the error says why."""
     check_output(path, argument)
     folder = os.path.dirname(os.path.abspath(path))
+    import tempfile  # (here: a command that writes no file starts without it)
+
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attncli.core.engine import Attention
-from attncli.core.multihead import MultiHead, MultiHeadOutput
 from attncli.core.positions import Positions
 from attncli.core.settings import MaskSpec
 from attncli.core.stages import TABLE_STAGES
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from attncli.core.blocked import AttentionOutput
     from attncli.core.decode import Cache, DecodeStep
     from attncli.core.mla import MLA
+    from attncli.core.multihead import MultiHead, MultiHeadOutput
     from attncli.problem.mla import MLAProblem
 
 SCHEMA_VERSION = 1
