@@ -29,7 +29,9 @@ layers at once, for a batch of (i, j) problems side by side. What the layers giv
   between, as pushes never break them);
 - each problem is pushed from its narrow end: from the sink's side (the graph turned round) when the
   sink takes in less than the source can send, so that all the excess pushed arrives;
-- a node fills only the first few edges of its order: the cells it changes are updated one by one;
+- a node tries the first WINDOW edges of its order, and the rest only when excess is left (most need
+  no more); the few cells a push changes are updated one by one, and with them two 0/1 arrays of which
+  edges have room either way, the breadth-first search's matrices (not recomputed for each search);
 - under a causal mask the problem (i, j) lives on the tokens j…i alone, solved at that size.
 
 Only the flow's value is needed, so the solver stops at a maximum *preflow*: when no node that holds
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 EPS = 1e-12  # a residual capacity or an excess at most this is zero (the capacities are weights ≤ 1)
 BATCH_CELLS = 1 << 22  # problems side by side: at most about this many edge cells (B·L·T²) at once
 RELABEL_EVERY = 3  # rounds of pushes between two breadth-first searches (and at once when nothing moved)
+WINDOW = 8  # a pushing node's first edges in its order, tried before the rest (enough for most nodes)
 MAX_ROUNDS = 100_000  # a safety net: push–relabel ends long before (a bug would otherwise loop)
 
 
@@ -126,14 +129,17 @@ def _solve(c: NDArray[np.float64], source: NDArray[np.intp], sink: NDArray[np.in
     # The first and last edge layers hold only the source's row and the sink's column.
     top = np.broadcast_to(c[:, -1], (b, t, t))[rows, source]  # (B, T): the source's edges, saturated at once
     state = _State(
-        room=np.array(np.broadcast_to(c[:, 1:-1], (b, n_layers - 2, t, t))),  # inner edges' residual, down
+        room=np.array(np.broadcast_to(c[:, 1:-1], (b, n_layers - 2, t, t)), order="C"),  # inner edges, down
         flow=np.zeros((b, n_layers - 2, t, t)),  # their flow: the residual of the edge back up
         sink_room=np.array(np.broadcast_to(c[:, 0], (b, t, t))[rows, :, sink]),  # (B, T): (1, u) → sink
         excess=np.concatenate([np.zeros((b, n_layers - 2, t)), top[:, None, :]], axis=1),  # inner layers
         value=np.zeros(b),
         ids=rows,
         order=np.zeros((b, n_layers - 1, 2 * t + 1), dtype=np.intp),
+        down_open=np.zeros((b, n_layers - 2, t, t), dtype=np.float32),
+        up_open=np.zeros((b, n_layers - 2, t, t), dtype=np.float32),
     )
+    state.down_open[:] = state.room > EPS
     _fill_order(state)
     out = np.zeros(b)
     far = (n_layers + 1) * t  # a label no node reaches while it can still reach the sink
@@ -167,6 +173,9 @@ class _State:
     value: NDArray[np.float64]  # (b,): flow into the sink so far
     ids: NDArray[np.intp]  # (b,): each problem's place in the batch
     order: NDArray[np.intp]  # (b, L−1, 2T+1): the order in which a node of that layer fills its edges
+    # room > EPS and flow > EPS as 0/1, kept up to date by the pushes: the breadth-first search's matrices
+    down_open: NDArray[np.float32]
+    up_open: NDArray[np.float32]
 
     def keep(self, which: NDArray[np.bool_]) -> _State:
         return _State(*(getattr(self, f.name)[which] for f in fields(self)))
@@ -195,7 +204,7 @@ def _distances(state: _State, far: int) -> NDArray[np.int64]:
     backwards from the sink over all layers at once; `far` for the nodes it has not reached when it stops,
     which is when every node with excess has its distance (those unreached cannot reach the sink)."""
     b, inner, t = state.excess.shape
-    # room[m, u, v] > EPS: an edge (m+2, u) → (m+1, v) (inner layers, 1-based); flow[m, u, v] > EPS: one back up
+    # down_open[m, u, v]: an edge (m+2, u) → (m+1, v) (inner layers, 1-based); up_open[m, u, v]: one back up
     waiting = state.excess > EPS
     dist = np.full((b, inner, t), far, dtype=np.int64)
     frontier = np.zeros((b, inner, t), dtype=np.float32)
@@ -210,10 +219,10 @@ def _distances(state: _State, far: int) -> NDArray[np.int64]:
         reach = np.zeros((b, inner, t), dtype=np.float32)
         fb, fm = np.nonzero(frontier.any(axis=-1))  # only the (problem, layer) rows the frontier is in
         d = fm <= inner - 2  # from the layer above, down into the frontier
-        down = (state.room[fb[d], fm[d]] > EPS).astype(np.float32)
+        down = state.down_open[fb[d], fm[d]]
         reach[fb[d], fm[d] + 1] += np.matmul(down, frontier[fb[d], fm[d], :, None])[..., 0]
         u = fm >= 1  # from the layer below, up (cancelling flow) into the frontier
-        up = (state.flow[fb[u], fm[u] - 1] > EPS).astype(np.float32)
+        up = state.up_open[fb[u], fm[u] - 1]
         reach[fb[u], fm[u] - 1] += np.matmul(frontier[fb[u], fm[u], None, :], up)[:, 0, :]
         new = (reach > 0) & (dist == far)
         dist[new] = level
@@ -222,46 +231,72 @@ def _distances(state: _State, far: int) -> NDArray[np.int64]:
 
 def _push(state: _State, dist: NDArray[np.int64], ex: NDArray[np.float64]) -> bool:
     """One round: every node with excess `ex` pushes it along its admissible edges (those one step closer to
-    the sink), filling them in the order of state.order until its excess is gone or they are full."""
+    the sink), filling them in the order of state.order until its excess is gone or they are full: first
+    the first WINDOW edges of its order (enough for most), then, for the nodes with excess left, the rest."""
     n, inner, t = dist.shape
     bi, mi, ui = np.nonzero(ex > 0)
-    here = dist[bi, mi, ui] - 1  # the label an admissible edge leads to
-    room = np.zeros((len(bi), 2 * t + 1))  # per pushing node: to the sink, down to v, up to u
-    first, down, up = mi == 0, mi >= 1, mi <= inner - 2
-    b0, u0 = bi[first], ui[first]
-    room[first, 0] = np.where(here[first] == 0, state.sink_room[b0, u0], 0.0)
-    bd, md, ud = bi[down], mi[down] - 1, ui[down]  # the edge layer below a pushing node, and its row there
-    below = state.room[bd, md, ud]
-    below[dist[bd, md] != here[down][:, None]] = 0.0
-    room[down, 1 : t + 1] = below
-    bu, mu, uu = bi[up], mi[up], ui[up]  # the edge layer above: flow that came down, pushed back up
-    above = state.flow[bu, mu, :, uu]
-    above[dist[bu, mu + 1] != here[up][:, None]] = 0.0
-    room[up, t + 1 :] = above
-    room[room <= EPS] = 0.0
+    node = (bi, mi, ui, dist[bi, mi, ui] - 1)  # and the label an admissible edge leads to
     order = state.order[bi, mi]
-    ordered = np.take_along_axis(room, order, axis=-1)
-    before = np.cumsum(ordered, axis=-1) - ordered  # what the edges before each one take
-    sent = np.clip(ex[bi, mi, ui][:, None] - before, 0.0, ordered)
-    k, place = np.nonzero(sent)  # the few edges each node fills (most take nothing): updated one by one
+    left = ex[bi, mi, ui]
+    sent = _fill(state, dist, node, order[:, :WINDOW], left)
+    k, place = np.nonzero(sent)
+    pushes = [(k, order[k, place], sent[k, place])]  # (pushing node, edge, amount)
+    rest = np.nonzero(left - sent.sum(axis=-1) > EPS)[0]
+    if len(rest) and order.shape[1] > WINDOW:
+        tail = order[rest, WINDOW:]
+        sent = _fill(state, dist, tuple(x[rest] for x in node), tail, left[rest] - sent[rest].sum(axis=-1))
+        k, place = np.nonzero(sent)
+        pushes.append((rest[k], tail[k, place], sent[k, place]))
+    k, e, amount = (np.concatenate(x) for x in zip(*pushes, strict=True))
     if len(k) == 0:
         return False  # no node could push (the labels need renewing)
-    state.excess[bi, mi, ui] -= sent.sum(axis=-1)
-    amount, edge, b, m, u = sent[k, place], order[k, place], bi[k], mi[k], ui[k]
+    state.excess[bi, mi, ui] -= np.bincount(k, weights=amount, minlength=len(bi))
+    b, m, u = bi[k], mi[k], ui[k]
     excess = state.excess.reshape(-1)  # an edge is filled from one end only, but a node may receive from many
-    sink, down = edge == 0, (edge >= 1) & (edge <= t)
+    sink, down = e == 0, (e >= 1) & (e <= t)
     up = ~(sink | down)
     state.sink_room[b[sink], u[sink]] -= amount[sink]
     state.value += np.bincount(b[sink], weights=amount[sink], minlength=n)
-    bd, md, ud, vd, sd = b[down], m[down] - 1, u[down], edge[down] - 1, amount[down]
+    bd, md, ud, vd, sd = b[down], m[down] - 1, u[down], e[down] - 1, amount[down]
     state.room[bd, md, ud, vd] -= sd
     state.flow[bd, md, ud, vd] += sd
-    bu, mu, vu, uu, su = b[up], m[up], u[up], edge[up] - t - 1, amount[up]  # cancels (mu+2, uu) → (mu+1, vu)
+    _reopen(state, (bd, md, ud, vd))
+    bu, mu, vu, uu, su = b[up], m[up], u[up], e[up] - t - 1, amount[up]  # cancels (mu+2, uu) → (mu+1, vu)
     state.flow[bu, mu, uu, vu] -= su
     state.room[bu, mu, uu, vu] += su
+    _reopen(state, (bu, mu, uu, vu))
     cells = np.concatenate([(bd * inner + md) * t + vd, (bu * inner + mu + 1) * t + uu])
     excess += np.bincount(cells, weights=np.concatenate([sd, su]), minlength=excess.size)
     return True
+
+
+def _fill(state: _State, dist: NDArray[np.int64], node: tuple[NDArray[np.intp], ...], edges: NDArray[np.intp],
+          excess: NDArray[np.float64]) -> NDArray[np.float64]:  # fmt: skip
+    """(n, k) what each pushing node sends along `edges` (n, k; 0 the sink's, 1…T down to v − 1, T + 1…2T back
+    up to u − T − 1): its `excess` poured into them in that order, each admissible edge taking up to its room."""
+    b, m, u, here = (x[:, None] for x in node)
+    inner, t = dist.shape[1], dist.shape[2]
+    room = np.where((edges == 0) & (m == 0) & (here == 0), state.sink_room[b, u], 0.0)
+    if state.room.shape[1]:  # the inner edge layers (none with two layers); flat indices: take() is quick
+        v, w = np.clip(edges - 1, 0, t - 1), np.clip(edges - t - 1, 0, t - 1)  # below, above (where they apply)
+        below = b * (inner - 1) + np.maximum(m - 1, 0)  # (problem, edge layer) rows, as in state.room
+        above = b * (inner - 1) + np.minimum(m, inner - 2)
+        labels = dist.reshape(-1)
+        down = (edges >= 1) & (edges <= t) & (m >= 1) & (labels.take((b * inner + m - 1) * t + v, mode="clip") == here)
+        up = (edges > t) & (m <= inner - 2) & (labels.take((b * inner + m + 1) * t + w, mode="clip") == here)
+        room_down = state.room.reshape(-1).take((below * t + u) * t + v)
+        room_up = state.flow.reshape(-1).take((above * t + w) * t + u)
+        room = np.where(down, room_down, np.where(up, room_up, room))
+    room[room <= EPS] = 0.0
+    before = np.cumsum(room, axis=-1) - room  # what the edges before each one take
+    sent: NDArray[np.float64] = np.clip(excess[:, None] - before, 0.0, room)
+    return sent
+
+
+def _reopen(state: _State, cells: tuple[NDArray[np.intp], ...]) -> None:
+    """The open/closed state of the edges at `cells`, after a push changed their room and flow."""
+    state.down_open[cells] = state.room[cells] > EPS
+    state.up_open[cells] = state.flow[cells] > EPS
 
 
 def attention_flow(weights: Array, residual: float = RESIDUAL, causal: bool = False,
