@@ -120,12 +120,11 @@ class _Renderer:
         else:
             same = "Q = q_input, K = V = kv_input" if r.x_q is not r.x_kv else "Q = K = V = X"
             what = same if r.projection == "identity" else "Q"
+            into = ngettext("into {heads} head", "into {heads} heads", r.heads).format(heads=r.heads)
             split = ngettext(
-                "{what}, split into {heads} heads of {d_head} column.",
-                "{what}, split into {heads} heads of {d_head} columns.",
-                r.d_head,
+                "{what}, split {into} of {d_head} column.", "{what}, split {into} of {d_head} columns.", r.d_head
             )
-            cap_q, cap_k = split.format(what=what, heads=r.heads, d_head=r.d_head), None
+            cap_q, cap_k = split.format(what=what, into=into, d_head=r.d_head), None
         projected = r.projection in ("given", "random")  # else Q, K, V are the inputs, only split into heads
         titles = (
             (_("0c · projected Q"), _("0d · projected K"), _("0e · projected V"))

@@ -249,3 +249,22 @@ def test_what_the_output_only_path_cannot_do_is_one_line(
     r = attn("compute", "--x", big_x, "--heads", "4", "--random-weights", *extra)
     assert r.code == 2 and r.out == "" and r.err.count("\n") == 1, r.err
     assert expected in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    ("lang", "heads", "caption"),
+    [
+        ("en", 1, "split into 1 head of 10 columns."),
+        ("en", 2, "split into 2 heads of 5 columns."),
+        ("ru", 1, "разбиение на 1 голову по 10 столбцов."),
+        ("ru", 2, "разбиение на 2 головы по 5 столбцов."),
+        ("ru", 5, "разбиение на 5 голов по 2 столбца."),
+    ],
+)
+def test_the_split_caption_counts_heads_and_columns_each_by_its_own_number(
+    attn: RunAttn, lang: str, heads: int, caption: str
+) -> None:
+    x = "1 0 0 1 0 1 0 0 1 0; 0 1 0 0 1 0 1 0 0 1"
+    r = attn("--lang", lang, "compute", "--x", x, "--heads", str(heads), "--stage", "projected")
+    assert r.code == 0, r.err
+    assert caption in " ".join(r.out.split())  # (the caption may wrap)
