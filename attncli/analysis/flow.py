@@ -30,8 +30,9 @@ layers at once, for a batch of (i, j) problems side by side. What the layers giv
 - each problem is pushed from its narrow end: from the sink's side (the graph turned round) when the
   sink takes in less than the source can send, so that all the excess pushed arrives;
 - on long rows (WINDOWED_FROM) a node tries the first WINDOW edges of its order, cell by cell, and reads
-  the rest only when excess is left (most need no more); the few cells a push changes are updated one by one, and with them two 0/1 arrays of which
-  edges have room either way, the breadth-first search's matrices (not recomputed for each search);
+  the rest only when excess is left (most need no more);
+- the few cells a push changes are updated one by one, and with them two 0/1 arrays of which edges have
+  room either way, the breadth-first search's matrices (not recomputed for each search);
 - under a causal mask the problem (i, j) lives on the tokens j…i alone, solved at that size.
 
 Only the flow's value is needed, so the solver stops at a maximum *preflow*: when no node that holds
