@@ -124,20 +124,35 @@ def test_each_problem_pushed_from_its_narrow_end_equals_networkx(seed: int, laye
     assert np.allclose(max_flows(a, causal=causal), oracle(a), atol=1e-9, rtol=0)
 
 
-def test_the_narrow_end_test_reaches_both_kinds() -> None:
+def test_problems_narrow_at_the_sink_are_solved_on_the_graph_turned_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.analysis import flow
+
     a = np.random.default_rng(0).random((3, 5, 5)) * 2  # as the test above draws them
     sends, takes = a[-1].sum(axis=1), a[0].sum(axis=0)
     narrow_sink = takes[None, :] < sends[:, None]
     assert narrow_sink.any() and (~narrow_sink).any()
+    seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    solve = flow._solve
+    monkeypatch.setattr(flow, "_solve", lambda c, s, t: seen.append((c, s, t)) or solve(c, s, t))
     assert np.allclose(max_flows(a), oracle(a), atol=1e-9, rtol=0)
+    turned = [(s, t) for c, s, t in seen if np.array_equal(c, a[::-1].swapaxes(-1, -2)[None])]
+    given = [(s, t) for c, s, t in seen if np.array_equal(c, a[None])]
+    assert len(turned) == len(given) == 1  # one batch each way: (sink j, source i) where j is the narrow end
+    (js, is_), (ig, jg) = turned[0], given[0]
+    assert (narrow_sink[is_, js]).all() and not narrow_sink[ig, jg].any()
+    assert len(js) + len(ig) == a.shape[-1] ** 2
 
 
 @pytest.mark.parametrize("window", [1, 3, 8, 1000])
-def test_any_window_of_first_edges_gives_the_same_flows(window: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("layers", "causal"), [(2, False), (4, False), (4, True)])
+def test_any_window_of_first_edges_gives_the_same_flows(
+    window: int, layers: int, causal: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A pushing node tries the first WINDOW edges of its order, then the rest: the split must not matter.
     from attncli.analysis import flow
 
-    a = mixed(_weights(3, 4, 2, 6, 4.0, False))
+    a = mixed(_weights(3, layers, 2, 6, 4.0, causal))
     monkeypatch.setattr(flow, "WINDOWED_FROM", 0)  # (at 6 tokens the rows are otherwise read whole)
     monkeypatch.setattr(flow, "WINDOW", window)
-    assert np.allclose(max_flows(a), oracle(a), atol=1e-9, rtol=0)
+    monkeypatch.setattr(flow, "MAX_ROUNDS", 5000)  # a push that stops moving fails here, not after 100 000
+    assert np.allclose(max_flows(a, causal=causal), oracle(a), atol=1e-9, rtol=0)
