@@ -1,3 +1,3 @@
-from attncli.cli.entry import main
+from attncli.cli.entry import script
 
-main()
+script()

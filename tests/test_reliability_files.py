@@ -403,8 +403,9 @@ def test_check_refuses_huge_npy_inputs_from_their_headers(tmp_path: Path) -> Non
         ("--input", str(tmp_path / "doc.json"), "--expect-output", f"@{tmp_path / 'small.npy'}"),
     ):
         # VmHWM, not ru_maxrss: on Linux ru_maxrss keeps the forking parent's peak across exec (pytest's, with torch)
-        code = "import runpy, sys; sys.argv = ['attn', 'check', *sys.argv[1:]]\n"
-        code += "try:\n    runpy.run_module('attncli', run_name='__main__')\nfinally:\n"
+        # main(), not the console script: that ends the process with os._exit, before the `finally`
+        code = "import sys; from attncli.cli.entry import main; sys.argv = ['attn', 'check', *sys.argv[1:]]\n"
+        code += "try:\n    main()\nfinally:\n"
         code += "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
         code += "    print(hwm.split()[1], file=sys.stderr)"
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)

@@ -213,8 +213,31 @@ def after_root_lang(args: list[str]) -> list[str]:
     return args
 
 
+def script() -> NoReturn:
+    """The `attn` console script (and `python -m attncli`): main(), then the process ends without
+    Python's teardown, which frees every module and array one by one and joins the BLAS threads — 35 ms
+    after `attn compute --json` and 80 ms after its tables on the project's VM (a fifth to two fifths of
+    `import numpy`), for nothing a command needs: main() has flushed stdout, every file it writes is
+    written, closed and renamed into place before it returns, and attncli registers nothing to run at
+    exit. Only a process that is attn and nothing else may end this way: tests call main()."""
+    code: object = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code
+    if isinstance(code, str):  # as Python would: the message on stderr, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Entry point of the `attn` console script."""
+    """Entry point of the `attn` command (see script)."""
     args = list(sys.argv[1:] if argv is None else argv)
     from attncli.i18n import set_language
 
