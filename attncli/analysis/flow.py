@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     Array = NDArray[np.floating]
+    Solve = Callable[[NDArray[np.intp], int], NDArray[np.float64]]  # (i, j) pairs, span length → their flows
 
 EPS = 1e-12  # a residual capacity or an excess at most this is zero (the capacities are weights ≤ 1)
 BATCH_CELLS = 1 << 22  # problems side by side: at most about this many edge cells (B·L·T²) at once
@@ -77,50 +78,42 @@ def max_flows(layers: Array, causal: bool = False,
     if n_layers == 1:  # one layer: the single edge
         out[:] = c[0]
         return out
+    groups: list[tuple[int, NDArray[np.intp], Solve]]
     if causal:  # by the length of the span j…i: the problems of one length side by side
-        groups = [(k, np.array([(j + k - 1, j) for j in range(t - k + 1)], dtype=np.intp)) for k in range(1, t + 1)]
-    else:  # those solved from the sink's end first (see _solve_from_narrow_end), so that a batch is of one kind
+        spans: Solve = lambda chunk, k: _solve_spans(c, chunk, k)  # noqa: E731
+        groups = [(k, np.array([(j + k - 1, j) for j in range(t - k + 1)], dtype=np.intp), spans)
+                  for k in range(1, t + 1)]  # fmt: skip
+    else:
+        # Each problem pushed from whichever end lets less through: the source sends at most its row's sum,
+        # the sink takes at most its column's. Pushed from the wider end, the excess the narrow end turns
+        # back floods the graph before the labels show it stuck; the graph turned round (the layers in the
+        # opposite order, every edge reversed) has the same maximum flow, and from the narrow end all of what
+        # leaves arrives (2.4× faster on real encoder weights, where most input tokens take in less than 1;
+        # no faster on the short spans of a causal problem, which are solved as given).
         pairs = np.array([(i, j) for i in range(t) for j in range(t)], dtype=np.intp)
         reverse = c[0].sum(axis=0)[pairs[:, 1]] < c[-1].sum(axis=1)[pairs[:, 0]]
-        groups = [(t, pairs[np.argsort(~reverse, kind="stable")])]
-    total, done = sum(len(g) for _, g in groups), 0
-    for k, pairs in groups:
+        turned = np.ascontiguousarray(c[::-1].swapaxes(-1, -2))
+        groups = [
+            (t, pairs[reverse], lambda chunk, _k: _solve(turned[None], chunk[:, 1], chunk[:, 0])),  # from j to i
+            (t, pairs[~reverse], lambda chunk, _k: _solve(c[None], chunk[:, 0], chunk[:, 1])),
+        ]
+    total, done = sum(len(pairs) for _, pairs, _ in groups), 0
+    for k, pairs, solve in groups:
         batch = max(1, BATCH_CELLS // (n_layers * k * k))
         for start in range(0, len(pairs), batch):
             chunk = pairs[start : start + batch]
-            if causal:  # the tokens j…i of every layer: source i − j, sink 0 in the span
-                span = chunk[:, 1, None] + np.arange(k)
-                caps = c[:, span[:, :, None], span[:, None, :]].transpose(1, 0, 2, 3)
-                values = _solve(caps, np.full(len(chunk), k - 1), np.zeros(len(chunk), np.intp))
-            else:
-                values = _solve_from_narrow_end(c[None], chunk[:, 0], chunk[:, 1])
-            out[chunk[:, 0], chunk[:, 1]] = values
+            out[chunk[:, 0], chunk[:, 1]] = solve(chunk, k)
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
     return out
 
 
-def _solve_from_narrow_end(
-    c: NDArray[np.float64], source: NDArray[np.intp], sink: NDArray[np.intp]
-) -> NDArray[np.float64]:
-    """_solve, each problem pushed from whichever end lets less through: the source sends at most its row's
-    sum, the sink takes at most its column's. Pushed from the wider end, the excess the narrow end turns back
-    floods the graph before the labels show it stuck; the reversed graph (every edge turned round, the layers
-    in the opposite order) has the same maximum flow, and from the narrow end all of what leaves arrives
-    (2.4× faster on real encoder weights, where most input tokens take in less than 1; no faster on the
-    short spans of a causal problem, which are solved as given)."""
-    rows = np.arange(len(source))
-    sends = np.broadcast_to(c[:, -1], (len(source), *c.shape[2:]))[rows, source].sum(axis=-1)
-    takes = np.broadcast_to(c[:, 0], (len(source), *c.shape[2:]))[rows, :, sink].sum(axis=-1)
-    reverse = takes < sends
-    out = np.zeros(len(source))
-    if (~reverse).any():
-        out[~reverse] = _solve(c if len(c) == 1 else c[~reverse], source[~reverse], sink[~reverse])
-    if reverse.any():
-        turned = np.ascontiguousarray(c[:, ::-1].swapaxes(-1, -2))
-        out[reverse] = _solve(turned if len(c) == 1 else turned[reverse], sink[reverse], source[reverse])
-    return out
+def _solve_spans(c: NDArray[np.float64], chunk: NDArray[np.intp], k: int) -> NDArray[np.float64]:
+    """Causal problems (i, j) with i − j + 1 = k, each on the tokens j…i of every layer: source i − j, sink 0."""
+    span = chunk[:, 1, None] + np.arange(k)
+    caps = c[:, span[:, :, None], span[:, None, :]].transpose(1, 0, 2, 3)
+    return _solve(caps, np.full(len(chunk), k - 1), np.zeros(len(chunk), np.intp))
 
 
 def _solve(c: NDArray[np.float64], source: NDArray[np.intp], sink: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -239,6 +232,8 @@ def _push(state: _State, dist: NDArray[np.int64], ex: NDArray[np.float64]) -> bo
     rows the first WINDOW edges of its order first, enough for most; then, with excess left, the rest)."""
     n, inner, t = dist.shape
     bi, mi, ui = np.nonzero(ex > 0)
+    if len(bi) == 0:
+        return False
     node = (bi, mi, ui, dist[bi, mi, ui] - 1)  # and the label an admissible edge leads to
     order = state.order[bi, mi]
     left = ex[bi, mi, ui]
@@ -255,8 +250,6 @@ def _push(state: _State, dist: NDArray[np.int64], ex: NDArray[np.float64]) -> bo
         sent = _fill_rows(state, dist, tuple(x[rest] for x in node), order[rest], left[rest], head)
         k, place = np.nonzero(sent)
         pushes.append((rest[k], order[rest[k], place], sent[k, place]))
-    if not pushes:
-        return False
     k, e, amount = (np.concatenate(x) for x in zip(*pushes, strict=True))
     if len(k) == 0:
         return False  # no node could push (the labels need renewing)
@@ -297,12 +290,9 @@ def _fill_rows(state: _State, dist: NDArray[np.int64], node: tuple[NDArray[np.in
     above = state.flow[bu, mu, :, uu]
     above[dist[bu, mu + 1] != here[up][:, None]] = 0.0
     room[up, t + 1 :] = above
-    room[room <= EPS] = 0.0
     ordered = np.take_along_axis(room, order, axis=-1)
     ordered[:, :skip] = 0.0
-    before = np.cumsum(ordered, axis=-1) - ordered  # what the edges before each one take
-    sent: NDArray[np.float64] = np.clip(excess[:, None] - before, 0.0, ordered)
-    return sent
+    return _pour(ordered, excess)
 
 
 def _fill(state: _State, dist: NDArray[np.int64], node: tuple[NDArray[np.intp], ...], edges: NDArray[np.intp],
@@ -322,6 +312,11 @@ def _fill(state: _State, dist: NDArray[np.int64], node: tuple[NDArray[np.intp], 
         room_down = state.room.reshape(-1).take((below * t + u) * t + v)
         room_up = state.flow.reshape(-1).take((above * t + w) * t + u)
         room = np.where(down, room_down, np.where(up, room_up, room))
+    return _pour(room, excess)
+
+
+def _pour(room: NDArray[np.float64], excess: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(n, k) what each node's `excess` puts into its edges, filled in column order up to each one's `room`."""
     room[room <= EPS] = 0.0
     before = np.cumsum(room, axis=-1) - room  # what the edges before each one take
     sent: NDArray[np.float64] = np.clip(excess[:, None] - before, 0.0, room)
