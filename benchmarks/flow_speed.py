@@ -1,4 +1,4 @@
-"""Attention flow (`attn explain --flow`, attncli.analysis.flow): the push–relabel in NumPy against
+"""Attention flow (`attn explain --flow`, attncli.analysis.flow): its maximum flows (igraph's) against
 networkx's maximum flow (the test oracle) on the same problems, in this process; the issue asks for
 64 tokens × 12 layers within 10 s.
 
