@@ -25,14 +25,23 @@ L2_FALLBACK = 512 * 1024
 
 
 def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else the platform's processor string."""
+    """The CPU's model name (Linux /proc/cpuinfo), with its family and model numbers where x86 gives them
+    (a VM may show only "AMD EPYC" for two generations of core), else the platform's processor string."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith(("model name", "Model", "cpu model")):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    name = fields.get("model name") or fields.get("Model") or fields.get("cpu model")
+    if name and fields.get("cpu family") and fields.get("model"):
+        return f"{name} (family {fields['cpu family']} model {fields['model']})"
+    if name:
+        return name
     import platform
 
     return platform.processor() or platform.machine() or "unknown CPU"

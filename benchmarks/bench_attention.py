@@ -1,6 +1,6 @@
 """Benchmark: attncli's blocked path against PyTorch SDPA and NumPy's own GEMM (start-up: explain_speed.py).
 
-    .venv/bin/python benchmarks/bench_attention.py --readme   # the full table + the README's block
+    .venv/bin/python benchmarks/bench_attention.py --readme   # the table + the README's block (tunes if untuned)
     .venv/bin/python benchmarks/bench_attention.py --quick    # small sizes only
     .venv/bin/python benchmarks/bench_attention.py --tune     # sweep tile sizes, store the best here
     .venv/bin/python benchmarks/bench_attention.py --reset-tiles
@@ -227,6 +227,7 @@ def readme_block(rows: list[Row], threads: int) -> str:
         f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture', '?')}" for i in blas_libraries()
     )
     tiles = ", ".join(f"{name} {bq}×{bk}" for name, (bq, bk) in chosen_tiles().items())
+    tiles += " (tuned by --tune)" if tuned_tiles() else " (from the cache size)"
     lines = [
         f"**{cpu_model()}**, {len(os.sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')} (BLAS {blas}; "
         f"torch {torch.__version__ if torch is not None else '—'}; {threads} threads each; tiles {tiles}; load "
@@ -288,7 +289,7 @@ def tune(threads: int, repeat: int, t: int = 4096) -> None:
     print(f"\nTile sweep at T = S = {t}, d = {d}, {threads} threads: best of alternating runs, ms")
     rng = np.random.default_rng(0)
     best: dict[str, tuple[int, int]] = {}
-    candidates = [(bq, bk) for bq in (64, 128, 256) for bk in (256, 512, 1024, 2048)]
+    candidates = [(bq, bk) for bq in (64, 128, 256, 512) for bk in (256, 512, 1024, 2048)]
     for dtype in ("float32", "float64"):
         q, k, v = (rng.standard_normal((t, d)).astype(dtype) for _ in range(3))
         for causal in (False, True):
@@ -327,6 +328,8 @@ def main() -> None:
     if args.tune:
         tune(args.threads, args.repeat)
         return
+    if args.readme and not tuned_tiles():  # the README's tables are of this machine's own tiles
+        tune(args.threads, args.repeat)
     print(machine())
     sizes = [512, 2048] if args.quick else [int(x) for x in (args.sizes or "512,2048,8192,16384").split(",")]
     heads = [1] if args.quick else [int(x) for x in args.heads.split(",")]

@@ -210,3 +210,20 @@ def test_the_machine_is_described() -> None:
     assert machine.cpu_model() in key and any(b["internal_api"] in key for b in machine.blas_libraries())
     sizes = machine.cache_sizes()
     assert all(level >= 1 and size > 0 for level, size in sizes.items())
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "model"),
+    [
+        # x86: a VM may name two generations alike ("AMD EPYC"); family and model tell them apart
+        ("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\n"
+         "cpu family\t: 99\n", "AMD EPYC (family 25 model 17)"),
+        ("processor\t: 0\nmodel name\t: Some CPU\n", "Some CPU"),  # no numbers: the name alone
+        ("processor\t: 0\nBogoMIPS\t: 50.00\nModel\t\t: Raspberry Pi 4\n", "Raspberry Pi 4"),
+    ],
+)  # fmt: skip
+def test_the_cpu_model_names_family_and_model(cpuinfo: str, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(machine, "open", lambda *a, **k: io.StringIO(cpuinfo), raising=False)
+    assert machine.cpu_model() == model
