@@ -28,16 +28,14 @@ def cpu_model() -> str:
     """The CPU's model name (Linux /proc/cpuinfo), with its family and model numbers where x86 gives them
     (a VM may show only "AMD EPYC" for two generations of core), else the platform's processor string."""
     fields: dict[str, str] = {}
-    try:
+    try:  # the first value of each field: the first processor's (ARM puts "Model" in a block after them all)
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if not line.strip():
-                    break  # the first processor's block is enough
                 key, _, value = line.partition(":")
                 fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    name = fields.get("model name") or fields.get("Model") or fields.get("cpu model")
+    name = next((fields[k] for k in ("model name", "Model Name", "Model", "cpu model") if fields.get(k)), None)
     if name and fields.get("cpu family") and fields.get("model"):
         return f"{name} (family {fields['cpu family']} model {fields['model']})"
     if name:

@@ -328,7 +328,7 @@ def main() -> None:
     if args.tune:
         tune(args.threads, args.repeat)
         return
-    if args.readme and not tuned_tiles():  # the README's tables are of this machine's own tiles
+    if args.readme and not tuned_tiles() and tiles_file() is not None:  # the README's tables: this machine's tiles
         tune(args.threads, args.repeat)
     print(machine())
     sizes = [512, 2048] if args.quick else [int(x) for x in (args.sizes or "512,2048,8192,16384").split(",")]

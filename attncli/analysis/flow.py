@@ -12,11 +12,12 @@ and, as in the paper's code, each row is then divided by its sum ("normalised": 
 token i can move comes from input token j). Like rollout it ignores the value vectors and the MLPs. A
 causal mask survives: with Â_l lower-triangular, no path leads from token i to a later token j > i.
 
-The maximum flows come from igraph (its push–relabel, in C, on floating-point capacities): the graph is
-built once, with an edge for every positive entry of Â, and each problem (i, j) is one call. Under a
-causal mask a path from i to j stays among the tokens j…i, so the problems that end at input token j
-are solved on a graph of the tokens j… alone: most of a call is igraph reading the capacities from
-Python, so a smaller graph is a faster call (64 tokens: 1.7× on random weights, 2.3–2.7× on SmolLM2's).
+The maximum flows come from igraph (its push–relabel, in C, on floating-point capacities): a graph with
+an edge for every positive entry of Â, and each problem (i, j) one call on it. Without a mask the graph
+is built once. Under a causal mask a path from i to j stays among the tokens j…i, so the problems that
+end at input token j are solved on a graph of the tokens j… alone (one graph per j): most of a call is
+igraph reading the capacities from Python, so a smaller graph is a faster call (64 tokens: 1.7× on
+random weights, 2.3–2.7× on SmolLM2's).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attncli.analysis.rollout import RESIDUAL, mixed
+from attncli.errors import NumericError, ShapeError
+from attncli.i18n import _
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +46,8 @@ def max_flows(layers: Array, causal: bool = False,
     `causal`: the capacities are lower-triangular, so a path from i to j stays among the tokens j…i:
     j > i is 0 without solving, and the problems ending at j are solved on the tokens j… alone."""
     c = np.ascontiguousarray(layers, dtype=np.float64)
-    n_layers, t, _ = c.shape
+    _check(c)
+    n_layers, t = c.shape[:2]
     out = np.zeros((t, t))
     if n_layers == 1:  # one layer: the single edge
         out[:] = c[0]
@@ -60,6 +64,14 @@ def max_flows(layers: Array, causal: bool = False,
         if progress is not None:
             progress(done, total)
     return out
+
+
+def _check(c: NDArray[np.float64]) -> None:
+    if c.ndim != 3 or c.shape[0] < 1 or c.shape[1] != c.shape[2]:
+        message = _("attention flow needs capacities of shape (L ≥ 1, T, T), got {shape}")
+        raise ShapeError(message.format(shape=c.shape), argument="layers")
+    if not (np.isfinite(c) & (c >= 0)).all():  # a NaN edge would otherwise be dropped, a negative one too
+        raise NumericError(_("attention flow needs capacities that are finite and ≥ 0"), argument="layers")
 
 
 def _graph(c: NDArray[np.float64]) -> tuple[Any, list[float]]:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from attncli.analysis.flow import attention_flow, max_flows, normalised
 from attncli.analysis.rollout import mixed, rollout
+from attncli.errors import NumericError, ShapeError
 from attncli.models.locate import package_folder
 from attncli.models.registry import load
 
@@ -142,3 +143,20 @@ def test_causal_problems_ending_at_j_are_solved_on_the_tokens_from_j(monkeypatch
     sizes.clear()
     max_flows(a)
     assert sizes == [6]  # without a mask: one graph for all 36 problems
+
+
+@pytest.mark.parametrize(
+    ("layers", "error"),
+    [
+        (np.zeros((0, 3, 3)), ShapeError),  # no layer
+        (np.zeros((2, 3, 4)), ShapeError),  # not square
+        (np.zeros((3, 3)), ShapeError),  # no layer axis
+        (np.where(np.eye(3, dtype=bool), np.nan, 0.5)[None].repeat(2, 0), NumericError),  # NaN would be dropped
+        (np.full((2, 3, 3), -0.1), NumericError),
+        (np.full((1, 2, 2), np.inf), NumericError),  # one layer too, where the edge is the answer
+    ],
+)
+def test_capacities_that_are_no_graph_are_refused(layers: np.ndarray, error: type[Exception]) -> None:
+    with pytest.raises(error) as info:
+        max_flows(layers)
+    assert info.value.argument == "layers"

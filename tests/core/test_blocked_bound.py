@@ -219,7 +219,11 @@ def test_the_machine_is_described() -> None:
         ("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\n"
          "cpu family\t: 99\n", "AMD EPYC (family 25 model 17)"),
         ("processor\t: 0\nmodel name\t: Some CPU\n", "Some CPU"),  # no numbers: the name alone
-        ("processor\t: 0\nBogoMIPS\t: 50.00\nModel\t\t: Raspberry Pi 4\n", "Raspberry Pi 4"),
+        # ARM: the processors' blocks, then one more with the board's "Model"
+        ("processor\t: 0\nBogoMIPS\t: 108.00\nCPU part\t: 0xd08\n\nprocessor\t: 1\nBogoMIPS\t: 108.00\n\n"
+         "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n", "Raspberry Pi 4 Model B Rev 1.4"),
+        ("system type\t\t: generic-loongson-machine\n\nprocessor\t\t: 0\nModel Name\t\t: Loongson-3A5000\n",
+         "Loongson-3A5000"),
     ],
 )  # fmt: skip
 def test_the_cpu_model_names_family_and_model(cpuinfo: str, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
