@@ -112,10 +112,17 @@ def timed(fn: Callable[[], Any], repeat: int, budget_s: float = 20.0) -> float:
     return statistics.median(times)
 
 
+# Before each timed call: long enough for the previous call's idle BLAS and OpenMP threads to stop
+# spinning (OpenBLAS's spin before sleeping is about 0.1 s). Without it, whatever ran just after NumPy's
+# 2-thread GEMM shared the cores with its spinning threads: torch at T = 2048 took 18.1 ms after the GEMM
+# and 8.7 ms after a pause, the blocked path 16.4 and 13.3 ms (float32, one head, best of 6).
+PAUSE_S = 0.3
+
+
 def best_alternating(fns: list[Callable[[], Any]], repeat: int, budget_s: float = 30.0) -> list[float]:
     """The best wall time of each function over `repeat` rounds that run them in turn (after one
-    warm-up each; fewer rounds when slow). On a shared machine the best of alternating runs is the
-    time with the least interference, and both sides get the same chances at it."""
+    warm-up each; fewer rounds when slow), each after a pause of PAUSE_S. On a shared machine the best
+    of alternating runs is the time with the least interference, and both sides get the same chances at it."""
     start = time.perf_counter()
     for fn in fns:
         fn()
@@ -123,6 +130,7 @@ def best_alternating(fns: list[Callable[[], Any]], repeat: int, budget_s: float 
     best = [float("inf")] * len(fns)
     for _ in range(rounds):
         for i, fn in enumerate(fns):
+            time.sleep(PAUSE_S)
             t0 = time.perf_counter()
             fn()
             best[i] = min(best[i], time.perf_counter() - t0)
