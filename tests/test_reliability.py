@@ -289,3 +289,36 @@ def test_json_integers_past_the_float_range(attn: RunAttn) -> None:
     ):
         r = attn("compute", "--json", stdin=doc)
         assert r.code == 2 and message in r.err, r.err
+
+
+def test_ctrl_c_during_attention_flow_in_processes_ends_them_all_with_one_line() -> None:
+    # About 100 tokens × 12 layers: many seconds of flow, shared among forked processes. Ctrl-C from a
+    # terminal goes to the whole process group: the workers ignore it, the parent stops and ends the pool.
+    text = " ".join(["The miniature Eiffel tower is a toy that my little sister keeps on her shelf."] * 5)
+    proc = process("explain", text, "--model", "multilingual-e5-small", "--flow", "--json", start_new_session=True)
+    time.sleep(3.0)  # past loading the model and the forward pass
+    assert proc.poll() is None, "the flow ended before Ctrl-C could be sent"
+    assert len(_group(proc.pid)) > 1, "the flow did not start its worker processes"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.decode() == "attn: error: interrupted\n" and out == b""
+    for _ in range(50):  # the pool's processes end with it
+        if not _group(proc.pid):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("a worker process outlived the command")
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of process group pgid (Linux /proc; field 5 of stat; zombies count as gone)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found

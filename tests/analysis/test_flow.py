@@ -5,6 +5,10 @@ beats the cut around the source (1) or around the sink (its column of Â_1)."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import sys
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -160,3 +164,26 @@ def test_capacities_that_are_no_graph_are_refused(layers: np.ndarray, error: typ
     with pytest.raises(error) as info:
         max_flows(layers)
     assert info.value.argument == "layers"
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_columns_shared_among_processes_give_the_same_flows(causal: bool) -> None:
+    a = mixed(_weights(11, 3, 2, 20, 4.0, causal))  # 20 tokens: more columns than a process's share
+    progress: list[tuple[int, int]] = []
+    got = max_flows(a, causal=causal, workers=2, progress=lambda done, total: progress.append((done, total)))
+    assert np.array_equal(got, max_flows(a, causal=causal, workers=1))  # the same calls, in other processes
+    assert np.allclose(got, oracle(a), atol=1e-9, rtol=0)
+    total = 210 if causal else 400
+    assert len(progress) == 16 and progress[-1] == (total, total)  # one report per group of columns
+    assert all(d1 < d2 for (d1, _), (d2, _) in itertools.pairwise(progress))
+
+
+def test_large_problems_go_to_every_core_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.analysis import flow
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert flow._workers(None, flow.PARALLEL_FROM) == 3 and flow._workers(None, flow.PARALLEL_FROM - 1) == 1
+    assert flow._workers(1, 10**12) == 1 and flow._workers(2, 1) == 2  # as asked
+    monkeypatch.setattr(sys, "platform", "darwin")  # fork is not safe there
+    assert flow._workers(None, 10**12) == 1
