@@ -1,6 +1,6 @@
 """Attention flow (`attn explain --flow`, attncli.analysis.flow): its maximum flows (igraph's) against
-networkx's maximum flow (the test oracle) on the same problems, in this process; the issue asks for
-64 tokens × 12 layers within 10 s.
+networkx's maximum flow (the test oracle) on the same problems, called from this script (max_flows may
+fork); the issue asks for 64 tokens × 12 layers within 10 s.
 
     .venv/bin/python benchmarks/flow_speed.py
 

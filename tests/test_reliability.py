@@ -296,7 +296,11 @@ def test_ctrl_c_during_attention_flow_in_processes_ends_them_all_with_one_line()
     # terminal goes to the whole process group: the workers ignore it, the parent stops and ends the pool.
     text = " ".join(["The miniature Eiffel tower is a toy that my little sister keeps on her shelf."] * 5)
     proc = process("explain", text, "--model", "multilingual-e5-small", "--flow", "--json", start_new_session=True)
-    time.sleep(3.0)  # past loading the model and the forward pass
+    for _ in range(300):  # until the flow has started its processes (past loading the model and its pass)
+        if len(_group(proc.pid)) > 1 or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
     assert proc.poll() is None, "the flow ended before Ctrl-C could be sent"
     assert len(_group(proc.pid)) > 1, "the flow did not start its worker processes"
     os.killpg(proc.pid, signal.SIGINT)

@@ -65,7 +65,7 @@ def max_flows(layers: Array, causal: bool = False, progress: Callable[[int, int]
         return out
     total, done = (t * (t + 1) // 2 if causal else t * t), 0
     # A column at a time here; in a pool, interleaved groups (a causal column j has t − j problems)
-    n = _workers(workers, total * n_layers * t * t)
+    n = _workers(workers, total * n_layers * t * t, min(COLUMNS_APART, t))
     groups = (
         [list(range(k, t, COLUMNS_APART)) for k in range(min(COLUMNS_APART, t))] if n > 1 else [[j] for j in range(t)]
     )
@@ -77,28 +77,89 @@ def max_flows(layers: Array, causal: bool = False, progress: Callable[[int, int]
     return out
 
 
-def _workers(asked: int | None, work: int) -> int:
-    """How many processes: those asked for, else every core where fork is safe (Linux) and the work (problems
-    × edges) pays for starting them, else 1."""
-    if asked is not None:
-        return max(1, asked)
-    if sys.platform != "linux" or work < PARALLEL_FROM:
+def _workers(asked: int | None, work: int, groups: int) -> int:
+    """How many processes: those asked for (or every core, when the work — problems × edges — pays for
+    starting them), at most one per group of columns, and only where fork is safe (Linux)."""
+    if sys.platform != "linux":
         return 1
-    return max(1, len(os.sched_getaffinity(0)))
+    wanted = asked if asked is not None else len(os.sched_getaffinity(0)) if work >= PARALLEL_FROM else 1
+    return max(1, min(wanted, groups))
 
 
 def _solved(c: NDArray[np.float64], causal: bool, groups: list[list[int]],
             n: int) -> Iterator[tuple[list[int], NDArray[np.float64]]]:  # fmt: skip
-    """Each group of columns with its flows, (T, len(group)), in this process or, for n > 1, in a pool of n
-    forked processes (which ignore Ctrl-C: it reaches this process, and leaving the pool ends them)."""
+    """Each group of columns with its flows, (T, len(group)): in this process, or for n > 1 in n forked
+    processes, process k taking groups k, k + n, … (see _in_processes)."""
     if n == 1:
         problem = _Problem(c, causal)
         yield from (problem.columns(js) for js in groups)
-        return
-    import multiprocessing
+    else:
+        yield from _in_processes(c, causal, [groups[k::n] for k in range(n)])
 
-    with multiprocessing.get_context("fork").Pool(n, initializer=_start_worker, initargs=(c, causal)) as pool:
-        yield from pool.imap_unordered(_worker_columns, groups)
+
+def _in_processes(c: NDArray[np.float64], causal: bool,
+                  shares: list[list[list[int]]]) -> Iterator[tuple[list[int], NDArray[np.float64]]]:  # fmt: skip
+    """The groups of columns of each share solved by a forked process of its own, as they arrive. The
+    processes ignore Ctrl-C (it reaches this one), die with this process (PR_SET_PDEATHSIG), and are
+    ended when the caller stops for any reason; one that dies early is an error, not a wait."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    import igraph  # noqa: F401  (imported once here, not in every process)
+
+    fork = multiprocessing.get_context("fork")
+    parent, running = os.getpid(), []
+    try:
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # a Ctrl-C while forking: for us alone
+        try:
+            for share in shares:
+                receive, send = fork.Pipe(duplex=False)
+                process = fork.Process(target=_work, args=(c, causal, share, send, parent), daemon=True)
+                process.start()
+                send.close()
+                running.append((process, receive, len(share)))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        left: dict[Any, int] = {receive: count for _p, receive, count in running}  # groups still to come
+        ready: Any
+        while left:
+            for ready in wait(list(left)):
+                try:
+                    solved = ready.recv()
+                except EOFError:
+                    process = next(p for p, r, _n in running if r is ready)
+                    process.join()
+                    message = f"attention flow: a worker process ended early (exit code {process.exitcode})"
+                    raise RuntimeError(message) from None
+                if isinstance(solved, Exception):  # raised in the worker: raised here, as in one process
+                    raise solved
+                yield solved
+                left[ready] -= 1
+                if not left[ready]:
+                    del left[ready]
+    finally:
+        for process, receive, _count in running:
+            process.terminate()
+            process.join()
+            receive.close()
+
+
+def _work(c: NDArray[np.float64], causal: bool, share: list[list[int]], send: Any, parent: int) -> None:
+    """A forked process's work: its share of the groups of columns, each sent back when solved."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed when the parent ends, however it ends
+    if os.getppid() != parent:  # it ended before that line
+        os._exit(1)
+    try:
+        problem = _Problem(c, causal)
+        for js in share:
+            send.send(problem.columns(js))
+    except Exception as e:  # to the parent, which raises it (no traceback printed here)
+        send.send(e)
+    send.close()
 
 
 class _Problem:
@@ -119,18 +180,6 @@ class _Problem:
             for i in range(first, t):
                 flows[i, col] = graph.maxflow_value(top + i, j - first, capacity=capacity)
         return js, flows
-
-
-_worker: list[_Problem] = []  # in a pool's process: the problem it solves columns of
-
-
-def _start_worker(c: NDArray[np.float64], causal: bool) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker.append(_Problem(c, causal))
-
-
-def _worker_columns(js: list[int]) -> tuple[list[int], NDArray[np.float64]]:
-    return _worker[0].columns(js)
 
 
 def _check(c: NDArray[np.float64]) -> None:

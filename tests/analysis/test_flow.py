@@ -183,7 +183,31 @@ def test_large_problems_go_to_every_core_on_linux(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2}, raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
-    assert flow._workers(None, flow.PARALLEL_FROM) == 3 and flow._workers(None, flow.PARALLEL_FROM - 1) == 1
-    assert flow._workers(1, 10**12) == 1 and flow._workers(2, 1) == 2  # as asked
-    monkeypatch.setattr(sys, "platform", "darwin")  # fork is not safe there
-    assert flow._workers(None, 10**12) == 1
+    big = flow.PARALLEL_FROM
+    assert flow._workers(None, big, 16) == 3 and flow._workers(None, big - 1, 16) == 1
+    assert flow._workers(1, 10**12, 16) == 1 and flow._workers(2, 1, 16) == 2  # as asked
+    assert flow._workers(None, big, 2) == 2 and flow._workers(8, 1, 5) == 5  # at most a process per group
+    monkeypatch.setattr(sys, "platform", "darwin")  # fork is not safe there, even when asked for
+    assert flow._workers(None, 10**12, 16) == 1 and flow._workers(4, 1, 16) == 1
+
+
+def test_an_error_in_a_worker_process_is_raised_by_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.analysis import flow
+
+    a = mixed(_weights(2, 2, 2, 6, 4.0, False))
+
+    def fails(self: object, js: list[int]) -> None:
+        raise ValueError(f"no flows for {js}")
+
+    monkeypatch.setattr(flow._Problem, "columns", fails)  # the forked processes inherit it
+    with pytest.raises(ValueError, match="no flows for"):
+        max_flows(a, workers=2)
+
+
+def test_a_worker_process_that_dies_is_an_error_not_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attncli.analysis import flow
+
+    a = mixed(_weights(2, 2, 2, 6, 4.0, False))
+    monkeypatch.setattr(flow._Problem, "columns", lambda self, js: os._exit(3))
+    with pytest.raises(RuntimeError, match=r"ended early \(exit code 3\)"):
+        max_flows(a, workers=2)
