@@ -45,6 +45,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def cpu_threads() -> int:
+    """Cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @cache
 def cache_sizes() -> dict[int, int]:
     """Bytes of data cache per level that one core has (sysfs; {} when unknown)."""

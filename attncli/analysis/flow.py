@@ -19,7 +19,7 @@ end at input token j are solved on a graph of the tokens j… alone (one graph p
 igraph setting up its residual graph, in proportion to the edges (1.2 ms of a 1.6 ms call at 64 tokens
 × 12 layers), so a smaller graph is a faster call (64 tokens: 1.7× on random weights, 2.3–2.7× on
 SmolLM2's). igraph holds the GIL, so large problems share their columns among forked processes, one per
-core, on Linux (1.5–1.8× on 2 cores).
+core, on Linux (1.3–1.8× on 2 cores).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy as np
 from attncli.analysis.rollout import RESIDUAL, mixed
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _
+from attncli.machine import cpu_threads
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -64,11 +65,10 @@ def max_flows(layers: Array, causal: bool = False, progress: Callable[[int, int]
         out[:] = c[0]
         return out
     total, done = (t * (t + 1) // 2 if causal else t * t), 0
-    # A column at a time here; in a pool, interleaved groups (a causal column j has t − j problems)
-    n = _workers(workers, total * n_layers * t * t, min(COLUMNS_APART, t))
-    groups = (
-        [list(range(k, t, COLUMNS_APART)) for k in range(min(COLUMNS_APART, t))] if n > 1 else [[j] for j in range(t)]
-    )
+    # A column at a time here; across processes, interleaved groups (a causal column j has t − j problems)
+    n_groups = min(COLUMNS_APART, t)
+    n = _workers(workers, total * n_layers * t * t, n_groups)
+    groups = [list(range(k, t, COLUMNS_APART)) for k in range(n_groups)] if n > 1 else [[j] for j in range(t)]
     for js, flows in _solved(c, causal, groups, n):
         out[:, js] = flows
         done += sum(t - j if causal else t for j in js)
@@ -82,7 +82,7 @@ def _workers(asked: int | None, work: int, groups: int) -> int:
     starting them), at most one per group of columns, and only where fork is safe (Linux)."""
     if sys.platform != "linux":
         return 1
-    wanted = asked if asked is not None else len(os.sched_getaffinity(0)) if work >= PARALLEL_FROM else 1
+    wanted = asked if asked is not None else cpu_threads() if work >= PARALLEL_FROM else 1
     return max(1, min(wanted, groups))
 
 

@@ -406,8 +406,8 @@ def _refuse_multihead_output_over_budget(problem: MultiHeadProblem, max_memory: 
                                          json_out: bool) -> None:  # fmt: skip
     """Refuse, before computing, an output-only multi-head problem whose projections, outputs (and
     JSON) alone exceed the budget (attncli.core.memory.multihead_output_nbytes)."""
-    from attncli.core.blocked import cpu_threads
     from attncli.core.memory import JSON_BYTES_PER_VALUE
+    from attncli.machine import cpu_threads
 
     need = problem.output_nbytes(threads or cpu_threads())
     if json_out:

@@ -32,7 +32,6 @@ overflow errors and finds the empty rows.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,7 +43,7 @@ from attncli.core.masks import MaskRule, mask_parts, rule_of, sink_logits
 from attncli.core.settings import CausalAlign, EmptyRow, MaskSpec
 from attncli.errors import NumericError, ShapeError
 from attncli.i18n import _, ngettext
-from attncli.machine import l2_bytes, tuned_tiles
+from attncli.machine import cpu_threads, l2_bytes, tuned_tiles
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -102,14 +101,6 @@ def tiles_for_cache(l2: int, itemsize: int) -> tuple[int, int]:
     bq = 128 if elements >= 128 * 256 else 64
     bk = 1 << max(7, min(12, (elements // bq).bit_length() - 1))
     return bq, bk
-
-
-def cpu_threads() -> int:
-    """Cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
