@@ -109,7 +109,9 @@ class _Plan:
 
     q: Array  # (*lead, T, d_k), a broadcast view
     k: Array  # (*kv_lead, S, d_k)
-    v_ones: Array  # (*kv_lead, S, d_v + 1): V with a column of ones, so P·[V | 1] also sums P
+    # V with a column of ones, so P·[V | 1] also sums P: (*kv_lead, S, d_v + 1), or transposed,
+    # (*kv_lead, d_v + 1, S), on the bound path (its tiles are key-major); value_rows reads either
+    v_ones: Array
     lead: tuple[int, ...]
     group: int  # query heads per K/V head (1: no grouping)
     allowed: NDArray[np.bool_] | None  # (*lead, T, S) views of the mask's parts
@@ -122,6 +124,11 @@ class _Plan:
     k_ones: Array | None = None  # the bound path's K with a column of ones, (*kv_lead, S, d_k + 1); None: no bound path
     key_norms2: Array | None = None  # |k_j|², (*kv_lead, S)
     log_tau: float = 0.0  # rows whose bound-shifted sum is below e^log_tau are recomputed (_accept_threshold)
+
+    def value_rows(self, kv: tuple[int, ...], j0: int, j1: int) -> Array:
+        """[V | 1] for keys j0…j1 − 1 of K/V slice kv, (j1 − j0, d_v + 1) (a transposed view on the bound path)."""
+        rows: Array = self.v_ones[kv][:, j0:j1].T if self.k_ones is not None else self.v_ones[kv][j0:j1]
+        return rows
 
     def kv_index(self, h: tuple[int, ...]) -> tuple[int, ...]:
         """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
@@ -158,7 +165,6 @@ def _plan(checked: Checked) -> _Plan:
     exponents = _value_exponents(va, s)
     if exponents.any():  # V near the float maximum: attend to V / 2^e, multiply the output back by 2^e
         va = np.ldexp(va, -exponents).astype(checked.ftype)
-    v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
     offset = 0 if checked.settings.causal_align == "top-left" else s - t
     q_full = np.broadcast_to(qa, (*lead, t, d_k))
     settings = checked.settings
@@ -168,14 +174,27 @@ def _plan(checked: Checked) -> _Plan:
         sinks = np.broadcast_to(sinks, (*lead, 1, 1))
     log_tau = _accept_threshold(checked.ftype, s)
     k_ones = key_norms2 = None
-    if additive is None and settings.variants.softcap is None and log_tau < 0:
+    bound = additive is None and settings.variants.softcap is None and log_tau < 0
+    if bound:
         k_ones = np.concatenate([ka, np.ones((*ka.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
         with np.errstate(over="ignore"):
             key_norms2 = np.einsum("...sd,...sd->...s", ka, ka)
+    v_ones = _with_ones(va, transposed=bound)
     return _Plan(
         q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, exponents, rule, sinks, k_ones,
         key_norms2, log_tau,
     )  # fmt: skip
+
+
+def _with_ones(va: Array, transposed: bool) -> Array:
+    """[V | 1]: (…, S, d_v + 1), or its transpose (…, d_v + 1, S), each a contiguous array of its own."""
+    *lead, s, d_v = va.shape
+    if not transposed:
+        return np.concatenate([va, np.ones((*lead, s, 1), dtype=va.dtype)], axis=-1)
+    out = np.empty((*lead, d_v + 1, s), dtype=va.dtype)
+    out[..., :d_v, :] = np.swapaxes(va, -1, -2)
+    out[..., d_v, :] = 1
+    return out
 
 
 def _accept_threshold(ftype: type[np.floating], s: int) -> float:
@@ -212,7 +231,7 @@ def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionO
     for idx in np.argwhere(empty) if checked.settings.empty_row != "zero" else ():
         h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])
         # uniform: weight 1/S on every key, so the output is the mean value row
-        mean = plan.v_ones[plan.kv_index(h)][:, :d_v].mean(axis=0)
+        mean = plan.value_rows(plan.kv_index(h), 0, s)[:, :d_v].mean(axis=0)
         output[h][row] = mean if checked.settings.empty_row == "uniform" else np.nan
     if plan.exponents.any():
         output = np.ldexp(output, plan.exponents).astype(checked.ftype)
@@ -238,7 +257,8 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
     causal, s, d_v = checked.settings.causal, checked.k.shape[-2], checked.v.shape[-1]
     masking = causal or plan.rule is not None or plan.allowed is not None or plan.additive is not None
     qb = np.multiply(plan.q[h][i0:i1], ftype(checked.scale))  # Q scaled once per block: (bq, d_k)
-    kh, vh = plan.k[plan.kv_index(h)], plan.v_ones[plan.kv_index(h)]
+    kv = plan.kv_index(h)
+    kh = plan.k[kv]
     rows = i1 - i0
     softcap = checked.settings.variants.softcap
     cap = None if softcap is None else ftype(softcap)
@@ -271,7 +291,7 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
         sb -= shift[:, None]
         np.exp(sb, out=sb)
         acc *= np.exp(m - shift)[:, None]
-        np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
+        np.matmul(sb, plan.value_rows(kv, j0, j1), out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
         acc += pv
         m = m_new
     seen = acc[:, d_v].copy()  # 0 on a row that saw no key
@@ -286,49 +306,73 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
 
 def _attend_rows_bound(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> tuple[Array, Array]:
     """The bound path (the module's docstring) for query rows i0…i1 − 1 of slice h: (output rows, row
-    sums); the rows it cannot vouch for come from _attend_rows."""
-    checked, ftype = plan.checked, plan.checked.ftype
-    d_k, d_v = checked.q.shape[-1], checked.v.shape[-1]
-    kv, tiles, rows = plan.kv_index(h), _key_tiles(plan, i0, i1, bk), i1 - i0
-    assert plan.k_ones is not None and plan.key_norms2 is not None
-    q1 = np.empty((rows, d_k + 1), dtype=ftype)  # [Q·scale | −c]
-    np.multiply(plan.q[h][i0:i1], ftype(checked.scale), out=q1[:, :d_k])
-    norms2 = plan.key_norms2[kv]
-    top = max((norms2[j0:j1].max() for j0, j1, _cells in tiles), default=ftype(0))
-    shift = np.sqrt(np.einsum("ij,ij->i", q1[:, :d_k], q1[:, :d_k])) * np.sqrt(top)  # c_i ≥ every score of row i
-    risky = ~(shift <= np.finfo(ftype).max / 4)  # inf, NaN or near the float maximum: the products could overflow
-    if risky.any():
-        shift[risky] = 0
-        q1[risky, :d_k] = 0
-    q1[:, d_k] = -shift
-    kh, vh = plan.k_ones[kv], plan.v_ones[kv]
-    causal = checked.settings.causal and plan.rule is None
-    acc = np.zeros((rows, d_v + 1), dtype=ftype)  # Σ exp(s − c)·V and, in the last column, Σ exp(s − c)
-    buf = np.empty((rows, min(bk, kh.shape[0])), dtype=ftype)
-    pv = np.empty((rows, d_v + 1), dtype=ftype)
+    sums); the rows it cannot vouch for come from _attend_rows.
+
+    Its tiles are key-major: [K | 1]·[Q·scale | −c]ᵀ is (keys, rows), and [V | 1]ᵀ times it adds up
+    the output transposed, (d_v + 1, rows); OpenBLAS runs these shapes faster than Q·Kᵀ then P·V
+    (3–25 % on one core, by tile shape; benchmarks/bench_attention.py). The exponential is base 2 in
+    float32 (_exponential), so both the scores and the bound c are in its base."""
+    ftype, d_v = plan.checked.ftype, plan.checked.v.shape[-1]
+    kv, tiles = plan.kv_index(h), _key_tiles(plan, i0, i1, bk)
+    base, exponential = _exponential(ftype)
+    q1t, shift, risky = _bounded_queries(plan, h, i0, i1, tiles, base)
+    assert plan.k_ones is not None
+    kh, vt = plan.k_ones[kv], plan.v_ones[kv]
+    causal = plan.checked.settings.causal and plan.rule is None
+    acc = np.zeros((d_v + 1, i1 - i0), dtype=ftype)  # Σ exp(s − c)·V and, in the last row, Σ exp(s − c)
+    buf = np.empty((min(bk, kh.shape[0]), i1 - i0), dtype=ftype)
+    pv = np.empty_like(acc)
     for j0, j1, rule_cells in tiles:
-        sb = buf[:, : j1 - j0]
-        np.matmul(q1, kh[j0:j1].T, out=sb)  # (bq, d + 1) x (d + 1, bk): the scores minus c
-        np.exp(sb, out=sb)
+        sb = buf[: j1 - j0]
+        np.matmul(kh[j0:j1], q1t, out=sb)  # (bk, d + 1) x (d + 1, bq): the scores minus c, key-major
+        exponential(sb, out=sb)
         hidden = _block_hidden(h, i0, i1, j0, j1, causal, plan.offset, plan.allowed)
         if rule_cells is not None:
             hidden = ~rule_cells if hidden is None else hidden | ~rule_cells
         if hidden is not None:
-            np.copyto(sb, ftype(0), where=hidden)
-        np.matmul(sb, vh[j0:j1], out=pv)
+            np.copyto(sb, ftype(0), where=hidden.T)
+        np.matmul(vt[:, j0:j1], sb, out=pv)  # (d_v + 1, bk) x (bk, bq)
         acc += pv
-    seen = acc[:, d_v].copy()
-    good = (seen >= np.exp(plan.log_tau)) & np.isfinite(acc).all(axis=1) & ~risky
+    seen = acc[d_v].copy()
+    good = (seen >= np.exp(plan.log_tau)) & np.isfinite(acc).all(axis=0) & ~risky
     if plan.sinks is not None:  # the sink's logit joins the row sum (shifted by the larger of c and it)
-        sink = plan.sinks[h][0, 0]
+        sink = plan.sinks[h][0, 0] * ftype(base)
         m_new = np.maximum(shift, sink)
-        acc *= np.exp(shift - m_new)[:, None]
-        acc[:, d_v] += np.exp(sink - m_new)
-    l_sum = acc[:, d_v]
-    out = acc[:, :d_v] / np.where(l_sum == 0, ftype(1), l_sum)[:, None]
+        acc *= exponential(shift - m_new)
+        acc[d_v] += exponential(sink - m_new)
+    l_sum = acc[d_v]
+    out = (acc[:d_v] / np.where(l_sum == 0, ftype(1), l_sum)).T
     for r0, r1 in _runs(np.flatnonzero(~good)):
         out[r0:r1], seen[r0:r1] = _attend_rows(plan, h, i0 + r0, i0 + r1, bk)
     return out, seen
+
+
+def _exponential(ftype: type[np.floating]) -> tuple[float, np.ufunc]:
+    """(base, the exponential) of the bound path's tiles: float32 takes 2^x, which NumPy computes in
+    about half the time of e^x and within 1 ulp (e^x: 2.4 ulp), with log2 e folded into Q's scale
+    and the bound; float64 keeps e^x, so its scores are the stage-keeping engine's to the last bit."""
+    return (float(np.log2(np.e)), np.exp2) if ftype == np.float32 else (1.0, np.exp)
+
+
+def _bounded_queries(
+    plan: _Plan, h: tuple[int, ...], i0: int, i1: int, tiles: list[Any], base: float
+) -> tuple[Array, Array, NDArray[np.bool_]]:
+    """[Q·scale·base | −c·base]ᵀ for query rows i0…i1 − 1, (d_k + 1, rows), with c·base, the bound of
+    each row's scores (Cauchy–Schwarz over the keys its tiles visit), and the rows whose bound nears
+    the float maximum (their products could overflow: left to _attend_rows, their queries zeroed)."""
+    ftype, d_k = plan.checked.ftype, plan.checked.q.shape[-1]
+    assert plan.key_norms2 is not None
+    q1t = np.empty((d_k + 1, i1 - i0), dtype=ftype)
+    np.multiply(plan.q[h][i0:i1].T, ftype(plan.checked.scale * base), out=q1t[:d_k])
+    norms2 = plan.key_norms2[plan.kv_index(h)]
+    top = max((norms2[j0:j1].max() for j0, j1, _cells in tiles), default=ftype(0))
+    shift = np.sqrt(np.einsum("ji,ji->i", q1t[:d_k], q1t[:d_k])) * np.sqrt(top)
+    risky = ~(shift <= np.finfo(ftype).max / 4)  # inf, NaN or near the float maximum
+    if risky.any():
+        shift[risky] = 0
+        q1t[:d_k, risky] = 0
+    q1t[d_k] = -shift
+    return q1t, shift, risky
 
 
 def _runs(rows: NDArray[np.intp], gap: int = 8) -> list[tuple[int, int]]:
