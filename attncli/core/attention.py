@@ -103,7 +103,7 @@ def attention(
     given = keywords_given(
         mask=mask, causal=causal, causal_align=causal_align, scale=scale, empty_row=empty_row, dtype=dtype
     )
-    checked = checked_inputs(q, k, v, settings_from(settings, given))
+    checked = checked_inputs(q, k, v, settings_from(settings, given), private=keep_stages)
     if keep_stages:
         return attention_stages(checked)
     from attncli.core.blocked import blocked_output  # (here: a small problem starts without the blocked path)
@@ -134,5 +134,5 @@ def attention_output(
     """
     from attncli.core.blocked import Tiling, blocked_output
 
-    checked = checked_inputs(q, k, v, settings_from(settings, keywords))
+    checked = checked_inputs(q, k, v, settings_from(settings, keywords), private=False)
     return blocked_output(checked, Tiling(block_q, block_k, threads, progress))

@@ -109,9 +109,7 @@ class _Plan:
 
     q: Array  # (*lead, T, d_k), a broadcast view
     k: Array  # (*kv_lead, S, d_k)
-    # V with a column of ones, so P·[V | 1] also sums P: (*kv_lead, S, d_v + 1), or transposed,
-    # (*kv_lead, d_v + 1, S), on the bound path (its tiles are key-major); value_rows reads either
-    v_ones: Array
+    v_ones: Array  # (*kv_lead, S, d_v + 1): V with a column of ones, so P·[V | 1] also sums P
     lead: tuple[int, ...]
     group: int  # query heads per K/V head (1: no grouping)
     allowed: NDArray[np.bool_] | None  # (*lead, T, S) views of the mask's parts
@@ -124,11 +122,9 @@ class _Plan:
     k_ones: Array | None = None  # the bound path's K with a column of ones, (*kv_lead, S, d_k + 1); None: no bound path
     key_norms2: Array | None = None  # |k_j|², (*kv_lead, S)
     log_tau: float = 0.0  # rows whose bound-shifted sum is below e^log_tau are recomputed (_accept_threshold)
-
-    def value_rows(self, kv: tuple[int, ...], j0: int, j1: int) -> Array:
-        """[V | 1] for keys j0…j1 − 1 of K/V slice kv, (j1 − j0, d_v + 1) (a transposed view on the bound path)."""
-        rows: Array = self.v_ones[kv][:, j0:j1].T if self.k_ones is not None else self.v_ones[kv][j0:j1]
-        return rows
+    # the bound path's causal 0/1 masks, key-major, by (keys, rows, first key − first row − offset):
+    # aligned tiles share one per diagonal
+    diagonals: dict[tuple[int, int, int], Array] = field(default_factory=dict)
 
     def kv_index(self, h: tuple[int, ...]) -> tuple[int, ...]:
         """K/V slice for query slice h: broadcast size-1 dimensions, map grouped heads."""
@@ -174,27 +170,15 @@ def _plan(checked: Checked) -> _Plan:
         sinks = np.broadcast_to(sinks, (*lead, 1, 1))
     log_tau = _accept_threshold(checked.ftype, s)
     k_ones = key_norms2 = None
-    bound = additive is None and settings.variants.softcap is None and log_tau < 0
-    if bound:
+    if additive is None and settings.variants.softcap is None and log_tau < 0:
         k_ones = np.concatenate([ka, np.ones((*ka.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
         with np.errstate(over="ignore"):
             key_norms2 = np.einsum("...sd,...sd->...s", ka, ka)
-    v_ones = _with_ones(va, transposed=bound)
+    v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
     return _Plan(
         q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, exponents, rule, sinks, k_ones,
         key_norms2, log_tau,
     )  # fmt: skip
-
-
-def _with_ones(va: Array, transposed: bool) -> Array:
-    """[V | 1]: (…, S, d_v + 1), or its transpose (…, d_v + 1, S), each a contiguous array of its own."""
-    *lead, s, d_v = va.shape
-    if not transposed:
-        return np.concatenate([va, np.ones((*lead, s, 1), dtype=va.dtype)], axis=-1)
-    out = np.empty((*lead, d_v + 1, s), dtype=va.dtype)
-    out[..., :d_v, :] = np.swapaxes(va, -1, -2)
-    out[..., d_v, :] = 1
-    return out
 
 
 def _accept_threshold(ftype: type[np.floating], s: int) -> float:
@@ -231,7 +215,7 @@ def blocked_output(checked: Checked, tiling: Tiling | None = None) -> AttentionO
     for idx in np.argwhere(empty) if checked.settings.empty_row != "zero" else ():
         h, row = tuple(int(i) for i in idx[:-1]), int(idx[-1])
         # uniform: weight 1/S on every key, so the output is the mean value row
-        mean = plan.value_rows(plan.kv_index(h), 0, s)[:, :d_v].mean(axis=0)
+        mean = plan.v_ones[plan.kv_index(h)][:, :d_v].mean(axis=0)
         output[h][row] = mean if checked.settings.empty_row == "uniform" else np.nan
     if plan.exponents.any():
         output = np.ldexp(output, plan.exponents).astype(checked.ftype)
@@ -257,8 +241,7 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
     causal, s, d_v = checked.settings.causal, checked.k.shape[-2], checked.v.shape[-1]
     masking = causal or plan.rule is not None or plan.allowed is not None or plan.additive is not None
     qb = np.multiply(plan.q[h][i0:i1], ftype(checked.scale))  # Q scaled once per block: (bq, d_k)
-    kv = plan.kv_index(h)
-    kh = plan.k[kv]
+    kh, vh = plan.k[plan.kv_index(h)], plan.v_ones[plan.kv_index(h)]
     rows = i1 - i0
     softcap = checked.settings.variants.softcap
     cap = None if softcap is None else ftype(softcap)
@@ -291,7 +274,7 @@ def _attend_rows(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: int) -> 
         sb -= shift[:, None]
         np.exp(sb, out=sb)
         acc *= np.exp(m - shift)[:, None]
-        np.matmul(sb, plan.value_rows(kv, j0, j1), out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
+        np.matmul(sb, vh[j0:j1], out=pv)  # (bq, bk) x (bk, d_v + 1) -> (bq, d_v + 1)
         acc += pv
         m = m_new
     seen = acc[:, d_v].copy()  # 0 on a row that saw no key
@@ -317,7 +300,7 @@ def _attend_rows_bound(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: in
     base, exponential = _exponential(ftype)
     q1t, shift, risky = _bounded_queries(plan, h, i0, i1, tiles, base)
     assert plan.k_ones is not None
-    kh, vt = plan.k_ones[kv], plan.v_ones[kv]
+    kh, vh = plan.k_ones[kv], plan.v_ones[kv]
     causal = plan.checked.settings.causal and plan.rule is None
     acc = np.zeros((d_v + 1, i1 - i0), dtype=ftype)  # Σ exp(s − c)·V and, in the last row, Σ exp(s − c)
     buf = np.empty((min(bk, kh.shape[0]), i1 - i0), dtype=ftype)
@@ -326,12 +309,10 @@ def _attend_rows_bound(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: in
         sb = buf[: j1 - j0]
         np.matmul(kh[j0:j1], q1t, out=sb)  # (bk, d + 1) x (d + 1, bq): the scores minus c, key-major
         exponential(sb, out=sb)
-        hidden = _block_hidden(h, i0, i1, j0, j1, causal, plan.offset, plan.allowed)
-        if rule_cells is not None:
-            hidden = ~rule_cells if hidden is None else hidden | ~rule_cells
-        if hidden is not None:
-            np.copyto(sb, ftype(0), where=hidden.T)
-        np.matmul(vt[:, j0:j1], sb, out=pv)  # (d_v + 1, bk) x (bk, bq)
+        keep = _kept_cells(plan, h, i0, i1, j0, j1, causal, rule_cells)
+        if keep is not None:  # (every weight is finite and ≤ 1 here, so × 0 hides it exactly)
+            sb *= keep
+        np.matmul(vh[j0:j1].T, sb, out=pv)  # (d_v + 1, bk) x (bk, bq)
         acc += pv
     seen = acc[d_v].copy()
     good = (seen >= np.exp(plan.log_tau)) & np.isfinite(acc).all(axis=0) & ~risky
@@ -443,8 +424,10 @@ def _score_overflow(dtype: str, h: tuple[int, ...], row: int) -> None:
 def _value_exponents(va: Array, s: int) -> NDArray[np.int32]:
     """Per column of V, the power of two to divide it by so that a sum of S of its values cannot
     overflow (0 for columns that fit; dividing by a power of two is exact)."""
-    top = np.abs(va).max(axis=tuple(range(va.ndim - 1))) if va.size else np.zeros(va.shape[-1])
     room = np.finfo(va.dtype).max / (s + 1)
+    if not va.size or max(va.max(), -va.min()) <= room:  # nearly always: two fast reductions, no per-column pass
+        return np.zeros(va.shape[-1], dtype=np.int32)
+    top = np.abs(va).max(axis=tuple(range(va.ndim - 1)))
     with np.errstate(divide="ignore"):
         need = np.ceil(np.log2(np.maximum(top, 1e-300) / room))
     exponents: NDArray[np.int32] = np.maximum(need, 0).astype(np.int32)
@@ -467,6 +450,32 @@ def _check_finite(output: Array, dtype: str) -> None:
             "the scaled scores or the weighted sum overflow {dtype} (output row {row}); the inputs are too large"
         )
     raise NumericError(message.format(dtype=dtype, row=cell[-1] + 1, slice=list(cell[:-1])), argument="q/k/v")
+
+
+def _kept_cells(
+    plan: _Plan,
+    h: tuple[int, ...],
+    i0: int,
+    i1: int,
+    j0: int,
+    j1: int,
+    causal: bool,
+    rule_cells: NDArray[np.bool_] | None,
+) -> Array | None:
+    """The bound path's tile mask, key-major (j1 − j0, i1 − i0): 1 where query i may see key j, 0
+    where the causal rule, a boolean mask or a structured one hides it; None when all are seen."""
+    ftype = plan.checked.ftype
+    keep = None
+    if causal and j1 - 1 > i0 + plan.offset:  # the tile crosses the diagonal
+        key = (j1 - j0, i1 - i0, j0 - i0 - plan.offset)
+        keep = plan.diagonals.get(key)
+        if keep is None:
+            seen = np.arange(j0, j1)[:, None] <= np.arange(i0, i1)[None, :] + plan.offset
+            keep = plan.diagonals.setdefault(key, seen.astype(ftype))
+    for cells in (None if plan.allowed is None else plan.allowed[h][i0:i1, j0:j1], rule_cells):
+        if cells is not None:
+            keep = cells.T.astype(ftype) if keep is None else keep * cells.T
+    return keep
 
 
 def _block_hidden(

@@ -31,7 +31,7 @@ def first_bad(a: NDArray[np.generic]) -> str:
     return _("{where} is {value}").format(where=where, value=value)
 
 
-def as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
+def as_matrix(x: ArrayLike, name: str, dtype: type[np.floating], copy: bool = True) -> Array:
     a = np.asarray(x)
     if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.number)):
         raise ShapeError(_("must be numeric, got {dtype}").format(dtype=a.dtype), argument=name)
@@ -43,7 +43,7 @@ def as_matrix(x: ArrayLike, name: str, dtype: type[np.floating]) -> Array:
         raise ShapeError(_("must be a matrix (rows of numbers), got a scalar"), argument=name)
     if 0 in a.shape:
         raise ShapeError(_("is empty (shape {shape})").format(shape=a.shape), argument=name)
-    return as_finite(a, name, dtype, copy=True)  # a private copy: the result is frozen, the caller's array is not
+    return as_finite(a, name, dtype, copy=copy)  # a private copy: the stages are frozen, the caller's array is not
 
 
 def as_finite(x: ArrayLike, name: str, ftype: type[np.floating], copy: bool = False) -> Array:
@@ -89,7 +89,8 @@ def scores_shape(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tu
 
 @dataclass(frozen=True)
 class Checked:
-    """The inputs of one attention, checked: private float arrays whose widths fit, the settings, the scale.
+    """The inputs of one attention, checked: float arrays whose widths fit (private copies unless
+    checked_inputs was told otherwise), the settings, the scale.
 
     q (..., T, d_k), k (..., S, d_k), v (..., S, d_v), in settings.dtype.
     """
@@ -106,10 +107,14 @@ class Checked:
         return self.settings.ftype
 
 
-def checked_inputs(q: ArrayLike, k: ArrayLike, v: ArrayLike, settings: AttentionSettings) -> Checked:
-    """q, k, v as private float arrays whose widths fit together (the settings were checked when made)."""
+def checked_inputs(
+    q: ArrayLike, k: ArrayLike, v: ArrayLike, settings: AttentionSettings, private: bool = True
+) -> Checked:
+    """q, k, v as private float arrays whose widths fit together (the settings were checked when made).
+    private=False leaves an input that already is a float array of the dtype as it is, for a reader
+    that only reads it (the blocked path, which copies K and V anyway; a copy costs page faults)."""
     ftype = settings.ftype
-    qa, ka, va = (as_matrix(x, n, ftype) for x, n in ((q, "q"), (k, "k"), (v, "v")))
+    qa, ka, va = (as_matrix(x, n, ftype, copy=private) for x, n in ((q, "q"), (k, "k"), (v, "v")))
     check_widths(qa.shape, ka.shape, va.shape)
     scale = resolve_scale(settings.scale, qa.shape[-1], settings.variants.query_pre_attn_scalar)
     return Checked(qa, ka, va, settings, *scale)
