@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_attention.py --quick    # small sizes only
     .venv/bin/python benchmarks/bench_attention.py --tune     # sweep tile sizes, store the best here
     .venv/bin/python benchmarks/bench_attention.py --reset-tiles
+    .venv/bin/python benchmarks/bench_attention.py --tile-parts   # where one tile's time goes, one core
 
 A script, not a test: it prints tables to paste into the README. Every ratio is measured in the
 same run against a named baseline (torch SDPA and a 2048 × 2048 NumPy matmul), on 1 and 8 heads;
@@ -316,6 +317,56 @@ def tune(threads: int, repeat: int, t: int = 4096) -> None:
     print(f"Stored for this machine in {save_tuned_tiles(best)} (--reset-tiles forgets them).")
 
 
+def tile_parts(repeat: int = 200, s: int = 4096, d: int = 64) -> None:
+    """Where a tile's time goes, on one core (BLAS limited to 1 thread): the median of `repeat` runs of
+    each step, in ns per score, for the bound path's key-major tile ([K|1]·[Q·scale|−c]ᵀ, the
+    exponential, [V|1]ᵀ times it) beside the query-major one it replaced (Q·Kᵀ, e^x, P·V), over the
+    S keys of one query block; and one whole block of the blocked path (attncli.core.blocked)."""
+    from attncli.core import blocked
+    from attncli.core.checks import checked_inputs
+    from attncli.core.settings import AttentionSettings
+
+    print(f"\nOne tile, one core: S = {s} keys, d = {d} (+1: the bound's column), median of {repeat}; ns per score")
+    print("dtype    tile      Q·Kᵀ  e^x    P·V  | K·Qᵀ  2^x/e^x  Vᵀ·S | query-major key-major  whole block")
+    rng = np.random.default_rng(0)
+    for dtype in ("float32", "float64"):
+        base, exponential = blocked._exponential(np.dtype(dtype).type)
+        q, k, v = (rng.standard_normal((s, d)).astype(dtype) for _ in range(3))
+        plan = blocked._plan(checked_inputs(q, k, v, AttentionSettings(dtype=dtype)))
+        for bq, bk in ((256, 512), (512, 512), (256, 1024)):
+            k1, v1 = plan.k_ones[:bk], plan.v_ones[:bk]
+            q1t = blocked._bounded_queries(plan, (), 0, bq, blocked._key_tiles(plan, 0, bq, bk), base)[0]
+            q1 = np.ascontiguousarray(q1t.T)
+            by_query, by_key = np.empty((bq, bk), dtype), np.empty((bk, bq), dtype)
+            rows, cols = np.empty((bq, d + 1), dtype), np.empty((d + 1, bq), dtype)
+            # the exponentials read the real scores (minus the bound) and write beside them, as in place
+            # they would be taken again and again, of their own results
+            scores_by_query, scores_by_key = np.matmul(q1, k1.T), np.matmul(k1, q1t)
+            steps = [
+                partial(np.matmul, q1, k1.T, out=by_query),
+                partial(np.exp, scores_by_query / base, out=by_query),
+                partial(np.matmul, by_query, v1, out=rows),
+                partial(np.matmul, k1, q1t, out=by_key),
+                partial(exponential, scores_by_key, out=by_key),
+                partial(np.matmul, v1.T, by_key, out=cols),
+            ]
+            with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", under="ignore"):
+                ns = [_median_ns(step, repeat) / (bq * bk) for step in steps]
+                block = _median_ns(partial(blocked._attend_rows_bound, plan, (), 0, bq, bk), max(repeat // 10, 5))
+            parts = "  ".join(f"{x:5.2f}" for x in ns)
+            sums = f"{sum(ns[:3]):5.2f}       {sum(ns[3:]):5.2f}      {block / (bq * s):5.2f}"
+            print(f"{dtype}  {bq}×{bk:<5} {parts} | {sums}")
+
+
+def _median_ns(fn: Callable[[], Any], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t0)
+    return float(statistics.median(times))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="sizes 512 and 2048, one head only")
@@ -327,6 +378,7 @@ def main() -> None:
     p.add_argument("--tune", action="store_true", help="sweep tile sizes, store the best for this CPU + BLAS")
     p.add_argument("--reset-tiles", action="store_true", help="forget the stored tiles (back to the cache rule)")
     p.add_argument("--readme", action="store_true", help="also print the README's table for this machine")
+    p.add_argument("--tile-parts", action="store_true", help="where one tile's time goes, on one core")
     p.add_argument("--no-big", action="store_true", help="skip the T = 65536 memory run")
     p.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE")
     args = p.parse_args()
@@ -335,6 +387,10 @@ def main() -> None:
         return
     if args.tune:
         tune(args.threads, args.repeat)
+        return
+    if args.tile_parts:
+        print(machine())
+        tile_parts()
         return
     if args.readme and not tuned_tiles() and tiles_file() is not None:  # the README's tables: this machine's tiles
         tune(args.threads, args.repeat)

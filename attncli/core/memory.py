@@ -111,15 +111,19 @@ def multihead_output_nbytes(
 
         b·(2·(T·d_in + S·d_kv)              the inputs, and the encodings added to them
            + 2·(T·w_q + S·(w_k + w_v))      Q, K, V, and their rotated (RoPE / QK-norm) copies
-           + S·(w_v + G)                    V with a column of ones, in the blocked path
+           + S·(w_v + w_k + 2·G)            V and K with a column of ones, in the blocked path
            + 2·T·w_v·H/G + H·T + T·d_out)   the heads' outputs, the concatenation, the row sums, the output
-        + workers · 256 · min(S, 1024) · (2·b + 3)      one score tile per worker and its masks
+        + workers · block_q · min(S, block_k) · (2·b + 3)   one score tile per worker and its masks
 
     `inputs` = (d_in, d_kv), the widths of X_q and X_kv; `widths` = (w_q, w_k, w_v, d_out): H·d_head,
-    G·d_head, G·d_v and the output's width; `heads` = (H, G)."""
+    G·d_head, G·d_v and the output's width; `heads` = (H, G). The tile is the larger of this
+    machine's tiles for the dtype, with and without a causal mask (attncli.core.blocked.tiles_for)."""
+    from attncli.core.blocked import tiles_for  # (here: reading the tuned tiles only when asked)
+
     b = np.dtype(dtype).itemsize
     (d_in, d_kv), (w_q, w_k, w_v, d_out), (h, g) = inputs, widths, heads
     concat = w_v * h // g
-    elements = 2 * (t * d_in + s * d_kv) + 2 * (t * w_q + s * (w_k + w_v)) + s * (w_v + g)
+    elements = 2 * (t * d_in + s * d_kv) + 2 * (t * w_q + s * (w_k + w_v)) + s * (w_v + w_k + 2 * g)
     elements += 2 * t * concat + h * t + t * d_out
-    return b * elements + workers * 256 * min(s, 1024) * (2 * b + 3)
+    tile = max(bq * min(s, bk) for bq, bk in (tiles_for(dtype, False), tiles_for(dtype, True)))
+    return b * elements + workers * tile * (2 * b + 3)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from attncli import attention
 from attncli.core.attention import attention_output
+from attncli.errors import NumericError
 
 
 @st.composite
@@ -101,3 +102,27 @@ def test_rows_masked_in_early_blocks_and_very_negative_later() -> None:
     full = attention(q, k, v, mask=mask)
     np.testing.assert_allclose(fast.output, full.output, rtol=0, atol=1e-12)
     assert not fast.empty_rows
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_callers_arrays_are_read_not_copied_and_never_written(dtype: str) -> None:
+    # attention_output checks q, k and v without a private copy; it must leave them as they were,
+    # give the same output for a strided view as for its contiguous copy, and own its output
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((3, 90, 16)).astype(dtype) for _ in range(3))
+    before = [a.copy() for a in (q, k, v)]
+    views = [a[:, ::2, ::2] for a in (q, k, v)]  # strided, in the dtype: used as they are
+    out = attention_output(*views, causal=True, dtype=dtype, block_q=8, block_k=16, threads=2).output
+    again = attention_output(*(np.ascontiguousarray(a) for a in views), causal=True, dtype=dtype, block_q=8, block_k=16)
+    # (equal to rounding: a strided K's norms may be summed in another order, and so the bound c)
+    np.testing.assert_allclose(out, again.output, rtol=0, atol=1e-6 if dtype == "float32" else 1e-14)
+    for a, b in zip((q, k, v), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.flags.writeable
+    assert not any(np.shares_memory(out, a) for a in (q, k, v))
+    with pytest.raises(ValueError):
+        out[0, 0, 0] = 1  # the output is frozen, the inputs are not
+    bad = q.copy()
+    bad[1, 4, 2] = np.nan
+    with pytest.raises(NumericError, match="row 5, column 3"):
+        attention_output(bad, k, v, dtype=dtype)
