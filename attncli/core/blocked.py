@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 # H·T·S under this runs serially (one worker): the pool costs about 1 ms, which only pays off from
 # T = S ≈ 1024 (benchmarks/bench_attention.py)
 SERIAL_BELOW = 1024 * 1024
+# Causal masks of diagonal tiles kept per call: block_k / block_q + 1 cover every tile of aligned
+# tiles with block_k ≤ 2·block_q (the tuned ones here); kept, each is a tile of floats (core/memory.py)
+DIAGONALS_KEPT = 4
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class _Plan:
     key_norms2: Array | None = None  # |k_j|², (*kv_lead, S)
     log_tau: float = 0.0  # rows whose bound-shifted sum is below e^log_tau are recomputed (_accept_threshold)
     # the bound path's causal 0/1 masks, key-major, by (keys, rows, first key − first row − offset):
-    # aligned tiles share one per diagonal
+    # tiles that cross the diagonal alike share one (at most DIAGONALS_KEPT are kept)
     diagonals: dict[tuple[int, int, int], Array] = field(default_factory=dict)
 
     def kv_index(self, h: tuple[int, ...]) -> tuple[int, ...]:
@@ -293,8 +296,8 @@ def _attend_rows_bound(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: in
 
     Its tiles are key-major: [K | 1]·[Q·scale | −c]ᵀ is (keys, rows), and [V | 1]ᵀ times it adds up
     the output transposed, (d_v + 1, rows); OpenBLAS runs these shapes faster than Q·Kᵀ then P·V
-    (3–25 % on one core, by tile shape; benchmarks/bench_attention.py --tile-parts). The exponential is base 2 in
-    float32 (_exponential), so both the scores and the bound c are in its base."""
+    (3–25 % on one core, by tile shape; benchmarks/bench_attention.py --tile-parts). The exponential
+    is base 2 in float32 (_exponential), so both the scores and the bound c are in its base."""
     ftype, d_v = plan.checked.ftype, plan.checked.v.shape[-1]
     kv, tiles = plan.kv_index(h), _key_tiles(plan, i0, i1, bk)
     base, exponential = _exponential(ftype)
@@ -472,7 +475,9 @@ def _kept_cells(
         keep = plan.diagonals.get(key)
         if keep is None:
             seen = np.arange(j0, j1)[:, None] <= np.arange(i0, i1)[None, :] + plan.offset
-            keep = plan.diagonals.setdefault(key, seen.astype(ftype))
+            keep = seen.astype(ftype)
+            if len(plan.diagonals) < DIAGONALS_KEPT:
+                keep = plan.diagonals.setdefault(key, keep)
     for cells in (None if plan.allowed is None else plan.allowed[h][i0:i1, j0:j1], rule_cells):
         if cells is not None:
             keep = cells.T.astype(ftype) if keep is None else keep * cells.T

@@ -112,7 +112,7 @@ def checked_inputs(
 ) -> Checked:
     """q, k, v as private float arrays whose widths fit together (the settings were checked when made).
     private=False leaves an input that already is a float array of the dtype as it is, for a reader
-    that only reads it (the blocked path, which copies K and V anyway; a copy costs page faults)."""
+    that only reads it: the blocked path, which makes [K | 1] and [V | 1] of its own anyway."""
     ftype = settings.ftype
     qa, ka, va = (as_matrix(x, n, ftype, copy=private) for x, n in ((q, "q"), (k, "k"), (v, "v")))
     check_widths(qa.shape, ka.shape, va.shape)

@@ -113,12 +113,13 @@ def multihead_output_nbytes(
            + 2·(T·w_q + S·(w_k + w_v))      Q, K, V, and their rotated (RoPE / QK-norm) copies
            + S·(w_v + w_k + 2·G)            V and K with a column of ones, in the blocked path
            + 2·T·w_v·H/G + H·T + T·d_out)   the heads' outputs, the concatenation, the row sums, the output
-        + workers · block_q · min(S, block_k) · (2·b + 3)   one score tile per worker and its masks
+        + (workers · (2·b + 3) + 4·b) · block_q · min(S, block_k)   a score tile per worker and its
+                                            masks, and the causal masks kept (blocked.DIAGONALS_KEPT)
 
     `inputs` = (d_in, d_kv), the widths of X_q and X_kv; `widths` = (w_q, w_k, w_v, d_out): H·d_head,
     G·d_head, G·d_v and the output's width; `heads` = (H, G). The tile is the larger of this
     machine's tiles for the dtype, with and without a causal mask (attncli.core.blocked.tiles_for)."""
-    from attncli.core.blocked import tiles_for  # (here: reading the tuned tiles only when asked)
+    from attncli.core.blocked import DIAGONALS_KEPT, tiles_for  # (here: reading the tuned tiles only when asked)
 
     b = np.dtype(dtype).itemsize
     (d_in, d_kv), (w_q, w_k, w_v, d_out), (h, g) = inputs, widths, heads
@@ -126,4 +127,4 @@ def multihead_output_nbytes(
     elements = 2 * (t * d_in + s * d_kv) + 2 * (t * w_q + s * (w_k + w_v)) + s * (w_v + w_k + 2 * g)
     elements += 2 * t * concat + h * t + t * d_out
     tile = max(bq * min(s, bk) for bq, bk in (tiles_for(dtype, False), tiles_for(dtype, True)))
-    return b * elements + workers * tile * (2 * b + 3)
+    return b * elements + (workers * (2 * b + 3) + DIAGONALS_KEPT * b) * tile
