@@ -130,7 +130,9 @@ def attention_output(
     (mask, causal, causal_align, scale, empty_row, dtype). Leading dimensions of q (…, H, T, d) and
     k/v (…, G, S, ·) broadcast, and when H ≠ G with H divisible by G, query head h uses K/V head
     h // (H/G) (grouped-query attention). `threads` workers (default: the cores available);
-    `progress(done, total)` is called after each work item.
+    `progress(done, total)` is called after each work item. q, k and v are read as they are, not
+    copied (never written): changing them before the call returns, from `progress` or another
+    thread, changes the result.
     """
     from attncli.core.blocked import Tiling, blocked_output
 

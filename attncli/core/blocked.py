@@ -299,36 +299,45 @@ def _attend_rows_bound(plan: _Plan, h: tuple[int, ...], i0: int, i1: int, bk: in
     (3–25 % on one core, by tile shape; benchmarks/bench_attention.py --tile-parts). The exponential
     is base 2 in float32 (_exponential), so both the scores and the bound c are in its base."""
     ftype, d_v = plan.checked.ftype, plan.checked.v.shape[-1]
-    kv, tiles = plan.kv_index(h), _key_tiles(plan, i0, i1, bk)
+    tiles = _key_tiles(plan, i0, i1, bk)
     base, exponential = _exponential(ftype)
     q1t, shift, risky = _bounded_queries(plan, h, i0, i1, tiles, base)
-    assert plan.k_ones is not None
-    kh, vh = plan.k_ones[kv], plan.v_ones[kv]
-    causal = plan.checked.settings.causal and plan.rule is None
-    acc = np.zeros((d_v + 1, i1 - i0), dtype=ftype)  # Σ exp(s − c)·V and, in the last row, Σ exp(s − c)
-    buf = np.empty((min(bk, kh.shape[0]), i1 - i0), dtype=ftype)
-    pv = np.empty_like(acc)
-    for j0, j1, rule_cells in tiles:
-        sb = buf[: j1 - j0]
-        np.matmul(kh[j0:j1], q1t, out=sb)  # (bk, d + 1) x (d + 1, bq): the scores minus c, key-major
-        exponential(sb, out=sb)
-        keep = _kept_cells(plan, h, i0, i1, j0, j1, causal, rule_cells)
-        if keep is not None:  # (every weight is finite and ≤ 1 here, so × 0 hides it exactly)
-            sb *= keep
-        np.matmul(vh[j0:j1].T, sb, out=pv)  # (d_v + 1, bk) x (bk, bq)
-        acc += pv
+    acc = _bound_sums(plan, h, (i0, i1), tiles, q1t, exponential)  # (its tiles are freed before any row is redone)
     seen = acc[d_v].copy()
     good = (seen >= np.exp(plan.log_tau)) & np.isfinite(acc).all(axis=0) & ~risky
-    if plan.sinks is not None:  # the sink's logit joins the row sum (shifted by the larger of c and it)
-        sink = plan.sinks[h][0, 0] * ftype(base)
-        m_new = np.maximum(shift, sink)
-        acc *= exponential(shift - m_new)
-        acc[d_v] += exponential(sink - m_new)
+    if plan.sinks is not None:  # the sink's logit joins the row sum, shifted by the larger of c and it, in base e
+        sink, bound = plan.sinks[h][0, 0], shift / ftype(base)  # (a float32 sink near the maximum × log2 e is inf)
+        m_new = np.maximum(bound, sink)
+        acc *= np.exp(bound - m_new)
+        acc[d_v] += np.exp(sink - m_new)
     l_sum = acc[d_v]
     out = (acc[:d_v] / np.where(l_sum == 0, ftype(1), l_sum)).T
     for r0, r1 in _runs(np.flatnonzero(~good)):
         out[r0:r1], seen[r0:r1] = _attend_rows(plan, h, i0 + r0, i0 + r1, bk)
     return out, seen
+
+
+def _bound_sums(
+    plan: _Plan, h: tuple[int, ...], rows: tuple[int, int], tiles: list[Any], q1t: Array, exponential: np.ufunc
+) -> Array:
+    """Σ_j exp(s_ij − c_i)·[v_j | 1] over the key tiles of query rows i0…i1 − 1, transposed: (d_v + 1, rows)."""
+    ftype, d_v, (i0, i1) = plan.checked.ftype, plan.checked.v.shape[-1], rows
+    kv = plan.kv_index(h)
+    assert plan.k_ones is not None
+    kh, vh = plan.k_ones[kv], plan.v_ones[kv]
+    causal = plan.checked.settings.causal and plan.rule is None
+    acc = np.zeros((d_v + 1, i1 - i0), dtype=ftype)
+    widest = max((j1 - j0 for j0, j1, _cells in tiles), default=1)
+    buf = np.empty((widest, i1 - i0), dtype=ftype)
+    pv = np.empty_like(acc)
+    for j0, j1, rule_cells in tiles:
+        sb = buf[: j1 - j0]
+        np.matmul(kh[j0:j1], q1t, out=sb)  # (bk, d + 1) x (d + 1, bq): the scores minus c, key-major
+        exponential(sb, out=sb)
+        _hide_cells(plan, sb, h, (i0, i1, j0, j1), causal, rule_cells)
+        np.matmul(vh[j0:j1].T, sb, out=pv)  # (d_v + 1, bk) x (bk, bq)
+        acc += pv
+    return acc
 
 
 def _exponential(ftype: type[np.floating]) -> tuple[float, np.ufunc]:
@@ -456,32 +465,33 @@ def _check_finite(output: Array, dtype: str) -> None:
     raise NumericError(message.format(dtype=dtype, row=cell[-1] + 1, slice=list(cell[:-1])), argument="q/k/v")
 
 
-def _kept_cells(
+def _hide_cells(
     plan: _Plan,
+    sb: Array,
     h: tuple[int, ...],
-    i0: int,
-    i1: int,
-    j0: int,
-    j1: int,
+    cells: tuple[int, int, int, int],
     causal: bool,
     rule_cells: NDArray[np.bool_] | None,
-) -> Array | None:
-    """The bound path's tile mask, key-major (j1 − j0, i1 − i0): 1 where query i may see key j, 0
-    where the causal rule, a boolean mask or a structured one hides it; None when all are seen."""
-    ftype = plan.checked.ftype
-    keep = None
+) -> None:
+    """Zero, in place, the cells of the bound path's key-major tile sb (keys j0…j1 − 1 × queries
+    i0…i1 − 1) that the causal rule, a boolean mask or a structured one hides. The causal diagonal
+    multiplies sb by a 0/1 mask, kept for the tiles that cross it alike (every weight there is finite
+    and ≤ 1, so × 0 hides it exactly); a boolean or structured mask, query-major, writes zeros."""
+    i0, i1, j0, j1 = cells
     if causal and j1 - 1 > i0 + plan.offset:  # the tile crosses the diagonal
         key = (j1 - j0, i1 - i0, j0 - i0 - plan.offset)
         keep = plan.diagonals.get(key)
         if keep is None:
             seen = np.arange(j0, j1)[:, None] <= np.arange(i0, i1)[None, :] + plan.offset
-            keep = seen.astype(ftype)
             if len(plan.diagonals) < DIAGONALS_KEPT:
-                keep = plan.diagonals.setdefault(key, keep)
-    for cells in (None if plan.allowed is None else plan.allowed[h][i0:i1, j0:j1], rule_cells):
-        if cells is not None:
-            keep = cells.T.astype(ftype) if keep is None else keep * cells.T
-    return keep
+                keep = plan.diagonals.setdefault(key, seen.astype(sb.dtype))
+            else:
+                np.multiply(sb, seen, out=sb)
+        if keep is not None:
+            np.multiply(sb, keep, out=sb)
+    for mask in (None if plan.allowed is None else plan.allowed[h][i0:i1, j0:j1], rule_cells):
+        if mask is not None:  # (query-major: its complement, then one strided write, is the fastest way)
+            np.copyto(sb, sb.dtype.type(0), where=~mask.T)
 
 
 def _block_hidden(

@@ -113,8 +113,9 @@ def multihead_output_nbytes(
            + 2·(T·w_q + S·(w_k + w_v))      Q, K, V, and their rotated (RoPE / QK-norm) copies
            + S·(w_v + w_k + 2·G)            V and K with a column of ones, in the blocked path
            + 2·T·w_v·H/G + H·T + T·d_out)   the heads' outputs, the concatenation, the row sums, the output
-        + (workers · (2·b + 3) + 4·b) · block_q · min(S, block_k)   a score tile per worker and its
-                                            masks, and the causal masks kept (blocked.DIAGONALS_KEPT)
+        + (workers · (3·b + 5) + 4·b) · block_q · min(S, block_k)   per worker a score tile, its masks
+                                            and, for rows recomputed, the running-maximum path's own;
+                                            and the causal masks kept (blocked.DIAGONALS_KEPT)
 
     `inputs` = (d_in, d_kv), the widths of X_q and X_kv; `widths` = (w_q, w_k, w_v, d_out): H·d_head,
     G·d_head, G·d_v and the output's width; `heads` = (H, G). The tile is the larger of this
@@ -127,4 +128,4 @@ def multihead_output_nbytes(
     elements = 2 * (t * d_in + s * d_kv) + 2 * (t * w_q + s * (w_k + w_v)) + s * (w_v + w_k + 2 * g)
     elements += 2 * t * concat + h * t + t * d_out
     tile = max(bq * min(s, bk) for bq, bk in (tiles_for(dtype, False), tiles_for(dtype, True)))
-    return b * elements + (workers * (2 * b + 3) + DIAGONALS_KEPT * b) * tile
+    return b * elements + (workers * (3 * b + 5) + DIAGONALS_KEPT * b) * tile

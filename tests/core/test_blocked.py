@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import attncli.core.blocked as blocked
 from attncli import attention
 from attncli.core.attention import attention_output
 from attncli.errors import NumericError
@@ -50,14 +53,23 @@ def test_blocked_equals_stage_keeping_path_float64(case: dict[str, object]) -> N
     assert fast.empty_rows == full.empty_rows
 
 
-def test_float32_within_1e_5_and_large_enough_to_use_the_pool() -> None:
+def test_float32_within_1e_5_and_large_enough_to_use_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    workers: list[int] = []
+    inner = blocked._run_all
+
+    def counting(items: Any, run: Any, n_threads: int, progress: Any) -> None:
+        workers.append(n_threads)
+        inner(items, run, n_threads, progress)
+
+    monkeypatch.setattr(blocked, "_run_all", counting)
     rng = np.random.default_rng(0)
-    q, k, v = (rng.standard_normal((2, 700, 64), dtype=np.float32) for _ in range(3))
+    q, k, v = (rng.standard_normal((2, 800, 64), dtype=np.float32) for _ in range(3))  # H·T·S ≥ SERIAL_BELOW
     for causal in (False, True):
         full = attention(q, k, v, causal=causal, dtype="float32")
         fast = attention_output(q, k, v, causal=causal, dtype="float32", threads=2, block_q=128, block_k=256)
         assert fast.output.dtype == np.float32
         np.testing.assert_allclose(fast.output, full.output, rtol=0, atol=1e-5)
+    assert workers == [2, 2]
 
 
 def test_grouped_query_heads() -> None:

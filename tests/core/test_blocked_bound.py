@@ -7,8 +7,10 @@ tile sizes, which come from the machine."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ import attncli.core.blocked as blocked
 from attncli import attention, machine
 from attncli.core.attention import attention_output
 from attncli.core.blocked import tiles_for, tiles_for_cache
+from attncli.core.checks import checked_inputs
 from attncli.core.settings import AttentionSettings, MaskSpec
 
 from fuzzing import blocked_tolerance as tolerance
@@ -231,3 +234,97 @@ def test_the_cpu_model_names_family_and_model(cpuinfo: str, model: str, monkeypa
 
     monkeypatch.setattr(machine, "open", lambda *a, **k: io.StringIO(cpuinfo), raising=False)
     assert machine.cpu_model() == model
+
+
+@st.composite
+def headed_cases(draw: st.DrawFn) -> tuple[Any, ...]:
+    """Heads (H query heads over G K/V heads), per-head masks and sinks, both dtypes, odd tiles."""
+    h = draw(st.sampled_from([2, 4]))
+    g = draw(st.sampled_from([x for x in (1, 2, h) if h % x == 0]))
+    t, s, d = draw(st.integers(1, 30)), draw(st.integers(1, 30)), draw(st.integers(1, 5))
+    dtype = draw(st.sampled_from(["float64", "float32"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    q = rng.normal(size=(h, t, d)) * draw(st.sampled_from([0.1, 1.0, 10.0]))
+    k, v = rng.normal(size=(g, s, d)), rng.normal(size=(g, s, 3))
+    mask = None
+    if draw(st.booleans()):
+        mask = rng.random(draw(st.sampled_from([(t, s), (h, t, s)]))) > draw(st.sampled_from([0.3, 0.9]))
+    sinks = draw(st.none() | st.just((2.0,)) | st.tuples(*[st.floats(-5, 20)] * h))
+    cfg = AttentionSettings(
+        mask=mask,
+        causal=draw(st.booleans()),
+        causal_align=draw(st.sampled_from(["top-left", "bottom-right"])),
+        empty_row=draw(st.sampled_from(["zero", "uniform", "nan"])),
+        dtype=dtype,
+        variants=MaskSpec(sinks=sinks),
+    )
+    blocks = {"block_q": draw(st.sampled_from([1, 3, 8, 32])), "block_k": draw(st.sampled_from([2, 7, 64]))}
+    return q.astype(dtype), k.astype(dtype), v.astype(dtype), cfg, blocks
+
+
+@settings(max_examples=150, deadline=None)
+@given(headed_cases())
+def test_bound_path_on_heads_groups_and_two_workers(case: Any) -> None:
+    # SERIAL_BELOW = 0: two workers even on these small problems, so the plan (its kept diagonal
+    # masks included) is shared by two threads; the stage path gets K/V repeated per query head
+    q, k, v, cfg, blocks = case
+    group = q.shape[0] // k.shape[0]
+    full = attention(q, np.repeat(k, group, axis=0), np.repeat(v, group, axis=0), settings=cfg)
+    with patch.object(blocked, "SERIAL_BELOW", 0):
+        fast = attention_output(q, k, v, cfg, threads=2, **blocks)
+    atol = tolerance(q, k, v, full.scale, cfg.dtype)
+    np.testing.assert_allclose(fast.output, full.output, rtol=0, atol=atol, equal_nan=True)
+    assert fast.empty_rows == full.empty_rows
+
+
+@pytest.mark.parametrize("sink", [2.35e38, 2.36e38, 3e38])
+def test_float32_sinks_near_the_float_maximum(sink: float) -> None:
+    # the tiles are base 2 in float32; the sink must not be: 3e38 × log2 e is inf in float32
+    q = k = v = np.eye(2, dtype=np.float32)
+    cfg = AttentionSettings(dtype="float32", variants=MaskSpec(sinks=(sink,)))
+    np.testing.assert_array_equal(attention_output(q, k, v, cfg).output, attention(q, k, v, settings=cfg).output)
+
+
+def test_diagonal_masks_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # block_k ≫ block_q with a bottom-right offset: every query block crosses the diagonal at another
+    # place, so all but DIAGONALS_KEPT of its masks are made and dropped, and the output is unchanged
+    plans: list[Any] = []
+    inner = blocked._plan
+
+    def keeping(checked: Any) -> Any:
+        plans.append(inner(checked))
+        return plans[-1]
+
+    monkeypatch.setattr(blocked, "_plan", keeping)
+    rng = np.random.default_rng(9)
+    q, k, v = rng.normal(size=(2, 37, 4)), rng.normal(size=(2, 50, 4)), rng.normal(size=(2, 50, 3))
+    for dtype in ("float64", "float32"):
+        cfg = AttentionSettings(causal=True, causal_align="bottom-right", dtype=dtype)  # type: ignore[arg-type]
+        compare(q.astype(dtype), k.astype(dtype), v.astype(dtype), cfg, block_q=3, block_k=64, threads=1)
+        assert len(plans[-1].diagonals) == blocked.DIAGONALS_KEPT
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["causal", "causal and a boolean mask", "every row recomputed"])
+def test_a_workers_tile_memory_stays_within_the_estimate(dtype: str, kind: str) -> None:
+    # core/memory.py counts (3·b + 5) bytes per tile cell for each worker (the kept diagonal masks
+    # apart; rows recomputed by the running-maximum path hold its tile and masks as well): measured
+    # per query block, for the blocks that keep no new mask
+    rng = np.random.default_rng(0)
+    t, bq, bk = 512, 64, 256
+    q, k, v = (rng.standard_normal((t, 16)).astype(dtype) for _ in range(3))
+    mask = rng.random((t, t)) > 0.1 if kind == "causal and a boolean mask" else None
+    if kind == "every row recomputed":
+        k[0] = -np.sign(q.sum(axis=0)) * 1e3  # a bound far above every row's maximum
+    plan = blocked._plan(checked_inputs(q, k, v, AttentionSettings(causal=True, mask=mask, dtype=dtype)))  # type: ignore[arg-type]
+    worst = 0
+    for i0 in range(0, t, bq):
+        kept = len(plan.diagonals)
+        tracemalloc.start()
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            blocked._attend_rows_bound(plan, (), i0, i0 + bq, bk)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        if len(plan.diagonals) == kept:
+            worst = max(worst, peak)
+    assert 0 < worst <= (3 * np.dtype(dtype).itemsize + 5) * bq * bk
