@@ -113,13 +113,12 @@ def multihead_output_nbytes(
            + 2·(T·w_q + S·(w_k + w_v))      Q, K, V, and their rotated (RoPE / QK-norm) copies
            + S·(w_v + w_k + 2·G)            V and K with a column of ones, in the blocked path
            + 2·T·w_v·H/G + H·T + T·d_out)   the heads' outputs, the concatenation, the row sums, the output
-        + (workers · (3·b + 5) + 4·b) · block_q · min(S, block_k)   per worker a score tile, its masks
-                                            and, for rows recomputed, the running-maximum path's own;
-                                            and the causal masks kept (blocked.DIAGONALS_KEPT)
+        + workers · blocked_worker_nbytes(…)  each worker's tiles (the larger of this machine's tiles
+                                            for the dtype, with and without a causal mask)
+        + 4·b · block_q · min(S, block_k)   the causal masks kept (blocked.DIAGONALS_KEPT), causal tiles
 
     `inputs` = (d_in, d_kv), the widths of X_q and X_kv; `widths` = (w_q, w_k, w_v, d_out): H·d_head,
-    G·d_head, G·d_v and the output's width; `heads` = (H, G). The tile is the larger of this
-    machine's tiles for the dtype, with and without a causal mask (attncli.core.blocked.tiles_for)."""
+    G·d_head, G·d_v and the output's width; `heads` = (H, G)."""
     from attncli.core.blocked import DIAGONALS_KEPT, tiles_for  # (here: reading the tuned tiles only when asked)
 
     b = np.dtype(dtype).itemsize
@@ -127,5 +126,23 @@ def multihead_output_nbytes(
     concat = w_v * h // g
     elements = 2 * (t * d_in + s * d_kv) + 2 * (t * w_q + s * (w_k + w_v)) + s * (w_v + w_k + 2 * g)
     elements += 2 * t * concat + h * t + t * d_out
-    tile = max(bq * min(s, bk) for bq, bk in (tiles_for(dtype, False), tiles_for(dtype, True)))
-    return b * elements + (workers * (3 * b + 5) + DIAGONALS_KEPT * b) * tile
+    width = max(w_q // h, w_v // g)
+    worker = max(
+        blocked_worker_nbytes(min(bq, t), min(bk, s), width, dtype)
+        for bq, bk in (tiles_for(dtype, False), tiles_for(dtype, True))
+    )
+    causal_q, causal_k = tiles_for(dtype, True)
+    kept = DIAGONALS_KEPT * b * min(causal_q, t) * min(causal_k, s)
+    return b * elements + workers * worker + kept
+
+
+def blocked_worker_nbytes(block_q: int, block_k: int, width: int, dtype: str) -> int:
+    """The peak bytes one worker of the blocked path holds, for tiles of block_q queries × block_k
+    keys and heads of `width` (the larger of d_k and d_v), measured with tracemalloc
+    (tests/core/test_blocked_bound.py), rows recomputed by the running-maximum path included:
+
+        (2·b + 3) · block_q · block_k      the score tile, its masks (the running path's, for rows it redoes)
+        + 6·b · block_q · (width + 2)      the rows' queries, sums and outputs
+        + 256 KiB                          NumPy's iterator buffers (broadcast and masked writes)"""
+    b = np.dtype(dtype).itemsize
+    return (2 * b + 3) * block_q * block_k + 6 * b * block_q * (width + 2) + 256 * 1024

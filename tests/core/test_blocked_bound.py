@@ -22,6 +22,7 @@ from attncli import attention, machine
 from attncli.core.attention import attention_output
 from attncli.core.blocked import tiles_for, tiles_for_cache
 from attncli.core.checks import checked_inputs
+from attncli.core.memory import blocked_worker_nbytes
 from attncli.core.settings import AttentionSettings, MaskSpec
 
 from fuzzing import blocked_tolerance as tolerance
@@ -307,9 +308,9 @@ def test_diagonal_masks_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kind", ["causal", "causal and a boolean mask", "every row recomputed"])
 def test_a_workers_tile_memory_stays_within_the_estimate(dtype: str, kind: str) -> None:
-    # core/memory.py counts (3·b + 5) bytes per tile cell for each worker (the kept diagonal masks
-    # apart; rows recomputed by the running-maximum path hold its tile and masks as well): measured
-    # per query block, for the blocks that keep no new mask
+    # core/memory.py's blocked_worker_nbytes, the multi-head estimate's share of each worker (the kept
+    # diagonal masks apart; rows recomputed by the running-maximum path hold its tile and masks as
+    # well): measured per query block, for the blocks that keep no new mask
     rng = np.random.default_rng(0)
     t, bq, bk = 512, 64, 256
     q, k, v = (rng.standard_normal((t, 16)).astype(dtype) for _ in range(3))
@@ -327,4 +328,4 @@ def test_a_workers_tile_memory_stays_within_the_estimate(dtype: str, kind: str) 
         tracemalloc.stop()
         if len(plan.diagonals) == kept:
             worst = max(worst, peak)
-    assert 0 < worst <= (3 * np.dtype(dtype).itemsize + 5) * bq * bk
+    assert 0 < worst <= blocked_worker_nbytes(bq, bk, 16, dtype)
