@@ -164,6 +164,7 @@ def _plan(checked: Checked) -> _Plan:
     exponents = _value_exponents(va, s)
     if exponents.any():  # V near the float maximum: attend to V / 2^e, multiply the output back by 2^e
         va = np.ldexp(va, -exponents).astype(checked.ftype)
+    v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
     offset = 0 if checked.settings.causal_align == "top-left" else s - t
     q_full = np.broadcast_to(qa, (*lead, t, d_k))
     settings = checked.settings
@@ -177,7 +178,6 @@ def _plan(checked: Checked) -> _Plan:
         k_ones = np.concatenate([ka, np.ones((*ka.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
         with np.errstate(over="ignore"):
             key_norms2 = np.einsum("...sd,...sd->...s", ka, ka)
-    v_ones = np.concatenate([va, np.ones((*va.shape[:-1], 1), dtype=checked.ftype)], axis=-1)
     return _Plan(
         q_full, ka, v_ones, lead, group, allowed, additive, offset, checked, exponents, rule, sinks, k_ones,
         key_norms2, log_tau,

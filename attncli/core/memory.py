@@ -127,12 +127,9 @@ def multihead_output_nbytes(
     elements = 2 * (t * d_in + s * d_kv) + 2 * (t * w_q + s * (w_k + w_v)) + s * (w_v + w_k + 2 * g)
     elements += 2 * t * concat + h * t + t * d_out
     width = max(w_q // h, w_v // g)
-    worker = max(
-        blocked_worker_nbytes(min(bq, t), min(bk, s), width, dtype)
-        for bq, bk in (tiles_for(dtype, False), tiles_for(dtype, True))
-    )
-    causal_q, causal_k = tiles_for(dtype, True)
-    kept = DIAGONALS_KEPT * b * min(causal_q, t) * min(causal_k, s)
+    plain, causal = ((min(bq, t), min(bk, s)) for bq, bk in (tiles_for(dtype, False), tiles_for(dtype, True)))
+    worker = max(blocked_worker_nbytes(*tile, width, dtype) for tile in (plain, causal))
+    kept = DIAGONALS_KEPT * b * causal[0] * causal[1]
     return b * elements + workers * worker + kept
 
 
